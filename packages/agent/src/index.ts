@@ -1,0 +1,2 @@
+// Placeholder: the agent daemon is built in packages/agent.
+export {};

@@ -1,0 +1,65 @@
+// The client side of the agent protocol (docs/PROTOCOL.md): one line of JSON in, one line out.
+// This module is on the hot path of `tvault get`: it must load nothing but node:net.
+import { connect } from 'node:net';
+import { join } from 'node:path';
+
+export const PROTOCOL_VERSION = 1;
+const MAX_RESPONSE = 64 * 1024 * 1024;
+
+export interface AgentRequest {
+  op: 'get' | 'getall' | 'getselected' | 'status' | 'stop';
+  project?: string | null;
+  key?: string;
+  only?: string[];
+  prefix?: string;
+}
+
+export type AgentResponse =
+  | { v: number; ok: true; project?: string; value?: string; secrets?: Record<string, string>; [k: string]: unknown }
+  | { v: number; ok: false; error: string; message: string };
+
+/** Errors the agent reports that are final answers, not reasons to fall back to a direct unlock. */
+export const FINAL_ERRORS = new Set(['not_found', 'bad_request']);
+
+export function agentSocketPath(vaultDir: string): string {
+  return join(vaultDir, 'agent.sock');
+}
+
+/**
+ * Sends one request. Resolves null when no agent is listening (no socket, refused, or it hung
+ * up without an answer), so that callers fall back to a direct unlock.
+ */
+export function agentRequest(vaultDir: string, req: AgentRequest, timeoutMs = 5000): Promise<AgentResponse | null> {
+  return new Promise((resolve) => {
+    const sock = connect(agentSocketPath(vaultDir));
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let settled = false;
+    const done = (r: AgentResponse | null) => {
+      if (settled) return;
+      settled = true;
+      sock.destroy();
+      resolve(r);
+    };
+    sock.setTimeout(timeoutMs, () => done(null));
+    sock.on('error', () => done(null));
+    sock.on('connect', () => {
+      const token = process.env.TVAULT_AGENT_TOKEN;
+      sock.end(JSON.stringify({ v: PROTOCOL_VERSION, ...req, ...(token ? { token } : {}) }) + '\n');
+    });
+    sock.on('data', (c: Buffer) => {
+      chunks.push(c);
+      size += c.length;
+      if (size > MAX_RESPONSE) done(null);
+    });
+    sock.on('end', () => {
+      const text = Buffer.concat(chunks).toString('utf8');
+      const nl = text.indexOf('\n');
+      try {
+        done(JSON.parse(nl >= 0 ? text.slice(0, nl) : text) as AgentResponse);
+      } catch {
+        done(null);
+      }
+    });
+  });
+}

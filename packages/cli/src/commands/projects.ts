@@ -1,0 +1,77 @@
+// Projects: each has its own data key; `use` sets the vault's current project.
+import type { Y } from './argv';
+import { usageError } from '@tvault/core';
+import { isoTime, printJson, printTable } from '../output';
+import { type GlobalArgs, Session } from '../session';
+
+type A<T> = GlobalArgs & T;
+
+async function useProject(a: A<{ name: string }>) {
+  const s = new Session(a);
+  const vault = s.openVault();
+  try {
+    vault.useProject(a.name);
+    if (a.json) printJson({ current: a.name });
+    else process.stderr.write(`now using project ${a.name}\n`);
+  } finally {
+    vault.close();
+  }
+}
+
+export function projectCommands(y: Y): Y {
+  return y
+    .command('projects', 'create, list, use and delete projects', (p: Y): Y =>
+      p
+        .command(
+          'create <name>',
+          'create a project with its own data key',
+          (c: Y): Y => c.positional('name', { type: 'string', demandOption: true }).example('tvault projects create backend', ''),
+          async (a: A<{ name: string }>) => {
+            const s = new Session(a);
+            await s.withUnlocked((vault, kek) => {
+              vault.createProject(kek, a.name);
+              if (a.json) printJson({ created: a.name });
+              else process.stderr.write(`created project ${a.name}\n`);
+            });
+          },
+        )
+        .command(
+          ['list', 'ls'],
+          'list projects',
+          (c: Y): Y => c.example('tvault projects list --json', ''),
+          (a: GlobalArgs) => {
+            const s = new Session(a);
+            const vault = s.openVault();
+            try {
+              const current = vault.currentProject();
+              const rows = vault.listProjects();
+              if (a.json) return printJson(rows.map((r) => ({ name: r.name, secrets: r.secrets, created_at: isoTime(r.created_at), current: r.name === current })));
+              printTable(rows.map((r) => [r.name === current ? `* ${r.name}` : `  ${r.name}`, String(r.secrets), isoTime(r.created_at)]), ['  NAME', 'SECRETS', 'CREATED']);
+            } finally {
+              vault.close();
+            }
+          },
+        )
+        .command('use <name>', 'make a project the current one', (c: Y): Y => c.positional('name', { type: 'string', demandOption: true }), useProject)
+        .command(
+          'delete <name>',
+          'delete a project and all its secrets',
+          (c: Y): Y =>
+            c
+              .positional('name', { type: 'string', demandOption: true })
+              .option('yes', { type: 'boolean', describe: 'confirm: every secret of the project is erased' })
+              .example('tvault projects delete old-app --yes', ''),
+          async (a: A<{ name: string; yes?: boolean }>) => {
+            if (!a.yes) throw usageError(`deleting project '${a.name}' erases all its secrets; add --yes to confirm`);
+            const s = new Session(a);
+            await s.withUnlocked((vault) => {
+              vault.deleteProject(a.name);
+              if (a.json) printJson({ deleted: a.name });
+              else process.stderr.write(`deleted project ${a.name}\n`);
+            });
+          },
+        )
+        .demandCommand(1, 'give a projects subcommand: create, list, use or delete'),
+    )
+    .command('use <name>', 'make a project the current one (same as projects use)', (c: Y): Y => c.positional('name', { type: 'string', demandOption: true }).example('tvault use backend', ''), useProject);
+}

@@ -1,0 +1,151 @@
+// Commands on the secrets of one project: set, get, list, delete, history, rollback, search.
+import type { Y } from './argv';
+import { usageError } from '@tvault/core';
+import { readValue } from '../input';
+import { isoTime, printJson, printTable, warn } from '../output';
+import { type GlobalArgs, Session } from '../session';
+import { warnIfDangerous } from '../dangerous-env';
+
+type A<T> = GlobalArgs & T;
+
+export function secretCommands(y: Y): Y {
+  return y
+    .command(
+      'set <key> [value]',
+      'store a secret (the value comes from a hidden prompt, --stdin or -f FILE)',
+      (c: Y): Y =>
+        c
+          .positional('key', { type: 'string', demandOption: true })
+          .positional('value', { type: 'string', describe: 'discouraged: lands in shell history and ps' })
+          .option('stdin', { type: 'boolean', describe: 'read the value from stdin (one trailing newline is dropped)' })
+          .option('file', { alias: 'f', type: 'string', describe: 'read the value from a file (one trailing newline is dropped)' })
+          .option('keep-newline', { type: 'boolean', describe: 'keep a trailing newline from --stdin or -f' })
+          .example('printf %s "$TOKEN" | tvault set API_TOKEN --stdin', '')
+          .example('tvault set TLS_KEY -f key.pem', ''),
+      async (a: A<{ key: string; value?: string; stdin?: boolean; file?: string; keepNewline?: boolean }>) => {
+        if (a.value !== undefined) warn('a value given as an argument lands in your shell history and is visible in ps; prefer --stdin or the prompt');
+        warnIfDangerous(a.key);
+        const s = new Session(a);
+        const value = await readValue({ stdin: a.stdin, file: a.file, value: a.value, keepNewline: a.keepNewline, name: a.key });
+        try {
+          await s.withUnlocked((vault, kek) => {
+            const project = s.project(vault);
+            const [r] = vault.setSecrets(kek, project, [{ name: a.key, value }]);
+            if (a.json) printJson({ project, key: a.key, version: r.version });
+            else process.stderr.write(`set ${a.key} in ${project} (version ${r.version})\n`);
+          });
+        } finally {
+          value.fill(0);
+        }
+      },
+    )
+    .command(
+      'get <key>',
+      'print a secret',
+      (c: Y): Y =>
+        c
+          .positional('key', { type: 'string', demandOption: true })
+          .option('raw', { type: 'boolean', describe: 'print the value exactly, without a trailing newline' })
+          .example('tvault get DATABASE_URL', '')
+          .example('tvault get -p backend API_KEY --raw | pbcopy', ''),
+      async (a: A<{ key: string; raw?: boolean }>) => {
+        const value = await new Session(a).readSecret(a.key);
+        if (a.json) printJson({ key: a.key, value });
+        else process.stdout.write(a.raw ? value : value + '\n');
+      },
+    )
+    .command(
+      ['list', 'ls'],
+      'list secret names and metadata (never values)',
+      (c: Y): Y => c.option('prefix', { type: 'string' }).example('tvault list --json', ''),
+      (a: A<{ prefix?: string }>) => {
+        const s = new Session(a);
+        const vault = s.openVault();
+        try {
+          const project = s.project(vault);
+          const rows = vault.list(project, { prefix: a.prefix });
+          if (a.json) return printJson({ project, secrets: rows.map((r) => ({ ...r, created_at: isoTime(r.created_at), updated_at: isoTime(r.updated_at) })) });
+          printTable(rows.map((r) => [r.name, String(r.version), isoTime(r.updated_at)]), ['NAME', 'VERSION', 'UPDATED']);
+        } finally {
+          vault.close();
+        }
+      },
+    )
+    .command(
+      ['delete <key>', 'rm <key>'],
+      'delete a secret (its history stays; --purge erases it)',
+      (c: Y): Y =>
+        c
+          .positional('key', { type: 'string', demandOption: true })
+          .option('purge', { type: 'boolean', describe: 'erase the secret and every past version' })
+          .example('tvault delete OLD_TOKEN', ''),
+      async (a: A<{ key: string; purge?: boolean }>) => {
+        const s = new Session(a);
+        // A delete needs no key material, but it is a write: unlocking proves the caller may write.
+        await s.withUnlocked((vault) => {
+          const project = s.project(vault);
+          vault.deleteSecret(project, a.key, !!a.purge);
+          if (a.json) printJson({ project, key: a.key, deleted: true, purged: !!a.purge });
+          else process.stderr.write(`${a.purge ? 'purged' : 'deleted'} ${a.key} from ${project}\n`);
+        });
+      },
+    )
+    .command(
+      'history <key>',
+      'show the versions of a secret',
+      (c: Y): Y => c.positional('key', { type: 'string', demandOption: true }).example('tvault history API_KEY', ''),
+      (a: A<{ key: string }>) => {
+        const s = new Session(a);
+        const vault = s.openVault();
+        try {
+          const project = s.project(vault);
+          const rows = vault.history(project, a.key);
+          if (a.json) return printJson({ project, key: a.key, versions: rows.map((r) => ({ ...r, created_at: isoTime(r.created_at) })) });
+          printTable(rows.map((r) => [String(r.version), r.op, isoTime(r.created_at), r.current ? 'current' : '']), ['VERSION', 'CHANGE', 'WHEN', '']);
+        } finally {
+          vault.close();
+        }
+      },
+    )
+    .command(
+      'rollback <key>',
+      'make an earlier version current again (as a new version)',
+      (c: Y): Y =>
+        c
+          .positional('key', { type: 'string', demandOption: true })
+          .option('to', { type: 'number', demandOption: true, describe: 'the version to restore' })
+          .example('tvault rollback API_KEY --to 2', ''),
+      async (a: A<{ key: string; to: number }>) => {
+        if (!Number.isInteger(a.to) || a.to < 1) throw usageError('--to must be a version number (see tvault history KEY)');
+        const s = new Session(a);
+        await s.withUnlocked((vault, kek) => {
+          const project = s.project(vault);
+          const v = vault.rollback(kek, project, a.key, a.to);
+          if (a.json) printJson({ project, key: a.key, restored: a.to, version: v });
+          else process.stderr.write(`restored ${a.key} to version ${a.to} (now version ${v})\n`);
+        });
+      },
+    )
+    .command(
+      'search',
+      'find secrets by name',
+      (c: Y): Y =>
+        c
+          .option('prefix', { type: 'string' })
+          .option('name-like', { type: 'string', describe: 'substring, or a pattern with * and ?, case-insensitive' })
+          .check((x: { prefix?: string; nameLike?: string }) => (x.prefix !== undefined || x.nameLike !== undefined ? true : 'give --prefix or --name-like'))
+          .example('tvault search --name-like "*token*"', ''),
+      (a: A<{ prefix?: string; nameLike?: string }>) => {
+        const s = new Session(a);
+        const vault = s.openVault();
+        try {
+          const project = s.project(vault);
+          const rows = vault.search(project, { prefix: a.prefix, nameLike: a.nameLike });
+          if (a.json) return printJson({ project, secrets: rows.map((r) => ({ ...r, created_at: isoTime(r.created_at), updated_at: isoTime(r.updated_at) })) });
+          printTable(rows.map((r) => [r.name, String(r.version), isoTime(r.updated_at)]), ['NAME', 'VERSION', 'UPDATED']);
+        } finally {
+          vault.close();
+        }
+      },
+    );
+}

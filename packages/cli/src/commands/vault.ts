@@ -1,0 +1,234 @@
+// Whole-vault commands: init, status, doctor, key rotate, import, backup, restore, allow/deny.
+import { statSync } from 'node:fs';
+import type { Y } from './argv';
+import { DEFAULT_KDF, ExitCode, TvaultError, Vault, checkPrivateDir, isWeak, usageError, vaultFiles, verifyAuditChain } from '@tvault/core';
+import { agentRequest } from '../agent-client';
+import { warnIfDangerous } from '../dangerous-env';
+import { printJson, warn } from '../output';
+import { getNewPassphrase } from '../passphrase';
+import { CONFIG_NAME, allow, deny, findConfig } from '../project-config';
+import { type GlobalArgs, Session } from '../session';
+
+type A<T> = GlobalArgs & T;
+
+async function init(a: A<{ kdfMemory: number; kdfPasses: number; kdfParallelism: number }>) {
+  const s = new Session(a);
+  if (Vault.exists(s.dir)) throw new TvaultError(`a vault already exists at ${s.dir}`);
+  const kdf = { alg: 'argon2id' as const, memoryKiB: a.kdfMemory, passes: a.kdfPasses, parallelism: a.kdfParallelism };
+  if (isWeak(kdf)) warn(`Argon2id parameters below the default (${DEFAULT_KDF.memoryKiB} KiB, ${DEFAULT_KDF.passes} passes): fine for tests, weak for real secrets`);
+  const pass = await getNewPassphrase('TVAULT_PASSPHRASE', 'New vault passphrase');
+  try {
+    (await Vault.init(s.dir, pass, kdf)).close();
+  } finally {
+    pass.fill(0);
+  }
+  if (a.json) printJson({ vault: s.dir, project: 'default' });
+  else process.stderr.write(`created vault at ${s.dir} (project: default)\n`);
+}
+
+async function status(a: GlobalArgs) {
+  const s = new Session(a);
+  const initialized = Vault.exists(s.dir);
+  const agent = await agentRequest(s.dir, { op: 'status' }, 1000);
+  const out: Record<string, unknown> = { vault: s.dir, initialized, agent: agent?.ok ? 'running' : 'not running' };
+  if (initialized) {
+    const vault = s.openVault();
+    try {
+      out.project = s.project(vault);
+      out.projects = vault.listProjects().length;
+      out.kdf = vault.kdfParams();
+    } finally {
+      vault.close();
+    }
+  }
+  if (a.json) return printJson(out);
+  for (const [k, v] of Object.entries(out)) process.stdout.write(`${k.padEnd(12)} ${typeof v === 'object' ? JSON.stringify(v) : v}\n`);
+  if (!initialized) process.exitCode = ExitCode.NOT_INITIALIZED;
+}
+
+interface Check {
+  check: string;
+  ok: boolean;
+  detail: string;
+}
+
+async function doctor(a: GlobalArgs) {
+  const s = new Session(a);
+  const checks: Check[] = [];
+  const add = (check: string, ok: boolean, detail: string) => checks.push({ check, ok, detail });
+  const attempt = (check: string, fn: () => string) => {
+    try {
+      add(check, true, fn());
+    } catch (err) {
+      add(check, false, (err as Error).message);
+    }
+  };
+  attempt('vault directory', () => (checkPrivateDir(s.dir), `${s.dir} is private (0700)`));
+  attempt('vault.db mode', () => {
+    const mode = statSync(vaultFiles(s.dir).db).mode & 0o777;
+    if (mode & 0o077) throw new Error(`vault.db has mode ${mode.toString(8)}; fix it with: chmod 600 ${vaultFiles(s.dir).db}`);
+    return '0600';
+  });
+  let vault: Vault | undefined;
+  attempt('database', () => {
+    vault = s.openVault();
+    const r = vault.db.pragma('integrity_check', { simple: true });
+    if (r !== 'ok') throw new Error(`SQLite integrity check: ${r}`);
+    return 'SQLite integrity check ok';
+  });
+  if (vault) {
+    const v = vault;
+    attempt('key derivation', () => {
+      const p = v.kdfParams();
+      const desc = `Argon2id ${p.memoryKiB} KiB, ${p.passes} passes, ${p.parallelism} lanes`;
+      if (isWeak(p)) throw new Error(`${desc}: weaker than the default; raise it with: tvault key rotate`);
+      return desc;
+    });
+    attempt('audit chain', () => {
+      const r = verifyAuditChain(v.db);
+      if (!r.ok) throw new Error(`broken at row ${r.id}: ${r.reason}`);
+      return `${r.rows} rows, chain intact`;
+    });
+    v.close();
+  }
+  const agent = await agentRequest(s.dir, { op: 'status' }, 1000);
+  let stale = false;
+  try {
+    stale = !agent && statSync(vaultFiles(s.dir).sock).isSocket();
+  } catch {
+    /* no socket: fine */
+  }
+  add('agent', !stale, agent?.ok ? 'running' : stale ? 'a stale agent.sock is left from a killed agent; the next agent start replaces it' : 'not running');
+  const ok = checks.every((c: Y): Y => c.ok);
+  if (a.json) printJson({ ok, checks });
+  else for (const c of checks) process.stdout.write(`${c.ok ? 'ok  ' : 'FAIL'}  ${c.check.padEnd(16)} ${c.detail}\n`);
+  if (!ok) process.exitCode = ExitCode.ERROR;
+}
+
+async function rotate(a: A<{ kdfMemory?: number; kdfPasses?: number; kdfParallelism?: number }>) {
+  const s = new Session(a);
+  await s.withUnlocked(async (vault, kek) => {
+    const cur = vault.kdfParams();
+    const kdf = { alg: 'argon2id' as const, memoryKiB: a.kdfMemory ?? cur.memoryKiB, passes: a.kdfPasses ?? cur.passes, parallelism: a.kdfParallelism ?? cur.parallelism };
+    const pass = await getNewPassphrase('TVAULT_NEW_PASSPHRASE', 'New passphrase');
+    try {
+      await vault.rotate(kek, pass, kdf);
+    } finally {
+      pass.fill(0);
+    }
+    if (a.json) printJson({ rotated: true, kdf });
+    else process.stderr.write('passphrase changed; every project key was re-wrapped (restart a running agent)\n');
+  });
+}
+
+async function importFile(a: A<{ file: string; dryRun?: boolean }>) {
+  const { readFileSync } = await import('node:fs');
+  let raw: Buffer;
+  try {
+    raw = readFileSync(a.file);
+  } catch (err) {
+    throw new TvaultError(`cannot read ${a.file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  // dotenv's parser does no shell or variable expansion: `$(cmd)` and `${X}` stay literal.
+  const parsed = (require('dotenv') as typeof import('dotenv')).parse(raw);
+  raw.fill(0);
+  const entries = Object.entries(parsed).map(([name, value]) => ({ name, value: Buffer.from(value, 'utf8') }));
+  if (!entries.length) throw usageError(`${a.file} holds no KEY=value lines`);
+  entries.forEach((e) => warnIfDangerous(e.name));
+  const s = new Session(a);
+  try {
+    if (a.dryRun) {
+      const { checkKeyName, checkValue } = await import('@tvault/core');
+      entries.forEach((e) => (checkKeyName(e.name), checkValue(e.value)));
+      if (a.json) return printJson({ dryRun: true, keys: entries.map((e) => e.name) });
+      process.stdout.write(entries.map((e) => `would set ${e.name}\n`).join(''));
+      return;
+    }
+    await s.withUnlocked((vault, kek) => {
+      const project = s.project(vault);
+      vault.setSecrets(kek, project, entries, 'import');
+      if (a.json) printJson({ project, imported: entries.map((e) => e.name) });
+      else process.stderr.write(`imported ${entries.length} secret${entries.length === 1 ? '' : 's'} into ${project}\n`);
+    });
+  } finally {
+    entries.forEach((e) => e.value.fill(0));
+  }
+}
+
+const kdfOptions = (c: Y, defaults: boolean): Y =>
+  c
+    .option('kdf-memory', { type: 'number', ...(defaults ? { default: DEFAULT_KDF.memoryKiB } : {}), describe: 'Argon2id memory in KiB (lower only for tests)' })
+    .option('kdf-passes', { type: 'number', ...(defaults ? { default: DEFAULT_KDF.passes } : {}), describe: 'Argon2id passes' })
+    .option('kdf-parallelism', { type: 'number', ...(defaults ? { default: DEFAULT_KDF.parallelism } : {}), describe: 'Argon2id lanes' });
+
+export function vaultCommands(y: Y): Y {
+  return y
+    .command('init', 'create a vault (TVAULT_PASSPHRASE makes it non-interactive)', (c: Y): Y => kdfOptions(c, true).example('tvault init', '').example('TVAULT_PASSPHRASE=... tvault init --vault /tmp/v', ''), init)
+    .command('status', 'show the vault, current project and agent', (c: Y): Y => c.example('tvault status --json', ''), status)
+    .command('doctor', 'check permissions, integrity and settings', (c: Y): Y => c.example('tvault doctor', ''), doctor)
+    .command('key', 'manage the vault key', (k: Y): Y =>
+      k
+        .command('rotate', 'change the passphrase (TVAULT_NEW_PASSPHRASE for scripts); values are untouched', (c: Y): Y => kdfOptions(c, false).example('tvault key rotate', ''), rotate)
+        .demandCommand(1, 'give a key subcommand: rotate'),
+    )
+    .command(
+      'import <file>',
+      'import KEY=value lines from a .env file (no shell expansion)',
+      (c: Y): Y =>
+        c
+          .positional('file', { type: 'string', demandOption: true })
+          .option('dry-run', { type: 'boolean', describe: 'show what would be imported, write nothing' })
+          .example('tvault import .env --dry-run', ''),
+      importFile,
+    )
+    .command(
+      'backup <path>',
+      'write a consistent copy of the vault (still encrypted) to PATH',
+      (c: Y): Y => c.positional('path', { type: 'string', demandOption: true }).example('tvault backup ~/vault-$(date +%F).db', ''),
+      async (a: A<{ path: string }>) => {
+        const vault = new Session(a).openVault();
+        try {
+          await vault.backup(a.path);
+        } finally {
+          vault.close();
+        }
+        if (a.json) printJson({ backup: a.path });
+        else process.stderr.write(`backed up to ${a.path}\n`);
+      },
+    )
+    .command(
+      'restore <path>',
+      'replace the vault with a backup (the current vault is kept aside)',
+      (c: Y): Y => c.positional('path', { type: 'string', demandOption: true }).example('tvault restore ~/vault-2026-11-27.db', ''),
+      async (a: A<{ path: string }>) => {
+        const s = new Session(a);
+        const r = await Vault.restore(s.dir, a.path);
+        if (a.json) printJson({ restored: a.path, previous: r.savedAs ?? null });
+        else process.stderr.write(`restored from ${a.path}${r.savedAs ? `; the previous vault is kept at ${r.savedAs}` : ''}\n`);
+      },
+    )
+    .command(
+      'allow [path]',
+      `trust a ${CONFIG_NAME} (again after any edit or move)`,
+      (c: Y): Y => c.positional('path', { type: 'string' }).example('tvault allow', ''),
+      (a: A<{ path?: string }>) => {
+        const s = new Session(a);
+        const path = a.path ?? findConfig();
+        if (!path) throw usageError(`no ${CONFIG_NAME} here or in a parent directory`);
+        allow(s.dir, path);
+        process.stderr.write(`allowed ${path}\n`);
+      },
+    )
+    .command(
+      'deny [path]',
+      `stop trusting a ${CONFIG_NAME}`,
+      (c: Y): Y => c.positional('path', { type: 'string' }).example('tvault deny', ''),
+      (a: A<{ path?: string }>) => {
+        const s = new Session(a);
+        const path = a.path ?? findConfig();
+        if (!path) throw usageError(`no ${CONFIG_NAME} here or in a parent directory`);
+        const n = deny(s.dir, path);
+        process.stderr.write(n ? `denied ${path}\n` : `${path} was not allowed\n`);
+      },
+    );
+}

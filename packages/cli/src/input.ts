@@ -1,0 +1,41 @@
+// Reading a secret's value from stdin, a file, or a hidden prompt: never a JS string.
+import { readFileSync } from 'node:fs';
+import { TvaultError, usageError } from '@tvault/core';
+import { hasTty, readHidden } from './prompt';
+
+function readAll(fd: number | string): Buffer {
+  try {
+    return readFileSync(fd);
+  } catch (err) {
+    throw new TvaultError(`cannot read ${fd === 0 ? 'stdin' : fd}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+}
+
+/** One trailing newline (LF or CRLF) is dropped from stdin/file input, as `echo` adds one. */
+function chompOne(b: Buffer): Buffer {
+  let end = b.length;
+  if (end && b[end - 1] === 0x0a) {
+    end--;
+    if (end && b[end - 1] === 0x0d) end--;
+  }
+  return end === b.length ? b : b.subarray(0, end);
+}
+
+export async function readValue(opts: { stdin?: boolean; file?: string; value?: string; keepNewline?: boolean; name: string }): Promise<Buffer> {
+  const sources = [opts.stdin, opts.file !== undefined, opts.value !== undefined].filter(Boolean).length;
+  if (sources > 1) throw usageError('give the value one way: --stdin, -f FILE, or the hidden prompt');
+  if (opts.value !== undefined) return Buffer.from(opts.value, 'utf8');
+  if (opts.stdin || opts.file !== undefined) {
+    const raw = readAll(opts.stdin ? 0 : opts.file!);
+    if (opts.keepNewline) return raw;
+    const out = Buffer.from(chompOne(raw));
+    raw.fill(0);
+    return out;
+  }
+  if (!process.stdin.isTTY && !hasTty()) throw usageError(`no value given for ${opts.name}: pipe it with --stdin, or use -f FILE`);
+  if (!process.stdin.isTTY) {
+    // stdin is a pipe: the user almost certainly meant --stdin; say so rather than guess.
+    throw usageError(`stdin is not a terminal; to read the value of ${opts.name} from it, add --stdin`);
+  }
+  return readHidden(`Value for ${opts.name}: `);
+}

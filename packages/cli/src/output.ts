@@ -1,0 +1,23 @@
+// Printing: JSON for --json, aligned columns for people. Errors are one line on stderr.
+export function printJson(value: unknown): void {
+  process.stdout.write(JSON.stringify(value, null, 2) + '\n');
+}
+
+export function printTable(rows: string[][], header?: string[]): void {
+  const all = header ? [header, ...rows] : rows;
+  if (!all.length) return;
+  const widths = all[0].map((_, i) => Math.max(...all.map((r) => (r[i] ?? '').length)));
+  for (const r of all) process.stdout.write(r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]))).join('  ').trimEnd() + '\n');
+}
+
+export function isoTime(ms: number): string {
+  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+export function warn(msg: string): void {
+  process.stderr.write(`tvault: warning: ${msg}\n`);
+}
+
+export function info(msg: string): void {
+  process.stderr.write(`${msg}\n`);
+}

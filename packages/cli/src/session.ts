@@ -1,0 +1,113 @@
+// What every command needs: the vault directory, the project, and a way to unlock.
+// Reads try the agent first (unless --no-agent / TVAULT_NO_AGENT) and fall back to a direct
+// unlock; writes always unlock directly. Core (SQLite, the KDF, NaCl) loads only on that path.
+import { ExitCode, type Selection, TvaultError, Vault, resolveVaultDir } from '@tvault/core';
+import { FINAL_ERRORS, agentRequest, type AgentRequest } from './agent-client';
+import { getPassphrase } from './passphrase';
+import { type ProjectConfig, loadConfig } from './project-config';
+
+export interface GlobalArgs {
+  vault?: string;
+  project?: string;
+  agent?: boolean;
+  json?: boolean;
+}
+
+export interface PlainSecret {
+  name: string;
+  value: string;
+}
+
+export class Session {
+  readonly dir: string;
+  private config: ProjectConfig | null | undefined;
+
+  constructor(readonly args: GlobalArgs) {
+    this.dir = resolveVaultDir(args.vault);
+  }
+
+  get useAgent(): boolean {
+    const env = process.env.TVAULT_NO_AGENT;
+    return this.args.agent !== false && !(env && env !== '0' && env.toLowerCase() !== 'false');
+  }
+
+  /** The nearest allowed tvault.toml (loaded once). */
+  projectConfig(): ProjectConfig | null {
+    if (this.config === undefined) this.config = loadConfig(this.dir);
+    return this.config;
+  }
+
+  /** -p/--project > tvault.toml; null means "the vault's current project". */
+  explicitProject(): string | null {
+    return this.args.project || this.projectConfig()?.project || null;
+  }
+
+  project(vault: Vault): string {
+    return this.explicitProject() ?? vault.currentProject();
+  }
+
+  openVault(): Vault {
+    return Vault.open(this.dir);
+  }
+
+  /** Opens the vault, unlocks it directly, runs fn, and zeroes the key whatever happens. */
+  async withUnlocked<T>(fn: (vault: Vault, kek: Buffer) => Promise<T> | T): Promise<T> {
+    const vault = this.openVault();
+    try {
+      const pass = await getPassphrase();
+      let kek: Buffer;
+      try {
+        kek = await vault.unlock(pass);
+      } finally {
+        pass.fill(0);
+      }
+      try {
+        return await fn(vault, kek);
+      } finally {
+        kek.fill(0);
+      }
+    } finally {
+      vault.close();
+    }
+  }
+
+  /** Asks the agent; returns null when the caller should unlock directly instead. */
+  private async viaAgent(req: AgentRequest): Promise<{ project: string; secrets: PlainSecret[] } | null> {
+    if (!this.useAgent || process.platform === 'win32') return null;
+    const res = await agentRequest(this.dir, { ...req, project: this.explicitProject() });
+    if (!res) return null;
+    if (!res.ok) {
+      if (FINAL_ERRORS.has(res.error)) throw new TvaultError(res.message, res.error === 'not_found' ? ExitCode.NOT_FOUND : ExitCode.ERROR);
+      if (res.error === 'key_rotated') process.stderr.write(`tvault: ${res.message}\n`);
+      return null;
+    }
+    const project = String(res.project);
+    if (req.op === 'get') return { project, secrets: [{ name: req.key!, value: String(res.value) }] };
+    return { project, secrets: Object.entries(res.secrets ?? {}).map(([name, value]) => ({ name, value })) };
+  }
+
+  /** Reads the selected secrets of the project (agent first). */
+  async readSecrets(sel: Selection, op: 'getall' | 'export' = 'getall'): Promise<{ project: string; secrets: PlainSecret[] }> {
+    const hasSel = !!(sel.only || sel.prefix);
+    const agent = await this.viaAgent(hasSel ? { op: 'getselected', only: sel.only, prefix: sel.prefix } : { op: 'getall' });
+    if (agent) return agent;
+    return this.withUnlocked((vault, kek) => {
+      const project = this.project(vault);
+      const secrets = vault.getSecrets(kek, project, sel, op);
+      return { project, secrets: secrets.map((s) => ({ name: s.name, value: drain(s.value) })) };
+    });
+  }
+
+  async readSecret(key: string): Promise<string> {
+    const agent = await this.viaAgent({ op: 'get', key });
+    if (agent) return agent.secrets[0].value;
+    return this.withUnlocked((vault, kek) => drain(vault.getSecret(kek, this.project(vault), key)));
+  }
+}
+
+/** Turns a value buffer into text for output or a child's environment, and zeroes the buffer. */
+export function drain(buf: Buffer): string {
+  const s = buf.toString('utf8');
+  buf.fill(0);
+  return s;
+}

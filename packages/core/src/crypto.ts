@@ -1,0 +1,83 @@
+// The envelope: XSalsa20-Poly1305 (NaCl secretbox) with a fresh 24-byte nonce per seal.
+// Secretbox has no associated data, so every plaintext starts with a context header that
+// names what it is and where it belongs (see docs/FORMAT.md, "Binding"). A ciphertext moved
+// to another row opens under the right key but carries the wrong header: that is tampering.
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { integrityError } from './errors';
+import { loadNacl } from './lazy';
+import { u16, u32, zero } from './bytes';
+
+export const ENVELOPE_VERSION = 1;
+export const NONCE_BYTES = 24;
+export const KEY_BYTES = 32;
+const MAC_BYTES = 16;
+
+/** version(1) || nonce(24) || secretbox(key, nonce, plaintext) */
+export function seal(key: Uint8Array, plaintext: Uint8Array): Buffer {
+  const nonce = randomBytes(NONCE_BYTES);
+  const box = loadNacl().secretbox(plaintext, nonce, key);
+  return Buffer.concat([Buffer.from([ENVELOPE_VERSION]), nonce, box]);
+}
+
+/** Returns the plaintext, or null when the MAC does not verify (wrong key or altered bytes). */
+export function open(key: Uint8Array, sealed: Uint8Array): Buffer | null {
+  if (sealed.length < 1 + NONCE_BYTES + MAC_BYTES || sealed[0] !== ENVELOPE_VERSION) return null;
+  const nonce = sealed.subarray(1, 1 + NONCE_BYTES);
+  const box = sealed.subarray(1 + NONCE_BYTES);
+  const plain = loadNacl().secretbox.open(box, nonce, key);
+  if (!plain) return null;
+  const out = Buffer.from(plain);
+  zero(plain);
+  return out;
+}
+
+export function randomKey(): Buffer {
+  return randomBytes(KEY_BYTES);
+}
+
+// ---- context headers ---------------------------------------------------------------------
+
+const TAG_SECRET = Buffer.from('tvault/secret/v1\0');
+const TAG_DEK = Buffer.from('tvault/dek/v1\0');
+const TAG_VERIFIER = Buffer.from('tvault/verifier/v1\0');
+
+export function secretHeader(projectUid: Uint8Array, name: string, version: number): Buffer {
+  const n = Buffer.from(name, 'utf8');
+  return Buffer.concat([TAG_SECRET, projectUid, u16(n.length), n, u32(version)]);
+}
+
+export function dekHeader(projectUid: Uint8Array, recipient: string): Buffer {
+  const r = Buffer.from(recipient, 'utf8');
+  return Buffer.concat([TAG_DEK, projectUid, u16(r.length), r]);
+}
+
+export function verifierPlaintext(vaultId: Uint8Array): Buffer {
+  return Buffer.concat([TAG_VERIFIER, vaultId]);
+}
+
+/** Seals header||body. The body is not zeroed here: the caller owns it. */
+export function sealBound(key: Uint8Array, header: Buffer, body: Uint8Array): Buffer {
+  const plain = Buffer.concat([header, body]);
+  try {
+    return seal(key, plain);
+  } finally {
+    zero(plain);
+  }
+}
+
+/**
+ * Opens a bound envelope and returns the body. A failed MAC or a header that does not match
+ * the expected context is an integrity failure; `what` names the row for the error message.
+ */
+export function openBound(key: Uint8Array, header: Buffer, sealed: Uint8Array, what: string): Buffer {
+  const plain = open(key, sealed);
+  if (!plain) throw integrityError(`integrity check failed for ${what}: the ciphertext was altered or is not from this vault`);
+  const h = plain.subarray(0, header.length);
+  if (plain.length < header.length || !timingSafeEqual(h, header)) {
+    zero(plain);
+    throw integrityError(`integrity check failed for ${what}: the ciphertext belongs to another key or project`);
+  }
+  const body = Buffer.from(plain.subarray(header.length));
+  zero(plain);
+  return body;
+}

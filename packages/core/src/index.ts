@@ -1,0 +1,10 @@
+export * from './errors';
+export * from './bytes';
+export * from './names';
+export * from './paths';
+export * from './kdf';
+export * from './audit';
+export { Vault, DEFAULT_PROJECT, PASSPHRASE_RECIPIENT } from './vault';
+export type { ProjectRow, SecretMeta, VersionMeta, Secret, Selection } from './vault';
+export { openDb, writeTx, SCHEMA_VERSION } from './store';
+export type { Db } from './store';

@@ -1,0 +1,62 @@
+// Key derivation: KEK = Argon2id(passphrase, salt, params), computed in a worker thread.
+import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
+import { TvaultError } from './errors';
+
+export interface KdfParams {
+  alg: 'argon2id';
+  memoryKiB: number;
+  passes: number;
+  parallelism: number;
+}
+
+/** The default; never weakened. Tests may choose cheaper parameters at init, and doctor flags them. */
+export const DEFAULT_KDF: KdfParams = { alg: 'argon2id', memoryKiB: 64 * 1024, passes: 3, parallelism: 4 };
+
+export function isWeak(p: KdfParams): boolean {
+  return p.memoryKiB < DEFAULT_KDF.memoryKiB || p.passes < DEFAULT_KDF.passes;
+}
+
+export function checkKdfParams(p: KdfParams): KdfParams {
+  const ok =
+    p.alg === 'argon2id' &&
+    Number.isInteger(p.memoryKiB) && Number.isInteger(p.passes) && Number.isInteger(p.parallelism) &&
+    p.parallelism >= 1 && p.parallelism <= 16 &&
+    p.memoryKiB >= 8 * p.parallelism && p.memoryKiB <= 4 * 1024 * 1024 &&
+    p.passes >= 1 && p.passes <= 64;
+  if (!ok) throw new TvaultError('invalid Argon2id parameters (memory ≥ 8×lanes KiB, 1-64 passes, 1-16 lanes)');
+  return p;
+}
+
+/** The bundled worker sits next to the bundle that loads this module (dist/). */
+function workerPath(): string {
+  return join(__dirname, 'kdf-worker.cjs');
+}
+
+/**
+ * Derives the 32-byte KEK. The passphrase buffer is copied into a transferable buffer for the
+ * worker and the copy is zeroed there; the caller still owns (and zeroes) its own buffer.
+ */
+export function deriveKek(passphrase: Uint8Array, salt: Uint8Array, p: KdfParams): Promise<Buffer> {
+  const pass = new Uint8Array(passphrase);
+  return new Promise((resolve, reject) => {
+    const worker = new Worker(workerPath());
+    const fail = (err: unknown) => {
+      pass.fill(0);
+      void worker.terminate();
+      reject(err instanceof TvaultError ? err : new TvaultError(`key derivation failed: ${(err as Error)?.message ?? err}`));
+    };
+    worker.once('error', fail);
+    worker.once('message', (msg: { key?: Uint8Array; error?: string }) => {
+      void worker.terminate();
+      if (!msg.key) return fail(new Error(msg.error ?? 'no key'));
+      const key = Buffer.from(msg.key);
+      msg.key.fill(0);
+      resolve(key);
+    });
+    worker.postMessage(
+      { passphrase: pass, salt: new Uint8Array(salt), memoryKiB: p.memoryKiB, passes: p.passes, parallelism: p.parallelism },
+      [pass.buffer],
+    );
+  });
+}

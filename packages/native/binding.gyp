@@ -1,0 +1,9 @@
+{
+  "targets": [
+    {
+      "target_name": "tvault_native",
+      "sources": ["src/tvault_native.c"],
+      "cflags": ["-Wall", "-Wextra", "-O2"]
+    }
+  ]
+}

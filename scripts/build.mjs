@@ -1,0 +1,25 @@
+// Bundles the CLI, the agent and the KDF worker with esbuild.
+// Heavy or native modules stay external and are require()d lazily where they are needed,
+// so that the client's hot path (a Node start, a connect, one line of JSON) never loads them.
+import { build } from 'esbuild';
+import { chmodSync, readFileSync } from 'node:fs';
+
+const external = ['better-sqlite3', 'hash-wasm', 'tweetnacl', 'pino', '@tvault/native'];
+const common = {
+  bundle: true,
+  platform: 'node',
+  target: 'node20',
+  format: 'cjs',
+  external,
+  logLevel: 'warning',
+  legalComments: 'none',
+  sourcemap: false,
+  define: { TVAULT_VERSION: JSON.stringify(JSON.parse(readFileSync('package.json', 'utf8')).version) },
+};
+
+await Promise.all([
+  build({ ...common, entryPoints: ['packages/cli/src/main.ts'], outfile: 'packages/cli/dist/tvault.cjs' }),
+  build({ ...common, entryPoints: ['packages/core/src/kdf-worker.ts'], outfile: 'packages/cli/dist/kdf-worker.cjs' }),
+  build({ ...common, entryPoints: ['packages/agent/src/index.ts'], outfile: 'packages/cli/dist/agent.cjs' }),
+]);
+chmodSync('packages/cli/bin/tvault', 0o755);

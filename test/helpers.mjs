@@ -1,0 +1,70 @@
+// Shared test helpers: run the built CLI as a user would, on throwaway vaults.
+// Vaults made here use cheap Argon2id parameters (`init --kdf-memory 256 --kdf-passes 1`),
+// an explicit, documented init option; the default is never weakened.
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+export const BIN = join(ROOT, 'packages/cli/bin/tvault');
+export const PASS = 'correct horse battery staple';
+export const CHEAP_KDF = ['--kdf-memory', '256', '--kdf-passes', '1', '--kdf-parallelism', '1'];
+
+/** The environment of a test process: no inherited TVAULT_* and no agent unless asked. */
+export function baseEnv(extra = {}) {
+  const env = { ...process.env };
+  for (const k of Object.keys(env)) if (k.startsWith('TVAULT_')) delete env[k];
+  delete env.NODE_EXTRA_CA_CERTS;
+  return { ...env, ...extra };
+}
+
+/** Runs `tvault ...args` to completion. opts: env (merged onto baseEnv), input, cwd, timeout. */
+export function tvault(args, opts = {}) {
+  const r = spawnSync(process.execPath, [BIN, ...args], {
+    env: baseEnv(opts.env),
+    input: opts.input ?? '',
+    cwd: opts.cwd,
+    timeout: opts.timeout ?? 30_000,
+    encoding: opts.encoding ?? 'utf8',
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  return { code: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** Starts `tvault ...args` without waiting; returns the ChildProcess. */
+export function tvaultSpawn(args, opts = {}) {
+  return spawn(process.execPath, [BIN, ...args], { env: baseEnv(opts.env), cwd: opts.cwd, stdio: opts.stdio ?? 'pipe' });
+}
+
+/** A fresh temp dir; removed by the returned cleanup. */
+export function tempDir(prefix = 'tvault-test-') {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/**
+ * A new vault in a temp dir, initialised non-interactively with cheap KDF parameters.
+ * Returns { dir, vault, env, run(args, opts), cleanup } where run() targets this vault
+ * with TVAULT_PASSPHRASE set and the agent disabled unless opts.env says otherwise.
+ */
+export function makeVault(t, { pass = PASS } = {}) {
+  const { dir, cleanup } = tempDir();
+  const vault = join(dir, 'vault');
+  const env = { TVAULT_DIR: vault, TVAULT_PASSPHRASE: pass, TVAULT_NO_AGENT: '1' };
+  const run = (args, opts = {}) => tvault(args, { ...opts, env: { ...env, ...opts.env } });
+  const r = run(['init', ...CHEAP_KDF]);
+  if (r.code !== 0) throw new Error(`init failed: ${r.stderr}`);
+  t?.after?.(cleanup);
+  return { dir, vault, env, run, cleanup };
+}
+
+/** Asserts a one-line error on stderr with no stack trace. */
+export function assertOneLineError(assert, r, code, pattern) {
+  assert.equal(r.code, code, `exit code ${r.code} (want ${code}); stderr: ${r.stderr}`);
+  const lines = r.stderr.trim().split('\n');
+  assert.equal(lines.length, 1, `want one line of stderr, got: ${r.stderr}`);
+  assert.doesNotMatch(r.stderr, /\n\s+at /, 'stack trace on stderr');
+  if (pattern) assert.match(r.stderr, pattern);
+}
