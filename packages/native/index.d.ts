@@ -1,0 +1,59 @@
+// Types for @tvault/native (CommonJS). See README.md for what each primitive is for.
+
+/** Kernel-attested credentials of the peer of a connected AF_UNIX stream socket. */
+export interface PeerCred {
+  uid: number;
+  gid: number;
+  /** Linux: 0 if the peer is in another pid namespace. macOS: -1 if LOCAL_PEERPID is unavailable. */
+  pid: number;
+}
+
+/** Which hardening steps took effect. `true` always means "the protection is now on". */
+export interface HardenResult {
+  /** Linux: PR_SET_DUMPABLE(0) succeeded and was verified, i.e. the process is now NOT dumpable. false on macOS. */
+  dumpable: boolean;
+  /** RLIMIT_CORE was set to {0, 0} (no core files). */
+  coreLimit: boolean;
+  /** macOS: ptrace(PT_DENY_ATTACH) succeeded. false on Linux (non-dumpable covers it there). */
+  denyAttach: boolean;
+}
+
+/** An Error from a failed system call. */
+export interface NativeSyscallError extends Error {
+  /** e.g. "ENOTCONN", "EBADF"; "EUNKNOWN" for errnos without a mapped name. */
+  code: string;
+  errno: number;
+  syscall: string;
+}
+
+/**
+ * Peer uid/gid/pid of a connected unix socket (Linux SO_PEERCRED; macOS getpeereid + LOCAL_PEERPID).
+ * Throws NativeSyscallError if fd is not a connected, non-listening AF_UNIX socket. Callers must fail closed.
+ * @throws TypeError if fd is not a non-negative integer.
+ */
+export declare function peerCred(fd: number): PeerCred;
+
+/**
+ * flock(fd, LOCK_EX | LOCK_NB). true = acquired (or already held through this open file description),
+ * false = held by another open file description (EWOULDBLOCK). Throws NativeSyscallError otherwise.
+ */
+export declare function flockExclusive(fd: number): boolean;
+
+/** Make this process non-dumpable / deny debugger attach, and disable core files. Never throws on Linux/macOS. */
+export declare function harden(): HardenResult;
+
+/** Lock the pages under buf into RAM. false if the OS refuses (EPERM/ENOMEM/EAGAIN, e.g. RLIMIT_MEMLOCK). */
+export declare function mlock(buf: Uint8Array): boolean;
+
+/** Unlock the pages under buf (this also unlocks any other data sharing those pages). */
+export declare function munlock(buf: Uint8Array): boolean;
+
+/** Overwrite the bytes of buf (only its view: byteOffset..byteOffset+byteLength) with zeros. */
+export declare function zero(buf: Uint8Array): void;
+
+/**
+ * Send one datagram `message` to the systemd notify socket `address` ("/path" or "@abstract", e.g.
+ * process.env.NOTIFY_SOCKET). true = sent; false = not delivered (no listener, ENOENT, ECONNREFUSED,
+ * receiver queue full, ...). Throws RangeError for a malformed/too-long address, TypeError for non-strings.
+ */
+export declare function sdNotify(address: string, message: string): boolean;

@@ -1,0 +1,37 @@
+'use strict';
+// Loader for the tvault native addon (see README.md).
+// There is deliberately no JS fallback: the agent's peer-credential check must not
+// silently degrade, so a missing or unloadable addon is a hard error (fail closed).
+const path = require('node:path');
+
+const addonPath = path.join(__dirname, 'build', 'Release', 'tvault_native.node');
+
+function loadAddon() {
+  try {
+    return require(addonPath);
+  } catch (cause) {
+    const notBuilt = cause && cause.code === 'MODULE_NOT_FOUND';
+    const err = new Error(
+      notBuilt
+        ? `tvault native addon is not built (${addonPath} is missing). Run \`npm ci\` at the repository root ` +
+            '(it builds packages/native with node-gyp; needs python3, make and a C compiler).'
+        : `tvault native addon failed to load from ${addonPath}: ${cause && cause.message}. ` +
+            'Rebuild it with `npm ci` (or `npm rebuild @tvault/native`) for this Node version.',
+      { cause },
+    );
+    err.code = notBuilt ? 'ERR_TVAULT_NATIVE_NOT_BUILT' : 'ERR_TVAULT_NATIVE_LOAD_FAILED';
+    throw err;
+  }
+}
+
+const addon = loadAddon();
+
+module.exports = Object.freeze({
+  peerCred: addon.peerCred,
+  flockExclusive: addon.flockExclusive,
+  harden: addon.harden,
+  mlock: addon.mlock,
+  munlock: addon.munlock,
+  zero: addon.zero,
+  sdNotify: addon.sdNotify,
+});

@@ -1,0 +1,462 @@
+/*
+ * tvault_native: the few OS primitives tvault needs that Node does not expose.
+ *
+ * Plain C against the stable Node-API (node_api.h), no node-addon-api.
+ * Linux is the primary platform; macOS has its own branches; anything else
+ * throws "unsupported" at call time (and still compiles).
+ *
+ * Conventions:
+ *   - wrong argument type/shape       -> TypeError  (never crash the process)
+ *   - right type, unusable value      -> RangeError (sdNotify address only)
+ *   - a system call failed            -> Error with .code (e.g. "ENOTCONN"),
+ *                                        .errno and .syscall, message has strerror
+ */
+#if defined(__linux__)
+#define _GNU_SOURCE /* struct ucred, SOCK_CLOEXEC */
+#endif
+
+#include <node_api.h>
+
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__linux__) || defined(__APPLE__)
+#define TVAULT_POSIX 1
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/un.h>
+#include <unistd.h>
+#endif
+
+#if defined(__linux__)
+#include <sys/prctl.h>
+#endif
+
+#if defined(__APPLE__)
+#include <sys/ptrace.h>
+#endif
+
+/* ---------- small helpers ---------------------------------------------- */
+
+/* Bail out of a binding if a Node-API call failed (an exception is pending or the env is broken). */
+#define NAPI_OK(call)                                                          \
+  do {                                                                         \
+    if ((call) != napi_ok) return NULL;                                        \
+  } while (0)
+
+/* Throw a TypeError and return NULL, so misuse is a JS exception, not a crash. */
+static napi_value throw_type(napi_env env, const char *msg) {
+  napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", msg);
+  return NULL;
+}
+
+#ifdef TVAULT_POSIX
+/* Throw a RangeError for values of the right type that cannot be used. */
+static napi_value throw_range(napi_env env, const char *msg) {
+  napi_throw_range_error(env, "ERR_INVALID_ARG_VALUE", msg);
+  return NULL;
+}
+
+/* errno -> short code string for the few errors callers may want to branch on. */
+static const char *errno_code(int err) {
+  switch (err) {
+    case EACCES: return "EACCES";
+    case EAGAIN: return "EAGAIN";
+    case EBADF: return "EBADF";
+    case ECONNREFUSED: return "ECONNREFUSED";
+    case EINVAL: return "EINVAL";
+    case EMFILE: return "EMFILE";
+    case ENFILE: return "ENFILE";
+    case ENOBUFS: return "ENOBUFS";
+    case ENOENT: return "ENOENT";
+    case ENOMEM: return "ENOMEM";
+    case ENOPROTOOPT: return "ENOPROTOOPT";
+    case ENOTCONN: return "ENOTCONN";
+    case ENOTSOCK: return "ENOTSOCK";
+    case EOPNOTSUPP: return "EOPNOTSUPP";
+    case EPERM: return "EPERM";
+    default: return "EUNKNOWN";
+  }
+}
+
+/* Throw an Error carrying errno, so callers can log why they refused (fail closed). */
+static napi_value throw_errno(napi_env env, int err, const char *syscall) {
+  char msg[256];
+  napi_value js_msg, js_code, js_err, js_errno, js_syscall;
+  snprintf(msg, sizeof msg, "%s: %s", syscall, strerror(err));
+  NAPI_OK(napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &js_msg));
+  NAPI_OK(napi_create_string_utf8(env, errno_code(err), NAPI_AUTO_LENGTH, &js_code));
+  NAPI_OK(napi_create_error(env, js_code, js_msg, &js_err));
+  NAPI_OK(napi_create_int32(env, err, &js_errno));
+  NAPI_OK(napi_create_string_utf8(env, syscall, NAPI_AUTO_LENGTH, &js_syscall));
+  NAPI_OK(napi_set_named_property(env, js_err, "errno", js_errno));
+  NAPI_OK(napi_set_named_property(env, js_err, "syscall", js_syscall));
+  napi_throw(env, js_err);
+  return NULL;
+}
+#else
+/* Platforms other than Linux/macOS compile, but every primitive refuses loudly. */
+static napi_value throw_unsupported(napi_env env) {
+  napi_throw_error(env, "ERR_TVAULT_UNSUPPORTED", "tvault_native: unsupported platform");
+  return NULL;
+}
+#endif
+
+/* Fetch exactly `want` arguments (missing ones read as undefined and fail type checks). */
+static int get_args(napi_env env, napi_callback_info info, size_t want, napi_value *argv) {
+  size_t argc = want;
+  return napi_get_cb_info(env, info, &argc, argv, NULL, NULL) == napi_ok;
+}
+
+/* A file descriptor must be an integral Number in [0, INT_MAX]: no coercion, no truncation. */
+static int get_fd(napi_env env, napi_value v, int *fd) {
+  napi_valuetype t;
+  double d;
+  if (napi_typeof(env, v, &t) != napi_ok || t != napi_number) return 0;
+  if (napi_get_value_double(env, v, &d) != napi_ok) return 0;
+  if (!(d >= 0 && d <= INT_MAX) || floor(d) != d) return 0; /* also rejects NaN */
+  *fd = (int)d;
+  return 1;
+}
+
+/* Only Uint8Array (Buffer is one) is accepted, so "bytes" always means bytes. */
+static int get_bytes(napi_env env, napi_value v, void **data, size_t *len) {
+  bool is_ta = false;
+  napi_typedarray_type type;
+  if (napi_is_typedarray(env, v, &is_ta) != napi_ok || !is_ta) return 0;
+  /* data is already adjusted by byteOffset; fetching it pins on-heap arrays off-heap. */
+  if (napi_get_typedarray_info(env, v, &type, len, data, NULL, NULL) != napi_ok) return 0;
+  return type == napi_uint8_array;
+}
+
+static napi_value make_bool(napi_env env, bool b) {
+  napi_value r;
+  NAPI_OK(napi_get_boolean(env, b, &r));
+  return r;
+}
+
+/* ---------- peerCred ----------------------------------------------------- */
+
+/* Kernel-attested identity of the process on the other end of a unix socket: the agent's authz check. */
+static napi_value PeerCred(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  int fd;
+  if (!get_args(env, info, 1, argv)) return NULL;
+  if (!get_fd(env, argv[0], &fd)) return throw_type(env, "peerCred(fd): fd must be a non-negative integer");
+#ifdef TVAULT_POSIX
+  struct sockaddr_storage ss;
+  socklen_t sslen = sizeof ss;
+  uint32_t uid, gid;
+  int32_t pid;
+  memset(&ss, 0, sizeof ss);
+  /* Refuse anything but a unix socket: other families have no kernel-attested peer. */
+  if (getsockname(fd, (struct sockaddr *)&ss, &sslen) != 0) return throw_errno(env, errno, "getsockname");
+  if (ss.ss_family != AF_UNIX) return throw_errno(env, EINVAL, "peerCred(not an AF_UNIX socket)");
+#ifdef SO_ACCEPTCONN
+  {
+    /* A listening socket reports its *own* creds; passing the server fd by mistake must not pass authz. */
+    int listening = 0;
+    socklen_t l = sizeof listening;
+    if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &l) != 0)
+      return throw_errno(env, errno, "getsockopt(SO_ACCEPTCONN)");
+    if (listening) return throw_errno(env, EINVAL, "peerCred(listening socket)");
+  }
+#endif
+#if defined(__linux__)
+  {
+    struct ucred cred;
+    socklen_t len = sizeof cred;
+    memset(&cred, 0, sizeof cred);
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0)
+      return throw_errno(env, errno, "getsockopt(SO_PEERCRED)");
+    if (len != sizeof cred) return throw_errno(env, EINVAL, "getsockopt(SO_PEERCRED) short read");
+    /* The kernel reports uid/gid -1 when the socket has no peer (never connected). */
+    if (cred.uid == (uid_t)-1 || cred.gid == (gid_t)-1) return throw_errno(env, ENOTCONN, "getsockopt(SO_PEERCRED)");
+    uid = (uint32_t)cred.uid;
+    gid = (uint32_t)cred.gid;
+    pid = (int32_t)cred.pid; /* 0 if the peer lives in another pid namespace */
+  }
+#elif defined(__APPLE__)
+  {
+    uid_t u;
+    gid_t g;
+    pid_t p = -1;
+    socklen_t len = sizeof p;
+    if (getpeereid(fd, &u, &g) != 0) return throw_errno(env, errno, "getpeereid");
+    /* LOCAL_PEERPID is informational (10.8+); uid/gid above are what authz uses. */
+    if (getsockopt(fd, SOL_LOCAL, LOCAL_PEERPID, &p, &len) != 0 || len != sizeof p) p = -1;
+    uid = (uint32_t)u;
+    gid = (uint32_t)g;
+    pid = (int32_t)p;
+  }
+#endif
+  napi_value obj, v;
+  NAPI_OK(napi_create_object(env, &obj));
+  NAPI_OK(napi_create_uint32(env, uid, &v));
+  NAPI_OK(napi_set_named_property(env, obj, "uid", v));
+  NAPI_OK(napi_create_uint32(env, gid, &v));
+  NAPI_OK(napi_set_named_property(env, obj, "gid", v));
+  NAPI_OK(napi_create_int32(env, pid, &v));
+  NAPI_OK(napi_set_named_property(env, obj, "pid", v));
+  return obj;
+#else
+  (void)fd;
+  return throw_unsupported(env);
+#endif
+}
+
+/* ---------- flockExclusive ---------------------------------------------- */
+
+/* Single-instance lock that the kernel drops when the process dies (no stale pid files). */
+static napi_value FlockExclusive(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  int fd;
+  if (!get_args(env, info, 1, argv)) return NULL;
+  if (!get_fd(env, argv[0], &fd)) return throw_type(env, "flockExclusive(fd): fd must be a non-negative integer");
+#ifdef TVAULT_POSIX
+  int rc;
+  do rc = flock(fd, LOCK_EX | LOCK_NB);
+  while (rc != 0 && errno == EINTR);
+  if (rc == 0) return make_bool(env, true);
+  if (errno == EWOULDBLOCK) return make_bool(env, false);
+  return throw_errno(env, errno, "flock");
+#else
+  (void)fd;
+  return throw_unsupported(env);
+#endif
+}
+
+/* ---------- harden -------------------------------------------------------- */
+
+/* Keep same-uid debuggers and core dumps away from key material held in memory. */
+static napi_value Harden(napi_env env, napi_callback_info info) {
+  (void)info;
+#ifdef TVAULT_POSIX
+  bool dumpable = false, core_limit = false, deny_attach = false;
+  struct rlimit zero_core = {0, 0};
+  core_limit = setrlimit(RLIMIT_CORE, &zero_core) == 0;
+#if defined(__linux__)
+  /* Non-dumpable: no same-uid ptrace or /proc/PID/mem; /proc/PID files owned by root. Verified, not assumed. */
+  dumpable = prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == 0 && prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) == 0;
+#elif defined(__APPLE__)
+  /* macOS has no dumpable flag; PT_DENY_ATTACH makes later ptrace/debugger attaches fail. */
+  deny_attach = ptrace(PT_DENY_ATTACH, 0, 0, 0) == 0;
+#endif
+  napi_value obj;
+  NAPI_OK(napi_create_object(env, &obj));
+  NAPI_OK(napi_set_named_property(env, obj, "dumpable", make_bool(env, dumpable)));
+  NAPI_OK(napi_set_named_property(env, obj, "coreLimit", make_bool(env, core_limit)));
+  NAPI_OK(napi_set_named_property(env, obj, "denyAttach", make_bool(env, deny_attach)));
+  return obj;
+#else
+  return throw_unsupported(env);
+#endif
+}
+
+/* ---------- mlock / munlock ------------------------------------------------ */
+
+#ifdef TVAULT_POSIX
+/* Widen [p, p+len) to whole pages: POSIX allows EINVAL for unaligned addresses. */
+static void page_span(void *p, size_t len, void **start, size_t *span) {
+  uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+  uintptr_t a = (uintptr_t)p & ~(page - 1);
+  uintptr_t b = ((uintptr_t)p + len + page - 1) & ~(page - 1);
+  *start = (void *)a;
+  *span = (size_t)(b - a);
+}
+#endif
+
+/* Shared body: lock (or unlock) the pages under a Uint8Array; "refused" is false, not an exception. */
+static napi_value lock_common(napi_env env, napi_callback_info info, int lock) {
+  napi_value argv[1];
+  void *data = NULL;
+  size_t len = 0;
+  if (!get_args(env, info, 1, argv)) return NULL;
+  if (!get_bytes(env, argv[0], &data, &len))
+    return throw_type(env, lock ? "mlock(buf): buf must be a Buffer or Uint8Array"
+                                : "munlock(buf): buf must be a Buffer or Uint8Array");
+#ifdef TVAULT_POSIX
+  void *start;
+  size_t span;
+  if (len == 0 || data == NULL) return make_bool(env, true); /* nothing to lock */
+  page_span(data, len, &start, &span);
+  if ((lock ? mlock(start, span) : munlock(start, span)) == 0) return make_bool(env, true);
+  if (errno == EPERM || errno == ENOMEM || errno == EAGAIN) return make_bool(env, false);
+  return throw_errno(env, errno, lock ? "mlock" : "munlock");
+#else
+  return throw_unsupported(env);
+#endif
+}
+
+/* Keep secret bytes out of swap (best effort; see README for page-sharing caveats). */
+static napi_value Mlock(napi_env env, napi_callback_info info) { return lock_common(env, info, 1); }
+
+/* Undo mlock before a buffer is released. */
+static napi_value Munlock(napi_env env, napi_callback_info info) { return lock_common(env, info, 0); }
+
+/* ---------- zero ------------------------------------------------------------ */
+
+/* Wipe bytes through a volatile pointer so no optimiser can decide the store is dead. */
+static void wipe(void *p, size_t n) {
+  volatile unsigned char *v = (volatile unsigned char *)p;
+  while (n--) *v++ = 0;
+}
+
+/* Zeroing primitive for JS callers (belt and braces next to buf.fill(0)). */
+static napi_value Zero(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  void *data = NULL;
+  size_t len = 0;
+  if (!get_args(env, info, 1, argv)) return NULL;
+  if (!get_bytes(env, argv[0], &data, &len)) return throw_type(env, "zero(buf): buf must be a Buffer or Uint8Array");
+  if (data != NULL && len > 0) wipe(data, len);
+  return NULL; /* undefined */
+}
+
+/* ---------- sdNotify -------------------------------------------------------- */
+
+static bool is_string(napi_env env, napi_value v) {
+  napi_valuetype t;
+  return napi_typeof(env, v, &t) == napi_ok && t == napi_string;
+}
+
+/* Copy a JS string into a malloc'd, NUL-terminated UTF-8 buffer with its exact byte length (caller frees). */
+static char *get_utf8(napi_env env, napi_value v, size_t *len) {
+  char *s;
+  if (napi_get_value_string_utf8(env, v, NULL, 0, len) != napi_ok) return NULL;
+  s = malloc(*len + 1);
+  if (s == NULL) return NULL;
+  if (napi_get_value_string_utf8(env, v, s, *len + 1, len) != napi_ok) {
+    free(s);
+    return NULL;
+  }
+  return s;
+}
+
+#ifdef TVAULT_POSIX
+/* Build the sockaddr for "/path" or "@abstract"; returns 0 and sets *why on a bad address. */
+static int notify_addr(const char *a, size_t alen, struct sockaddr_un *sa, socklen_t *salen, const char **why) {
+  memset(sa, 0, sizeof *sa);
+  sa->sun_family = AF_UNIX;
+  if (alen < 2 || (a[0] != '/' && a[0] != '@')) {
+    *why = "sdNotify(address): must be an absolute path or an '@' abstract name";
+    return 0;
+  }
+  if (memchr(a, '\0', alen) != NULL) {
+    *why = "sdNotify(address): must not contain NUL bytes";
+    return 0;
+  }
+  if (a[0] == '@') {
+#if defined(__linux__)
+    /* Abstract: leading NUL, then the name; the length is exact (no trailing NULs, they would be part of the name). */
+    if (alen > sizeof sa->sun_path) {
+      *why = "sdNotify(address): abstract name too long";
+      return 0;
+    }
+    memcpy(sa->sun_path + 1, a + 1, alen - 1);
+    *salen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + alen);
+    return 1;
+#else
+    *why = "sdNotify(address): abstract sockets exist only on Linux";
+    return 0;
+#endif
+  }
+  if (alen >= sizeof sa->sun_path) { /* keep room for the terminating NUL */
+    *why = "sdNotify(address): socket path too long";
+    return 0;
+  }
+  memcpy(sa->sun_path, a, alen);
+  *salen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + alen + 1);
+  return 1;
+}
+
+/* One non-blocking datagram; false if nobody received it (systemd may not be listening). */
+static int notify_send(const struct sockaddr_un *sa, socklen_t salen, const char *msg, size_t mlen, int *err) {
+  ssize_t n;
+#if defined(__linux__)
+  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+#else
+  int fd = socket(AF_UNIX, SOCK_DGRAM, 0);
+  if (fd >= 0 && (fcntl(fd, F_SETFD, FD_CLOEXEC) != 0 || fcntl(fd, F_SETFL, O_NONBLOCK) != 0)) {
+    *err = errno;
+    close(fd);
+    return -1;
+  }
+#endif
+  if (fd < 0) {
+    *err = errno;
+    return -1;
+  }
+  do n = sendto(fd, msg, mlen, 0, (const struct sockaddr *)sa, salen);
+  while (n < 0 && errno == EINTR);
+  *err = n < 0 ? errno : 0;
+  close(fd);
+  return n >= 0 && (size_t)n == mlen;
+}
+#endif
+
+/* systemd readiness/status (NOTIFY_SOCKET), including abstract '@' sockets that unix-dgram cannot reach. */
+static napi_value SdNotify(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  size_t alen = 0, mlen = 0;
+  char *addr, *msg;
+  napi_value result = NULL;
+  if (!get_args(env, info, 2, argv)) return NULL;
+  if (!is_string(env, argv[0])) return throw_type(env, "sdNotify(address, message): address must be a string");
+  if (!is_string(env, argv[1])) return throw_type(env, "sdNotify(address, message): message must be a string");
+  addr = get_utf8(env, argv[0], &alen);
+  msg = addr ? get_utf8(env, argv[1], &mlen) : NULL;
+  if (addr == NULL || msg == NULL) {
+    free(addr);
+    napi_throw_error(env, NULL, "sdNotify: out of memory");
+    return NULL;
+  }
+#ifdef TVAULT_POSIX
+  {
+    struct sockaddr_un sa;
+    socklen_t salen = 0;
+    const char *why = NULL;
+    int err = 0, sent;
+    if (!notify_addr(addr, alen, &sa, &salen, &why)) {
+      throw_range(env, why);
+    } else {
+      sent = notify_send(&sa, salen, msg, mlen, &err);
+      if (sent < 0) throw_errno(env, err, "socket");
+      else result = make_bool(env, sent == 1);
+    }
+  }
+#else
+  throw_unsupported(env);
+#endif
+  free(addr);
+  free(msg);
+  return result;
+}
+
+/* ---------- module ---------------------------------------------------------- */
+
+static napi_value Init(napi_env env, napi_value exports) {
+  napi_property_descriptor props[] = {
+      {"peerCred", NULL, PeerCred, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"flockExclusive", NULL, FlockExclusive, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"harden", NULL, Harden, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"mlock", NULL, Mlock, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"munlock", NULL, Munlock, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"zero", NULL, Zero, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"sdNotify", NULL, SdNotify, NULL, NULL, NULL, napi_enumerable, NULL},
+  };
+  NAPI_OK(napi_define_properties(env, exports, sizeof props / sizeof props[0], props));
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, Init)

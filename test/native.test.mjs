@@ -1,0 +1,441 @@
+// Tests for packages/native (the tvault_native N-API addon). Real syscalls, real processes, no mocks.
+//
+// Environment assumptions (true on the dev VM and in CI): Linux, running as root, no TTY,
+// with setpriv (util-linux), prlimit, gdb and python3 on PATH. Cross-uid cases drop to
+// uid/gid 65534 (nobody) with `setpriv`, so they are skipped when not running as root.
+//
+// ptrace_scope: /proc/sys/kernel/yama/ptrace_scope does NOT exist on the dev VM (kernel 6.18
+// built without Yama), so classic ptrace rules apply: a process may ptrace / open /proc/PID/mem
+// of another process with the same uid iff the target is dumpable. With Yama scope >= 1 a
+// same-uid *sibling* is refused even without harden(), so the control case could not pass;
+// the sibling/gdb cases are then skipped (with the scope in the skip reason), never faked.
+import { test, describe, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createRequire } from 'node:module';
+import { spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const require = createRequire(import.meta.url);
+const native = require('../packages/native/index.js');
+const ADDON = fileURLToPath(new URL('../packages/native/index.js', import.meta.url));
+
+const IS_ROOT = process.getuid() === 0;
+const NOBODY = 65534;
+const SETPRIV = ['--reuid=' + NOBODY, '--regid=' + NOBODY, '--clear-groups'];
+
+function readPtraceScope() {
+  try {
+    return fs.readFileSync('/proc/sys/kernel/yama/ptrace_scope', 'utf8').trim();
+  } catch {
+    return 'absent';
+  }
+}
+const PTRACE_SCOPE = readPtraceScope();
+
+// [soft, hard] of "Max core file size" from /proc/<pid>/limits ('unlimited' or a byte count).
+function coreLimit(pid) {
+  const line = fs.readFileSync(`/proc/${pid}/limits`, 'utf8').split('\n').find((l) => l.startsWith('Max core file size'));
+  return line.trim().split(/\s{2,}/).slice(1, 3);
+}
+
+// A temp dir that uid 65534 can traverse (mkdtemp creates it 0700).
+function tempDir() {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tvault-native-'));
+  fs.chmodSync(dir, 0o755);
+  return dir;
+}
+
+// Resolve with the first stdout line of a child (rejects if it exits first).
+function firstLine(child) {
+  return new Promise((resolve, reject) => {
+    let out = '';
+    let err = '';
+    child.stderr?.on('data', (d) => (err += d));
+    child.stdout.on('data', (d) => {
+      out += d;
+      const nl = out.indexOf('\n');
+      if (nl >= 0) resolve(out.slice(0, nl));
+    });
+    child.on('error', reject);
+    child.on('exit', (code) => reject(new Error(`child exited (${code}) before a line; stderr: ${err}`)));
+  });
+}
+
+// All of a child's stdout once it exits.
+function collect(child) {
+  return new Promise((resolve, reject) => {
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (err += d));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, out, err }));
+  });
+}
+
+// A unix-socket server that reports peerCred (or the error) for each accepted connection.
+function credServer(sockPath) {
+  const waiting = [];
+  const results = [];
+  const server = net.createServer((sock) => {
+    let r;
+    try {
+      r = { cred: native.peerCred(sock._handle.fd) };
+    } catch (error) {
+      r = { error };
+    }
+    sock.destroy();
+    const w = waiting.shift();
+    if (w) w(r);
+    else results.push(r);
+  });
+  const next = () => (results.length ? Promise.resolve(results.shift()) : new Promise((res) => waiting.push(res)));
+  const listening = new Promise((res, rej) => {
+    server.once('error', rej);
+    server.listen(sockPath, res);
+  });
+  return { server, next, listening };
+}
+
+describe('peerCred', () => {
+  let dir;
+  let srv;
+  const sockPath = () => path.join(dir, 'agent.sock');
+
+  before(async () => {
+    dir = tempDir();
+    srv = credServer(sockPath());
+    await srv.listening;
+    fs.chmodSync(sockPath(), 0o777); // connect(2) needs write permission on the socket file
+  });
+  after(() => {
+    srv.server.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('same process: uid/gid/pid are ours', async () => {
+    const client = net.connect(sockPath());
+    const r = await srv.next();
+    client.destroy();
+    assert.ifError(r.error);
+    assert.deepEqual(r.cred, { uid: process.getuid(), gid: process.getgid(), pid: process.pid });
+  });
+
+  test('child as uid 65534: uid/gid 65534 and the child pid', { skip: !IS_ROOT && 'needs root for setpriv' }, async () => {
+    const code =
+      "const s=require('net').connect(process.argv[1],()=>console.log(process.pid));" +
+      "s.on('close',()=>process.exit(0));s.on('error',(e)=>{console.error(e.message);process.exit(2)})";
+    const child = spawn('setpriv', [...SETPRIV, process.execPath, '-e', code, sockPath()], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const [r, line] = await Promise.all([srv.next(), firstLine(child)]);
+    await new Promise((res) => (child.exitCode !== null ? res() : child.once('exit', res)));
+    assert.ifError(r.error);
+    assert.equal(Number(line), child.pid, 'setpriv execs node, so the pids agree');
+    assert.deepEqual(r.cred, { uid: NOBODY, gid: NOBODY, pid: child.pid });
+  });
+
+  test('the listening socket itself is refused (it would report our own creds)', () => {
+    assert.throws(() => native.peerCred(srv.server._handle.fd), { code: 'EINVAL', syscall: 'peerCred(listening socket)' });
+  });
+
+  test('a regular file fd is refused (ENOTSOCK)', () => {
+    const fd = fs.openSync(path.join(dir, 'plain'), 'w');
+    try {
+      assert.throws(() => native.peerCred(fd), { code: 'ENOTSOCK' });
+    } finally {
+      fs.closeSync(fd);
+    }
+  });
+
+  test('a TCP socket is refused (no kernel-attested peer)', async () => {
+    const got = new Promise((resolve) => {
+      const tcp = net.createServer((sock) => {
+        try {
+          resolve({ cred: native.peerCred(sock._handle.fd) });
+        } catch (error) {
+          resolve({ error });
+        }
+        sock.destroy();
+        tcp.close();
+      });
+      tcp.listen(0, '127.0.0.1', () => net.connect(tcp.address().port, '127.0.0.1').on('error', () => {}));
+    });
+    const r = await got;
+    assert.equal(r.cred, undefined);
+    assert.equal(r.error.code, 'EINVAL');
+    assert.match(r.error.message, /not an AF_UNIX socket/);
+  });
+
+  test('a bad fd throws EBADF', () => {
+    assert.throws(() => native.peerCred(2 ** 30), { code: 'EBADF', syscall: 'getsockname' });
+  });
+});
+
+describe('flockExclusive', () => {
+  let dir;
+  before(() => (dir = tempDir()));
+  after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  // Another process tries the same lock file and prints true/false.
+  function childTry(lockPath) {
+    const code =
+      `const n=require(${JSON.stringify(ADDON)});` +
+      `const fd=require('fs').openSync(${JSON.stringify(lockPath)},'r+');` +
+      'process.stdout.write(String(n.flockExclusive(fd)))';
+    const r = spawnSync(process.execPath, ['-e', code], { encoding: 'utf8', timeout: 20_000 });
+    assert.equal(r.status, 0, r.stderr);
+    return r.stdout;
+  }
+
+  test('held here -> another process gets false; released -> it gets true', () => {
+    const lockPath = path.join(dir, 'agent.lock');
+    const fd = fs.openSync(lockPath, 'w');
+    assert.equal(native.flockExclusive(fd), true);
+    assert.equal(native.flockExclusive(fd), true, 're-locking through the same fd is idempotent');
+
+    // flock is per open file description: a second open in this process is refused too.
+    const fd2 = fs.openSync(lockPath, 'r+');
+    assert.equal(native.flockExclusive(fd2), false);
+    fs.closeSync(fd2);
+
+    assert.equal(childTry(lockPath), 'false');
+    fs.closeSync(fd); // releases the lock
+    assert.equal(childTry(lockPath), 'true');
+  });
+
+  test('a bad fd throws EBADF', () => {
+    assert.throws(() => native.flockExclusive(2 ** 30), { code: 'EBADF', syscall: 'flock' });
+  });
+});
+
+describe('harden', { skip: !IS_ROOT && 'needs root for setpriv/prlimit' }, () => {
+  // Two long-lived uid-65534 node processes that both load the addon; only one calls harden().
+  // Both start with a non-zero soft RLIMIT_CORE (1 MiB, capped by our hard limit; soft-only so no
+  // CAP_SYS_RESOURCE is needed) so that the "core limit is 0" assertion can fail.
+  const [, OUR_CORE_HARD] = coreLimit('self');
+  const CORE_SOFT = OUR_CORE_HARD === 'unlimited' ? 1024 * 1024 : Math.min(1024 * 1024, Number(OUR_CORE_HARD));
+  const children = [];
+  let hardened;
+  let control;
+
+  async function startTarget(doHarden) {
+    const code =
+      `const n=require(${JSON.stringify(ADDON)});` +
+      `const r=${doHarden ? 'n.harden()' : 'null'};` +
+      'console.log(JSON.stringify({pid:process.pid,r}));setInterval(()=>{},1000)';
+    const child = spawn('prlimit', [`--core=${CORE_SOFT}:`, 'setpriv', ...SETPRIV, process.execPath, '-e', code], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    children.push(child);
+    const info = JSON.parse(await firstLine(child));
+    assert.equal(info.pid, child.pid, 'prlimit and setpriv exec, so the node pid is the spawned pid');
+    return info;
+  }
+
+  // A *sibling* process (same uid 65534, not an ancestor) tries to read the target's memory.
+  function siblingReadsMem(pid) {
+    const code = `
+      const fs = require('fs');
+      const pid = ${pid};
+      let fd;
+      try { fd = fs.openSync('/proc/' + pid + '/mem', 'r'); }
+      catch (e) { console.log(JSON.stringify({ ok: false, stage: 'open', code: e.code })); process.exit(0); }
+      try {
+        const exe = fs.readlinkSync('/proc/' + pid + '/exe');
+        const line = fs.readFileSync('/proc/' + pid + '/maps', 'utf8').split('\\n')
+          .find((l) => { const f = l.trim().split(/\\s+/); return f[2] === '00000000' && f[5] === exe; });
+        const buf = Buffer.alloc(4);
+        fs.readSync(fd, buf, 0, 4, parseInt(line.split('-')[0], 16));
+        console.log(JSON.stringify({ ok: true, magic: buf.toString('hex') }));
+      } catch (e) { console.log(JSON.stringify({ ok: false, stage: 'read', code: e.code, msg: e.message })); }`;
+    const r = spawnSync('setpriv', [...SETPRIV, process.execPath, '-e', code], { encoding: 'utf8', timeout: 20_000 });
+    assert.equal(r.status, 0, r.stderr);
+    return JSON.parse(r.stdout);
+  }
+
+  // gdb as the same uid 65534 tries to attach (batch mode detaches again on exit).
+  function gdbAttach(pid) {
+    const r = spawnSync(
+      'setpriv',
+      [...SETPRIV, '/usr/bin/gdb', '-nx', '-batch', '-iex', 'set debuginfod enabled off', '-p', String(pid)],
+      { encoding: 'utf8', timeout: 60_000, env: { PATH: process.env.PATH, HOME: os.tmpdir() } },
+    );
+    return r.stdout + r.stderr;
+  }
+
+  const sameUidReason =
+    PTRACE_SCOPE !== 'absent' && PTRACE_SCOPE !== '0' &&
+    `yama ptrace_scope=${PTRACE_SCOPE}: a same-uid sibling is refused even without harden(), so the control cannot pass`;
+
+  before(async () => {
+    [hardened, control] = await Promise.all([startTarget(true), startTarget(false)]);
+  });
+  after(() => {
+    for (const c of children) c.kill('SIGKILL');
+  });
+
+  test('reports what took effect (Linux: non-dumpable + core limit)', () => {
+    assert.equal(process.platform, 'linux');
+    assert.deepEqual(hardened.r, { dumpable: true, coreLimit: true, denyAttach: false });
+  });
+
+  test('/proc/PID files become root:root; the control stays 65534', () => {
+    const h = fs.statSync(`/proc/${hardened.pid}/mem`);
+    const c = fs.statSync(`/proc/${control.pid}/mem`);
+    assert.deepEqual([h.uid, h.gid], [0, 0]);
+    assert.deepEqual([c.uid, c.gid], [NOBODY, NOBODY]);
+  });
+
+  test('RLIMIT_CORE is 0/0 after harden; the control keeps its limit', { skip: CORE_SOFT === 0 && 'hard RLIMIT_CORE is 0 here' }, () => {
+    assert.deepEqual(coreLimit(hardened.pid), ['0', '0']);
+    assert.deepEqual(coreLimit(control.pid), [String(CORE_SOFT), OUR_CORE_HARD]);
+  });
+
+  test('a same-uid sibling cannot read /proc/PID/mem after harden; it can without', { skip: sameUidReason }, () => {
+    const c = siblingReadsMem(control.pid);
+    assert.deepEqual(c, { ok: true, magic: '7f454c46' }, 'control: the sibling reads the ELF header of node');
+    const h = siblingReadsMem(hardened.pid);
+    assert.equal(h.ok, false);
+    assert.equal(h.stage, 'open');
+    assert.ok(['EACCES', 'EPERM'].includes(h.code), `unexpected ${h.code}`);
+  });
+
+  test('a same-uid gdb cannot attach after harden; it can without', { skip: sameUidReason }, () => {
+    const c = gdbAttach(control.pid);
+    assert.match(c, new RegExp(`\\[Inferior 1 \\(process ${control.pid}\\) detached\\]`), c);
+    assert.doesNotMatch(c, /Operation not permitted/);
+    const h = gdbAttach(hardened.pid);
+    assert.match(h, /ptrace: Operation not permitted/, h);
+    assert.doesNotMatch(h, /detached/);
+  });
+});
+
+describe('mlock / munlock / zero', () => {
+  const vmLckKb = () => Number(/^VmLck:\s+(\d+) kB/m.exec(fs.readFileSync('/proc/self/status', 'utf8'))[1]);
+
+  test('mlock/munlock a 32-byte Buffer (true as root) and VmLck follows', () => {
+    const buf = Buffer.alloc(32, 0x41);
+    const before = vmLckKb();
+    const locked = native.mlock(buf);
+    assert.equal(typeof locked, 'boolean');
+    if (IS_ROOT) assert.equal(locked, true);
+    if (locked) assert.ok(vmLckKb() >= before + 4, 'at least one page is now locked');
+    assert.equal(native.munlock(buf), true);
+    assert.equal(vmLckKb(), before);
+    assert.equal(buf.toString(), 'A'.repeat(32), 'contents untouched');
+  });
+
+  test('mlock accepts a plain Uint8Array and an empty one', () => {
+    const u = new Uint8Array(32);
+    assert.equal(typeof native.mlock(u), 'boolean');
+    assert.equal(native.munlock(u), true);
+    assert.equal(native.mlock(new Uint8Array(0)), true);
+  });
+
+  test('zero() zeroes a Buffer', () => {
+    const buf = Buffer.from('correct horse battery staple');
+    assert.equal(native.zero(buf), undefined);
+    assert.ok(buf.every((b) => b === 0));
+    assert.equal(buf.length, 28);
+  });
+
+  test('zero() respects byteOffset/length of a view (neighbours untouched)', () => {
+    const big = Buffer.alloc(16, 0xaa);
+    native.zero(big.subarray(4, 8));
+    assert.deepEqual([...big], [...Array(4).fill(0xaa), 0, 0, 0, 0, ...Array(8).fill(0xaa)]);
+    const small = new Uint8Array([1, 2, 3]); // small typed arrays start on the V8 heap
+    native.zero(small);
+    assert.deepEqual([...small], [0, 0, 0]);
+  });
+});
+
+describe('sdNotify', () => {
+  let dir;
+  before(() => (dir = tempDir()));
+  after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  // python3 binds an AF_UNIX datagram socket ('@name' -> abstract, leading NUL, exact length)
+  // and prints "ready", then the hex of the first datagram it receives.
+  const PY = [
+    'import socket, sys',
+    'a = sys.argv[1]',
+    "a = '\\0' + a[1:] if a.startswith('@') else a",
+    's = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)',
+    's.bind(a)',
+    's.settimeout(15)',
+    "print('ready', flush=True)",
+    'print(s.recv(65536).hex(), flush=True)',
+  ].join('\n');
+
+  async function roundTrip(address, message) {
+    const py = spawn('python3', ['-c', PY, address], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const done = collect(py);
+    assert.equal(await firstLine(py), 'ready');
+    const sent = native.sdNotify(address, message);
+    const { code, out, err } = await done;
+    assert.equal(code, 0, err);
+    return { sent, received: Buffer.from(out.split('\n')[1], 'hex') };
+  }
+
+  test('filesystem path receives exactly READY=1', async () => {
+    const { sent, received } = await roundTrip(path.join(dir, 'notify.sock'), 'READY=1');
+    assert.equal(sent, true);
+    assert.deepEqual(received, Buffer.from('READY=1'));
+  });
+
+  test('abstract @name receives exactly READY=1 (exact sockaddr length)', async () => {
+    const name = `@tvault-test-${randomBytes(8).toString('hex')}`;
+    const { sent, received } = await roundTrip(name, 'READY=1');
+    assert.equal(sent, true);
+    assert.deepEqual(received, Buffer.from('READY=1'));
+  });
+
+  test('abstract name of maximum length (107 bytes after @) works', async () => {
+    const name = '@' + `tvault-max-${randomBytes(8).toString('hex')}-`.padEnd(107, 'x');
+    const { sent, received } = await roundTrip(name, 'READY=1\nSTATUS=unlocked');
+    assert.equal(sent, true);
+    assert.deepEqual(received, Buffer.from('READY=1\nSTATUS=unlocked'));
+    assert.throws(() => native.sdNotify(name + 'x', 'READY=1'), RangeError);
+  });
+
+  // Decision: delivery failures return false (systemd may simply not be listening; the caller
+  // logs and carries on). Only malformed addresses and socket() failures throw.
+  test('no listener: nonexistent path and unbound abstract name return false', () => {
+    assert.equal(native.sdNotify(path.join(dir, 'does-not-exist.sock'), 'READY=1'), false);
+    assert.equal(native.sdNotify(`@tvault-test-none-${randomBytes(8).toString('hex')}`, 'READY=1'), false);
+  });
+
+  test('malformed addresses throw RangeError', () => {
+    for (const bad of ['', '@', 'relative/notify.sock', '/tmp/a\0b', '@a\0b', '/' + 'a'.repeat(107)]) {
+      assert.throws(() => native.sdNotify(bad, 'READY=1'), RangeError, JSON.stringify(bad));
+    }
+  });
+});
+
+test('type misuse throws TypeError and never crashes', () => {
+  const cases = [
+    () => native.peerCred('x'),
+    () => native.peerCred(),
+    () => native.peerCred(1.5),
+    () => native.peerCred(-1),
+    () => native.peerCred(NaN),
+    () => native.peerCred(2 ** 31),
+    () => native.peerCred(3n),
+    () => native.flockExclusive(null),
+    () => native.flockExclusive('3'),
+    () => native.mlock('abc'),
+    () => native.mlock([1, 2, 3]),
+    () => native.mlock(new Uint16Array(4)),
+    () => native.munlock(new DataView(new ArrayBuffer(4))),
+    () => native.zero({}),
+    () => native.zero(new ArrayBuffer(8)),
+    () => native.sdNotify(1, 'READY=1'),
+    () => native.sdNotify('/tmp/x', 2),
+    () => native.sdNotify('/tmp/x'),
+  ];
+  for (const fn of cases) assert.throws(fn, TypeError, fn.toString());
+});
