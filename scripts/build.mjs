@@ -4,7 +4,9 @@
 import { build } from 'esbuild';
 import { chmodSync, readFileSync } from 'node:fs';
 
-const external = ['better-sqlite3', 'hash-wasm', 'tweetnacl', 'pino', '@tvault/native'];
+// yaml, smol-toml and dotenv are only needed by a few commands; keeping them out of the bundle
+// keeps its parse time down.
+const external = ['better-sqlite3', 'hash-wasm', 'tweetnacl', 'pino', '@tvault/native', 'yaml', 'smol-toml', 'dotenv'];
 const common = {
   bundle: true,
   platform: 'node',
@@ -18,7 +20,9 @@ const common = {
 };
 
 await Promise.all([
-  build({ ...common, entryPoints: ['packages/cli/src/main.ts'], outfile: 'packages/cli/dist/tvault.cjs' }),
+  // The entry: a small fast path for agent reads, which loads cli.cjs for everything else.
+  build({ ...common, entryPoints: ['packages/cli/src/fast.ts'], outfile: 'packages/cli/dist/tvault.cjs', external: [...external, './cli.cjs'] }),
+  build({ ...common, entryPoints: ['packages/cli/src/main.ts'], outfile: 'packages/cli/dist/cli.cjs' }),
   build({ ...common, entryPoints: ['packages/core/src/kdf-worker.ts'], outfile: 'packages/cli/dist/kdf-worker.cjs' }),
   build({ ...common, entryPoints: ['packages/agent/src/index.ts'], outfile: 'packages/cli/dist/agent.cjs' }),
 ]);

@@ -21,6 +21,11 @@ export type AgentResponse =
 /** Errors the agent reports that are final answers, not reasons to fall back to a direct unlock. */
 export const FINAL_ERRORS = new Set(['not_found', 'bad_request']);
 
+/** What the fast path (fast.ts) learned from the agent, left for the full CLI in the same process. */
+export interface AgentMemo {
+  tvaultAgentAnswer?: AgentResponse | null;
+}
+
 export function agentSocketPath(vaultDir: string): string {
   return join(vaultDir, 'agent.sock');
 }

@@ -21,3 +21,9 @@ export function warn(msg: string): void {
 export function info(msg: string): void {
   process.stderr.write(`${msg}\n`);
 }
+
+/** How `get` prints a value: exact bytes with --raw, a JSON object with --json, else a line. */
+export function writeValue(key: string, value: string, opts: { raw?: boolean; json?: boolean }): void {
+  if (opts.json) printJson({ key, value });
+  else process.stdout.write(opts.raw ? value : value + '\n');
+}

@@ -2,7 +2,7 @@
 // Reads try the agent first (unless --no-agent / TVAULT_NO_AGENT) and fall back to a direct
 // unlock; writes always unlock directly. Core (SQLite, the KDF, NaCl) loads only on that path.
 import { ExitCode, type Selection, TvaultError, Vault, resolveVaultDir } from '@tvault/core';
-import { FINAL_ERRORS, agentRequest, type AgentRequest } from './agent-client';
+import { type AgentMemo, type AgentRequest, FINAL_ERRORS, agentRequest } from './agent-client';
 import { getPassphrase } from './passphrase';
 import { type ProjectConfig, loadConfig } from './project-config';
 
@@ -74,6 +74,14 @@ export class Session {
   /** Asks the agent; returns null when the caller should unlock directly instead. */
   private async viaAgent(req: AgentRequest): Promise<{ project: string; secrets: PlainSecret[] } | null> {
     if (!this.useAgent || process.platform === 'win32') return null;
+    const memo = globalThis as AgentMemo;
+    if (memo.tvaultAgentAnswer !== undefined && memo.tvaultAgentAnswer?.ok !== true) {
+      // The fast path already asked and got no usable answer: don't ask twice.
+      const res = memo.tvaultAgentAnswer;
+      delete memo.tvaultAgentAnswer;
+      if (res && !res.ok && res.error === 'key_rotated') process.stderr.write(`tvault: ${res.message}\n`);
+      return null;
+    }
     const res = await agentRequest(this.dir, { ...req, project: this.explicitProject() });
     if (!res) return null;
     if (!res.ok) {

@@ -1,0 +1,130 @@
+// The entry point. `tvault get KEY` and `tvault env` are answered here by a running agent
+// without loading yargs, SQLite, the KDF or NaCl: a Node start, a connect and one line of
+// JSON. Anything else — another command, a flag this parser does not know, no agent, an
+// agent that refuses — hands over to the full CLI (dist/cli.cjs), which decides properly.
+import { resolveVaultDir } from '@tvault/core/src/paths';
+import { type AgentMemo, type AgentRequest, FINAL_ERRORS, agentRequest } from './agent-client';
+import { formatEnv } from './env-format';
+import { writeValue } from './output';
+
+interface FastArgs {
+  cmd: 'get' | 'env';
+  key?: string;
+  vault?: string;
+  project?: string;
+  raw?: boolean;
+  json?: boolean;
+  format: string;
+  export: boolean;
+  only?: string[];
+  prefix?: string;
+}
+
+const FAST_FORMATS = new Set(['shell', 'fish', 'dotenv', 'json', 'github']);
+
+/** Parses the few shapes the fast path serves; null means "let the full CLI handle it". */
+export function parseFast(argv: string[]): FastArgs | null {
+  try {
+    return parseShapes(argv);
+  } catch {
+    return null;
+  }
+}
+
+function parseShapes(argv: string[]): FastArgs | null {
+  const [cmd, ...rest] = argv;
+  if (cmd !== 'get' && cmd !== 'env') return null;
+  const a: FastArgs = { cmd, format: 'shell', export: true };
+  const positional: string[] = [];
+  for (let i = 0; i < rest.length; i++) {
+    const tok = rest[i];
+    const eq = tok.indexOf('=');
+    const [flag, inline] = tok.startsWith('--') && eq > 0 ? [tok.slice(0, eq), tok.slice(eq + 1)] : [tok, undefined];
+    const value = () => {
+      const v = inline ?? rest[++i];
+      if (v === undefined || v === '') throw new RangeError('missing value');
+      return v;
+    };
+    switch (flag) {
+      case '--vault': a.vault = value(); break;
+      case '-p': case '--project': a.project = value(); break;
+      case '--json': if (inline !== undefined) return null; a.json = true; break;
+      case '--raw': if (cmd !== 'get' || inline !== undefined) return null; a.raw = true; break;
+      case '--format': if (cmd !== 'env') return null; a.format = value(); break;
+      case '--only': if (cmd !== 'env') return null; a.only = value()?.split(',').map((k) => k.trim()).filter(Boolean); break;
+      case '--prefix': if (cmd !== 'env') return null; a.prefix = value(); break;
+      case '--no-export': if (cmd !== 'env') return null; a.export = false; break;
+      case '--export':
+        if (cmd !== 'env' || (inline !== undefined && inline !== 'true' && inline !== 'false')) return null;
+        a.export = inline !== 'false';
+        break;
+      default:
+        if (tok.startsWith('-')) return null;
+        positional.push(tok);
+    }
+  }
+  if (cmd === 'get') {
+    if (positional.length !== 1) return null;
+    a.key = positional[0];
+  } else if (positional.length) return null;
+  if (a.json) a.format = 'json';
+  return FAST_FORMATS.has(a.format) ? a : null;
+}
+
+function agentDisabled(): boolean {
+  const env = process.env.TVAULT_NO_AGENT;
+  return !!env && env !== '0' && env.toLowerCase() !== 'false';
+}
+
+/** The project named by -p or by an allowed tvault.toml; undefined when neither applies. */
+function explicitProject(a: FastArgs, dir: string): string | null {
+  if (a.project) return a.project;
+  // Only pay for TOML parsing and hashing when a tvault.toml is actually there.
+  const cfg = require('./project-config') as typeof import('./project-config');
+  if (!cfg.findConfig()) return null;
+  return cfg.loadConfig(dir)?.project ?? null;
+}
+
+/** Resolves true when the request was answered (output written, exit code set). */
+export async function tryFastPath(argv: string[]): Promise<boolean> {
+  if (process.platform === 'win32' || agentDisabled()) return false;
+  const a = parseFast(argv);
+  if (!a) return false;
+  const dir = resolveVaultDir(a.vault);
+  let project: string | null;
+  try {
+    project = explicitProject(a, dir);
+  } catch {
+    return false; // e.g. an unallowed tvault.toml: the full CLI prints the proper error
+  }
+  const req: AgentRequest =
+    a.cmd === 'get' ? { op: 'get', key: a.key, project } : a.only || a.prefix ? { op: 'getselected', only: a.only, prefix: a.prefix, project } : { op: 'getall', project };
+  const res = await agentRequest(dir, req);
+  // Tell the full CLI what the agent said, so that it neither asks again nor repeats a warning.
+  (globalThis as AgentMemo).tvaultAgentAnswer = res;
+  if (!res) return false;
+  if (!res.ok) {
+    if (!FINAL_ERRORS.has(res.error)) return false;
+    process.stderr.write(`tvault: ${res.message}\n`);
+    process.exitCode = res.error === 'not_found' ? 4 : 1;
+    return true;
+  }
+  if (a.cmd === 'get') {
+    writeValue(a.key!, String(res.value), a);
+    return true;
+  }
+  const secrets = Object.entries(res.secrets ?? {}).map(([name, value]) => ({ name, value }));
+  try {
+    process.stdout.write(formatEnv(secrets, a.format, { export: a.export }));
+  } catch {
+    return false; // a value this format cannot carry: the full CLI reports it properly
+  }
+  return true;
+}
+
+tryFastPath(process.argv.slice(2)).then(
+  (handled) => {
+    if (!handled) require('./cli.cjs');
+  },
+  () => require('./cli.cjs'),
+);

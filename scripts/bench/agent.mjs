@@ -1,0 +1,91 @@
+// Agent benchmark (issue 3, and issue 4's token overhead): prompt-free `tvault get` through the
+// agent against `node -e 0` and against a direct unlock; throughput and latency with 8
+// concurrent clients opening a connection per request; getall of 1,000 secrets; the agent's
+// RSS after unlock. Medians; ratios against baselines measured in this same run.
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { BIN, cleanEnv, compare, fmt, ratio, tempDir, timeOnce, tvaultArgs } from './lib.mjs';
+
+const node = process.execPath;
+const PASS = 'bench-passphrase';
+const report = (name, value) => console.log(`${name.padEnd(58)} ${value}`);
+
+function makeVault(n) {
+  const { dir, cleanup } = tempDir();
+  const env = { TVAULT_DIR: join(dir, 'v'), TVAULT_PASSPHRASE: PASS, TVAULT_NO_AGENT: '1' };
+  timeOnce(node, tvaultArgs('init'), { env }); // the default KDF: the agent's RSS must not keep its 64 MiB
+  const file = join(dir, 'bulk.env');
+  writeFileSync(file, Array.from({ length: n }, (_, i) => `KEY_${i}=value-${i}-${'x'.repeat(40)}\n`).join(''));
+  timeOnce(node, tvaultArgs('import', file), { env });
+  return { dir, vault: env.TVAULT_DIR, env, cleanup };
+}
+
+async function startAgent(v, extra = []) {
+  const child = spawn(node, [BIN, 'agent', 'start', '--idle', '0', ...extra], {
+    env: cleanEnv({ TVAULT_DIR: v.vault, TVAULT_PASSPHRASE: PASS, XDG_STATE_HOME: join(v.dir, 'state') }),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const sock = join(v.vault, 'agent.sock');
+  for (let i = 0; i < 400 && !existsSync(sock); i++) await new Promise((r) => setTimeout(r, 25));
+  if (!existsSync(sock)) throw new Error('agent did not start');
+  await new Promise((r) => setTimeout(r, 200));
+  return { child, sock, stop: () => new Promise((r) => (child.once('exit', r), child.kill('SIGTERM'))) };
+}
+
+function rssMiB(pid) {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) / 1024 : NaN;
+}
+
+function load(sock, req, env = {}) {
+  const r = spawnSync(node, [join(import.meta.dirname, 'agent-load.mjs'), sock, '8', '3', JSON.stringify(req)], { env: cleanEnv(env), encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(r.stderr);
+  return JSON.parse(r.stdout);
+}
+
+const v = makeVault(1000);
+try {
+  console.log(`tvault agent benchmark — node ${process.version}, ${new Date().toISOString()}`);
+  let agent = await startAgent(v);
+  report('agent RSS after unlock (default 64 MiB KDF)', `${rssMiB(agent.child.pid).toFixed(1)} MiB`);
+
+  const agentEnv = { TVAULT_DIR: v.vault };
+  const [base, viaAgent, direct] = compare(
+    [
+      { cmd: node, args: ['-e', '0'] },
+      { cmd: node, args: tvaultArgs('get', 'KEY_1'), env: agentEnv },
+      { cmd: node, args: tvaultArgs('get', 'KEY_1', '--no-agent'), env: { ...agentEnv, TVAULT_PASSPHRASE: PASS } },
+    ],
+    { runs: 21, warmup: 3 },
+  );
+  report('node -e 0', fmt(base));
+  report('tvault get KEY via the agent', fmt(viaAgent));
+  report('tvault get KEY --no-agent (direct unlock, default KDF)', fmt(direct));
+  report('  via agent / node -e 0 (goal ≤ 1.25×)', ratio(viaAgent, base));
+  report('  direct / via agent', ratio(direct, viaAgent));
+
+  const [getall] = compare([{ cmd: node, args: tvaultArgs('env', '--format', 'json'), env: agentEnv }], { runs: 11, warmup: 2 });
+  report('tvault env (getall, 1,000 secrets) via the agent', fmt(getall));
+
+  const get = { v: 1, op: 'get', key: 'KEY_1', project: null };
+  const plain = load(agent.sock, get);
+  report('get, 8 clients, connection per request: throughput', `${Math.round(plain.rps)} req/s (goal ≥ 5,000)`);
+  report('get, 8 clients: p50 / p99 latency', `${plain.p50.toFixed(2)} / ${plain.p99.toFixed(2)} ms (goal p99 ≤ 5 ms)`);
+  const all = load(agent.sock, { v: 1, op: 'getall', project: null });
+  report('getall of 1,000 secrets, 8 clients: throughput', `${Math.round(all.rps)} req/s, p50 ${all.p50.toFixed(2)} ms`);
+  await agent.stop();
+
+  // Issue 4: the same get load with --require-token.
+  const tokens = join(v.dir, 'tokens');
+  writeFileSync(tokens, 'bench-token-0123456789abcdef\n', { mode: 0o600 });
+  if (spawnSync(node, [BIN, 'agent', 'start', '--help'], { encoding: 'utf8' }).stdout.includes('--require-token')) {
+    agent = await startAgent(v, ['--require-token', '--token-file', tokens]);
+    const withToken = load(agent.sock, { ...get, token: 'bench-token-0123456789abcdef' });
+    report('get with --require-token: throughput', `${Math.round(withToken.rps)} req/s (p99 ${withToken.p99.toFixed(2)} ms)`);
+    report('  with token / without (goal ≥ 0.90)', ratio(withToken.rps, plain.rps));
+    await agent.stop();
+  }
+} finally {
+  v.cleanup();
+}

@@ -1,0 +1,95 @@
+// Direct-unlock CLI benchmark (issue 2): KDF speed against the reference argon2 CLI, env of
+// 1,000 secrets, set of 1,000 secrets, and cold start against `node -e 0`. Medians; ratios
+// against baselines measured in this same run. Figures go to docs/PERFORMANCE.md.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { CHEAP_KDF, cleanEnv, compare, fmt, ratio, tempDir, timeMedian, timeOnce, tvaultArgs } from './lib.mjs';
+
+const node = process.execPath;
+const PASS = 'bench-passphrase';
+const results = [];
+const report = (name, value) => {
+  results.push([name, value]);
+  console.log(`${name.padEnd(58)} ${value}`);
+};
+
+function ensureArgon2Cli() {
+  if (spawnSync('argon2', ['-h']).error) {
+    console.log('installing the reference argon2 CLI from Debian…');
+    execFileSync('sh', ['-c', 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq argon2 >/dev/null']);
+  }
+}
+
+function kdf() {
+  ensureArgon2Cli();
+  // Same parameters as the vault default: Argon2id, 64 MiB (2^16 KiB), 3 passes, 4 lanes, 32 bytes.
+  const hashWasm = join(tempDir().dir, 'kdf.cjs');
+  writeFileSync(
+    hashWasm,
+    `require(${JSON.stringify(require_resolve('hash-wasm'))}).argon2id({password:'bench-passphrase',salt:Buffer.alloc(16,1),memorySize:65536,iterations:3,parallelism:4,hashLength:32,outputType:'binary'}).then(()=>{})`,
+  );
+  const [wasm, ref, base] = compare(
+    [
+      { cmd: node, args: [hashWasm] },
+      { cmd: 'argon2', args: ['saltsaltsaltsalt', '-id', '-m', '16', '-t', '3', '-p', '4', '-l', '32', '-r'], input: PASS },
+      { cmd: node, args: ['-e', '0'] },
+    ],
+    { runs: 9, warmup: 1 },
+  );
+  report('Argon2id 64 MiB/3/4 with hash-wasm (net of node start)', fmt(wasm - base));
+  report('Argon2id 64 MiB/3/4 with the argon2 CLI (C, reference)', fmt(ref));
+  report('  hash-wasm / argon2 CLI', ratio(wasm - base, ref));
+}
+
+function require_resolve(mod) {
+  return execFileSync(node, ['-p', `require.resolve(${JSON.stringify(mod)})`], { cwd: process.cwd() }).toString().trim();
+}
+
+function vaultWith(n, kdfArgs) {
+  const { dir, cleanup } = tempDir();
+  const env = { TVAULT_DIR: join(dir, 'v'), TVAULT_PASSPHRASE: PASS, TVAULT_NO_AGENT: '1' };
+  timeOnce(node, tvaultArgs('init', ...kdfArgs), { env });
+  if (n) {
+    const file = join(dir, 'bulk.env');
+    writeFileSync(file, Array.from({ length: n }, (_, i) => `KEY_${i}=value-${i}-${'x'.repeat(40)}\n`).join(''));
+    timeOnce(node, tvaultArgs('import', file), { env });
+  }
+  return { dir, env, cleanup };
+}
+
+function envAndSet() {
+  // With the default KDF: what a user sees on a direct unlock.
+  const real = vaultWith(1000, []);
+  const envReal = timeMedian(node, tvaultArgs('env'), { env: real.env, runs: 7 });
+  report('env, 1,000 secrets, default KDF (direct unlock)', fmt(envReal));
+  const file = join(real.dir, 'bulk.env');
+  const importReal = timeMedian(node, tvaultArgs('import', file), { env: real.env, runs: 5, warmup: 1 });
+  report('set of 1,000 secrets in one import, default KDF', fmt(importReal));
+  real.cleanup();
+
+  // With a cheap KDF: tvault's own cost, with the deliberate KDF delay taken out.
+  const cheap = vaultWith(1000, CHEAP_KDF);
+  const envCheap = timeMedian(node, tvaultArgs('env'), { env: cheap.env, runs: 11 });
+  report('env, 1,000 secrets, KDF excluded (cheap-KDF vault)', fmt(envCheap));
+  const t0 = Date.now();
+  for (let i = 0; i < 1000; i++) timeOnce(node, tvaultArgs('set', `SET_${i}`, '--stdin'), { env: cheap.env, input: `v${i}` });
+  report('set of 1,000 secrets, one `tvault set` each, KDF excluded', `${((Date.now() - t0) / 1000).toFixed(1)} s (${((Date.now() - t0) / 1000).toFixed(1)} ms/set)`);
+  cheap.cleanup();
+}
+
+function coldStart() {
+  const [base, version] = compare([
+    { cmd: node, args: ['-e', '0'] },
+    { cmd: node, args: tvaultArgs('--version') },
+  ]);
+  report('node -e 0', fmt(base));
+  report('tvault --version (cold start)', fmt(version));
+  report('  tvault --version / node -e 0', ratio(version, base));
+}
+
+console.log(`tvault CLI benchmark — node ${process.version}, ${new Date().toISOString()}`);
+kdf();
+coldStart();
+envAndSet();
+void cleanEnv;
