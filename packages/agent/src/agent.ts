@@ -1,0 +1,297 @@
+// The agent's life: harden, check the vault directory, take the single-instance lock, unlock
+// once, serve reads over a private socket, and on idle, max-ttl, `stop`, a signal or a crash:
+// wipe the KEK, remove the socket and pid file, exit. See docs/PROTOCOL.md for the wire format.
+import { type Actor, ExitCode, TvaultError, Vault, checkPrivateDir, vaultFiles } from '@tvault/core';
+import { url as inspectorUrl } from 'node:inspector';
+import { harden, sdNotify } from '@tvault/native';
+import { acquireLock, clearSocketPath, removeRunFiles, writePidFile } from './files';
+import { KeyHolder } from './key';
+import { type Logger, openLog } from './log';
+import { type ErrorCode, ProtocolError, type Request, errorLine, okLine, parseRequest } from './protocol';
+import { type ReadRequest, serveRead } from './reads';
+import { type Answer, AgentServer, type Peer } from './server';
+import { VaultHandle } from './vault-handle';
+
+declare const TVAULT_VERSION: string;
+const VERSION = typeof TVAULT_VERSION === 'string' ? TVAULT_VERSION : '0.0.0-dev';
+
+export interface AgentOptions {
+  dir: string;
+  /** Auto-lock after this long without a read; 0 never. */
+  idleMs: number;
+  /** Lock this long after unlocking however busy the agent is; 0 never. */
+  maxTtlMs: number;
+  /** Per-connection deadline for reading the request and writing the answer. */
+  ioTimeoutMs: number;
+  /** Where the passphrase comes from (prompt, TVAULT_PASSPHRASE, a file); the agent zeroes it. */
+  readPassphrase(): Promise<Buffer>;
+  /** Extra uids allowed to connect besides the agent's own (reserved for issue 4's --allow-uid). */
+  allowUids?: number[];
+}
+
+export type StopReason = 'idle' | 'max-ttl' | 'stop' | 'SIGINT' | 'SIGTERM' | 'SIGHUP' | 'crash';
+const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+const DRAIN_MS = 1000;
+
+/** 900000 → "15m", 5400000 → "1h30m", 0 → "off". */
+export function formatDuration(ms: number): string {
+  if (!ms) return 'off';
+  if (ms % 1000) return `${ms}ms`;
+  let s = ms / 1000;
+  let out = '';
+  for (const [unit, size] of [['d', 86400], ['h', 3600], ['m', 60], ['s', 1]] as const) {
+    if (s >= size) {
+      out += `${Math.floor(s / size)}${unit}`;
+      s %= size;
+    }
+  }
+  return out;
+}
+
+/** Maps a failure while serving to a protocol error code and a one-line message. */
+function classify(err: unknown): { code: ErrorCode; message: string } {
+  if (err instanceof ProtocolError) return { code: err.code, message: err.message };
+  if (err instanceof TvaultError) {
+    const code: ErrorCode = err.exitCode === ExitCode.NOT_FOUND ? 'not_found' : err.exitCode === ExitCode.USAGE ? 'bad_request' : err.exitCode === ExitCode.LOCKED ? 'locked' : 'internal';
+    return { code, message: err.message };
+  }
+  return { code: 'internal', message: `internal error: ${(err as Error)?.message ?? String(err)}` };
+}
+
+function notify(log: Logger, state: string): void {
+  const addr = process.env.NOTIFY_SOCKET;
+  if (!addr) return;
+  try {
+    if (!sdNotify(addr, state)) log.warn({ ev: 'sd_notify', delivered: false, state: state.split('\n')[0] });
+  } catch (err) {
+    log.warn({ ev: 'sd_notify', error: (err as Error).message });
+  }
+}
+
+class Agent {
+  private state: 'serving' | 'rotated' | 'stopping' = 'serving';
+  private readonly unlockedAt = Date.now();
+  private lastRead = Date.now();
+  private served = 0;
+  private idleTimer?: NodeJS.Timeout;
+  private ttlTimer?: NodeJS.Timeout;
+  private readonly allowed: ReadonlySet<number>;
+  readonly server: AgentServer;
+  private readonly files: ReturnType<typeof vaultFiles>;
+
+  constructor(
+    private readonly o: AgentOptions,
+    private readonly vault: VaultHandle,
+    private readonly key: KeyHolder,
+    private readonly log: Logger,
+  ) {
+    this.files = vaultFiles(o.dir);
+    this.allowed = new Set([process.getuid!(), ...(o.allowUids ?? [])]);
+    this.server = new AgentServer({
+      ioTimeoutMs: o.ioTimeoutMs,
+      allowPeer: (p) => this.allowed.has(p.uid),
+      onRequest: (line, peer) => this.onRequest(line, peer),
+      onRefused: (peer, code, reason) => this.log.warn({ ev: 'refused', peer: peer && { uid: peer.uid, pid: peer.pid }, result: code, reason }),
+    });
+  }
+
+  startTimers(): void {
+    if (this.o.idleMs) this.idleTimer = setTimeout(() => this.stop('idle', 0), this.o.idleMs);
+    if (this.o.maxTtlMs) this.ttlTimer = setTimeout(() => this.stop('max-ttl', 0), Math.max(0, this.unlockedAt + this.o.maxTtlMs - Date.now()));
+  }
+
+  // ---- requests ----------------------------------------------------------------------------
+
+  private onRequest(line: Buffer, peer: Peer): Answer {
+    const t0 = process.hrtime.bigint();
+    let req: Request | undefined;
+    const info: { project?: string; keys?: string[] } = {};
+    let answer: Answer;
+    let result = 'ok';
+    try {
+      req = parseRequest(line);
+      answer = this.dispatch(req, peer, info);
+    } catch (err) {
+      const { code, message } = classify(err);
+      result = code;
+      answer = { line: errorLine(code, message) };
+      if (code === 'internal') this.log.error({ ev: 'internal', op: req?.op, error: message });
+    }
+    const keys = info.keys && info.keys.length > 20 ? [...info.keys.slice(0, 20), `+${info.keys.length - 20} more`] : info.keys;
+    const us = Number((process.hrtime.bigint() - t0) / 1000n);
+    this.log.info({ ev: 'request', op: req?.op, project: info.project, keys, peer: { uid: peer.uid, pid: peer.pid }, result, us });
+    return answer;
+  }
+
+  private dispatch(req: Request, peer: Peer, info: { project?: string; keys?: string[] }): Answer {
+    if (req.op === 'status') return { line: okLine(this.status(req.project)) };
+    if (req.op === 'stop') return { line: okLine({ pid: process.pid, stopping: true }), after: () => this.stop('stop', 0) };
+    return { line: this.read(req, peer, info).line };
+  }
+
+  private read(req: ReadRequest, peer: Peer, info: { project?: string; keys?: string[] }) {
+    if (this.state === 'stopping') throw new ProtocolError('locked', 'the agent is locking; unlock directly or start it again');
+    this.touch();
+    info.project = req.project ?? undefined;
+    info.keys = req.op === 'get' ? [req.key] : req.op === 'getselected' ? req.only : undefined;
+    const vault = this.vault.get();
+    this.checkKey();
+    const actor: Actor = { via: 'agent', uid: peer.uid, pid: peer.pid };
+    const r = serveRead(vault, this.key.use(), req, actor);
+    info.project = r.project;
+    info.keys = r.keys;
+    this.served++;
+    return r;
+  }
+
+  /** After `key rotate` the KEK no longer opens the vault: wipe it and say so on every read. */
+  private checkKey(): void {
+    if (this.state === 'serving' && !this.vault.kekStillMatches(this.key.use())) {
+      this.state = 'rotated';
+      this.key.wipe();
+      this.log.warn({ ev: 'key_rotated' });
+    }
+    if (this.state === 'rotated') {
+      throw new ProtocolError('key_rotated', 'the vault key changed (tvault key rotate) after this agent unlocked it; restart the agent: tvault agent stop && tvault agent start');
+    }
+  }
+
+  private touch(): void {
+    this.lastRead = Date.now();
+    this.idleTimer?.refresh();
+  }
+
+  private status(project: string | null): Record<string, unknown> {
+    const now = Date.now();
+    let current: string | null = project;
+    try {
+      current ??= this.vault.get().currentProject();
+    } catch {
+      /* status still answers when the vault is unreadable */
+    }
+    return {
+      project: current,
+      pid: process.pid,
+      uid: process.getuid!(),
+      version: VERSION,
+      vault: this.o.dir,
+      socket: this.files.sock,
+      startedAt: new Date(this.unlockedAt).toISOString(),
+      uptimeMs: now - this.unlockedAt,
+      unlocked: this.key.held,
+      keyRotated: this.state === 'rotated',
+      mlocked: this.key.mlocked,
+      idleMs: this.o.idleMs,
+      idleRemainingMs: this.o.idleMs ? Math.max(0, this.lastRead + this.o.idleMs - now) : null,
+      maxTtlMs: this.o.maxTtlMs,
+      maxTtlRemainingMs: this.o.maxTtlMs ? Math.max(0, this.unlockedAt + this.o.maxTtlMs - now) : null,
+      served: this.served,
+    };
+  }
+
+  // ---- stopping ----------------------------------------------------------------------------
+
+  /** Every way out goes through here: wipe first, then tidy up, then exit. */
+  stop(reason: StopReason, code: number): void {
+    if (this.state === 'stopping') return;
+    this.state = 'stopping';
+    this.key.wipe();
+    clearTimeout(this.idleTimer);
+    clearTimeout(this.ttlTimer);
+    const step = (fn: () => void) => {
+      try {
+        fn();
+      } catch {
+        /* keep going: the exit must happen */
+      }
+    };
+    step(() => notify(this.log, 'STOPPING=1'));
+    step(() => this.server.close());
+    step(() => this.server.refuseAll('locked', `the agent locked (${reason}) before answering; unlock directly or start it again`));
+    removeRunFiles(this.files.sock, this.files.pid);
+    step(() => this.vault.get().audit({ op: 'agent.stop', detail: `reason=${reason} served=${this.served}` }));
+    step(() => this.vault.close());
+    step(() => this.log.info({ ev: 'stop', reason, served: this.served, exitCode: code }));
+    step(() => process.stderr.write(`tvault agent: stopped (${reason}); the key is wiped\n`));
+    const deadline = Date.now() + DRAIN_MS;
+    const exit = () => (this.server.inFlight === 0 || Date.now() > deadline ? process.exit(code) : setTimeout(exit, 10));
+    exit();
+  }
+
+  onCrash(err: unknown): void {
+    this.key.wipe();
+    try {
+      this.log.fatal({ ev: 'crash', error: (err as Error)?.message ?? String(err) });
+    } catch {
+      /* nothing more to do */
+    }
+    if (this.state === 'stopping') process.exit(ExitCode.ERROR);
+    this.stop('crash', ExitCode.ERROR);
+  }
+}
+
+/**
+ * Node answers SIGUSR1 by opening its inspector on 127.0.0.1:9229, an unauthenticated debugger
+ * any local process could attach to and read the key through, which would defeat the hardening.
+ * A listener of our own replaces Node's handler; an inspector already open means no agent.
+ */
+function shutInspector(): void {
+  process.on('SIGUSR1', () => undefined);
+  if (inspectorUrl()) {
+    throw new TvaultError('the Node inspector is active in this process (--inspect, or NODE_OPTIONS); the agent refuses to hold the key where a debugger can read it');
+  }
+}
+
+/**
+ * Starts the agent. Resolves once it is listening (after printing its one line on stdout);
+ * from then on the agent ends the process itself. Rejects, with nothing left behind, if it
+ * cannot start.
+ */
+export async function startAgent(o: AgentOptions): Promise<void> {
+  // Before any key material exists: no debugger, no ptrace by the same uid, no core dumps.
+  shutInspector();
+  const hardening = harden();
+  if (process.platform === 'linux' && (!hardening.dumpable || !hardening.coreLimit)) {
+    throw new TvaultError('cannot harden the agent process (PR_SET_DUMPABLE / RLIMIT_CORE); refusing to hold the key');
+  }
+  if (!Vault.exists(o.dir)) throw new TvaultError(`no vault at ${o.dir}; create one with: tvault init`, ExitCode.NOT_INITIALIZED);
+  checkPrivateDir(o.dir);
+  const files = vaultFiles(o.dir);
+  acquireLock(files.lock, files.pid); // the fd stays open (and locked) until the process exits
+  const stale = clearSocketPath(files.sock);
+  const { log } = openLog();
+  const self: Actor = { via: 'agent', uid: process.getuid!(), pid: process.pid };
+  let vault: VaultHandle | undefined;
+  let key: KeyHolder | undefined;
+  try {
+    vault = new VaultHandle(o.dir, self);
+    const pass = await o.readPassphrase();
+    try {
+      key = new KeyHolder(await vault.unlock(pass));
+    } finally {
+      pass.fill(0);
+    }
+    const agent = new Agent(o, vault, key, log);
+    process.on('uncaughtException', (err) => agent.onCrash(err));
+    process.on('unhandledRejection', (err) => agent.onCrash(err));
+    for (const sig of SIGNALS) process.on(sig, () => agent.stop(sig, 0));
+    process.on('SIGUSR1', () => log.warn({ ev: 'signal', signal: 'SIGUSR1', action: 'ignored (no inspector in the agent)' }));
+    await agent.server.listen(files.sock);
+    agent.server.server.on('error', (err) => log.error({ ev: 'accept', error: err.message }));
+    writePidFile(files.pid);
+    agent.startTimers();
+    const settings = `idle ${formatDuration(o.idleMs)}, max-ttl ${formatDuration(o.maxTtlMs)}`;
+    vault.get().audit({ op: 'agent.start', detail: settings });
+    log.info({ ev: 'start', socket: files.sock, vault: o.dir, idleMs: o.idleMs, maxTtlMs: o.maxTtlMs, hardening, mlocked: key.mlocked, staleSocketReplaced: stale === 'stale', version: VERSION });
+    process.stdout.on('error', () => undefined); // a closed stdout must not kill the agent
+    process.stdout.write(`tvault agent: listening on ${files.sock} (pid ${process.pid}, ${settings})\n`);
+    notify(log, `READY=1\nMAINPID=${process.pid}\nSTATUS=serving ${files.sock}`);
+    if (!key.mlocked) log.warn({ ev: 'mlock', locked: false, hint: 'RLIMIT_MEMLOCK too low; the key may be swapped out' });
+  } catch (err) {
+    key?.wipe();
+    vault?.close();
+    removeRunFiles(files.sock, files.pid);
+    log.error({ ev: 'start_failed', error: (err as Error).message });
+    throw err;
+  }
+}

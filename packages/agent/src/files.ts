@@ -1,0 +1,93 @@
+// The agent's files in the vault directory: agent.lock (single instance), agent.sock and
+// agent.pid. The directory itself is checked by core (0700, ours) before any of these is touched.
+import { closeSync, constants, fchmodSync, fstatSync, lstatSync, openSync, readFileSync, rmSync, unlinkSync, writeSync } from 'node:fs';
+import { flockExclusive } from '@tvault/native';
+import { TvaultError } from '@tvault/core';
+
+const { O_RDWR, O_WRONLY, O_CREAT, O_TRUNC, O_NOFOLLOW } = constants;
+/** sun_path is 108 bytes on Linux (104 on macOS) including the terminating NUL. */
+const MAX_SOCKET_PATH = process.platform === 'darwin' ? 103 : 107;
+
+const myUid = () => process.getuid!();
+
+/** Opens a file 0600 without following a symlink, and fixes a looser mode left by someone else. */
+function openPrivate(path: string, flags: number): number {
+  let fd: number;
+  try {
+    fd = openSync(path, flags | O_CREAT | O_NOFOLLOW, 0o600);
+  } catch (err) {
+    throw new TvaultError(`cannot open ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  const st = fstatSync(fd);
+  if (st.uid !== myUid()) {
+    closeSync(fd);
+    throw new TvaultError(`${path} is owned by uid ${st.uid}, not by you; refusing to use it`);
+  }
+  if (st.mode & 0o077) fchmodSync(fd, 0o600);
+  return fd;
+}
+
+/**
+ * Takes the single-instance lock and returns its fd, which must stay open for the life of the
+ * process (the kernel drops the lock when the process dies, however it dies).
+ */
+export function acquireLock(lockPath: string, pidPath: string): number {
+  const fd = openPrivate(lockPath, O_RDWR);
+  if (!flockExclusive(fd)) {
+    closeSync(fd);
+    const pid = readPid(pidPath);
+    throw new TvaultError(`an agent is already running for this vault${pid ? ` (pid ${pid})` : ''}; stop it with: tvault agent stop`);
+  }
+  return fd;
+}
+
+export function readPid(pidPath: string): number | null {
+  try {
+    const n = Number(readFileSync(pidPath, 'utf8').trim());
+    return Number.isInteger(n) && n > 0 ? n : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Makes the socket path free for listen(). Called with the lock held, so a socket found there
+ * belongs to a dead agent and is replaced; anything else, or a socket of another uid, is refused.
+ */
+export function clearSocketPath(sockPath: string): 'none' | 'stale' {
+  if (Buffer.byteLength(sockPath) > MAX_SOCKET_PATH) {
+    throw new TvaultError(`the socket path ${sockPath} is longer than ${MAX_SOCKET_PATH} bytes, the limit of a unix socket address; use a shorter vault directory`);
+  }
+  let st;
+  try {
+    st = lstatSync(sockPath);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 'none';
+    throw err;
+  }
+  if (!st.isSocket()) throw new TvaultError(`${sockPath} exists and is not a socket; refusing to replace it (move it away if it is yours)`);
+  if (st.uid !== myUid()) throw new TvaultError(`${sockPath} is a socket owned by uid ${st.uid}, not by you; refusing to replace it`);
+  unlinkSync(sockPath);
+  return 'stale';
+}
+
+export function writePidFile(pidPath: string): void {
+  const fd = openPrivate(pidPath, O_WRONLY | O_TRUNC);
+  try {
+    writeSync(fd, `${process.pid}\n`);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Removes the socket and the pid file on the way out; never throws. */
+export function removeRunFiles(sockPath: string, pidPath: string): void {
+  for (const p of [sockPath, pidPath]) {
+    try {
+      if (p === pidPath && readPid(p) !== process.pid) continue;
+      rmSync(p, { force: true });
+    } catch {
+      /* best effort: the next start replaces a leftover */
+    }
+  }
+}

@@ -1,0 +1,170 @@
+// The agent's wire protocol (docs/PROTOCOL.md): one line of JSON in, one line of JSON out.
+// Parsing turns any bad input into a ProtocolError with a stable code; encoding builds the
+// response in Buffers so that secret values never become JS strings inside the agent.
+import { checkKeyName, checkProjectName } from '@tvault/core';
+
+export const PROTOCOL_VERSION = 1;
+export const MAX_REQUEST_BYTES = 64 * 1024;
+const MAX_PREFIX = 255;
+
+export type ErrorCode =
+  | 'permission_denied'
+  | 'too_large'
+  | 'bad_json'
+  | 'bad_version'
+  | 'unknown_op'
+  | 'bad_request'
+  | 'not_found'
+  | 'key_rotated'
+  | 'locked'
+  | 'timeout'
+  | 'internal';
+
+export class ProtocolError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export type Request =
+  | { op: 'get'; project: string | null; key: string }
+  | { op: 'getall'; project: string | null }
+  | { op: 'getselected'; project: string | null; only?: string[]; prefix?: string }
+  | { op: 'status'; project: string | null }
+  | { op: 'stop' };
+
+export type Op = Request['op'];
+const OPS: ReadonlySet<string> = new Set<Op>(['get', 'getall', 'getselected', 'status', 'stop']);
+
+const bad = (msg: string) => new ProtocolError('bad_request', msg);
+
+/** Runs a core name check and turns its usage error into bad_request. */
+function checked<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    throw bad((err as Error).message);
+  }
+}
+
+function projectField(o: Record<string, unknown>): string | null {
+  const p = o.project;
+  if (p === undefined || p === null) return null;
+  if (typeof p !== 'string') throw bad('"project" must be a string or null');
+  return checked(() => checkProjectName(p));
+}
+
+function keyList(v: unknown): string[] {
+  if (!Array.isArray(v) || v.some((k) => typeof k !== 'string')) throw bad('"only" must be an array of key names');
+  return v.map((k: string) => checked(() => checkKeyName(k)));
+}
+
+/** Parses one request line (without its newline). Throws ProtocolError. */
+export function parseRequest(line: Buffer): Request {
+  let o: unknown;
+  try {
+    o = JSON.parse(line.toString('utf8'));
+  } catch {
+    throw new ProtocolError('bad_json', 'the request is not valid JSON');
+  }
+  if (typeof o !== 'object' || o === null || Array.isArray(o)) throw bad('the request must be a JSON object');
+  const r = o as Record<string, unknown>;
+  if (r.v !== PROTOCOL_VERSION) {
+    const got = r.v === undefined ? 'no "v" field' : `version ${JSON.stringify(r.v).slice(0, 20)}`;
+    throw new ProtocolError('bad_version', `unsupported protocol version (${got}); this agent speaks v${PROTOCOL_VERSION}`);
+  }
+  if (typeof r.op !== 'string') throw bad('"op" is missing or not a string');
+  if (!OPS.has(r.op)) throw new ProtocolError('unknown_op', `unknown op ${JSON.stringify(r.op.slice(0, 40))}; known ops: ${[...OPS].join(', ')}`);
+  // Reserved for capability tokens (issue 4); accepted but not used yet, and never logged.
+  if (r.token !== undefined && typeof r.token !== 'string') throw bad('"token" must be a string');
+  const op = r.op as Op;
+  if (op !== 'get' && r.key !== undefined) throw bad(`"key" is only valid with op get`);
+  if (op !== 'getselected' && (r.only !== undefined || r.prefix !== undefined)) throw bad('"only" and "prefix" are only valid with op getselected');
+  switch (op) {
+    case 'stop':
+      return { op };
+    case 'status':
+    case 'getall':
+      return { op, project: projectField(r) };
+    case 'get': {
+      if (typeof r.key !== 'string') throw bad('op get needs "key", a key name');
+      const key = r.key;
+      return { op, project: projectField(r), key: checked(() => checkKeyName(key)) };
+    }
+    case 'getselected': {
+      const only = r.only === undefined ? undefined : keyList(r.only);
+      if (r.prefix !== undefined && (typeof r.prefix !== 'string' || r.prefix.length > MAX_PREFIX)) throw bad(`"prefix" must be a string of at most ${MAX_PREFIX} characters`);
+      const prefix = r.prefix as string | undefined;
+      if (!only && prefix === undefined) throw bad('op getselected needs "only" or "prefix"');
+      return { op, project: projectField(r), only, prefix };
+    }
+  }
+}
+
+// ---- responses ---------------------------------------------------------------------------
+
+const NL = Buffer.from('\n');
+
+export function errorLine(code: ErrorCode, message: string): Buffer {
+  return Buffer.from(JSON.stringify({ v: PROTOCOL_VERSION, ok: false, error: code, message: message.split('\n')[0] }) + '\n');
+}
+
+/** A success line without secret values (status, stop). */
+export function okLine(fields: Record<string, unknown>): Buffer {
+  return Buffer.from(JSON.stringify({ v: PROTOCOL_VERSION, ok: true, ...fields }) + '\n');
+}
+
+const ESCAPES: Record<number, string> = { 0x22: '\\"', 0x5c: '\\\\', 0x08: '\\b', 0x0c: '\\f', 0x0a: '\\n', 0x0d: '\\r', 0x09: '\\t' };
+
+/**
+ * Encodes UTF-8 bytes as a JSON string literal, straight from Buffer to Buffer. Values are
+ * valid UTF-8 without NUL (core checks that on write), so bytes >= 0x80 pass through as they are.
+ */
+export function jsonStringBytes(value: Uint8Array): Buffer {
+  let len = 2;
+  for (const b of value) len += ESCAPES[b] ? ESCAPES[b].length : b < 0x20 ? 6 : 1;
+  const out = Buffer.alloc(len); // never pooled: it is zeroed after the write
+  let i = 0;
+  out[i++] = 0x22;
+  for (const b of value) {
+    const esc = ESCAPES[b] ?? (b < 0x20 ? `\\u00${b.toString(16).padStart(2, '0')}` : undefined);
+    if (esc === undefined) out[i++] = b;
+    else i += out.write(esc, i, 'latin1');
+  }
+  out[i++] = 0x22;
+  return out;
+}
+
+/** Joins response parts into one line and zeroes the parts that held values. */
+function joinLine(parts: Buffer[], secretParts: Buffer[]): Buffer {
+  const total = parts.reduce((n, p) => n + p.length, 0);
+  const line = Buffer.alloc(total); // Buffer.concat may use the shared pool; this does not
+  let at = 0;
+  for (const p of parts) at += p.copy(line, at);
+  for (const p of secretParts) p.fill(0);
+  return line;
+}
+
+const head = (fields: Record<string, unknown>) => Buffer.from(JSON.stringify({ v: PROTOCOL_VERSION, ok: true, ...fields }).slice(0, -1));
+
+/** `{"v":1,"ok":true,"project":P,"key":K,"value":"..."}` — the caller zeroes the value and the line. */
+export function valueLine(project: string, key: string, value: Uint8Array): Buffer {
+  const v = jsonStringBytes(value);
+  return joinLine([head({ project, key }), Buffer.from(',"value":'), v, Buffer.from('}'), NL], [v]);
+}
+
+/** `{"v":1,"ok":true,"project":P,"secrets":{NAME:"value",...}}` — the caller zeroes values and line. */
+export function secretsLine(project: string, secrets: Array<{ name: string; value: Uint8Array }>): Buffer {
+  const parts: Buffer[] = [head({ project }), Buffer.from(',"secrets":{')];
+  const values: Buffer[] = [];
+  secrets.forEach((s, i) => {
+    const v = jsonStringBytes(s.value);
+    values.push(v);
+    parts.push(Buffer.from(`${i ? ',' : ''}${JSON.stringify(s.name)}:`), v);
+  });
+  parts.push(Buffer.from('}}'), NL);
+  return joinLine(parts, values);
+}

@@ -1,0 +1,97 @@
+// Service definitions for running the agent at login: a systemd user unit (Linux) and a launchd
+// agent (macOS). The committed files systemd/tvault-agent.service and
+// launchd/dev.tvault.agent.plist are the single source: `tvault agent install` renders them with
+// absolute paths (this node, this tvault) instead of relying on the service manager's PATH.
+// The passphrase is never part of a unit: only the path of a 0600 file is.
+import { readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { isAbsolute, join } from 'node:path';
+import { TvaultError } from '@tvault/core';
+
+export type UnitTarget = 'systemd' | 'launchd';
+
+export interface RenderOptions {
+  /** Set only when the vault is not the default one (~/.tvault). */
+  vaultDir?: string;
+  /** Extra `agent start` flags, e.g. ['--idle', '1h']. */
+  startArgs: string[];
+  passphraseFile: string;
+}
+
+/** Where the repository's files are, seen from the bundle (packages/cli/dist). */
+const ROOT = join(__dirname, '..', '..', '..');
+const TEMPLATES: Record<UnitTarget, string> = {
+  systemd: join(ROOT, 'systemd', 'tvault-agent.service'),
+  launchd: join(ROOT, 'launchd', 'dev.tvault.agent.plist'),
+};
+export const BIN = join(__dirname, '..', 'bin', 'tvault');
+
+export function platformTarget(): UnitTarget | null {
+  return process.platform === 'linux' ? 'systemd' : process.platform === 'darwin' ? 'launchd' : null;
+}
+
+export function defaultPassphraseFile(): string {
+  return join(homedir(), '.config', 'tvault', 'passphrase');
+}
+
+export function unitPath(target: UnitTarget, env: NodeJS.ProcessEnv = process.env): string {
+  if (target === 'launchd') return join(homedir(), 'Library', 'LaunchAgents', 'dev.tvault.agent.plist');
+  const config = env.XDG_CONFIG_HOME && isAbsolute(env.XDG_CONFIG_HOME) ? env.XDG_CONFIG_HOME : join(homedir(), '.config');
+  return join(config, 'systemd', 'user', 'tvault-agent.service');
+}
+
+function template(target: UnitTarget): string {
+  try {
+    return readFileSync(TEMPLATES[target], 'utf8');
+  } catch {
+    throw new TvaultError(`the ${target} template ${TEMPLATES[target]} is missing from this installation`);
+  }
+}
+
+/** One ExecStart argument: systemd expands % and $, and splits on spaces unless quoted. */
+function systemdArg(s: string): string {
+  const escaped = s.replace(/%/g, '%%').replace(/\$/g, '$$$$');
+  return /[\s"'\\]/.test(escaped) ? `"${escaped.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"` : escaped;
+}
+
+function systemdEnv(name: string, value: string): string {
+  return `Environment=${systemdArg(`${name}=${value}`)}`;
+}
+
+const INSTALLED = '# Written by `tvault agent install` (remove it with `tvault agent uninstall`).';
+const xml = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+
+function renderSystemd(o: RenderOptions): string {
+  const exec = [process.execPath, BIN, 'agent', 'start', ...o.startArgs].map(systemdArg).join(' ');
+  const body = template('systemd')
+    .replace(/^ExecStart=.*$/m, () => `ExecStart=${exec}${o.vaultDir ? `\n${systemdEnv('TVAULT_DIR', o.vaultDir)}` : ''}`)
+    .replace(/^LoadCredential=tvault-passphrase:.*$/m, () => `LoadCredential=tvault-passphrase:${o.passphraseFile.replace(/%/g, '%%')}`);
+  return `${INSTALLED}\n${body}`;
+}
+
+function renderLaunchd(o: RenderOptions): string {
+  const args = [process.execPath, BIN, 'agent', 'start', ...o.startArgs].map((a) => `    <string>${xml(a)}</string>`).join('\n');
+  const env: Array<[string, string]> = [['TVAULT_PASSPHRASE_FILE', o.passphraseFile]];
+  if (o.vaultDir) env.push(['TVAULT_DIR', o.vaultDir]);
+  const envDict = env.map(([k, v]) => `    <key>${k}</key>\n    <string>${xml(v)}</string>`).join('\n');
+  return template('launchd')
+    .replace(/(<!DOCTYPE[^>]*>\n)/, (doctype) => `${doctype}<!-- ${INSTALLED.slice(2)} -->\n`)
+    .replace(
+      /  <key>ProgramArguments<\/key>\n  <array>[\s\S]*?<\/array>/,
+      () => `  <key>ProgramArguments</key>\n  <array>\n${args}\n  </array>\n  <key>EnvironmentVariables</key>\n  <dict>\n${envDict}\n  </dict>`,
+    );
+}
+
+export function renderUnit(target: UnitTarget, o: RenderOptions): string {
+  return target === 'systemd' ? renderSystemd(o) : renderLaunchd(o);
+}
+
+export function nextSteps(target: UnitTarget, path: string): string {
+  return target === 'systemd'
+    ? 'systemctl --user daemon-reload && systemctl --user enable --now tvault-agent'
+    : `launchctl bootstrap gui/$(id -u) ${path}`;
+}
+
+export function stopHint(target: UnitTarget, path: string): string {
+  return target === 'systemd' ? 'systemctl --user disable --now tvault-agent' : `launchctl bootout gui/$(id -u) ${path}`;
+}

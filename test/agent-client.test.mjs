@@ -1,0 +1,109 @@
+// The client side against a real agent: reads go through the agent when one runs, fall back to
+// a direct unlock when none does, and --no-agent / TVAULT_NO_AGENT=1 skip it. A read is proven
+// to have gone through the agent by running the client with no passphrase and no terminal:
+// a direct unlock would have to exit 3 ("locked").
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { makeVault } from './helpers.mjs';
+import { AGENT_ONLY, auditRows, request, startAgent, tvaultNoTty } from './agent-helpers.mjs';
+
+function vaultWithSecrets(t) {
+  const v = makeVault(t);
+  assert.equal(v.run(['set', 'API_KEY', '--stdin'], { input: 'k-123' }).code, 0);
+  assert.equal(v.run(['set', 'DB_URL', '--stdin'], { input: 'postgres://x' }).code, 0);
+  assert.equal(v.run(['projects', 'create', 'backend']).code, 0);
+  assert.equal(v.run(['set', 'B_ONLY', '--stdin', '-p', 'backend'], { input: 'bee' }).code, 0);
+  // A client with the agent enabled and nothing else that could unlock.
+  const client = (args, env = {}) => tvaultNoTty(args, { env: { ...v.env, ...AGENT_ONLY, ...env } });
+  return { v, client };
+}
+
+test('get, env and run read through a running agent without a passphrase or a terminal', async (t) => {
+  const { v, client } = vaultWithSecrets(t);
+  const a = await startAgent(t, v);
+  let r = client(['get', 'API_KEY']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout, 'k-123\n');
+  r = client(['get', 'API_KEY', '--json']);
+  assert.deepEqual(JSON.parse(r.stdout), { key: 'API_KEY', value: 'k-123' });
+  r = client(['get', '-p', 'backend', 'B_ONLY']);
+  assert.equal(r.stdout, 'bee\n', r.stderr);
+  r = client(['env']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout, "export API_KEY='k-123'\nexport DB_URL='postgres://x'\n");
+  r = client(['env', '--only', 'DB_URL', '--format', 'dotenv']);
+  assert.equal(r.stdout.trim(), "DB_URL='postgres://x'", r.stderr);
+  r = client(['run', '--', 'sh', '-c', 'printf "%s|%s" "$API_KEY" "$DB_URL"']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout, 'k-123|postgres://x');
+  // The agent served them (and audited them as its own reads).
+  const served = (await request(a.sock, { v: 1, op: 'status' })).served;
+  assert.ok(served >= 6, `agent served ${served} reads`);
+  assert.ok(auditRows(v.vault).some((row) => row.via === 'agent' && row.op === 'get' && row.keys === '["API_KEY"]'));
+});
+
+test('--no-agent and TVAULT_NO_AGENT=1 skip a running agent (so, without a passphrase: locked)', async (t) => {
+  const { v, client } = vaultWithSecrets(t);
+  await startAgent(t, v);
+  const cases = [
+    [['get', 'API_KEY', '--no-agent'], {}, 3],
+    [['get', 'API_KEY'], { TVAULT_NO_AGENT: '1' }, 3],
+    [['env', '--no-agent'], {}, 3],
+    [['env'], { TVAULT_NO_AGENT: '1' }, 3],
+    [['run', '--no-agent', '--', 'true'], {}, 125], // run's own failures are 125
+  ];
+  for (const [args, env, code] of cases) {
+    const r = client(args, env);
+    assert.equal(r.code, code, `${args.join(' ')} ${JSON.stringify(env)}: ${r.stderr}`);
+    assert.match(r.stderr, /locked/);
+  }
+  // With a passphrase, --no-agent reads directly.
+  const r = client(['get', 'API_KEY', '--no-agent'], { TVAULT_PASSPHRASE: 'correct horse battery staple' });
+  assert.equal(r.stdout, 'k-123\n', r.stderr);
+});
+
+test('no agent: reads fall back to a direct unlock silently, and exit 3 with nothing to unlock with', (t) => {
+  const { client } = vaultWithSecrets(t);
+  let r = client(['get', 'API_KEY'], { TVAULT_PASSPHRASE: 'correct horse battery staple' });
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout, 'k-123\n');
+  assert.equal(r.stderr, '');
+  r = client(['get', 'API_KEY']);
+  assert.equal(r.code, 3);
+  assert.match(r.stderr, /tvault agent start/);
+});
+
+test("the agent's not_found and bad_request are final answers: no fallback", async (t) => {
+  const { v, client } = vaultWithSecrets(t);
+  await startAgent(t, v);
+  // A wrong passphrase proves it: a fallback would exit 6, the agent's answer is 4.
+  let r = client(['get', 'MISSING'], { TVAULT_PASSPHRASE: 'wrong' });
+  assert.equal(r.code, 4, r.stderr);
+  assert.match(r.stderr, /^tvault: secret 'MISSING' not found in project 'default'\n$/);
+  r = client(['get', '-p', 'nope', 'API_KEY'], { TVAULT_PASSPHRASE: 'wrong' });
+  assert.equal(r.code, 4, r.stderr);
+});
+
+test('after key rotate the client shows the restart hint and falls back to a direct unlock', async (t) => {
+  const { v, client } = vaultWithSecrets(t);
+  await startAgent(t, v);
+  assert.equal(v.run(['key', 'rotate'], { env: { TVAULT_NEW_PASSPHRASE: 'next' } }).code, 0);
+  let r = client(['get', 'API_KEY'], { TVAULT_PASSPHRASE: 'next' });
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout, 'k-123\n');
+  assert.match(r.stderr, /restart the agent/);
+  r = client(['get', 'API_KEY']);
+  assert.equal(r.code, 3, 'no passphrase: the rotated agent cannot help');
+  assert.match(r.stderr, /restart the agent/);
+});
+
+test('a stale socket (agent killed) means a silent fallback, not an error', async (t) => {
+  const { v, client } = vaultWithSecrets(t);
+  const a = await startAgent(t, v);
+  a.child.kill('SIGKILL');
+  await a.done;
+  const r = client(['get', 'API_KEY'], { TVAULT_PASSPHRASE: 'correct horse battery staple' });
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout, 'k-123\n');
+  assert.equal(r.stderr, '');
+});
