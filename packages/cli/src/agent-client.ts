@@ -40,14 +40,16 @@ export function agentRequest(vaultDir: string, req: AgentRequest, timeoutMs = 50
     const chunks: Buffer[] = [];
     let size = 0;
     let settled = false;
-    const done = (r: AgentResponse | null) => {
+    const finish = () => {
       if (settled) return;
       settled = true;
       sock.destroy();
-      resolve(r);
+      resolve(parseAnswer(Buffer.concat(chunks)));
     };
-    sock.setTimeout(timeoutMs, () => done(null));
-    sock.on('error', () => done(null));
+    sock.setTimeout(timeoutMs, finish);
+    // An error after a complete answer (e.g. EPIPE on our half-close) still leaves the answer.
+    sock.on('error', finish);
+    sock.on('end', finish);
     sock.on('connect', () => {
       const token = process.env.TVAULT_AGENT_TOKEN;
       sock.end(JSON.stringify({ v: PROTOCOL_VERSION, ...req, ...(token ? { token } : {}) }) + '\n');
@@ -55,16 +57,21 @@ export function agentRequest(vaultDir: string, req: AgentRequest, timeoutMs = 50
     sock.on('data', (c: Buffer) => {
       chunks.push(c);
       size += c.length;
-      if (size > MAX_RESPONSE) done(null);
-    });
-    sock.on('end', () => {
-      const text = Buffer.concat(chunks).toString('utf8');
-      const nl = text.indexOf('\n');
-      try {
-        done(JSON.parse(nl >= 0 ? text.slice(0, nl) : text) as AgentResponse);
-      } catch {
-        done(null);
+      if (size > MAX_RESPONSE) {
+        chunks.length = 0;
+        finish();
       }
     });
   });
+}
+
+/** The first complete line as JSON, or null (no answer, a partial line, or garbage). */
+function parseAnswer(buf: Buffer): AgentResponse | null {
+  const nl = buf.indexOf(0x0a);
+  if (nl < 0) return null;
+  try {
+    return JSON.parse(buf.subarray(0, nl).toString('utf8')) as AgentResponse;
+  } catch {
+    return null;
+  }
 }

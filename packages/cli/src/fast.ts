@@ -122,6 +122,11 @@ export async function tryFastPath(argv: string[]): Promise<boolean> {
   return true;
 }
 
+// Node opens an unauthenticated debugger on 127.0.0.1:9229 when it receives SIGUSR1; any local
+// process could then read this process's memory (values, the passphrase). A listener of our
+// own replaces Node's handler. `run` forwards SIGUSR1 to its child instead.
+process.on('SIGUSR1', () => {});
+
 tryFastPath(process.argv.slice(2)).then(
   (handled) => {
     if (!handled) require('./cli.cjs');
