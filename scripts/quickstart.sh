@@ -32,17 +32,18 @@ step 'eval "$(tvault env)" && printf "%s\n" "$TRICKY"'
 step 'tvault run -- sh -c '\''echo "the child sees DATABASE_URL=${DATABASE_URL%%@*}@…"'\'''
 tvault run -- sh -c 'echo "the child sees DATABASE_URL=${DATABASE_URL%%@*}@…"'
 
-if [ -f packages/cli/dist/agent.cjs ] && grep -q startAgent packages/cli/dist/agent.cjs; then
-  step 'tvault agent start --idle 5m &'
-  tvault agent start --idle 5m &
-  agent_pid=$!
-  for _ in $(seq 100); do [ -S "$TVAULT_DIR/agent.sock" ] && break; sleep 0.05; done
-  step 'env -u TVAULT_PASSPHRASE tvault get DATABASE_URL   # no passphrase: served by the agent'
-  env -u TVAULT_PASSPHRASE node packages/cli/bin/tvault get DATABASE_URL </dev/null
-  step tvault agent status;                          tvault agent status
-  step tvault agent stop;                            tvault agent stop
-  wait "$agent_pid" 2>/dev/null || true
-  agent_pid=
-fi
+# The agent unlocks once and serves reads prompt-free until it idles out or is stopped.
+step 'tvault agent start --idle 5m &'
+tvault agent start --idle 5m &
+agent_pid=$!
+for _ in $(seq 200); do [ -S "$TVAULT_DIR/agent.sock" ] && break; sleep 0.05; done
+step 'env -u TVAULT_PASSPHRASE tvault get DATABASE_URL </dev/null   # no passphrase, no prompt: the agent answers'
+env -u TVAULT_PASSPHRASE node packages/cli/bin/tvault get DATABASE_URL </dev/null
+step 'env -u TVAULT_PASSPHRASE tvault run -- sh -c '\''echo "${#DATABASE_URL} characters injected"'\'''
+env -u TVAULT_PASSPHRASE node packages/cli/bin/tvault run -- sh -c 'echo "${#DATABASE_URL} characters injected"' </dev/null
+step tvault agent status;                          tvault agent status
+step tvault agent stop;                            tvault agent stop
+wait "$agent_pid" 2>/dev/null || true
+agent_pid=
 
 printf '\nDone. The throwaway vault in %s is removed now.\n' "$tmp"
