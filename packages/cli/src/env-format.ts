@@ -1,9 +1,12 @@
 // Renders secrets for shells and tools. Every format must round-trip any stored value
 // (UTF-8 without NUL) byte for byte, and `eval` of the shell formats must never run anything
 // that came from a value. Where a format cannot carry a value exactly, we refuse instead of
-// writing something that would be read back differently.
+// writing something that would be read back differently. Each rule below was checked against
+// the real reader (bash 5, zsh 5.9, fish 3.6, dotenv 17, yaml 2, the GitHub runner's parser);
+// the tests in test/formats-*.test.mjs and test/shell-*.test.mjs hold them to it.
 import { randomBytes } from 'node:crypto';
 import { TvaultError, usageError } from '@tvault/core';
+import { checkInjectable } from './dangerous-env';
 
 export const ENV_FORMATS = ['shell', 'fish', 'dotenv', 'json', 'yaml', 'github'] as const;
 export type EnvFormat = (typeof ENV_FORMATS)[number];
@@ -14,39 +17,92 @@ export interface EnvEntry {
 }
 
 export interface FormatOptions {
-  /** Prefix shell/dotenv lines with `export` (default true). */
+  /** shell: `export K=...` (default) or plain `K=...`; fish: `set -gx` (default) or `set -g`. */
   export?: boolean;
+  /** Dangerous names (dangerous-env.ts) the user explicitly let through. */
+  allowDangerous?: readonly string[];
+  /**
+   * Refuse TVAULT_* and dangerous names (default true): every format is meant to become an
+   * environment. Only `tvault export`, which writes a copy of the data, turns this off.
+   */
+  checkNames?: boolean;
 }
 
-/** Characters that need no quoting in a POSIX shell word (no ~, no glob, no expansion). */
-const SHELL_SAFE = /^[A-Za-z0-9_@%+=:,./-]+$/;
+/**
+ * Names bash or zsh do not take as a plain variable: read-only ones (an `export` fails half-way
+ * through an eval, leaving a half-loaded shell), integer ones (bash evaluates `a[$(cmd)]` in an
+ * assignment to RANDOM, OPTIND, HISTCMD or MAILCHECK, running cmd), arrays and hashes tied to
+ * shell state, and ones the shell rewrites itself. Measured: each is a name for which
+ * `export NAME='a[$(touch x)]x'; printf %s "$NAME"` does not give the value back in bash 5.2 or
+ * zsh 5.9 (with or without -i); test/shell-reserved.test.mjs measures again on every run.
+ * Loader/prompt/startup names are refused before this, by dangerous-env.ts.
+ */
+const SHELL_RESERVED = new Set([
+  // bash
+  'BASHOPTS', 'BASHPID', 'BASH_ALIASES', 'BASH_ARGC', 'BASH_ARGV', 'BASH_ARGV0', 'BASH_CMDS', 'BASH_COMMAND', 'BASH_LINENO',
+  'BASH_REMATCH', 'BASH_SOURCE', 'BASH_SUBSHELL', 'BASH_VERSINFO', 'DIRSTACK', 'EPOCHREALTIME', 'EPOCHSECONDS', 'FUNCNAME', 'GROUPS',
+  'HISTCMD', 'MAILCHECK', 'OPTIND', 'PIPESTATUS', 'RANDOM', 'SRANDOM', 'SHELLOPTS', 'PPID', 'UID', 'EUID', '_',
+  // zsh scalars and integers
+  'ARGC', 'COLUMNS', 'LINES', 'EGID', 'GID', 'FUNCNEST', 'HISTCHARS', 'HISTSIZE', 'KEYBOARD_HACK', 'KEYTIMEOUT', 'LINENO', 'LISTMAX',
+  'SAVEHIST', 'SECONDS', 'SHLVL', 'TRY_BLOCK_ERROR', 'TRY_BLOCK_INTERRUPT', 'TTYIDLE', 'USERNAME', 'ZLE_RPROMPT_INDENT',
+  'ZSH_EVAL_CONTEXT', 'ZSH_SUBSHELL',
+  // zsh arrays and hashes (lower case)
+  'aliases', 'argv', 'builtins', 'cdpath', 'commands', 'dis_aliases', 'dis_builtins', 'dis_functions', 'dis_functions_source',
+  'dis_galiases', 'dis_patchars', 'dis_reswords', 'dis_saliases', 'fignore', 'fpath', 'funcfiletrace', 'funcsourcetrace', 'funcstack',
+  'functions', 'functions_source', 'functrace', 'galiases', 'histchars', 'history', 'historywords', 'jobdirs', 'jobstates', 'jobtexts',
+  'keymaps', 'mailpath', 'manpath', 'module_path', 'modules', 'nameddirs', 'options', 'parameters', 'patchars', 'path', 'pipestatus',
+  'psvar', 'reswords', 'saliases', 'signals', 'status', 'termcap', 'terminfo', 'userdirs', 'usergroups', 'widgets', 'zsh_eval_context',
+  'zsh_scheduled_events', 'watch', 'dirstack',
+]);
 
-/** POSIX sh/bash/zsh: single quotes make everything literal; a ' is written as '\''. */
+/** Names fish refuses to set globally (read-only in fish 3.6), or overwrites at once. */
+const FISH_RESERVED = new Set([
+  'FISH_VERSION', 'PWD', 'SHLVL', '_', 'argv', 'fish_kill_signal', 'fish_killring', 'fish_pid', 'history', 'hostname',
+  'pipestatus', 'status', 'status_generation', 'umask', 'version', 'CMD_DURATION',
+]);
+
+function refuseReserved(entries: EnvEntry[], reserved: Set<string>, shell: string): void {
+  const bad = entries.filter((e) => reserved.has(e.name)).map((e) => e.name);
+  if (bad.length) throw new TvaultError(`${bad.join(', ')} cannot be loaded into ${shell}: the shell reserves ${bad.length > 1 ? 'these names' : 'this name'}; rename the secret or use tvault run`);
+}
+
+/**
+ * POSIX sh/bash/zsh: single quotes make everything literal (newlines, CR, `!`, `$`, backslash);
+ * a ' is written as '\''. Always quoted: an unquoted word can still expand (`K==ls` is
+ * `K=/usr/bin/ls` in zsh, `a:~/x` tilde-expands in an assignment).
+ */
 export function shellQuote(value: string): string {
-  if (SHELL_SAFE.test(value)) return value;
   return `'${value.replace(/'/g, `'\\''`)}'`;
 }
 
-/** fish: inside single quotes only \\ and \' are escapes. */
+/** fish: inside single quotes only \\ and \' are escapes; a newline is literal. */
 export function fishQuote(value: string): string {
   return `'${value.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
 }
 
+/** The characters the dotenv package's quote-stripping treats as quotes. */
+const DOTENV_QUOTES = /^['"`]/;
+
 /**
- * dotenv (as the `dotenv` npm package parses it): single and backtick quotes are literal but
- * cannot hold their own quote, a CR (line endings are normalised) or a trailing backslash;
- * double quotes turn \n and \r into newline and CR but keep other backslashes and cannot hold ".
+ * dotenv 17's parser (one regex over the file, CRLF and CR normalised to LF first):
+ * - '…' and `…` are literal, may span lines, but cannot hold their own quote, a CR, or end
+ *   with a backslash (its `\'` alternative lets the match run on to a later quote);
+ * - "…" turns \n and \r into LF and CR and keeps every other backslash, so it cannot hold ",
+ *   a literal backslash-n/-r, or a trailing backslash;
+ * - unquoted is one line, cut at #, trimmed, and must not start with a quote.
+ * A value none of these can carry (e.g. all three quotes and a newline) is refused.
  */
 export function dotenvQuote(name: string, value: string): string {
-  const endsWithBackslash = value.endsWith('\\');
-  if (!value.includes('\r') && !endsWithBackslash) {
+  const trailingBackslash = value.endsWith('\\');
+  if (!value.includes('\r') && !trailingBackslash) {
     if (!value.includes("'")) return `'${value}'`;
     if (!value.includes('`')) return `\`${value}\``;
   }
-  if (!value.includes('"') && !/\\[nr]/.test(value) && !endsWithBackslash) {
+  if (!value.includes('"') && !/\\[nr]/.test(value) && !trailingBackslash) {
     return `"${value.replace(/\n/g, '\\n').replace(/\r/g, '\\r')}"`;
   }
-  throw new TvaultError(`the value of ${name} cannot be written exactly in dotenv format (it mixes quote characters); use --format json`);
+  if (value !== '' && !/[#\r\n]/.test(value) && value === value.trim() && !DOTENV_QUOTES.test(value)) return value;
+  throw new TvaultError(`the value of ${name} cannot be written exactly in dotenv format (it mixes quote characters with a newline, #, or surrounding space); use --format json`);
 }
 
 /** GitHub Actions' $GITHUB_ENV multiline form with a random delimiter absent from the value. */
@@ -57,22 +113,59 @@ function githubEntry(e: EnvEntry): string {
   return `${e.name}<<${delim}\n${e.value}\n${delim}\n`;
 }
 
+/** Words YAML 1.1 or 1.2 reads as a boolean or null when they are a plain key. */
+const YAML_WORDS = /^(?:y|yes|n|no|true|false|on|off|null)$/i;
+
+/**
+ * A YAML double-quoted scalar on one line. Escaped: quote, backslash, every C0/C1 control and
+ * DEL (not printable in YAML), and U+2028/U+2029/U+0085/U+FEFF/U+FFFE/U+FFFF (line breaks or
+ * non-printable in YAML 1.1). Everything else, emoji included, stays as it is.
+ */
+function yamlQuote(value: string): string {
+  let out = '"';
+  for (const ch of value) {
+    const cp = ch.codePointAt(0)!;
+    if (ch === '"' || ch === '\\') out += '\\' + ch;
+    else if (ch === '\n') out += '\\n';
+    else if (ch === '\t') out += '\\t';
+    else if (ch === '\r') out += '\\r';
+    else if (cp < 0x20 || (cp >= 0x7f && cp <= 0x9f)) out += '\\x' + cp.toString(16).padStart(2, '0');
+    else if (cp === 0x2028 || cp === 0x2029 || cp === 0xfeff || cp === 0xfffe || cp === 0xffff) out += '\\u' + cp.toString(16);
+    else out += ch;
+  }
+  return out + '"';
+}
+
+/**
+ * YAML, written by hand rather than by the yaml package, whose double-quoted output keeps
+ * U+0085/U+2028 raw (line breaks to a YAML 1.1 reader) and folds newlines across lines: one
+ * `KEY: "value"` line per secret, values always double-quoted, keys quoted when a YAML reader
+ * would take them for a boolean or null (yes, on, NO, null...).
+ */
+function yaml(entries: EnvEntry[]): string {
+  if (!entries.length) return '{}\n';
+  return entries.map((e) => `${YAML_WORDS.test(e.name) ? `"${e.name}"` : e.name}: ${yamlQuote(e.value)}\n`).join('');
+}
+
 export function formatEnv(entries: EnvEntry[], format: string, opts: FormatOptions = {}): string {
   const exp = opts.export !== false;
+  if (!ENV_FORMATS.includes(format as EnvFormat)) throw usageError(`unknown format '${format}'; use one of: ${ENV_FORMATS.join(', ')}`);
+  if (opts.checkNames !== false) checkInjectable(entries.map((e) => e.name), opts.allowDangerous);
   switch (format as EnvFormat) {
     case 'shell':
+      refuseReserved(entries, SHELL_RESERVED, 'bash or zsh');
       return entries.map((e) => `${exp ? 'export ' : ''}${e.name}=${shellQuote(e.value)}\n`).join('');
     case 'fish':
-      return entries.map((e) => `set ${exp ? '-gx' : '-g'} ${e.name} ${fishQuote(e.value)};\n`).join('');
+      refuseReserved(entries, FISH_RESERVED, 'fish');
+      // `--` so that nothing after the name is read as an option of `set`.
+      return entries.map((e) => `set ${exp ? '-gx' : '-g'} -- ${e.name} ${fishQuote(e.value)}\n`).join('');
     case 'dotenv':
-      return entries.map((e) => `${exp ? 'export ' : ''}${e.name}=${dotenvQuote(e.name, e.value)}\n`).join('');
+      // Never `export`: a dotenv file is not shell (its quoting is not safe to `source`).
+      return entries.map((e) => `${e.name}=${dotenvQuote(e.name, e.value)}\n`).join('');
     case 'json':
       return JSON.stringify(Object.fromEntries(entries.map((e) => [e.name, e.value])), null, 2) + '\n';
-    case 'yaml': {
-      if (!entries.length) return '{}\n';
-      const YAML = require('yaml') as typeof import('yaml');
-      return YAML.stringify(Object.fromEntries(entries.map((e) => [e.name, e.value])), { lineWidth: 0 });
-    }
+    case 'yaml':
+      return yaml(entries);
     case 'github':
       return entries.map(githubEntry).join('');
     default:

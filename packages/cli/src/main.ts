@@ -6,6 +6,8 @@ import { secretCommands } from './commands/secrets';
 import { envCommands } from './commands/env';
 import { projectCommands } from './commands/projects';
 import { vaultCommands } from './commands/vault';
+import { trustCommands } from './commands/trust';
+import { exitQuietlyOnClosedStdout } from './output';
 
 declare const TVAULT_VERSION: string;
 
@@ -21,6 +23,7 @@ function fail(err: unknown): never {
 }
 
 async function main(argv: string[]): Promise<void> {
+  exitQuietlyOnClosedStdout();
   const cli = yargs(argv)
     .scriptName('tvault')
     .version(typeof TVAULT_VERSION === 'string' ? TVAULT_VERSION : '0.0.0-dev')
@@ -33,9 +36,10 @@ async function main(argv: string[]): Promise<void> {
   secretCommands(cli);
   projectCommands(cli);
   envCommands(cli);
+  trustCommands(cli);
   await cli
     .command('agent', 'run and control the unlock agent', (y) => require('./commands/agent').agentCommands(y))
-    .command('hook <shell>', 'print shell integration: bash, zsh, fish or direnv', (y) => y.positional('shell', { type: 'string' }), (a) =>
+    .command('hook [shell]', 'print shell integration: bash, zsh, fish or direnv', (y) => require('./commands/hook').hookOptions(y), (a) =>
       require('./commands/hook').hookCommand(a),
     )
     .demandCommand(1, 'give a command; see tvault --help')
@@ -45,10 +49,16 @@ async function main(argv: string[]): Promise<void> {
     .epilogue('Exit codes: 0 ok, 1 error, 2 usage, 3 locked, 4 not found, 5 not initialized, 6 wrong passphrase, 8 integrity failure.')
     .fail((msg, err) => {
       if (err) fail(err);
-      process.stderr.write(`tvault: ${msg}\n(see tvault --help)\n`);
+      process.stderr.write(`tvault: ${String(msg).replace(/\s*\n\s*/g, ' ')} (see tvault --help)\n`);
       process.exit(ExitCode.USAGE);
     })
     .parseAsync();
 }
 
-main(process.argv.slice(2)).catch(fail);
+// If the event loop runs dry while a command is still pending, something it awaited will never
+// answer: exit 0 would claim a success (a `set` that wrote nothing), so fail instead.
+let finished = false;
+process.once('beforeExit', () => {
+  if (!finished) fail(new Error('the command stopped before it finished; nothing more was done'));
+});
+main(process.argv.slice(2)).then(() => (finished = true), fail);

@@ -1,10 +1,11 @@
 // tvault.toml: a per-directory file that selects a project and lists the keys it expects.
 // A cloned repository can carry one that points at your production project, so a file is
-// used only after `tvault allow` recorded a hash of its absolute path and its content.
+// used only after `tvault allow` recorded a hash of its absolute path and its content (as
+// direnv does for .envrc): any edit or move makes it unknown again, and `tvault deny` forgets it.
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { TvaultError, checkKeyName, checkProjectName } from '@tvault/core';
+import { TvaultError, checkKeyName, checkPrivateDir, checkProjectName } from '@tvault/core';
 
 export const CONFIG_NAME = 'tvault.toml';
 
@@ -15,33 +16,61 @@ export interface ProjectConfig {
   required: string[];
 }
 
-/** The nearest tvault.toml walking up from dir, or null. */
+function isFile(p: string): boolean {
+  try {
+    return statSync(p).isFile();
+  } catch {
+    return false;
+  }
+}
+
+/** The nearest tvault.toml (a regular file) walking up from dir, or null. */
 export function findConfig(dir = process.cwd()): string | null {
   for (let d = resolve(dir); ; d = dirname(d)) {
     const p = join(d, CONFIG_NAME);
-    if (existsSync(p)) return p;
+    if (isFile(p)) return p;
     if (dirname(d) === d) return null;
   }
 }
 
+function readConfig(path: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (err) {
+    throw new TvaultError(`cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+}
+
+/** The allow record's name: sha256(absolute path, NUL, content). */
 function allowId(path: string, content: Buffer): string {
   return createHash('sha256').update(resolve(path)).update('\0').update(content).digest('hex');
 }
 
 const allowDir = (vaultDir: string) => join(vaultDir, 'allow');
 
+/** A path as a shell word, for the command we tell the user to run. */
+const shellWord = (p: string) => (/^[A-Za-z0-9_@%+=:,./-]+$/.test(p) ? p : `'${p.replace(/'/g, `'\\''`)}'`);
+
 export function isAllowed(vaultDir: string, path: string, content: Buffer): boolean {
-  return existsSync(join(allowDir(vaultDir), allowId(path, content)));
+  const dir = allowDir(vaultDir);
+  if (!existsSync(dir)) return false;
+  checkPrivateDir(dir); // records others could write would be no proof of anything
+  return existsSync(join(dir, allowId(path, content)));
 }
 
-export function allow(vaultDir: string, path: string): void {
-  const content = readFileSync(path);
-  parseConfig(path, content); // refuse to allow a file that does not parse
+/** Trusts the file as it is now, and forgets any earlier content of the same path. */
+export function allow(vaultDir: string, path: string): string {
+  const abs = resolve(path);
+  if (!isFile(abs)) throw new TvaultError(`${abs} is not a file`);
+  const content = readConfig(abs);
+  parseConfig(abs, content); // refuse to allow a file that does not parse
+  deny(vaultDir, abs);
   mkdirSync(allowDir(vaultDir), { recursive: true, mode: 0o700 });
-  writeFileSync(join(allowDir(vaultDir), allowId(path, content)), resolve(path) + '\n', { mode: 0o600 });
+  writeFileSync(join(allowDir(vaultDir), allowId(abs, content)), abs + '\n', { mode: 0o600 });
+  return abs;
 }
 
-/** Forgets every allowance of this path, whatever content it had. */
+/** Forgets every allowance of this path, whatever content it had. Returns how many. */
 export function deny(vaultDir: string, path: string): number {
   const dir = allowDir(vaultDir);
   if (!existsSync(dir)) return 0;
@@ -70,10 +99,14 @@ export function parseConfig(path: string, content: Buffer): ProjectConfig {
   }
   const secrets = doc.secrets;
   if (secrets !== undefined) {
-    if (typeof secrets !== 'object' || secrets === null) throw new TvaultError(`${path}: [secrets] must be a table`);
+    if (typeof secrets !== 'object' || secrets === null || Array.isArray(secrets)) throw new TvaultError(`${path}: [secrets] must be a table`);
     for (const [k, v] of Object.entries(secrets)) {
       checkKeyName(k);
-      if (v && typeof v === 'object' && (v as { required?: unknown }).required === true) cfg.required.push(k);
+      const required = (v as { required?: unknown } | null)?.required;
+      if (typeof v !== 'object' || v === null || Array.isArray(v) || (required !== undefined && typeof required !== 'boolean')) {
+        throw new TvaultError(`${path}: [secrets] ${k} must be a table such as { required = true }`);
+      }
+      if (required) cfg.required.push(k);
     }
   }
   return cfg;
@@ -83,9 +116,9 @@ export function parseConfig(path: string, content: Buffer): ProjectConfig {
 export function loadConfig(vaultDir: string, cwd = process.cwd()): ProjectConfig | null {
   const path = findConfig(cwd);
   if (!path) return null;
-  const content = readFileSync(path);
+  const content = readConfig(path);
   if (!isAllowed(vaultDir, path, content)) {
-    throw new TvaultError(`${path} is not allowed (new, edited or moved); review it, then run: tvault allow ${path}`);
+    throw new TvaultError(`${path} is not allowed (it is new, or was edited or moved since it was allowed); review it, then run: tvault allow ${shellWord(path)}`);
   }
   return parseConfig(path, content);
 }

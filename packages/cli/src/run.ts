@@ -1,8 +1,14 @@
 // `tvault run -- cmd`: start a child with secrets in its environment and get out of its way.
-// stdio is inherited untouched; the child's exit status is passed through (128+N for a
-// signal); 125/126/127 are tvault's own failure, "not executable" and "not found".
-import { spawn } from 'node:child_process';
+// stdio is inherited untouched (tvault never reads its own stdin here: a Node stream on fd 0
+// would switch it to non-blocking mode under the child); the child's exit status is passed
+// through (128+N for a signal); 125/126/127 are tvault's own failure, "not executable" and
+// "not found", as with env(1), nice(1) and timeout(1).
+import { type ChildProcess, spawn } from 'node:child_process';
+import { accessSync, constants as fsConstants, readFileSync, statSync } from 'node:fs';
 import { constants } from 'node:os';
+import { delimiter, join } from 'node:path';
+import { isatty } from 'node:tty';
+import { RESERVED_PREFIX } from './dangerous-env';
 
 export const RUN_FAILED = 125;
 export const NOT_EXECUTABLE = 126;
@@ -10,34 +16,87 @@ export const NOT_FOUND = 127;
 
 const FORWARDED: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH'];
 
-/** The child's environment: ours without any TVAULT_* variable, plus the injected secrets. */
+/** The PATH a --pristine child gets. */
+export const PRISTINE_PATH = '/usr/local/bin:/usr/bin:/bin';
+
+/** The child's environment: base without any TVAULT_* variable, plus the injected secrets. */
 export function childEnv(base: NodeJS.ProcessEnv, inject: Record<string, string>): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(base)) if (!k.startsWith('TVAULT_')) env[k] = v;
+  for (const [k, v] of Object.entries(base)) if (!k.startsWith(RESERVED_PREFIX)) env[k] = v;
   return Object.assign(env, inject);
 }
 
+/** --pristine: only a minimal PATH, HOME and TERM (the secrets are added by childEnv). */
+export function pristineBase(from: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { PATH: PRISTINE_PATH };
+  if (from.HOME) env.HOME = from.HOME;
+  if (from.TERM) env.TERM = from.TERM;
+  return env;
+}
+
+/**
+ * The command as the caller's shell would find it. spawn() searches the *child's* PATH, which
+ * --pristine replaces; the user typed the command in their own shell, so look it up there.
+ * Returns the name unchanged when it has a slash or is not found (spawn then reports it).
+ */
+export function resolveCommand(cmd: string, path = process.env.PATH ?? ''): string {
+  if (cmd.includes('/')) return cmd;
+  for (const dir of path.split(delimiter)) {
+    const candidate = join(dir || '.', cmd);
+    try {
+      if (!statSync(candidate).isFile()) continue;
+      accessSync(candidate, fsConstants.X_OK);
+      return candidate;
+    } catch {
+      /* not here */
+    }
+  }
+  return cmd;
+}
+
+/**
+ * A terminal sends SIGINT/SIGQUIT/SIGWINCH to its whole foreground process group, which holds
+ * the child too; forwarding those again would deliver them twice (a second Ctrl-C means "quit
+ * now" to many programs). Any other signal, or one sent while we are not in the foreground
+ * (kill from a script, a supervisor), is forwarded.
+ */
+const TERMINAL_SIGNALS = new Set<NodeJS.Signals>(['SIGINT', 'SIGQUIT', 'SIGWINCH']);
+
+function inTerminalForeground(): boolean {
+  try {
+    // /proc/self/stat after "(comm) ": state ppid pgrp session tty_nr tpgid ...
+    const stat = readFileSync('/proc/self/stat', 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return Number(f[4]) !== 0 && f[5] === f[2];
+  } catch {
+    return isatty(0) || isatty(2); // no procfs: assume an interactive terminal means foreground
+  }
+}
+
 /** Runs the command and resolves with the exit code tvault should exit with. */
-export function runChild(cmd: string[], env: NodeJS.ProcessEnv): Promise<number> {
+export function runChild(cmd: string[], env: NodeJS.ProcessEnv, opts: { lookupPath?: string } = {}): Promise<number> {
   return new Promise((resolve) => {
-    const child = spawn(cmd[0], cmd.slice(1), { stdio: 'inherit', env });
-    // A terminal delivers SIGINT/SIGQUIT to the whole foreground group, child included;
-    // forwarding those again would deliver them twice. Everything else is forwarded.
-    const fromTerminal = new Set<NodeJS.Signals>(process.stdin.isTTY ? ['SIGINT', 'SIGQUIT', 'SIGWINCH'] : []);
+    // Handlers first: a signal that arrives while spawn() runs is then delivered to the child
+    // on the next turn of the loop, instead of killing tvault (or, for SIGUSR1, starting Node's
+    // inspector) and leaving the child behind.
+    let child: ChildProcess | undefined;
     const handlers = FORWARDED.map((sig) => {
       const h = () => {
-        if (!fromTerminal.has(sig) && child.pid) child.kill(sig);
+        if (TERMINAL_SIGNALS.has(sig) && inTerminalForeground()) return;
+        if (child?.pid) child.kill(sig);
       };
       process.on(sig, h);
       return [sig, h] as const;
     });
+    const file = opts.lookupPath !== undefined ? resolveCommand(cmd[0], opts.lookupPath) : cmd[0];
+    child = spawn(file, cmd.slice(1), { stdio: 'inherit', env, argv0: cmd[0] });
     const cleanup = () => handlers.forEach(([sig, h]) => process.off(sig, h));
     child.on('error', (err: NodeJS.ErrnoException) => {
       cleanup();
       if (err.code === 'ENOENT') {
         process.stderr.write(`tvault: ${cmd[0]}: command not found\n`);
         resolve(NOT_FOUND);
-      } else if (err.code === 'EACCES' || err.code === 'ENOEXEC' || err.code === 'EISDIR') {
+      } else if (err.code === 'EACCES' || err.code === 'ENOEXEC' || err.code === 'EISDIR' || err.code === 'EPERM') {
         process.stderr.write(`tvault: ${cmd[0]}: not executable (${err.code})\n`);
         resolve(NOT_EXECUTABLE);
       } else {

@@ -1,9 +1,9 @@
 // Reading a whole project out: env (print for a shell or tool), run (inject into a child), export.
 import type { Y } from './argv';
-import { TvaultError, usageError } from '@tvault/core';
-import { isDangerous } from '../dangerous-env';
+import { ExitCode, TvaultError, usageError } from '@tvault/core';
+import { checkInjectable } from '../dangerous-env';
 import { ENV_FORMATS, formatEnv } from '../env-format';
-import { childEnv, runChild, RUN_FAILED } from '../run';
+import { childEnv, pristineBase, runChild, RUN_FAILED } from '../run';
 import { type GlobalArgs, type PlainSecret, Session } from '../session';
 
 interface SelectArgs extends GlobalArgs {
@@ -26,17 +26,23 @@ interface RunArgs extends SelectArgs {
   strict?: boolean;
   pristine?: boolean;
   allowDangerous?: string[];
-  '--'?: Array<string | number>;
 }
 
 function runOptions(c: Y): Y {
   return selectOptions(c)
-    .option('strict', { type: 'boolean', describe: 'fail before starting if a key named by --only or required by tvault.toml is missing' })
+    .option('strict', { type: 'boolean', describe: 'fail if a key named by --only or required by tvault.toml is missing (run: before the child starts)' })
     .option('pristine', { type: 'boolean', describe: 'give the child only the secrets plus a minimal PATH, HOME and TERM' })
-    .option('allow-dangerous', { type: 'string', array: true, describe: 'allow injecting this loader/shell variable (repeatable)' });
+    .option('allow-dangerous', { type: 'string', array: true, describe: 'let this loader/shell variable through (repeatable; see docs/SECURITY.md)' });
 }
 
-/** Checks, builds the child's environment and runs it; resolves with the exit code. */
+/** Splits `--allow-dangerous A,B` as well as repeated flags. */
+const allowedNames = (a: RunArgs) => (a.allowDangerous ?? []).flatMap((n) => String(n).split(',')).map((n) => n.trim()).filter(Boolean);
+
+/**
+ * Checks, builds the child's environment and runs it; resolves with the exit code. Any failure
+ * of tvault's own before the child exists (locked, not found, --strict, a refused name) is
+ * 125, so that a caller can tell it from the child's own exit status.
+ */
 export async function runWithSecrets(a: RunArgs, cmd: string[]): Promise<number> {
   if (!cmd.length) throw usageError('nothing to run: tvault run -- COMMAND [ARGS...]');
   const s = new Session(a);
@@ -45,9 +51,8 @@ export async function runWithSecrets(a: RunArgs, cmd: string[]): Promise<number>
   try {
     ({ secrets } = await s.readSecrets(sel));
     checkStrict(a, s, sel.only, secrets);
-    checkDangerous(secrets, a.allowDangerous ?? []);
+    checkInjectable(secrets.map((x) => x.name), allowedNames(a));
   } catch (err) {
-    // tvault's own failure before the child exists: 125, with the reason on stderr.
     if (err instanceof TvaultError) {
       process.stderr.write(`tvault: ${err.message}\n`);
       return RUN_FAILED;
@@ -55,33 +60,36 @@ export async function runWithSecrets(a: RunArgs, cmd: string[]): Promise<number>
     throw err;
   }
   const inject = Object.fromEntries(secrets.map((x) => [x.name, x.value]));
-  const base = a.pristine ? pristineBase() : process.env;
-  return runChild(cmd, childEnv(base, inject));
+  if (!a.pristine) return runChild(cmd, childEnv(process.env, inject));
+  return runChild(cmd, childEnv(pristineBase(), inject), { lookupPath: process.env.PATH ?? '' });
 }
 
+/**
+ * --strict: every key named by --only, and every `required` key of tvault.toml, must exist.
+ * With -p the user chose the project themselves and tvault.toml is not read at all.
+ */
 function checkStrict(a: RunArgs, s: Session, only: string[] | undefined, secrets: PlainSecret[]): void {
   if (!a.strict) return;
   const have = new Set(secrets.map((x) => x.name));
-  const want = [...(only ?? []), ...(s.projectConfig()?.required ?? [])];
+  const required = a.project ? [] : (s.projectConfig()?.required ?? []);
+  const want = [...(only ?? []), ...required];
   const missing = [...new Set(want)].filter((k) => !have.has(k));
-  if (missing.length) throw new TvaultError(`--strict: missing ${missing.join(', ')}`, 4);
+  if (missing.length) throw new TvaultError(`--strict: missing ${missing.join(', ')}`, ExitCode.NOT_FOUND);
 }
 
-function checkDangerous(secrets: PlainSecret[], allowed: string[]): void {
-  const bad = secrets.map((x) => x.name).filter((n) => isDangerous(n) && !allowed.includes(n));
-  if (bad.length) {
-    throw new TvaultError(`refusing to inject ${bad.join(', ')}: ${bad.length > 1 ? 'these change' : 'it changes'} how programs load or shells start; add --allow-dangerous ${bad[0]} if you mean it`);
-  }
-}
+const RUN_EXIT_CODES =
+  'Exit status: the command\'s own; 128+N if signal N killed it; 125 if tvault failed before starting it (locked, ' +
+  'not found, --strict, a refused name); 126 if it is not executable; 127 if it is not found.';
 
-function pristineBase(): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { PATH: '/usr/local/bin:/usr/bin:/bin' };
-  if (process.env.HOME) env.HOME = process.env.HOME;
-  if (process.env.TERM) env.TERM = process.env.TERM;
-  return env;
+/**
+ * The command after the first `--`, exactly as the user gave it. Not yargs' `--` array: it turns
+ * `-0` into 0 and `007` into 7 (`tvault run -- env -0` would run `env 0`).
+ */
+function commandAfterDashes(): string[] {
+  const argv = process.argv.slice(2);
+  const i = argv.indexOf('--');
+  return i < 0 ? [] : argv.slice(i + 1);
 }
-
-const commandAfterDashes = (a: RunArgs) => (a['--'] ?? []).map(String);
 
 export function envCommands(y: Y): Y {
   return y
@@ -91,12 +99,13 @@ export function envCommands(y: Y): Y {
       (c: Y): Y =>
         runOptions(c)
           .option('format', { type: 'string', default: 'shell', describe: `one of ${ENV_FORMATS.join(', ')}` })
-          .option('export', { type: 'boolean', default: true, describe: 'prefix lines with export (shell, dotenv); --export=false drops it' })
+          .option('export', { type: 'boolean', default: true, describe: 'shell: export K=...; fish: set -gx. --export=false (or --no-export) drops it' })
           .example('eval "$(tvault env)"', '')
           .example('tvault env --format dotenv > .env.local', '')
+          .example('tvault env --format github >> "$GITHUB_ENV"', '')
           .example('tvault env -- ./server', ''),
       async (a: RunArgs & { format: string; export: boolean }) => {
-        const cmd = commandAfterDashes(a);
+        const cmd = commandAfterDashes();
         if (cmd.length) {
           process.exitCode = await runWithSecrets(a, cmd);
           return;
@@ -107,7 +116,8 @@ export function envCommands(y: Y): Y {
         const sel = selection(a);
         const { secrets } = await s.readSecrets(sel);
         checkStrict(a, s, sel.only, secrets);
-        process.stdout.write(formatEnv(secrets, a.format, { export: a.export }));
+        // Rendered in full before anything is written: a refusal prints nothing on stdout.
+        process.stdout.write(formatEnv(secrets, a.format, { export: a.export, allowDangerous: allowedNames(a) }));
       },
     )
     .command(
@@ -117,9 +127,10 @@ export function envCommands(y: Y): Y {
         runOptions(c)
           .example('tvault run -- npm start', '')
           .example('tvault run --only DATABASE_URL -- psql', '')
-          .example('tvault run --pristine -- ./deploy.sh', ''),
+          .example('tvault run --pristine -- ./deploy.sh', '')
+          .epilogue(RUN_EXIT_CODES),
       async (a: RunArgs) => {
-        process.exitCode = await runWithSecrets(a, commandAfterDashes(a));
+        process.exitCode = await runWithSecrets(a, commandAfterDashes());
       },
     )
     .command(
@@ -131,7 +142,7 @@ export function envCommands(y: Y): Y {
           .example('tvault export --format json > secrets.json', ''),
       async (a: SelectArgs & { format: string }) => {
         const { secrets } = await new Session(a).readSecrets(selection(a), 'export');
-        process.stdout.write(formatEnv(secrets, a.json ? 'json' : a.format, { export: false }));
+        process.stdout.write(formatEnv(secrets, a.json ? 'json' : a.format, { export: false, checkNames: false }));
       },
     );
 }

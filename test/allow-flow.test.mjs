@@ -1,0 +1,126 @@
+// tvault.toml is trusted only after `tvault allow`, as it is now and where it is now: a new,
+// edited or moved file is refused with an error naming it and the command to allow it, and
+// `tvault deny` forgets it. [secrets] KEY = { required = true } feeds `run --strict`.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { assertOneLineError, makeVault } from './helpers.mjs';
+
+/** A vault with K=from-default in `default` and K=from-app in `app`, and a repo dir holding tvault.toml. */
+function setup(t, toml = 'project = "app"\n') {
+  const v = makeVault(t);
+  for (const args of [['set', 'K', '--stdin'], ['projects', 'create', 'app'], ['set', 'K', '--stdin', '-p', 'app']]) {
+    const r = v.run(args, { input: args.includes('app') ? 'from-app' : 'from-default' });
+    assert.equal(r.code, 0, r.stderr);
+  }
+  const repo = join(v.dir, 'repo');
+  mkdirSync(join(repo, 'sub', 'deeper'), { recursive: true });
+  const file = join(repo, 'tvault.toml');
+  writeFileSync(file, toml);
+  const get = (cwd = repo, extra = []) => v.run(['get', 'K', ...extra], { cwd });
+  return { v, repo, file, get };
+}
+
+const esc = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+/** The one-line refusal: names the file and the exact command that allows it. */
+const refused = (file) => new RegExp(`${esc(file)} is not allowed .*review it, then run: tvault allow ${esc(file)}\n$`);
+
+test('unallowed → allowed → edited (refused) → allowed again → moved (refused) → denied (refused)', (t) => {
+  const { v, repo, file, get } = setup(t);
+
+  assertOneLineError(assert, get(), 1, refused(file));
+  assertOneLineError(assert, v.run(['env'], { cwd: repo }), 1, refused(file));
+  assertOneLineError(assert, v.run(['run', '--', 'true'], { cwd: repo }), 125, refused(file));
+
+  const allowed = v.run(['allow'], { cwd: join(repo, 'sub') }); // found by walking up
+  assert.equal(allowed.code, 0, allowed.stderr);
+  assert.equal(allowed.stderr, `allowed ${file}\n`);
+  assert.equal(get().stdout, 'from-app\n');
+  assert.equal(get(join(repo, 'sub', 'deeper')).stdout, 'from-app\n', 'a subdirectory uses the allowed file above it');
+
+  writeFileSync(file, 'project = "app"\n# edited\n');
+  assertOneLineError(assert, get(), 1, refused(file));
+  assert.equal(v.run(['allow', file]).code, 0);
+  assert.equal(get().stdout, 'from-app\n');
+
+  writeFileSync(file, 'project = "app"\n'); // back to the first content: allowing the edit forgot it
+  assertOneLineError(assert, get(), 1, refused(file));
+  assert.equal(v.run(['allow', file]).code, 0);
+
+  const moved = join(v.dir, 'moved-repo');
+  renameSync(repo, moved);
+  assertOneLineError(assert, get(moved), 1, refused(join(moved, 'tvault.toml')));
+  assert.equal(v.run(['allow'], { cwd: moved }).code, 0);
+  assert.equal(get(moved).stdout, 'from-app\n');
+
+  const denied = v.run(['deny'], { cwd: moved });
+  assert.equal(denied.code, 0, denied.stderr);
+  assert.equal(denied.stderr, `denied ${join(moved, 'tvault.toml')}\n`);
+  assertOneLineError(assert, get(moved), 1, refused(join(moved, 'tvault.toml')));
+  assert.equal(v.run(['deny'], { cwd: moved }).stderr, `${join(moved, 'tvault.toml')} was not allowed\n`);
+});
+
+test('-p wins over tvault.toml and needs no allowance; outside any tvault.toml the current project is used', (t) => {
+  const { v, repo, get } = setup(t);
+  assert.equal(get(repo, ['-p', 'default']).stdout, 'from-default\n');
+  assert.equal(get(v.dir).stdout, 'from-default\n');
+  const strict = v.run(['run', '--strict', '-p', 'app', '--', 'true'], { cwd: repo });
+  assert.equal(strict.code, 0, `-p: run --strict does not read the unallowed tvault.toml: ${strict.stderr}`);
+});
+
+test('the allow record: <vault>/allow/sha256(absolute path, NUL, content), private, holding the path', (t) => {
+  const { v, file } = setup(t);
+  assert.equal(v.run(['allow', file]).code, 0);
+  const dir = join(v.vault, 'allow');
+  const id = createHash('sha256').update(file).update('\0').update(readFileSync(file)).digest('hex');
+  assert.deepEqual(readdirSync(dir), [id]);
+  assert.equal(readFileSync(join(dir, id), 'utf8'), `${file}\n`);
+  assert.equal(statSync(dir).mode & 0o777, 0o700);
+  assert.equal(statSync(join(dir, id)).mode & 0o777, 0o600);
+});
+
+test('an allow store others can write proves nothing: refused (fail closed)', (t) => {
+  const { v, file, get } = setup(t);
+  assert.equal(v.run(['allow', file]).code, 0);
+  chmodSync(join(v.vault, 'allow'), 0o777);
+  assertOneLineError(assert, get(), 1, /allow .*accessible by group or others/);
+});
+
+test('allow refuses a file that does not parse or does not exist, and allows nothing', (t) => {
+  const { v, repo, file, get } = setup(t, 'project = \n');
+  assertOneLineError(assert, v.run(['allow', file]), 1, /tvault\.toml: invalid TOML/);
+  assert.equal(existsSync(join(v.vault, 'allow')), false);
+  writeFileSync(file, 'project = "bad/name"\n');
+  assertOneLineError(assert, v.run(['allow', file]), 2, /invalid project name/);
+  writeFileSync(file, '[secrets]\nK = "required"\n');
+  assertOneLineError(assert, v.run(['allow', file]), 1, /\[secrets\] K must be a table such as \{ required = true \}/);
+  assertOneLineError(assert, v.run(['allow', join(repo, 'nope.toml')]), 1, /nope\.toml is not a file/);
+  assertOneLineError(assert, v.run(['allow'], { cwd: v.dir }), 2, /no tvault\.toml here or in a parent directory/);
+  assertOneLineError(assert, v.run(['allow', file], { env: { TVAULT_DIR: join(v.dir, 'no-vault') } }), 5, /no vault at .*tvault init/);
+  assertOneLineError(assert, get(), 1, /is not allowed/);
+});
+
+test('a directory named tvault.toml is not a config', (t) => {
+  const { v, repo, file, get } = setup(t);
+  const nested = join(repo, 'sub');
+  mkdirSync(join(nested, 'tvault.toml'));
+  assert.equal(v.run(['allow', file]).code, 0);
+  assert.equal(get(nested).stdout, 'from-app\n', 'the directory was skipped and the file above it used');
+});
+
+test('[secrets] KEY = { required = true }: run --strict stops before the child starts (125) until the key exists', (t) => {
+  const { v, repo, file } = setup(t, 'project = "app"\n[secrets]\nK = { required = true }\nNEEDED = { required = true }\nOPTIONAL = {}\n');
+  assert.equal(v.run(['allow', file]).code, 0);
+  const started = join(v.dir, 'STARTED');
+  const strict = v.run(['run', '--strict', '--', 'touch', started], { cwd: repo });
+  assertOneLineError(assert, strict, 125, /--strict: missing NEEDED\n$/);
+  assert.equal(existsSync(started), false, 'the child started');
+  assertOneLineError(assert, v.run(['env', '--strict'], { cwd: repo }), 4, /--strict: missing NEEDED\n$/);
+  assert.equal(v.run(['run', '--', 'true'], { cwd: repo }).code, 0, 'without --strict, required keys are not enforced');
+  assert.equal(v.run(['set', 'NEEDED', '--stdin', '-p', 'app'], { input: 'x' }).code, 0);
+  const ok = v.run(['run', '--strict', '--', 'sh', '-c', 'printf %s "$K$NEEDED"'], { cwd: repo });
+  assert.equal(ok.code, 0, ok.stderr);
+  assert.equal(ok.stdout, 'from-appx');
+});
