@@ -68,3 +68,77 @@ export function assertOneLineError(assert, r, code, pattern) {
   assert.doesNotMatch(r.stderr, /\n\s+at /, 'stack trace on stderr');
   if (pattern) assert.match(r.stderr, pattern);
 }
+
+/** Runs the sqlite3 CLI on a database (tampering tests); returns trimmed stdout, throws on failure. */
+export function sql(db, query) {
+  const r = spawnSync('sqlite3', [db, query], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`sqlite3 failed: ${r.stderr}`);
+  return r.stdout.trim();
+}
+
+/** Runs tvault in a new session (setsid): no controlling terminal, and stdin is a pipe. */
+export function tvaultNoTty(args, opts = {}) {
+  const r = spawnSync('setsid', ['-w', process.execPath, BIN, ...args], {
+    env: baseEnv(opts.env),
+    input: opts.input ?? '',
+    cwd: opts.cwd,
+    timeout: opts.timeout ?? 30_000,
+    encoding: 'utf8',
+  });
+  return { code: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** Asserts that the vault opens and that a project holds exactly `expected` ({KEY: value}). */
+export function assertVaultIntact(assert, v, expected, project) {
+  const r = v.run(['export', '--format', 'json', ...(project ? ['-p', project] : [])]);
+  assert.equal(r.code, 0, `the vault no longer opens: ${r.stderr}`);
+  assert.deepEqual(JSON.parse(r.stdout), expected);
+}
+
+/** The directory holding the built `tvault` launcher: put it first on PATH for shell hooks. */
+export const BIN_DIR = dirname(BIN);
+
+/** True when CI says so (CI=true, as .ci/run sets it). */
+export const IN_CI = !!process.env.CI && !/^(0|false|no)$/i.test(process.env.CI);
+
+/**
+ * Whether `name` is on PATH. When it is missing the test fails in CI, and is skipped (with the
+ * reason) only outside CI; callers return when this returns false.
+ */
+export function requireCommand(t, name) {
+  if (spawnSync('sh', ['-c', 'command -v "$1" >/dev/null', 'sh', name]).status === 0) return true;
+  if (IN_CI) throw new Error(`${name} is not installed, and CI is set: install it (see .ci/run)`);
+  t.skip(`${name} is not installed (set CI=true to make this a failure)`);
+  return false;
+}
+
+/**
+ * Runs many `tvault` commands, `width` at a time, each like tvault() (opts: env, input,
+ * encoding); resolves with their results in order. For tests that make many independent calls.
+ */
+export async function tvaultMany(calls, width = 4) {
+  const results = new Array(calls.length);
+  let next = 0;
+  const one = ([args, opts = {}]) =>
+    new Promise((resolve) => {
+      const child = spawn(process.execPath, [BIN, ...args], { env: baseEnv(opts.env), cwd: opts.cwd });
+      const out = [];
+      const err = [];
+      child.stdout.on('data', (d) => out.push(d));
+      child.stderr.on('data', (d) => err.push(d));
+      child.on('close', (code, signal) => {
+        const enc = opts.encoding ?? 'utf8';
+        const text = (chunks) => (enc === 'buffer' ? Buffer.concat(chunks) : Buffer.concat(chunks).toString(enc));
+        resolve({ code, signal, stdout: text(out), stderr: text(err) });
+      });
+      child.stdin.end(opts.input ?? '');
+    });
+  const worker = async () => {
+    while (next < calls.length) {
+      const i = next++;
+      results[i] = await one(calls[i]);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(width, calls.length) }, worker));
+  return results;
+}

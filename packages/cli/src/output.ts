@@ -27,3 +27,14 @@ export function writeValue(key: string, value: string, opts: { raw?: boolean; js
   if (opts.json) printJson({ key, value });
   else process.stdout.write(opts.raw ? value : value + '\n');
 }
+
+/**
+ * `tvault list | head -1`: once the reader has gone, stop quietly with the status a program
+ * killed by SIGPIPE has (128 + 13), as other Unix tools do, instead of an EPIPE stack trace.
+ */
+export function exitQuietlyOnClosedStdout(): void {
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(141);
+    throw err;
+  });
+}

@@ -24,9 +24,9 @@ export function hasTty(): boolean {
 export function readHidden(prompt: string): Promise<Buffer> {
   const fd = openTty();
   if (fd === null) throw lockedError('no terminal to prompt on');
-  writeSync(fd, prompt);
   const input = new ReadStream(fd);
-  input.setRawMode(true);
+  input.setRawMode(true); // before the prompt, so that nothing typed after it is ever echoed
+  writeSync(fd, prompt);
   let buf = Buffer.alloc(64);
   let len = 0;
   return new Promise<Buffer>((resolve, reject) => {

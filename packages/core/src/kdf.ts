@@ -41,15 +41,22 @@ export function deriveKek(passphrase: Uint8Array, salt: Uint8Array, p: KdfParams
   const pass = new Uint8Array(passphrase);
   return new Promise((resolve, reject) => {
     const worker = new Worker(workerPath());
+    let settled = false;
     const fail = (err: unknown) => {
-      pass.fill(0);
+      if (settled) return;
+      settled = true;
+      if (pass.byteLength) pass.fill(0); // once transferred to the worker it is detached: the worker zeroes it
       void worker.terminate();
       reject(err instanceof TvaultError ? err : new TvaultError(`key derivation failed: ${(err as Error)?.message ?? err}`));
     };
     worker.once('error', fail);
+    // A worker that ends without answering (say, a kdf-worker.cjs caught half-written by an
+    // upgrade) must fail the caller: a promise left pending would let the CLI exit 0 silently.
+    worker.once('exit', (code) => fail(new Error(`the worker exited (code ${code}) without a key`)));
     worker.once('message', (msg: { key?: Uint8Array; error?: string }) => {
-      void worker.terminate();
       if (!msg.key) return fail(new Error(msg.error ?? 'no key'));
+      settled = true;
+      void worker.terminate();
       const key = Buffer.from(msg.key);
       msg.key.fill(0);
       resolve(key);

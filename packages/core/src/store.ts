@@ -104,13 +104,15 @@ export function openDb(path: string, opts: OpenOptions = {}): Db {
   let db: Db | undefined;
   try {
     db = new Database(path, { readonly: !!opts.readonly, fileMustExist: true, timeout: BUSY_TIMEOUT_MS });
+    // Checked before anything can write (journal_mode writes the header of an empty file).
+    if (!opts.create) assertNotEmpty(db, path);
     if (!opts.readonly) {
       db.pragma('journal_mode = WAL');
       db.pragma('synchronous = NORMAL');
     }
     db.pragma('secure_delete = ON');
     db.pragma('foreign_keys = ON');
-    migrate(db, path, !!opts.readonly);
+    migrate(db, path, opts);
     return db;
   } catch (err) {
     db?.close();
@@ -118,13 +120,23 @@ export function openDb(path: string, opts: OpenOptions = {}): Db {
   }
 }
 
-function migrate(db: Db, path: string, readonly: boolean): void {
+/**
+ * A vault is built under a temporary name and renamed into place (Vault.init), so an existing
+ * vault.db at schema 0 is an empty, truncated or foreign file: never one to build a schema in.
+ */
+function assertNotEmpty(db: Db, path: string): void {
+  if ((db.pragma('user_version', { simple: true }) as number) === 0) {
+    throw integrityError(`${path} is empty or not a tvault vault; restore it from a backup with: tvault restore PATH`);
+  }
+}
+
+function migrate(db: Db, path: string, opts: OpenOptions): void {
   const version = db.pragma('user_version', { simple: true }) as number;
   if (version > SCHEMA_VERSION) {
     throw new TvaultError(`${path} was written by a newer tvault (schema ${version}, this one knows ${SCHEMA_VERSION}); upgrade tvault`);
   }
   if (version === SCHEMA_VERSION) return;
-  if (readonly) throw new TvaultError(`${path} needs a schema upgrade; run any tvault write command first`);
+  if (opts.readonly) throw new TvaultError(`${path} needs a schema upgrade; run any tvault write command first`);
   db.transaction(() => {
     // Re-read inside the write lock: another process may have migrated meanwhile.
     let v = db.pragma('user_version', { simple: true }) as number;

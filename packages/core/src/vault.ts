@@ -6,10 +6,10 @@ import { existsSync, renameSync, rmSync } from 'node:fs';
 import { type Actor, type AuditEvent, appendAudit, directActor } from './audit';
 import { zero } from './bytes';
 import { dekHeader, openBound, randomKey, sealBound, secretHeader, verifierPlaintext, open as openBox, seal } from './crypto';
-import { ExitCode, TvaultError, notFound, usageError } from './errors';
+import { ExitCode, TvaultError, integrityError, notFound, usageError } from './errors';
 import { DEFAULT_KDF, type KdfParams, checkKdfParams, deriveKek } from './kdf';
 import { checkKeyName, checkProjectName, checkValue } from './names';
-import { checkPrivateDir, ensurePrivateDir, vaultFiles } from './paths';
+import { checkPrivateDir, createPrivateFile, ensurePrivateDir, vaultFiles } from './paths';
 import { type Db, mapSqliteError, openDb, writeTx } from './store';
 
 export const PASSPHRASE_RECIPIENT = 'passphrase';
@@ -96,10 +96,11 @@ export class Vault {
   }
 
   static open(dir: string, actor: Actor = directActor(), opts: { readonly?: boolean } = {}): Vault {
-    if (!existsSync(dir) || !Vault.exists(dir)) {
-      throw new TvaultError(`no vault at ${dir}; create one with: tvault init`, ExitCode.NOT_INITIALIZED);
-    }
+    const noVault = () => new TvaultError(`no vault at ${dir}; create one with: tvault init`, ExitCode.NOT_INITIALIZED);
+    if (!existsSync(dir)) throw noVault();
+    // Checked before looking inside: another user's 0700 directory hides vault.db from us.
     checkPrivateDir(dir);
+    if (!Vault.exists(dir)) throw noVault();
     const db = openDb(vaultFiles(dir).db, { readonly: opts.readonly });
     const v = new Vault(dir, db, actor);
     v.kdfParams(); // fail early on a vault whose meta is damaged
@@ -288,18 +289,24 @@ export class Vault {
     return version;
   }
 
-  /** Current, non-deleted secrets of a project, sealed (decrypt with openSealed). */
+  /**
+   * Current, non-deleted secrets of a project, sealed (decrypt with openSealed). The selection
+   * is applied in SQL so that `get KEY` reads one row, not the whole project (and a damaged page
+   * costs only the values on it); substr(), not LIKE, whose `_` wildcard is in key names.
+   */
   private currentRows(projectId: number, sel: Selection = {}): Array<{ name: string; version: number; sealed: Buffer }> {
-    const rows = this.guard(() =>
+    return this.guard(() =>
       this.db
         .prepare(
           `SELECT s.name, v.version, v.sealed FROM secrets s
            JOIN secret_versions v ON v.secret_id = s.id AND v.version = s.current_version
-           WHERE s.project_id = ? AND v.sealed IS NOT NULL ORDER BY s.name`,
+           WHERE s.project_id = @projectId AND v.sealed IS NOT NULL
+             AND (@only IS NULL OR s.name IN (SELECT value FROM json_each(@only)))
+             AND (@prefix IS NULL OR substr(s.name, 1, length(@prefix)) = @prefix)
+           ORDER BY s.name`,
         )
-        .all(projectId),
+        .all({ projectId, only: sel.only ? JSON.stringify(sel.only) : null, prefix: sel.prefix || null }),
     ) as Array<{ name: string; version: number; sealed: Buffer }>;
-    return rows.filter((r) => (!sel.only || sel.only.includes(r.name)) && (!sel.prefix || r.name.startsWith(sel.prefix)));
   }
 
   private openSealed(dek: Uint8Array, p: ProjectRow, name: string, version: number, sealed: Buffer): Buffer {
@@ -465,31 +472,13 @@ export class Vault {
    * current vault is copied aside so that a mistaken restore loses nothing.
    */
   static async restore(dir: string, src: string): Promise<{ savedAs?: string }> {
-    if (!existsSync(src)) throw notFound(`no backup at ${src}`);
-    let from: Db;
-    try {
-      from = openDb(src, { readonly: true });
-      const check = from.pragma('integrity_check', { simple: true });
-      if (check !== 'ok') throw new TvaultError(`${src} failed SQLite's integrity check; not restoring`, ExitCode.INTEGRITY);
-      const meta = from.prepare("SELECT COUNT(*) AS n FROM meta WHERE key IN ('vault_id','kdf','kdf_salt','verifier')").get() as { n: number };
-      if (meta.n !== 4) throw new TvaultError(`${src} is not a tvault vault; not restoring`, ExitCode.INTEGRITY);
-    } catch (err) {
-      if (err instanceof TvaultError) throw err;
-      mapSqliteError(err, src);
-    }
-    ensurePrivateDir(dir);
-    const path = vaultFiles(dir).db;
+    const from = openBackup(src);
     let savedAs: string | undefined;
-    if (existsSync(path)) {
-      const current = Vault.open(dir);
-      savedAs = `${path}.before-restore-${new Date().toISOString().replace(/[:.]/g, '-')}`;
-      await current.backup(savedAs);
-      current.close();
-    } else {
-      const { closeSync, openSync } = await import('node:fs');
-      closeSync(openSync(path, 'wx', 0o600));
-    }
     try {
+      ensurePrivateDir(dir);
+      const path = vaultFiles(dir).db;
+      if (existsSync(path)) savedAs = await setAside(dir, path);
+      if (!existsSync(path)) createPrivateFile(path); // the backup API would create it 0644
       await from.backup(path);
     } finally {
       from.close();
@@ -499,6 +488,44 @@ export class Vault {
     v.close();
     return { savedAs };
   }
+}
+
+/** Opens a backup read-only and checks that it is a whole tvault vault before anything is replaced. */
+function openBackup(src: string): Db {
+  if (!existsSync(src)) throw notFound(`no backup at ${src}`);
+  let db: Db | undefined;
+  try {
+    db = openDb(src, { readonly: true });
+    const check = db.pragma('integrity_check', { simple: true });
+    const meta = db.prepare("SELECT COUNT(*) AS n FROM meta WHERE key IN ('vault_id','kdf','kdf_salt','verifier')").get() as { n: number };
+    if (check !== 'ok' || meta.n !== 4) throw integrityError('damaged');
+    return db;
+  } catch (err) {
+    db?.close();
+    // "Cannot open" and the like are reported as they are; anything else means "not a vault".
+    if (err instanceof TvaultError && err.exitCode !== ExitCode.INTEGRITY) throw err;
+    throw integrityError(`${src} is not a valid tvault backup (corrupt, truncated or another kind of file); nothing was restored`);
+  }
+}
+
+/**
+ * Keeps the current vault next to it before a restore: a consistent copy through the backup
+ * API, or, when the vault is too damaged to open (the usual reason to restore), its raw files.
+ */
+async function setAside(dir: string, path: string): Promise<string> {
+  const savedAs = `${path}.before-restore-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+  try {
+    const current = Vault.open(dir);
+    try {
+      await current.backup(savedAs);
+    } finally {
+      current.close();
+    }
+  } catch (err) {
+    if (!(err instanceof TvaultError && err.exitCode === ExitCode.INTEGRITY)) throw err;
+    for (const suffix of ['-wal', '-shm', '']) if (existsSync(path + suffix)) renameSync(path + suffix, savedAs + suffix);
+  }
+  return savedAs;
 }
 
 function insertProject(db: Db, kek: Uint8Array, name: string): void {

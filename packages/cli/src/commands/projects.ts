@@ -22,6 +22,7 @@ export function projectCommands(y: Y): Y {
   return y
     .command('projects', 'create, list, use and delete projects', (p: Y): Y =>
       p
+        .example('tvault projects create backend && tvault use backend', '')
         .command(
           'create <name>',
           'create a project with its own data key',
@@ -52,7 +53,7 @@ export function projectCommands(y: Y): Y {
             }
           },
         )
-        .command('use <name>', 'make a project the current one', (c: Y): Y => c.positional('name', { type: 'string', demandOption: true }), useProject)
+        .command('use <name>', 'make a project the current one', (c: Y): Y => c.positional('name', { type: 'string', demandOption: true }).example('tvault projects use backend', ''), useProject)
         .command(
           'delete <name>',
           'delete a project and all its secrets',

@@ -1,8 +1,8 @@
 // Commands on the secrets of one project: set, get, list, delete, history, rollback, search.
 import type { Y } from './argv';
-import { usageError } from '@tvault/core';
+import { checkKeyName, usageError } from '@tvault/core';
 import { readValue } from '../input';
-import { isoTime, printJson, printTable, warn } from '../output';
+import { isoTime, printJson, printTable, warn, writeValue } from '../output';
 import { type GlobalArgs, Session } from '../session';
 import { warnIfDangerous } from '../dangerous-env';
 
@@ -23,10 +23,11 @@ export function secretCommands(y: Y): Y {
           .example('printf %s "$TOKEN" | tvault set API_TOKEN --stdin', '')
           .example('tvault set TLS_KEY -f key.pem', ''),
       async (a: A<{ key: string; value?: string; stdin?: boolean; file?: string; keepNewline?: boolean }>) => {
-        if (a.value !== undefined) warn('a value given as an argument lands in your shell history and is visible in ps; prefer --stdin or the prompt');
-        warnIfDangerous(a.key);
+        checkKeyName(a.key); // before any warning, so that a bad name gets one line of error
         const s = new Session(a);
         const value = await readValue({ stdin: a.stdin, file: a.file, value: a.value, keepNewline: a.keepNewline, name: a.key });
+        if (a.value !== undefined) warn('a value given as an argument lands in your shell history and is visible in ps; prefer --stdin or the prompt');
+        warnIfDangerous(a.key);
         try {
           await s.withUnlocked((vault, kek) => {
             const project = s.project(vault);
@@ -49,9 +50,7 @@ export function secretCommands(y: Y): Y {
           .example('tvault get DATABASE_URL', '')
           .example('tvault get -p backend API_KEY --raw | pbcopy', ''),
       async (a: A<{ key: string; raw?: boolean }>) => {
-        const value = await new Session(a).readSecret(a.key);
-        if (a.json) printJson({ key: a.key, value });
-        else process.stdout.write(a.raw ? value : value + '\n');
+        writeValue(a.key, await new Session(a).readSecret(a.key), a);
       },
     )
     .command(
@@ -133,9 +132,9 @@ export function secretCommands(y: Y): Y {
         c
           .option('prefix', { type: 'string' })
           .option('name-like', { type: 'string', describe: 'substring, or a pattern with * and ?, case-insensitive' })
-          .check((x: { prefix?: string; nameLike?: string }) => (x.prefix !== undefined || x.nameLike !== undefined ? true : 'give --prefix or --name-like'))
           .example('tvault search --name-like "*token*"', ''),
       (a: A<{ prefix?: string; nameLike?: string }>) => {
+        if (a.prefix === undefined && a.nameLike === undefined) throw usageError('give --prefix or --name-like');
         const s = new Session(a);
         const vault = s.openVault();
         try {

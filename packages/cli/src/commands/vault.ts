@@ -1,12 +1,11 @@
-// Whole-vault commands: init, status, doctor, key rotate, import, backup, restore, allow/deny.
-import { statSync } from 'node:fs';
+// Whole-vault commands: init, status, doctor, key rotate, import, backup, restore.
+import { existsSync, statSync } from 'node:fs';
 import type { Y } from './argv';
-import { DEFAULT_KDF, ExitCode, TvaultError, Vault, checkPrivateDir, isWeak, usageError, vaultFiles, verifyAuditChain } from '@tvault/core';
+import { DEFAULT_KDF, ExitCode, TvaultError, Vault, checkPrivateDir, integrityError, isWeak, usageError, vaultFiles, verifyAuditChain } from '@tvault/core';
 import { agentRequest } from '../agent-client';
 import { warnIfDangerous } from '../dangerous-env';
 import { printJson, warn } from '../output';
 import { getNewPassphrase } from '../passphrase';
-import { CONFIG_NAME, allow, deny, findConfig } from '../project-config';
 import { type GlobalArgs, Session } from '../session';
 
 type A<T> = GlobalArgs & T;
@@ -15,13 +14,14 @@ async function init(a: A<{ kdfMemory: number; kdfPasses: number; kdfParallelism:
   const s = new Session(a);
   if (Vault.exists(s.dir)) throw new TvaultError(`a vault already exists at ${s.dir}`);
   const kdf = { alg: 'argon2id' as const, memoryKiB: a.kdfMemory, passes: a.kdfPasses, parallelism: a.kdfParallelism };
-  if (isWeak(kdf)) warn(`Argon2id parameters below the default (${DEFAULT_KDF.memoryKiB} KiB, ${DEFAULT_KDF.passes} passes): fine for tests, weak for real secrets`);
   const pass = await getNewPassphrase('TVAULT_PASSPHRASE', 'New vault passphrase');
   try {
     (await Vault.init(s.dir, pass, kdf)).close();
   } finally {
     pass.fill(0);
   }
+  // After the vault exists, so that a refused init prints only its error.
+  if (isWeak(kdf)) warn(`Argon2id parameters below the default (${DEFAULT_KDF.memoryKiB} KiB, ${DEFAULT_KDF.passes} passes): fine for tests, weak for real secrets`);
   if (a.json) printJson({ vault: s.dir, project: 'default' });
   else process.stderr.write(`created vault at ${s.dir} (project: default)\n`);
 }
@@ -41,26 +41,45 @@ async function status(a: GlobalArgs) {
       vault.close();
     }
   }
-  if (a.json) return printJson(out);
-  for (const [k, v] of Object.entries(out)) process.stdout.write(`${k.padEnd(12)} ${typeof v === 'object' ? JSON.stringify(v) : v}\n`);
+  if (a.json) printJson(out);
+  else for (const [k, v] of Object.entries(out)) process.stdout.write(`${k.padEnd(12)} ${typeof v === 'object' ? JSON.stringify(v) : v}\n`);
   if (!initialized) process.exitCode = ExitCode.NOT_INITIALIZED;
 }
 
+// A weak KDF (tests make such vaults on purpose) or a stale agent socket is a warning: doctor
+// says so and exits 0. A failure exits 1, or 8 when data or the audit trail was tampered with.
+type Level = 'ok' | 'warn' | 'fail';
+
 interface Check {
   check: string;
+  status: Level;
   ok: boolean;
   detail: string;
 }
 
+/** Thrown by a check that found something worth saying but nothing broken. */
+class DoctorWarning extends Error {}
+
 async function doctor(a: GlobalArgs) {
   const s = new Session(a);
+  if (!Vault.exists(s.dir)) {
+    if (existsSync(s.dir)) checkPrivateDir(s.dir); // another user's 0700 directory hides vault.db: say so
+    throw new TvaultError(`no vault at ${s.dir}; create one with: tvault init`, ExitCode.NOT_INITIALIZED);
+  }
   const checks: Check[] = [];
-  const add = (check: string, ok: boolean, detail: string) => checks.push({ check, ok, detail });
+  let exitCode: number = ExitCode.OK;
+  const add = (check: string, status: Level, detail: string) => checks.push({ check, status, ok: status !== 'fail', detail });
   const attempt = (check: string, fn: () => string) => {
     try {
-      add(check, true, fn());
+      add(check, 'ok', fn());
     } catch (err) {
-      add(check, false, (err as Error).message);
+      if (err instanceof DoctorWarning) {
+        add(check, 'warn', err.message);
+        return;
+      }
+      add(check, 'fail', (err as Error).message);
+      const code = err instanceof TvaultError && err.exitCode === ExitCode.INTEGRITY ? ExitCode.INTEGRITY : ExitCode.ERROR;
+      exitCode = Math.max(exitCode, code);
     }
   };
   attempt('vault directory', () => (checkPrivateDir(s.dir), `${s.dir} is private (0700)`));
@@ -73,7 +92,7 @@ async function doctor(a: GlobalArgs) {
   attempt('database', () => {
     vault = s.openVault();
     const r = vault.db.pragma('integrity_check', { simple: true });
-    if (r !== 'ok') throw new Error(`SQLite integrity check: ${r}`);
+    if (r !== 'ok') throw integrityError(`SQLite integrity check: ${String(r).split('\n')[0]}`);
     return 'SQLite integrity check ok';
   });
   if (vault) {
@@ -81,28 +100,34 @@ async function doctor(a: GlobalArgs) {
     attempt('key derivation', () => {
       const p = v.kdfParams();
       const desc = `Argon2id ${p.memoryKiB} KiB, ${p.passes} passes, ${p.parallelism} lanes`;
-      if (isWeak(p)) throw new Error(`${desc}: weaker than the default; raise it with: tvault key rotate`);
+      if (isWeak(p)) throw new DoctorWarning(`${desc}: weaker than the default; raise it with: tvault key rotate --kdf-memory ${DEFAULT_KDF.memoryKiB} --kdf-passes ${DEFAULT_KDF.passes} --kdf-parallelism ${DEFAULT_KDF.parallelism}`);
       return desc;
     });
     attempt('audit chain', () => {
       const r = verifyAuditChain(v.db);
-      if (!r.ok) throw new Error(`broken at row ${r.id}: ${r.reason}`);
+      if (!r.ok) throw integrityError(`broken at row ${r.id}: ${r.reason}`);
       return `${r.rows} rows, chain intact`;
     });
     v.close();
   }
   const agent = await agentRequest(s.dir, { op: 'status' }, 1000);
-  let stale = false;
+  attempt('agent', () => {
+    if (agent?.ok) return 'running';
+    if (isStaleSocket(vaultFiles(s.dir).sock)) throw new DoctorWarning('a stale agent.sock is left from a killed agent; the next agent start replaces it');
+    return 'not running';
+  });
+  const warnings = checks.filter((c) => c.status === 'warn').length;
+  if (a.json) printJson({ ok: exitCode === ExitCode.OK, warnings, checks });
+  else for (const c of checks) process.stdout.write(`${{ ok: 'ok  ', warn: 'WARN', fail: 'FAIL' }[c.status]}  ${c.check.padEnd(16)} ${c.detail}\n`);
+  process.exitCode = exitCode;
+}
+
+function isStaleSocket(path: string): boolean {
   try {
-    stale = !agent && statSync(vaultFiles(s.dir).sock).isSocket();
+    return statSync(path).isSocket();
   } catch {
-    /* no socket: fine */
+    return false; // no socket: fine
   }
-  add('agent', !stale, agent?.ok ? 'running' : stale ? 'a stale agent.sock is left from a killed agent; the next agent start replaces it' : 'not running');
-  const ok = checks.every((c: Y): Y => c.ok);
-  if (a.json) printJson({ ok, checks });
-  else for (const c of checks) process.stdout.write(`${c.ok ? 'ok  ' : 'FAIL'}  ${c.check.padEnd(16)} ${c.detail}\n`);
-  if (!ok) process.exitCode = ExitCode.ERROR;
 }
 
 async function rotate(a: A<{ kdfMemory?: number; kdfPasses?: number; kdfParallelism?: number }>) {
@@ -125,7 +150,8 @@ async function importFile(a: A<{ file: string; dryRun?: boolean }>) {
   const { readFileSync } = await import('node:fs');
   let raw: Buffer;
   try {
-    raw = readFileSync(a.file);
+    // yargs hands a lone '-' over as ''; no file has an empty name, so both mean stdin.
+    raw = readFileSync(a.file === '-' || a.file === '' ? 0 : a.file);
   } catch (err) {
     throw new TvaultError(`cannot read ${a.file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
@@ -168,6 +194,7 @@ export function vaultCommands(y: Y): Y {
     .command('doctor', 'check permissions, integrity and settings', (c: Y): Y => c.example('tvault doctor', ''), doctor)
     .command('key', 'manage the vault key', (k: Y): Y =>
       k
+        .example('TVAULT_NEW_PASSPHRASE=... tvault key rotate', '')
         .command('rotate', 'change the passphrase (TVAULT_NEW_PASSPHRASE for scripts); values are untouched', (c: Y): Y => kdfOptions(c, false).example('tvault key rotate', ''), rotate)
         .demandCommand(1, 'give a key subcommand: rotate'),
     )
@@ -176,9 +203,10 @@ export function vaultCommands(y: Y): Y {
       'import KEY=value lines from a .env file (no shell expansion)',
       (c: Y): Y =>
         c
-          .positional('file', { type: 'string', demandOption: true })
+          .positional('file', { type: 'string', demandOption: true, describe: 'a .env file, or - for stdin' })
           .option('dry-run', { type: 'boolean', describe: 'show what would be imported, write nothing' })
-          .example('tvault import .env --dry-run', ''),
+          .example('tvault import .env --dry-run', '')
+          .example('heroku config -s | tvault import -', ''),
       importFile,
     )
     .command(
@@ -205,30 +233,6 @@ export function vaultCommands(y: Y): Y {
         const r = await Vault.restore(s.dir, a.path);
         if (a.json) printJson({ restored: a.path, previous: r.savedAs ?? null });
         else process.stderr.write(`restored from ${a.path}${r.savedAs ? `; the previous vault is kept at ${r.savedAs}` : ''}\n`);
-      },
-    )
-    .command(
-      'allow [path]',
-      `trust a ${CONFIG_NAME} (again after any edit or move)`,
-      (c: Y): Y => c.positional('path', { type: 'string' }).example('tvault allow', ''),
-      (a: A<{ path?: string }>) => {
-        const s = new Session(a);
-        const path = a.path ?? findConfig();
-        if (!path) throw usageError(`no ${CONFIG_NAME} here or in a parent directory`);
-        allow(s.dir, path);
-        process.stderr.write(`allowed ${path}\n`);
-      },
-    )
-    .command(
-      'deny [path]',
-      `stop trusting a ${CONFIG_NAME}`,
-      (c: Y): Y => c.positional('path', { type: 'string' }).example('tvault deny', ''),
-      (a: A<{ path?: string }>) => {
-        const s = new Session(a);
-        const path = a.path ?? findConfig();
-        if (!path) throw usageError(`no ${CONFIG_NAME} here or in a parent directory`);
-        const n = deny(s.dir, path);
-        process.stderr.write(n ? `denied ${path}\n` : `${path} was not allowed\n`);
       },
     );
 }

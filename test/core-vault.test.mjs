@@ -1,0 +1,234 @@
+// Unit tests of packages/core where the CLI cannot reach: the envelope and its binding, the
+// name and value rules at their limits, the KDF (parameters, worker thread), schema guards,
+// and the Vault API's all-or-nothing writes. Core is bundled to CommonJS in `before`, under the
+// repo's node_modules so that its external requires resolve, with kdf-worker.cjs beside it.
+import { before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { build } from 'esbuild';
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { ROOT, sql, tempDir } from './helpers.mjs';
+
+let core;
+let crypto;
+let argon2id;
+let out;
+
+before(async () => {
+  out = mkdtempSync(join(ROOT, 'node_modules', '.tvault-core-test-'));
+  process.on('exit', () => rmSync(out, { recursive: true, force: true }));
+  await build({
+    entryPoints: {
+      core: join(ROOT, 'packages/core/src/index.ts'),
+      crypto: join(ROOT, 'packages/core/src/crypto.ts'),
+      'kdf-worker': join(ROOT, 'packages/core/src/kdf-worker.ts'),
+    },
+    outdir: out,
+    outExtension: { '.js': '.cjs' },
+    bundle: true,
+    platform: 'node',
+    target: 'node20',
+    format: 'cjs',
+    external: ['better-sqlite3', 'hash-wasm', 'tweetnacl'],
+    logLevel: 'error',
+  });
+  const require = createRequire(join(out, 'entry.cjs'));
+  core = require('./core.cjs');
+  crypto = require('./crypto.cjs');
+  ({ argon2id } = require('hash-wasm'));
+});
+
+const CHEAP = { alg: 'argon2id', memoryKiB: 256, passes: 1, parallelism: 1 };
+const pass = (s = 'pw') => Buffer.from(s);
+
+function throwsCode(fn, code, re) {
+  assert.throws(fn, (err) => {
+    assert.equal(err.name, 'TvaultError', String(err));
+    assert.equal(err.exitCode, code, err.message);
+    if (re) assert.match(err.message, re);
+    return true;
+  });
+}
+
+async function rejectsCode(promise, code, re) {
+  await assert.rejects(promise, (err) => {
+    assert.equal(err.exitCode, code, err.message);
+    if (re) assert.match(err.message, re);
+    return true;
+  });
+}
+
+test('the envelope: fresh nonces, any altered byte or wrong key refused', () => {
+  const key = crypto.randomKey();
+  const msg = Buffer.from('hello');
+  const a = crypto.seal(key, msg);
+  const b = crypto.seal(key, msg);
+  assert.notDeepEqual(a, b, 'a fresh nonce per seal');
+  assert.equal(a.length, 1 + 24 + 16 + msg.length);
+  assert.equal(a[0], crypto.ENVELOPE_VERSION);
+  assert.deepEqual(crypto.open(key, a), msg);
+  for (let i = 0; i < a.length; i++) {
+    const bad = Buffer.from(a);
+    bad[i] ^= 0x80;
+    assert.equal(crypto.open(key, bad), null, `byte ${i} altered`);
+  }
+  assert.equal(crypto.open(crypto.randomKey(), a), null);
+  assert.equal(crypto.open(key, a.subarray(0, 40)), null);
+  assert.equal(crypto.open(key, Buffer.alloc(0)), null);
+});
+
+test('binding: a value opens only under its own project, name and version', () => {
+  const dek = crypto.randomKey();
+  const uid = Buffer.alloc(16, 1);
+  const sealed = crypto.sealBound(dek, crypto.secretHeader(uid, 'API_KEY', 3), Buffer.from('v'));
+  assert.deepEqual(crypto.openBound(dek, crypto.secretHeader(uid, 'API_KEY', 3), sealed, 'x'), Buffer.from('v'));
+  const others = [
+    crypto.secretHeader(Buffer.alloc(16, 2), 'API_KEY', 3),
+    crypto.secretHeader(uid, 'API_KEX', 3),
+    crypto.secretHeader(uid, 'API_KEY', 2),
+    crypto.secretHeader(uid, 'API_KE', 3),
+    crypto.dekHeader(uid, 'passphrase'),
+  ];
+  for (const h of others) throwsCode(() => crypto.openBound(dek, h, sealed, 'p/K'), 8, /integrity check failed for p\/K: the ciphertext belongs to another key or project/);
+  throwsCode(() => crypto.openBound(crypto.randomKey(), others[0], sealed, 'p/K'), 8, /altered or is not from this vault/);
+  // Names are length-prefixed, so a name cannot be shifted into the version field.
+  assert.notDeepEqual(crypto.secretHeader(uid, 'A', 0x100), crypto.secretHeader(uid, 'A\u0000', 0));
+});
+
+test('names and values at their limits', () => {
+  core.checkKeyName('_');
+  core.checkKeyName('a'.repeat(255));
+  core.checkKeyName('Z9_z');
+  for (const bad of ['', '1A', 'A-B', 'A.B', 'A B', 'É', 'a'.repeat(256), 'A\n', '$A']) throwsCode(() => core.checkKeyName(bad), 2, /invalid key name/);
+  core.checkProjectName('a');
+  core.checkProjectName('p'.repeat(100));
+  core.checkProjectName('web.front-end_2');
+  for (const bad of ['', 'p'.repeat(101), '-x', '.x', 'a/b', 'a b', '..']) throwsCode(() => core.checkProjectName(bad), 2, /invalid project name/);
+  core.checkValue(Buffer.alloc(0));
+  core.checkValue(Buffer.alloc(core.MAX_VALUE_BYTES, 0x61));
+  core.checkValue(Buffer.from('日本語 🔑'));
+  throwsCode(() => core.checkValue(Buffer.alloc(core.MAX_VALUE_BYTES + 1, 0x61)), 2, /too large/);
+  throwsCode(() => core.checkValue(Buffer.from([0x61, 0, 0x62])), 2, /NUL/);
+  throwsCode(() => core.checkValue(Buffer.from([0xf0, 0x9f, 0x94])), 2, /UTF-8/);
+});
+
+test('KDF parameters: the default is 64 MiB / 3 passes / 4 lanes; weak and invalid ones are told apart', () => {
+  assert.deepEqual(core.DEFAULT_KDF, { alg: 'argon2id', memoryKiB: 65536, passes: 3, parallelism: 4 });
+  assert.equal(core.isWeak(core.DEFAULT_KDF), false);
+  assert.equal(core.isWeak(CHEAP), true);
+  assert.equal(core.isWeak({ ...core.DEFAULT_KDF, passes: 2 }), true);
+  assert.equal(core.isWeak({ ...core.DEFAULT_KDF, memoryKiB: 1024 * 1024 }), false);
+  for (const bad of [{ ...CHEAP, alg: 'scrypt' }, { ...CHEAP, passes: 0 }, { ...CHEAP, parallelism: 0 }, { ...CHEAP, memoryKiB: 7 }, { ...CHEAP, memoryKiB: 1.5 }, { ...CHEAP, parallelism: 17 }]) {
+    throwsCode(() => core.checkKdfParams(bad), 1, /invalid Argon2id parameters/);
+  }
+});
+
+test('deriveKek is Argon2id with exactly the given parameters, and leaves the caller its buffer', async () => {
+  const salt = Buffer.alloc(16, 7);
+  const p = { alg: 'argon2id', memoryKiB: 512, passes: 2, parallelism: 2 };
+  const passphrase = pass('correct horse');
+  const kek = await core.deriveKek(passphrase, salt, p);
+  assert.equal(kek.length, 32);
+  assert.deepEqual(passphrase, pass('correct horse'), 'the caller still owns (and zeroes) its passphrase');
+  const reference = await argon2id({ password: pass('correct horse'), salt, memorySize: 512, iterations: 2, parallelism: 2, hashLength: 32, outputType: 'binary' });
+  assert.deepEqual(new Uint8Array(kek), reference);
+  for (const other of [{ ...p, passes: 3 }, { ...p, parallelism: 1 }, { ...p, memoryKiB: 256 }]) {
+    assert.notDeepEqual(await core.deriveKek(passphrase, salt, other), kek);
+  }
+  assert.notDeepEqual(await core.deriveKek(passphrase, Buffer.alloc(16, 8), p), kek);
+});
+
+test('deriveKek with the default parameters runs off the event loop', async () => {
+  let ticks = 0;
+  const timer = setInterval(() => ticks++, 5);
+  const started = Date.now();
+  await core.deriveKek(pass(), Buffer.alloc(16), core.DEFAULT_KDF);
+  const elapsed = Date.now() - started;
+  clearInterval(timer);
+  // A blocked loop would run the interval at most once; a free one runs it about every 5 ms.
+  assert.ok(ticks >= Math.min(10, elapsed / 20), `${ticks} ticks in ${elapsed} ms`);
+});
+
+test('deriveKek fails (never hangs) when its worker ends without a key', { timeout: 10_000 }, async () => {
+  // As when kdf-worker.cjs is caught half-written by an upgrade: before the fix, the promise
+  // stayed pending, the CLI's event loop ran dry, and `tvault set` exited 0 having written nothing.
+  const broken = join(out, 'broken');
+  mkdirSync(broken);
+  copyFileSync(join(out, 'core.cjs'), join(broken, 'core.cjs'));
+  writeFileSync(join(broken, 'kdf-worker.cjs'), '');
+  const brokenCore = createRequire(join(broken, 'entry.cjs'))('./core.cjs');
+  await rejectsCode(brokenCore.deriveKek(pass(), Buffer.alloc(16), CHEAP), 1, /key derivation failed: the worker exited \(code 0\) without a key/);
+  writeFileSync(join(broken, 'kdf-worker.cjs'), 'throw new Error("boom")');
+  await rejectsCode(brokenCore.deriveKek(pass(), Buffer.alloc(16), CHEAP), 1, /key derivation failed: boom/);
+});
+
+test('Vault: unlock, wrong passphrase (6), values bound and all-or-nothing writes', async (t) => {
+  const { dir, cleanup } = tempDir();
+  t.after(cleanup);
+  const vdir = join(dir, 'v');
+  const v = await core.Vault.init(vdir, pass('secret'), CHEAP);
+  t.after(() => v.close());
+  assert.equal(statSync(vdir).mode & 0o777, 0o700);
+  await rejectsCode(v.unlock(pass('nope')), 6, /^wrong passphrase$/);
+  const kek = await v.unlock(pass('secret'));
+  assert.equal(v.kekMatches(kek), true);
+  assert.equal(v.kekMatches(Buffer.alloc(32)), false);
+  v.setSecrets(kek, 'default', [{ name: 'A', value: pass('1') }, { name: 'B', value: pass('2') }]);
+  // One bad entry refuses the whole batch, before anything is written.
+  throwsCode(() => v.setSecrets(kek, 'default', [{ name: 'A', value: pass('changed') }, { name: 'BAD-NAME', value: pass('x') }]), 2);
+  throwsCode(() => v.setSecrets(kek, 'default', [{ name: 'A', value: pass('changed') }, { name: 'C', value: Buffer.from([0]) }]), 2);
+  assert.deepEqual(v.getSecret(kek, 'default', 'A'), pass('1'));
+  assert.deepEqual(v.getSecrets(kek, 'default', { prefix: 'B' }).map((s) => [s.name, String(s.value)]), [['B', '2']]);
+  assert.deepEqual(v.getSecrets(kek, 'default', { only: ['B', 'MISSING', 'A'] }).map((s) => s.name), ['A', 'B']);
+  throwsCode(() => v.getSecret(kek, 'default', 'MISSING'), 4);
+  throwsCode(() => v.getSecret(kek, 'nope', 'A'), 4, /project 'nope' does not exist/);
+  // A KEK from another vault opens nothing here.
+  throwsCode(() => v.getSecret(Buffer.alloc(32, 1), 'default', 'A'), 8, /the key of project 'default'/);
+  kek.fill(0);
+});
+
+test('Vault.open: an empty vault.db is refused and left alone; a newer schema is refused', async (t) => {
+  const { dir, cleanup } = tempDir();
+  t.after(cleanup);
+  const vdir = join(dir, 'v');
+  (await core.Vault.init(vdir, pass(), CHEAP)).close();
+  const db = join(vdir, 'vault.db');
+  sql(db, 'PRAGMA user_version = 99');
+  throwsCode(() => core.Vault.open(vdir), 1, /written by a newer tvault \(schema 99/);
+  writeFileSync(db, '');
+  throwsCode(() => core.Vault.open(vdir), 8, /is empty or not a tvault vault/);
+  throwsCode(() => core.Vault.open(vdir, undefined, { readonly: true }), 8, /is empty or not a tvault vault/);
+  assert.equal(statSync(db).size, 0, 'opening did not write a schema into it');
+});
+
+test('the audit chain detects an edited, missing or reordered row', async (t) => {
+  const { dir, cleanup } = tempDir();
+  t.after(cleanup);
+  const vdir = join(dir, 'v');
+  const v = await core.Vault.init(vdir, pass(), CHEAP);
+  for (const op of ['a', 'b', 'c']) v.audit({ op, project: 'default', keys: ['K'] });
+  assert.deepEqual(core.verifyAuditChain(v.db), { ok: true, rows: 4 });
+  v.close();
+  const db = join(vdir, 'vault.db');
+  const check = () => {
+    const w = core.Vault.open(vdir);
+    try {
+      return core.verifyAuditChain(w.db);
+    } finally {
+      w.close();
+    }
+  };
+  // Reorder: swap the contents of rows 2 and 3 (ids stay in order, hashes travel with rows).
+  sql(db, "UPDATE audit SET id = -2 WHERE id = 2; UPDATE audit SET id = 2 WHERE id = 3; UPDATE audit SET id = 3 WHERE id = -2;");
+  assert.equal(check().ok, false);
+  assert.equal(check().id, 2);
+  sql(db, "UPDATE audit SET id = -2 WHERE id = 2; UPDATE audit SET id = 2 WHERE id = 3; UPDATE audit SET id = 3 WHERE id = -2;");
+  assert.equal(check().ok, true);
+  sql(db, "UPDATE audit SET ts = ts + 1 WHERE id = 4");
+  assert.deepEqual(check(), { ok: false, id: 4, reason: 'its content was changed' });
+  sql(db, "UPDATE audit SET ts = ts - 1 WHERE id = 4; DELETE FROM audit WHERE id = 4");
+  assert.equal(check().ok, true, 'removing the newest rows cannot be seen from the chain alone (documented)');
+  sql(db, 'DELETE FROM audit WHERE id = 1');
+  assert.equal(check().ok, false);
+});
