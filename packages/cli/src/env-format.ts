@@ -4,7 +4,6 @@
 // writing something that would be read back differently. Each rule below was checked against
 // the real reader (bash 5, zsh 5.9, fish 3.6, dotenv 17, yaml 2, the GitHub runner's parser);
 // the tests in test/formats-*.test.mjs and test/shell-*.test.mjs hold them to it.
-import { randomBytes } from 'node:crypto';
 import { TvaultError, usageError } from '@tvault/core';
 import { checkInjectable } from './dangerous-env';
 
@@ -108,6 +107,8 @@ export function dotenvQuote(name: string, value: string): string {
 /** GitHub Actions' $GITHUB_ENV multiline form with a random delimiter absent from the value. */
 function githubEntry(e: EnvEntry): string {
   let delim: string;
+  // node:crypto is loaded here, not at the top: the agent fast path must not pay for it.
+  const { randomBytes } = require('node:crypto') as typeof import('node:crypto');
   do delim = `TVAULT_EOF_${randomBytes(12).toString('hex')}`;
   while (e.value.includes(delim));
   return `${e.name}<<${delim}\n${e.value}\n${delim}\n`;
