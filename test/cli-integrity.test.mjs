@@ -189,13 +189,14 @@ test('an edited or removed audit row breaks the chain, and doctor says where (ex
   const chain = JSON.parse(clean.stdout).checks.find((c) => c.check === 'audit chain');
   assert.equal(chain.status, 'ok');
 
+  const original = sql(db, 'SELECT quote(keys) FROM audit WHERE id = 3');
   sql(db, "UPDATE audit SET keys = '[\"GAMMA\"]' WHERE id = 3");
   let r = v.run(['doctor']);
   assert.equal(r.code, 8);
   assert.match(r.stdout, /FAIL\s+audit chain\s+broken at row 3: its content was changed/);
   assert.equal(r.stderr, '');
 
-  sql(db, "UPDATE audit SET keys = '[\"ALPHA\"]' WHERE id = 3");
+  sql(db, `UPDATE audit SET keys = ${original} WHERE id = 3`);
   assert.equal(v.run(['doctor']).code, 0, 'restoring the row restores the chain');
   sql(db, 'DELETE FROM audit WHERE id = 2');
   r = v.run(['doctor']);

@@ -208,7 +208,9 @@ test('the audit chain detects an edited, missing or reordered row', async (t) =>
   const vdir = join(dir, 'v');
   const v = await core.Vault.init(vdir, pass(), CHEAP);
   for (const op of ['a', 'b', 'c']) v.audit({ op, project: 'default', keys: ['K'] });
-  assert.deepEqual(core.verifyAuditChain(v.db), { ok: true, rows: 4 });
+  const intact = core.verifyAuditChain(v.db);
+  assert.equal(intact.ok, true);
+  assert.equal(intact.rows, 4);
   v.close();
   const db = join(vdir, 'vault.db');
   const check = () => {

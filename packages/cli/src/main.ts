@@ -7,6 +7,7 @@ import { envCommands } from './commands/env';
 import { projectCommands } from './commands/projects';
 import { vaultCommands } from './commands/vault';
 import { trustCommands } from './commands/trust';
+import { auditCommands } from './commands/audit';
 import { exitQuietlyOnClosedStdout } from './output';
 
 declare const TVAULT_VERSION: string;
@@ -37,6 +38,7 @@ async function main(argv: string[]): Promise<void> {
   projectCommands(cli);
   envCommands(cli);
   trustCommands(cli);
+  auditCommands(cli);
   await cli
     .command('agent', 'run and control the unlock agent', (y) => require('./commands/agent').agentCommands(y))
     .command('hook [shell]', 'print shell integration: bash, zsh, fish or direnv', (y) => require('./commands/hook').hookOptions(y), (a) =>

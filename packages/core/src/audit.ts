@@ -1,7 +1,11 @@
 // The audit trail: one row per secret read, write and key event, with names but never values.
 // Rows are hash-chained: hash = SHA-256(prev_hash || canonical row), so an edited, deleted or
-// reordered row breaks the chain at that point (see docs/SECURITY.md for what this can't catch).
-import { createHash } from 'node:crypto';
+// reordered row breaks the chain at that point. Rows written while the vault is unlocked also
+// carry mac = HMAC-SHA-256(audit key, hash), where the audit key is a random key sealed under
+// the KEK: someone without the passphrase cannot recompute the chain past such a row.
+// See docs/SECURITY.md for what this can't catch.
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import type { Statement } from 'better-sqlite3';
 import type { Db } from './store';
 
 export interface Actor {
@@ -33,6 +37,18 @@ export interface AuditRow {
   detail: string | null;
   prev_hash: Buffer;
   hash: Buffer;
+  mac: Buffer | null;
+}
+
+/**
+ * Operations that are legitimately written without the vault key: a failed unlock, and the
+ * commands that do not unlock (project switch, backup, restore, token file edits, the agent's
+ * own lifecycle). Every other row must carry a valid MAC.
+ */
+const UNKEYED_OPS = new Set(['project.use', 'backup', 'restore', 'token.create', 'token.revoke', 'token.reload', 'agent.start', 'agent.stop']);
+
+function mayBeUnkeyed(r: Pick<AuditRow, 'op' | 'ok'>): boolean {
+  return UNKEYED_OPS.has(r.op) || (r.op === 'unlock' && !r.ok);
 }
 
 export const GENESIS = Buffer.alloc(32);
@@ -41,14 +57,40 @@ export function directActor(): Actor {
   return { via: 'direct', uid: process.getuid?.(), pid: process.pid };
 }
 
-export function rowHash(prev: Buffer, r: Omit<AuditRow, 'prev_hash' | 'hash'>): Buffer {
+export function rowHash(prev: Buffer, r: Omit<AuditRow, 'prev_hash' | 'hash' | 'mac'>): Buffer {
   const canonical = JSON.stringify([r.id, r.ts, r.op, r.ok, r.project, r.keys, r.via, r.uid, r.pid, r.token_id, r.detail]);
   return createHash('sha256').update(prev).update(canonical).digest();
 }
 
-/** Appends one row; call inside a write transaction so the chain cannot fork. */
-export function appendAudit(db: Db, actor: Actor, ev: AuditEvent): void {
-  const last = db.prepare('SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1').get() as { id: number; hash: Buffer } | undefined;
+export function rowMac(key: Uint8Array, hash: Buffer): Buffer {
+  return createHmac('sha256', key).update(hash).digest();
+}
+
+// Prepared once per connection: the agent appends a row for every read it serves.
+const statements = new WeakMap<Db, { last: Statement; insert: Statement }>();
+
+function stmts(db: Db) {
+  let s = statements.get(db);
+  if (!s) {
+    s = {
+      last: db.prepare('SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1'),
+      insert: db.prepare(
+        `INSERT INTO audit (id, ts, op, ok, project, keys, via, uid, pid, token_id, detail, prev_hash, hash, mac)
+         VALUES (@id, @ts, @op, @ok, @project, @keys, @via, @uid, @pid, @token_id, @detail, @prev_hash, @hash, @mac)`,
+      ),
+    };
+    statements.set(db, s);
+  }
+  return s;
+}
+
+/**
+ * Appends one row; call inside a write transaction so the chain cannot fork. With `macKey`
+ * (the unwrapped audit key) the row is authenticated.
+ */
+export function appendAudit(db: Db, actor: Actor, ev: AuditEvent, macKey?: Uint8Array | null): void {
+  const { last: lastStmt, insert } = stmts(db);
+  const last = lastStmt.get() as { id: number; hash: Buffer } | undefined;
   const row = {
     id: (last?.id ?? 0) + 1,
     ts: Date.now(),
@@ -63,24 +105,39 @@ export function appendAudit(db: Db, actor: Actor, ev: AuditEvent): void {
     detail: ev.detail ?? null,
   };
   const prev = last?.hash ?? GENESIS;
-  db.prepare(
-    `INSERT INTO audit (id, ts, op, ok, project, keys, via, uid, pid, token_id, detail, prev_hash, hash)
-     VALUES (@id, @ts, @op, @ok, @project, @keys, @via, @uid, @pid, @token_id, @detail, @prev_hash, @hash)`,
-  ).run({ ...row, prev_hash: prev, hash: rowHash(prev, row) });
+  const hash = rowHash(prev, row);
+  insert.run({ ...row, prev_hash: prev, hash, mac: macKey ? rowMac(macKey, hash) : null });
 }
 
-/** Returns null when the chain is intact, else the id of the first row that does not fit. */
-export function verifyAuditChain(db: Db): { ok: true; rows: number } | { ok: false; id: number; reason: string } {
-  let prev = GENESIS;
+export type ChainReport =
+  | { ok: true; rows: number; unkeyed: number; head: string }
+  | { ok: false; id: number; reason: string };
+
+/**
+ * Walks the chain from row 1 and reports the first row that does not fit. Without `macKey`
+ * only the hashes are checked (anyone could have recomputed them); with it, every row must
+ * also carry a valid MAC unless its operation is one that is written without the key.
+ */
+export function verifyAuditChain(db: Db, macKey?: Uint8Array): ChainReport {
+  let prev: Buffer = GENESIS;
   let expectId = 1;
-  let rows = 0;
+  let unkeyed = 0;
   for (const r of db.prepare('SELECT * FROM audit ORDER BY id').iterate() as IterableIterator<AuditRow>) {
-    if (r.id !== expectId) return { ok: false, id: r.id, reason: `row ${expectId} is missing` };
+    if (r.id !== expectId) return { ok: false, id: r.id, reason: `row ${expectId} is missing (deleted, or rows were renumbered)` };
     if (!Buffer.from(r.prev_hash).equals(prev)) return { ok: false, id: r.id, reason: 'its link to the previous row is broken (a row was removed or reordered)' };
-    if (!rowHash(prev, r).equals(Buffer.from(r.hash))) return { ok: false, id: r.id, reason: 'its content was changed' };
-    prev = Buffer.from(r.hash);
+    const hash = rowHash(prev, r);
+    if (!hash.equals(Buffer.from(r.hash))) return { ok: false, id: r.id, reason: 'its content was changed' };
+    if (macKey) {
+      if (r.mac) {
+        const mac = Buffer.from(r.mac);
+        if (mac.length !== 32 || !timingSafeEqual(mac, rowMac(macKey, hash))) return { ok: false, id: r.id, reason: 'its authentication code does not match (the row, or the chain before it, was rewritten)' };
+      } else if (!mayBeUnkeyed(r)) {
+        return { ok: false, id: r.id, reason: `a '${r.op}' row must be authenticated and is not (the chain was rewritten without the key)` };
+      }
+    }
+    if (!r.mac) unkeyed++;
+    prev = hash;
     expectId++;
-    rows++;
   }
-  return { ok: true, rows };
+  return { ok: true, rows: expectId - 1, unkeyed, head: `${expectId - 1}:${prev.toString('hex').slice(0, 16)}` };
 }

@@ -40,6 +40,7 @@ export function randomKey(): Buffer {
 const TAG_SECRET = Buffer.from('tvault/secret/v1\0');
 const TAG_DEK = Buffer.from('tvault/dek/v1\0');
 const TAG_VERIFIER = Buffer.from('tvault/verifier/v1\0');
+const TAG_AUDIT_KEY = Buffer.from('tvault/audit-key/v1\0');
 
 export function secretHeader(projectUid: Uint8Array, name: string, version: number): Buffer {
   const n = Buffer.from(name, 'utf8');
@@ -49,6 +50,10 @@ export function secretHeader(projectUid: Uint8Array, name: string, version: numb
 export function dekHeader(projectUid: Uint8Array, recipient: string): Buffer {
   const r = Buffer.from(recipient, 'utf8');
   return Buffer.concat([TAG_DEK, projectUid, u16(r.length), r]);
+}
+
+export function auditKeyHeader(vaultId: Uint8Array): Buffer {
+  return Buffer.concat([TAG_AUDIT_KEY, vaultId]);
 }
 
 export function verifierPlaintext(vaultId: Uint8Array): Buffer {

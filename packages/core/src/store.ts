@@ -8,7 +8,7 @@ import { loadSqlite } from './lazy';
 import { createPrivateFile } from './paths';
 
 export type Db = Database;
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
 const BUSY_TIMEOUT_MS = 30_000;
 
 const MIGRATIONS: Array<(db: Db) => void> = [
@@ -69,6 +69,11 @@ const MIGRATIONS: Array<(db: Db) => void> = [
       );
       CREATE INDEX audit_ts ON audit(ts);
     `);
+  },
+  // 1 -> 2: audit rows written while unlocked carry an HMAC under the vault's audit key
+  // (meta.audit_key, sealed under the KEK; created at the next unlock of an older vault).
+  (db) => {
+    db.exec('ALTER TABLE audit ADD COLUMN mac BLOB');
   },
 ];
 

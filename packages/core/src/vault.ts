@@ -3,9 +3,10 @@
 // bound to (project, key name, version). Callers pass the KEK in; this module never keeps it.
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { existsSync, renameSync, rmSync } from 'node:fs';
-import { type Actor, type AuditEvent, appendAudit, directActor } from './audit';
+import type { Statement } from 'better-sqlite3';
+import { type Actor, type AuditEvent, type ChainReport, appendAudit, directActor, verifyAuditChain } from './audit';
 import { zero } from './bytes';
-import { dekHeader, openBound, randomKey, sealBound, secretHeader, verifierPlaintext, open as openBox, seal } from './crypto';
+import { auditKeyHeader, dekHeader, openBound, randomKey, sealBound, secretHeader, verifierPlaintext, open as openBox, seal } from './crypto';
 import { ExitCode, TvaultError, integrityError, notFound, usageError } from './errors';
 import { DEFAULT_KDF, type KdfParams, checkKdfParams, deriveKek } from './kdf';
 import { checkKeyName, checkProjectName, checkValue } from './names';
@@ -82,8 +83,11 @@ export class Vault {
         put.run('kdf_salt', salt);
         put.run('verifier', seal(kek, verifierPlaintext(vaultId)));
         put.run('current_project', DEFAULT_PROJECT);
+        const auditKey = randomKey();
+        put.run('audit_key', sealBound(kek, auditKeyHeader(vaultId), auditKey));
         insertProject(db, kek, DEFAULT_PROJECT);
-        appendAudit(db, directActor(), { op: 'init', project: DEFAULT_PROJECT });
+        appendAudit(db, directActor(), { op: 'init', project: DEFAULT_PROJECT }, auditKey);
+        zero(auditKey);
       });
       db.pragma('wal_checkpoint(TRUNCATE)');
       db.close();
@@ -107,6 +111,18 @@ export class Vault {
     return v;
   }
 
+  // Statements are prepared once per open vault: the agent runs the same few for every read.
+  private readonly statements = new Map<string, Statement>();
+
+  private q(sql: string): Statement {
+    let st = this.statements.get(sql);
+    if (!st) {
+      st = this.guard(() => this.db.prepare(sql));
+      this.statements.set(sql, st);
+    }
+    return st;
+  }
+
   close(): void {
     if (this.db.open) this.db.close();
   }
@@ -123,7 +139,7 @@ export class Vault {
   // ---- meta and unlocking ------------------------------------------------------------------
 
   private meta(key: string): Buffer {
-    const row = this.guard(() => this.db.prepare('SELECT value FROM meta WHERE key = ?').get(key)) as { value: Buffer | string } | undefined;
+    const row = this.guard(() => this.q('SELECT value FROM meta WHERE key = ?').get(key)) as { value: Buffer | string } | undefined;
     if (!row) throw new TvaultError(`the vault is damaged: meta entry '${key}' is missing`, ExitCode.INTEGRITY);
     return Buffer.from(row.value as Buffer);
   }
@@ -154,6 +170,7 @@ export class Vault {
       this.audit({ op: 'unlock', ok: false });
       throw new TvaultError('wrong passphrase', ExitCode.WRONG_PASSPHRASE);
     }
+    this.audit({ op: 'unlock' }, this.actor, kek);
     return kek;
   }
 
@@ -166,16 +183,43 @@ export class Vault {
     return ok;
   }
 
-  audit(ev: AuditEvent, actor: Actor = this.actor): void {
-    this.guard(() => writeTx(this.db, () => appendAudit(this.db, actor, ev)));
+  /** Appends an audit row; authenticated (see audit.ts) when the KEK is given. */
+  audit(ev: AuditEvent, actor: Actor = this.actor, kek?: Uint8Array): void {
+    this.guard(() => writeTx(this.db, () => this.withAuditKey(kek, (mac) => appendAudit(this.db, actor, ev, mac))));
+  }
+
+  /**
+   * Runs fn with the unwrapped audit key (null without a KEK) and zeroes it afterwards.
+   * A vault from before schema 2 gets its audit key here, at its first unlock.
+   */
+  private withAuditKey<T>(kek: Uint8Array | undefined, fn: (key: Buffer | null) => T): T {
+    if (!kek) return fn(null);
+    const header = auditKeyHeader(this.vaultId());
+    const row = this.q("SELECT value FROM meta WHERE key = 'audit_key'").get() as { value: Buffer } | undefined;
+    let key: Buffer;
+    if (row) {
+      key = openBound(kek, header, row.value, 'the audit key');
+    } else {
+      key = randomKey();
+      writeTx(this.db, () => this.q("INSERT INTO meta (key, value) VALUES ('audit_key', ?)").run(sealBound(kek, header, key)));
+    }
+    try {
+      return fn(key);
+    } finally {
+      zero(key);
+    }
+  }
+
+  /** Checks the audit chain and, with the key from `kek`, every row's authentication. */
+  verifyAudit(kek: Uint8Array): ChainReport {
+    return this.guard(() => this.withAuditKey(kek, (key) => verifyAuditChain(this.db, key ?? undefined)));
   }
 
   // ---- projects ----------------------------------------------------------------------------
 
   listProjects(): Array<ProjectRow & { secrets: number }> {
     return this.guard(() =>
-      this.db
-        .prepare(
+      this.q(
           `SELECT p.*, (SELECT COUNT(*) FROM secrets s JOIN secret_versions v ON v.secret_id = s.id AND v.version = s.current_version
                         WHERE s.project_id = p.id AND v.sealed IS NOT NULL) AS secrets
            FROM projects p ORDER BY p.name`,
@@ -185,7 +229,7 @@ export class Vault {
   }
 
   findProject(name: string): ProjectRow | undefined {
-    return this.guard(() => this.db.prepare('SELECT * FROM projects WHERE name = ?').get(name)) as ProjectRow | undefined;
+    return this.guard(() => this.q('SELECT * FROM projects WHERE name = ?').get(name)) as ProjectRow | undefined;
   }
 
   project(name: string): ProjectRow {
@@ -200,18 +244,18 @@ export class Vault {
       writeTx(this.db, () => {
         if (this.findProject(name)) throw new TvaultError(`project '${name}' already exists`);
         insertProject(this.db, kek, name);
-        appendAudit(this.db, this.actor, { op: 'project.create', project: name });
+        this.withAuditKey(kek, (mac) => appendAudit(this.db, this.actor, { op: 'project.create', project: name }, mac));
       }),
     );
   }
 
-  deleteProject(name: string): void {
+  deleteProject(name: string, kek?: Uint8Array): void {
     this.guard(() =>
       writeTx(this.db, () => {
         const p = this.project(name);
-        this.db.prepare('DELETE FROM projects WHERE id = ?').run(p.id);
-        if (this.currentProject() === name) this.db.prepare("UPDATE meta SET value = ? WHERE key = 'current_project'").run(DEFAULT_PROJECT);
-        appendAudit(this.db, this.actor, { op: 'project.delete', project: name });
+        this.q('DELETE FROM projects WHERE id = ?').run(p.id);
+        if (this.currentProject() === name) this.q("UPDATE meta SET value = ? WHERE key = 'current_project'").run(DEFAULT_PROJECT);
+        this.withAuditKey(kek, (mac) => appendAudit(this.db, this.actor, { op: 'project.delete', project: name }, mac));
       }),
     );
   }
@@ -224,7 +268,7 @@ export class Vault {
     this.guard(() =>
       writeTx(this.db, () => {
         this.project(name);
-        this.db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('current_project', ?)").run(name);
+        this.q("INSERT OR REPLACE INTO meta (key, value) VALUES ('current_project', ?)").run(name);
         appendAudit(this.db, this.actor, { op: 'project.use', project: name });
       }),
     );
@@ -233,7 +277,7 @@ export class Vault {
   /** Unwraps a project's DEK; the caller zeroes it. */
   dek(kek: Uint8Array, p: ProjectRow): Buffer {
     const row = this.guard(() =>
-      this.db.prepare('SELECT wrapped FROM project_keys WHERE project_id = ? AND recipient = ?').get(p.id, PASSPHRASE_RECIPIENT),
+      this.q('SELECT wrapped FROM project_keys WHERE project_id = ? AND recipient = ?').get(p.id, PASSPHRASE_RECIPIENT),
     ) as { wrapped: Buffer } | undefined;
     if (!row) throw new TvaultError(`the vault is damaged: project '${p.name}' has no key`, ExitCode.INTEGRITY);
     const dek = openBound(kek, dekHeader(p.uid, PASSPHRASE_RECIPIENT), row.wrapped, `the key of project '${p.name}'`);
@@ -264,7 +308,7 @@ export class Vault {
       this.guard(() =>
         writeTx(this.db, () => {
           const out = entries.map((e) => ({ name: e.name, version: this.putVersion(dek, p, e.name, e.value, op) }));
-          appendAudit(this.db, this.actor, { op, project, keys: entries.map((e) => e.name) });
+          this.withAuditKey(kek, (mac) => appendAudit(this.db, this.actor, { op, project, keys: entries.map((e) => e.name) }, mac));
           return out;
         }),
       ),
@@ -273,19 +317,19 @@ export class Vault {
 
   private putVersion(dek: Uint8Array, p: ProjectRow, name: string, value: Uint8Array | null, op: string): number {
     const t = now();
-    let s = this.db.prepare('SELECT id, current_version FROM secrets WHERE project_id = ? AND name = ?').get(p.id, name) as
+    let s = this.q('SELECT id, current_version FROM secrets WHERE project_id = ? AND name = ?').get(p.id, name) as
       | { id: number; current_version: number }
       | undefined;
-    const lastVersion = s ? (this.db.prepare('SELECT MAX(version) AS v FROM secret_versions WHERE secret_id = ?').get(s.id) as { v: number }).v : 0;
+    const lastVersion = s ? (this.q('SELECT MAX(version) AS v FROM secret_versions WHERE secret_id = ?').get(s.id) as { v: number }).v : 0;
     const version = lastVersion + 1;
     if (!s) {
-      const id = Number(this.db.prepare('INSERT INTO secrets (project_id, name, current_version, created_at, updated_at) VALUES (?, ?, ?, ?, ?)').run(p.id, name, version, t, t).lastInsertRowid);
+      const id = Number(this.q('INSERT INTO secrets (project_id, name, current_version, created_at, updated_at) VALUES (?, ?, ?, ?, ?)').run(p.id, name, version, t, t).lastInsertRowid);
       s = { id, current_version: version };
     } else {
-      this.db.prepare('UPDATE secrets SET current_version = ?, updated_at = ? WHERE id = ?').run(version, t, s.id);
+      this.q('UPDATE secrets SET current_version = ?, updated_at = ? WHERE id = ?').run(version, t, s.id);
     }
     const sealed = value ? sealBound(dek, secretHeader(p.uid, name, version), value) : null;
-    this.db.prepare('INSERT INTO secret_versions (secret_id, version, op, sealed, created_at) VALUES (?, ?, ?, ?, ?)').run(s.id, version, op, sealed, t);
+    this.q('INSERT INTO secret_versions (secret_id, version, op, sealed, created_at) VALUES (?, ?, ?, ?, ?)').run(s.id, version, op, sealed, t);
     return version;
   }
 
@@ -296,8 +340,7 @@ export class Vault {
    */
   private currentRows(projectId: number, sel: Selection = {}): Array<{ name: string; version: number; sealed: Buffer }> {
     return this.guard(() =>
-      this.db
-        .prepare(
+      this.q(
           `SELECT s.name, v.version, v.sealed FROM secrets s
            JOIN secret_versions v ON v.secret_id = s.id AND v.version = s.current_version
            WHERE s.project_id = @projectId AND v.sealed IS NOT NULL
@@ -321,7 +364,7 @@ export class Vault {
       if (!row) throw notFound(`secret '${name}' not found in project '${project}'`);
       return this.openSealed(dek, p, row.name, row.version, row.sealed);
     });
-    this.audit({ op: 'get', project, keys: [name] }, actor);
+    this.audit({ op: 'get', project, keys: [name] }, actor, kek);
     return value;
   }
 
@@ -337,15 +380,14 @@ export class Vault {
       }
       return secrets;
     });
-    this.audit({ op, project, keys: out.map((s) => s.name) }, actor);
+    this.audit({ op, project, keys: out.map((s) => s.name) }, actor, kek);
     return out;
   }
 
   list(project: string, sel: Selection = {}): SecretMeta[] {
     const p = this.project(project);
     const rows = this.guard(() =>
-      this.db
-        .prepare(
+      this.q(
           `SELECT s.name, s.current_version AS version, s.created_at, s.updated_at FROM secrets s
            JOIN secret_versions v ON v.secret_id = s.id AND v.version = s.current_version
            WHERE s.project_id = ? AND v.sealed IS NOT NULL ORDER BY s.name`,
@@ -356,17 +398,17 @@ export class Vault {
   }
 
   /** Marks a secret deleted (a tombstone version; history stays), or purges it with all history. */
-  deleteSecret(project: string, name: string, purge = false): void {
+  deleteSecret(project: string, name: string, purge = false, kek?: Uint8Array): void {
     checkKeyName(name);
     const p = this.project(project);
     this.guard(() =>
       writeTx(this.db, () => {
-        const s = this.db.prepare('SELECT id FROM secrets WHERE project_id = ? AND name = ?').get(p.id, name) as { id: number } | undefined;
+        const s = this.q('SELECT id FROM secrets WHERE project_id = ? AND name = ?').get(p.id, name) as { id: number } | undefined;
         const live = s && this.currentRows(p.id, { only: [name] }).length > 0;
         if (!s || (!live && !purge)) throw notFound(`secret '${name}' not found in project '${project}'`);
-        if (purge) this.db.prepare('DELETE FROM secrets WHERE id = ?').run(s.id);
+        if (purge) this.q('DELETE FROM secrets WHERE id = ?').run(s.id);
         else this.putVersion(Buffer.alloc(0), p, name, null, 'delete');
-        appendAudit(this.db, this.actor, { op: purge ? 'purge' : 'delete', project, keys: [name] });
+        this.withAuditKey(kek, (mac) => appendAudit(this.db, this.actor, { op: purge ? 'purge' : 'delete', project, keys: [name] }, mac));
       }),
     );
   }
@@ -375,8 +417,7 @@ export class Vault {
     checkKeyName(name);
     const p = this.project(project);
     const rows = this.guard(() =>
-      this.db
-        .prepare(
+      this.q(
           `SELECT v.version, v.op, v.created_at, (v.version = s.current_version) AS current FROM secret_versions v
            JOIN secrets s ON s.id = v.secret_id WHERE s.project_id = ? AND s.name = ? ORDER BY v.version`,
         )
@@ -392,15 +433,14 @@ export class Vault {
     return this.withDek(kek, project, (dek, p) =>
       this.guard(() =>
         writeTx(this.db, () => {
-          const row = this.db
-            .prepare('SELECT v.sealed FROM secret_versions v JOIN secrets s ON s.id = v.secret_id WHERE s.project_id = ? AND s.name = ? AND v.version = ?')
+          const row = this.q('SELECT v.sealed FROM secret_versions v JOIN secrets s ON s.id = v.secret_id WHERE s.project_id = ? AND s.name = ? AND v.version = ?')
             .get(p.id, name, to) as { sealed: Buffer | null } | undefined;
           if (!row) throw notFound(`secret '${name}' has no version ${to} in project '${project}'`);
           if (!row.sealed) throw usageError(`version ${to} of '${name}' is a deletion; pick a version that holds a value (see: tvault history ${name})`);
           const value = this.openSealed(dek, p, name, to, row.sealed);
           try {
             const v = this.putVersion(dek, p, name, value, 'rollback');
-            appendAudit(this.db, this.actor, { op: 'rollback', project, keys: [name], detail: `to=${to}` });
+            this.withAuditKey(kek, (mac) => appendAudit(this.db, this.actor, { op: 'rollback', project, keys: [name], detail: `to=${to}` }, mac));
             return v;
           } finally {
             zero(value);
@@ -427,8 +467,8 @@ export class Vault {
       this.guard(() =>
         writeTx(this.db, () => {
           if (!this.kekMatches(oldKek)) throw new TvaultError('the vault key changed while rotating; nothing was written', ExitCode.WRONG_PASSPHRASE);
-          const rows = this.db.prepare(`SELECT pk.project_id, pk.wrapped, p.uid, p.name FROM project_keys pk JOIN projects p ON p.id = pk.project_id WHERE pk.recipient = ?`).all(PASSPHRASE_RECIPIENT) as Array<{ project_id: number; wrapped: Buffer; uid: Buffer; name: string }>;
-          const upd = this.db.prepare('UPDATE project_keys SET wrapped = ? WHERE project_id = ? AND recipient = ?');
+          const rows = this.q(`SELECT pk.project_id, pk.wrapped, p.uid, p.name FROM project_keys pk JOIN projects p ON p.id = pk.project_id WHERE pk.recipient = ?`).all(PASSPHRASE_RECIPIENT) as Array<{ project_id: number; wrapped: Buffer; uid: Buffer; name: string }>;
+          const upd = this.q('UPDATE project_keys SET wrapped = ? WHERE project_id = ? AND recipient = ?');
           for (const r of rows) {
             const header = dekHeader(r.uid, PASSPHRASE_RECIPIENT);
             const dek = openBound(oldKek, header, r.wrapped, `the key of project '${r.name}'`);
@@ -438,11 +478,15 @@ export class Vault {
               zero(dek);
             }
           }
-          const put = this.db.prepare('UPDATE meta SET value = ? WHERE key = ?');
+          const put = this.q('UPDATE meta SET value = ? WHERE key = ?');
           put.run(salt, 'kdf_salt');
           put.run(JSON.stringify(kdf), 'kdf');
           put.run(seal(newKek, verifierPlaintext(this.vaultId())), 'verifier');
-          appendAudit(this.db, this.actor, { op: 'key.rotate', detail: `projects=${rows.length}` });
+          // The audit key itself does not change: it is re-sealed under the new KEK.
+          this.withAuditKey(oldKek, (auditKey) => {
+            put.run(sealBound(newKek, auditKeyHeader(this.vaultId()), auditKey!), 'audit_key');
+            appendAudit(this.db, this.actor, { op: 'key.rotate', detail: `projects=${rows.length}` }, auditKey);
+          });
         }),
       );
     } finally {

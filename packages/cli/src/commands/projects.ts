@@ -65,8 +65,8 @@ export function projectCommands(y: Y): Y {
           async (a: A<{ name: string; yes?: boolean }>) => {
             if (!a.yes) throw usageError(`deleting project '${a.name}' erases all its secrets; add --yes to confirm`);
             const s = new Session(a);
-            await s.withUnlocked((vault) => {
-              vault.deleteProject(a.name);
+            await s.withUnlocked((vault, kek) => {
+              vault.deleteProject(a.name, kek);
               if (a.json) printJson({ deleted: a.name });
               else process.stderr.write(`deleted project ${a.name}\n`);
             });

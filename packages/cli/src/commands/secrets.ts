@@ -80,10 +80,11 @@ export function secretCommands(y: Y): Y {
           .example('tvault delete OLD_TOKEN', ''),
       async (a: A<{ key: string; purge?: boolean }>) => {
         const s = new Session(a);
-        // A delete needs no key material, but it is a write: unlocking proves the caller may write.
-        await s.withUnlocked((vault) => {
+        // A delete needs no value key, but it is a write: unlocking proves the caller may write,
+        // and the key authenticates its audit row.
+        await s.withUnlocked((vault, kek) => {
           const project = s.project(vault);
-          vault.deleteSecret(project, a.key, !!a.purge);
+          vault.deleteSecret(project, a.key, !!a.purge, kek);
           if (a.json) printJson({ project, key: a.key, deleted: true, purged: !!a.purge });
           else process.stderr.write(`${a.purge ? 'purged' : 'deleted'} ${a.key} from ${project}\n`);
         });

@@ -1,0 +1,108 @@
+// `tvault audit`: read the audit trail (names and actors, never values) and verify its chain.
+import { type AuditRow, TvaultError, usageError } from '@tvault/core';
+import type { Y } from './argv';
+import { isoTime, printJson, printTable } from '../output';
+import { type GlobalArgs, Session } from '../session';
+
+interface AuditArgs extends GlobalArgs {
+  since?: string;
+  op?: string;
+  follow?: boolean;
+}
+
+/** --since takes a duration back from now (`1h`, `30m`, `7d`) or an ISO 8601 time. */
+export function parseSince(since: string, now = Date.now()): number {
+  const ms = (require('ms') as (s: string) => number | undefined)(since);
+  if (typeof ms === 'number' && Number.isFinite(ms) && ms >= 0) return now - ms;
+  const t = Date.parse(since);
+  if (Number.isNaN(t)) throw usageError(`--since: '${since}' is neither a duration (1h, 7d) nor a time (2026-11-27T10:00:00Z)`);
+  return t;
+}
+
+function query(a: AuditArgs, afterId: number): { sql: string; params: unknown[] } {
+  const where = ['id > ?'];
+  const params: unknown[] = [afterId];
+  if (a.since) (where.push('ts >= ?'), params.push(parseSince(a.since)));
+  if (a.project) (where.push('project = ?'), params.push(a.project));
+  if (a.op) (where.push('(op = ? OR op LIKE ?)'), params.push(a.op, `${a.op}.%`));
+  return { sql: `SELECT * FROM audit WHERE ${where.join(' AND ')} ORDER BY id`, params };
+}
+
+function view(r: AuditRow) {
+  return {
+    id: r.id,
+    time: isoTime(r.ts),
+    op: r.op,
+    ok: !!r.ok,
+    project: r.project,
+    keys: r.keys ? (JSON.parse(r.keys) as string[]) : [],
+    via: r.via,
+    uid: r.uid,
+    pid: r.pid,
+    token_id: r.token_id,
+    detail: r.detail,
+  };
+}
+
+function print(rows: AuditRow[], json: boolean, header: boolean): void {
+  const views = rows.map(view);
+  if (json) {
+    for (const v of views) process.stdout.write(JSON.stringify(v) + '\n');
+    return;
+  }
+  printTable(
+    views.map((v) => [v.time, v.op, v.ok ? 'ok' : 'FAILED', v.project ?? '-', v.keys.join(',') || '-', `${v.via} uid=${v.uid ?? '?'} pid=${v.pid ?? '?'}${v.token_id ? ` token=${v.token_id}` : ''}`]),
+    header ? ['TIME', 'OP', 'RESULT', 'PROJECT', 'KEYS', 'ACTOR'] : undefined,
+  );
+}
+
+async function list(a: AuditArgs): Promise<void> {
+  const vault = new Session(a).openVault();
+  try {
+    let last = 0;
+    let first = true;
+    for (;;) {
+      const { sql, params } = query(a, last);
+      const rows = vault.db.prepare(sql).all(...params) as AuditRow[];
+      if (rows.length || first) print(rows, !!a.json, first);
+      if (rows.length) last = rows[rows.length - 1].id;
+      first = false;
+      if (!a.follow) return;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  } finally {
+    vault.close();
+  }
+}
+
+async function verify(a: GlobalArgs): Promise<void> {
+  const s = new Session(a);
+  await s.withUnlocked((vault, kek) => {
+    const r = vault.verifyAudit(kek);
+    if (a.json) printJson(r);
+    if (!r.ok) throw new TvaultError(`audit chain broken at row ${r.id}: ${r.reason}`, 8);
+    if (!a.json) {
+      process.stdout.write(`audit chain intact: ${r.rows} rows, head ${r.head}\n`);
+      if (r.unkeyed) process.stdout.write(`${r.unkeyed} rows were written without the vault key (failed unlocks, project switches, backups): chained, not authenticated\n`);
+    }
+  });
+}
+
+export function auditCommands(y: Y): Y {
+  return y.command('audit', 'show the audit trail (names and actors, never values); audit verify checks it', (c: Y): Y =>
+    c
+      .command(
+        '$0',
+        'show the audit trail',
+        (l: Y): Y =>
+          l
+            .option('since', { type: 'string', describe: 'a duration back from now (1h, 7d) or an ISO time' })
+            .option('op', { type: 'string', describe: 'only this operation (e.g. get, set, unlock, agent)' })
+            .option('follow', { alias: 'f', type: 'boolean', describe: 'keep printing new rows' })
+            .example('tvault audit --since 1h --op get', '')
+            .example('tvault audit --json --follow', ''),
+        list,
+      )
+      .command('verify', 'check the hash chain and its authentication (needs the passphrase)', (v: Y): Y => v.example('tvault audit verify', ''), verify),
+  );
+}
