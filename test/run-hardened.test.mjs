@@ -199,3 +199,11 @@ test('Ctrl-C in a terminal reaches the child once (the terminal signals the whol
   assert.match(out, /done/);
   assert.equal(readFileSync(log, 'utf8'), 'INT\n', 'the child saw SIGINT more (or less) than once');
 });
+
+test('a secret named __proto__ reaches the child as a variable', (t) => {
+  const v = makeVault(t);
+  assert.equal(v.run(['set', '__proto__', '--stdin'], { input: 'proto-value' }).code, 0);
+  const r = v.run(['run', '--', 'sh', '-c', 'env | grep "^__proto__="']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout, '__proto__=proto-value\n');
+});

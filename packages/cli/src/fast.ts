@@ -2,10 +2,11 @@
 // without loading yargs, SQLite, the KDF or NaCl: a Node start, a connect and one line of
 // JSON. Anything else — another command, a flag this parser does not know, no agent, an
 // agent that refuses — hands over to the full CLI (dist/cli.cjs), which decides properly.
+import { checkProjectName } from '@tvault/core/src/names';
 import { resolveVaultDir } from '@tvault/core/src/paths';
 import { type AgentMemo, type AgentRequest, FINAL_ERRORS, agentRequest } from './agent-client';
 import { formatEnv } from './env-format';
-import { writeValue } from './output';
+import { exitQuietlyOnClosedStdout, writeValue } from './output';
 
 interface FastArgs {
   cmd: 'get' | 'env';
@@ -78,7 +79,7 @@ function agentDisabled(): boolean {
 
 /** The project named by -p or by an allowed tvault.toml; undefined when neither applies. */
 function explicitProject(a: FastArgs, dir: string): string | null {
-  if (a.project) return a.project;
+  if (a.project) return checkProjectName(a.project); // throws: the full CLI reports it (exit 2)
   // Only pay for TOML parsing and hashing when a tvault.toml is actually there.
   const cfg = require('./project-config') as typeof import('./project-config');
   if (!cfg.findConfig()) return null;
@@ -126,6 +127,8 @@ export async function tryFastPath(argv: string[]): Promise<boolean> {
 // process could then read this process's memory (values, the passphrase). A listener of our
 // own replaces Node's handler. `run` forwards SIGUSR1 to its child instead.
 process.on('SIGUSR1', () => {});
+// Both paths write to stdout: `tvault env | head -1` ends quietly with 141, like other tools.
+exitQuietlyOnClosedStdout();
 
 tryFastPath(process.argv.slice(2)).then(
   (handled) => {

@@ -8,7 +8,6 @@ import { projectCommands } from './commands/projects';
 import { vaultCommands } from './commands/vault';
 import { trustCommands } from './commands/trust';
 import { auditCommands } from './commands/audit';
-import { exitQuietlyOnClosedStdout } from './output';
 
 declare const TVAULT_VERSION: string;
 
@@ -24,7 +23,6 @@ function fail(err: unknown): never {
 }
 
 async function main(argv: string[]): Promise<void> {
-  exitQuietlyOnClosedStdout();
   const cli = yargs(argv)
     .scriptName('tvault')
     .version(typeof TVAULT_VERSION === 'string' ? TVAULT_VERSION : '0.0.0-dev')

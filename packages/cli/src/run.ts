@@ -21,9 +21,12 @@ export const PRISTINE_PATH = '/usr/local/bin:/usr/bin:/bin';
 
 /** The child's environment: base without any TVAULT_* variable, plus the injected secrets. */
 export function childEnv(base: NodeJS.ProcessEnv, inject: Record<string, string>): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
+  // No prototype: a secret named __proto__ is a valid key name and must become a variable,
+  // not the object's prototype.
+  const env = Object.create(null) as NodeJS.ProcessEnv;
   for (const [k, v] of Object.entries(base)) if (!k.startsWith(RESERVED_PREFIX)) env[k] = v;
-  return Object.assign(env, inject);
+  for (const [k, v] of Object.entries(inject)) env[k] = v;
+  return env;
 }
 
 /** --pristine: only a minimal PATH, HOME and TERM (the secrets are added by childEnv). */

@@ -1,7 +1,7 @@
 // What every command needs: the vault directory, the project, and a way to unlock.
 // Reads try the agent first (unless --no-agent / TVAULT_NO_AGENT) and fall back to a direct
 // unlock; writes always unlock directly. Core (SQLite, the KDF, NaCl) loads only on that path.
-import { ExitCode, type Selection, TvaultError, Vault, resolveVaultDir } from '@tvault/core';
+import { ExitCode, type Selection, TvaultError, Vault, checkProjectName, resolveVaultDir } from '@tvault/core';
 import { type AgentMemo, type AgentRequest, FINAL_ERRORS, agentRequest } from './agent-client';
 import { getPassphrase } from './passphrase';
 import { type ProjectConfig, loadConfig } from './project-config';
@@ -39,7 +39,8 @@ export class Session {
 
   /** -p/--project > tvault.toml; null means "the vault's current project". */
   explicitProject(): string | null {
-    return this.args.project || this.projectConfig()?.project || null;
+    if (this.args.project) return checkProjectName(this.args.project); // a typo is a usage error (2), not "not found"
+    return this.projectConfig()?.project || null;
   }
 
   project(vault: Vault): string {
