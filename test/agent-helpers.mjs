@@ -1,7 +1,8 @@
 // Helpers for the agent tests: start a real agent on a temp vault, talk to it over its socket
 // with a raw client, and poll (with a deadline, never a bare sleep) for what should happen.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { chmodSync, existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import net from 'node:net';
 import { join } from 'node:path';
@@ -140,3 +141,39 @@ export function tvaultNoTty(args, opts = {}) {
 }
 
 export const gone = (path) => !existsSync(path);
+
+// ---- capability tokens (issue 4) ------------------------------------------------------------
+
+/** Hex SHA-256 of a token, as the token file's `sha256:` lines hold it. */
+export const tokenHash = (token) => createHash('sha256').update(token).digest('hex');
+/** The token_id that logs and audit rows show for a token. */
+export const tokenIdOf = (token) => tokenHash(token).slice(0, 8);
+
+/** Writes a token file (mode 0600 unless given) and returns its path. */
+export function writeTokens(path, text, mode = 0o600) {
+  writeFileSync(path, text, { mode });
+  chmodSync(path, mode); // writeFileSync's mode applies only when it creates the file
+  return path;
+}
+
+/** The agent's log for a vault from makeVault (startAgent points XDG_STATE_HOME there), parsed. */
+export function agentLog(v) {
+  const path = join(v.dir, 'state/tvault/agent.log');
+  if (!existsSync(path)) return { text: '', events: [] };
+  const text = readFileSync(path, 'utf8');
+  return { text, events: text.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l)) };
+}
+
+/** Every regular file under dir (recursively) whose bytes contain needle. */
+export function filesContaining(dir, needle) {
+  const hits = [];
+  const walk = (d) => {
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      const p = join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (e.isFile() && readFileSync(p).includes(needle)) hits.push(p);
+    }
+  };
+  walk(dir);
+  return hits;
+}

@@ -3,13 +3,16 @@
 // wipe the KEK, remove the socket and pid file, exit. See docs/PROTOCOL.md for the wire format.
 import { type Actor, ExitCode, TvaultError, Vault, checkPrivateDir, vaultFiles } from '@tvault/core';
 import { url as inspectorUrl } from 'node:inspector';
+import { join } from 'node:path';
 import { harden, sdNotify } from '@tvault/native';
-import { acquireLock, clearSocketPath, removeRunFiles, writePidFile } from './files';
+import { acquireLock, checkDelegateDir, clearSocketPath, removeRunFiles, writePidFile } from './files';
 import { KeyHolder } from './key';
 import { type Logger, openLog } from './log';
 import { type ErrorCode, ProtocolError, type Request, errorLine, okLine, parseRequest } from './protocol';
 import { type ReadRequest, serveRead } from './reads';
 import { type Answer, AgentServer, type Peer } from './server';
+import { TokenSet, authorize } from './token-gate';
+import { type TokenSpec, isUnrestricted, readTokenFile } from './tokens';
 import { VaultHandle } from './vault-handle';
 
 declare const TVAULT_VERSION: string;
@@ -25,8 +28,19 @@ export interface AgentOptions {
   ioTimeoutMs: number;
   /** Where the passphrase comes from (prompt, TVAULT_PASSPHRASE, a file); the agent zeroes it. */
   readPassphrase(): Promise<Buffer>;
-  /** Extra uids allowed to connect besides the agent's own (reserved for issue 4's --allow-uid). */
+  /** Extra uids allowed to connect besides the agent's own (--allow-uid); needs tokenFile. */
   allowUids?: number[];
+  /** With a token file, every request needs a valid token from it (--require-token --token-file). */
+  tokenFile?: string;
+  /** Another directory to listen in, DIR/agent.sock (mode 0666), for delegates (--delegate-dir); needs tokenFile. */
+  delegateDir?: string;
+}
+
+/** What the log says about a request: never a value or a token, only names and the token_id. */
+interface RequestInfo {
+  project?: string;
+  keys?: string[];
+  token?: string;
 }
 
 export type StopReason = 'idle' | 'max-ttl' | 'stop' | 'SIGINT' | 'SIGTERM' | 'SIGHUP' | 'crash';
@@ -84,6 +98,10 @@ class Agent {
     private readonly vault: VaultHandle,
     private readonly key: KeyHolder,
     private readonly log: Logger,
+    /** The tokens in force (--require-token), replaced as a whole by a reload; null: no tokens. */
+    private tokens: TokenSet | null,
+    /** The sockets this agent listens on (removed on the way out). */
+    private readonly sockets: string[],
   ) {
     this.files = vaultFiles(o.dir);
     this.allowed = new Set([process.getuid!(), ...(o.allowUids ?? [])]);
@@ -105,12 +123,19 @@ class Agent {
   private onRequest(line: Buffer, peer: Peer): Answer {
     const t0 = process.hrtime.bigint();
     let req: Request | undefined;
-    const info: { project?: string; keys?: string[] } = {};
+    const info: RequestInfo = {};
     let answer: Answer;
     let result = 'ok';
     try {
       req = parseRequest(line);
-      answer = this.dispatch(req, peer, info);
+      let token: TokenSpec | undefined;
+      if (this.tokens) {
+        // After the uid check (server.ts), before anything else: no token, no service.
+        token = this.tokens.find(req.token);
+        info.token = token?.id;
+        req = authorize(token, req, Date.now());
+      }
+      answer = this.dispatch(req, peer, info, token);
     } catch (err) {
       const { code, message } = classify(err);
       result = code;
@@ -119,24 +144,24 @@ class Agent {
     }
     const keys = info.keys && info.keys.length > 20 ? [...info.keys.slice(0, 20), `+${info.keys.length - 20} more`] : info.keys;
     const us = Number((process.hrtime.bigint() - t0) / 1000n);
-    this.log.info({ ev: 'request', op: req?.op, project: info.project, keys, peer: { uid: peer.uid, pid: peer.pid }, result, us });
+    this.log.info({ ev: 'request', op: req?.op, project: info.project, keys, token: info.token, peer: { uid: peer.uid, pid: peer.pid }, result, us });
     return answer;
   }
 
-  private dispatch(req: Request, peer: Peer, info: { project?: string; keys?: string[] }): Answer {
-    if (req.op === 'status') return { line: okLine(this.status(req.project)) };
+  private dispatch(req: Request, peer: Peer, info: RequestInfo, token: TokenSpec | undefined): Answer {
+    if (req.op === 'status') return { line: okLine(this.status(req.project, token)) };
     if (req.op === 'stop') return { line: okLine({ pid: process.pid, stopping: true }), after: () => this.stop('stop', 0) };
-    return { line: this.read(req, peer, info).line };
+    return { line: this.read(req, peer, info, token).line };
   }
 
-  private read(req: ReadRequest, peer: Peer, info: { project?: string; keys?: string[] }) {
+  private read(req: ReadRequest, peer: Peer, info: RequestInfo, token: TokenSpec | undefined) {
     if (this.state === 'stopping') throw new ProtocolError('locked', 'the agent is locking; unlock directly or start it again');
     this.touch();
     info.project = req.project ?? undefined;
     info.keys = req.op === 'get' ? [req.key] : req.op === 'getselected' ? req.only : undefined;
     const vault = this.vault.get();
     this.checkKey();
-    const actor: Actor = { via: 'agent', uid: peer.uid, pid: peer.pid };
+    const actor: Actor = { via: 'agent', uid: peer.uid, pid: peer.pid, ...(token && { tokenId: token.id }) };
     const r = serveRead(vault, this.key.use(), req, actor);
     info.project = r.project;
     info.keys = r.keys;
@@ -161,7 +186,7 @@ class Agent {
     this.idleTimer?.refresh();
   }
 
-  private status(project: string | null): Record<string, unknown> {
+  private status(project: string | null, token: TokenSpec | undefined): Record<string, unknown> {
     const now = Date.now();
     let current: string | null = project;
     try {
@@ -186,7 +211,47 @@ class Agent {
       maxTtlMs: this.o.maxTtlMs,
       maxTtlRemainingMs: this.o.maxTtlMs ? Math.max(0, this.unlockedAt + this.o.maxTtlMs - now) : null,
       served: this.served,
+      requireToken: this.tokens !== null,
+      ...(token && { token: tokenInfo(token) }),
+      // The file and the count are the owner's business: shown to an unrestricted token only.
+      ...(token && isUnrestricted(token) && { tokenFile: this.tokens!.file, tokens: this.tokens!.size }),
     };
+  }
+
+  // ---- tokens ------------------------------------------------------------------------------
+
+  get requiresTokens(): boolean {
+    return this.tokens !== null;
+  }
+
+  /**
+   * SIGHUP with --token-file: switch to the file as it is now, or, if it cannot be read or
+   * parsed, keep the tokens in force and say why. An emptied file revokes every token.
+   */
+  reloadTokens(): void {
+    const before = this.tokens!;
+    let next: TokenSet;
+    try {
+      next = new TokenSet(before.file, readTokenFile(before.file, { allowEmpty: true }));
+    } catch (err) {
+      const error = (err as Error).message;
+      this.log.error({ ev: 'tokens', action: 'reload_failed', file: before.file, error, kept: before.size });
+      process.stderr.write(`tvault agent: the token file was not reloaded, the ${before.size} tokens in force stay: ${error}\n`);
+      return;
+    }
+    this.tokens = next;
+    const removed = before.removedIn(next);
+    const added = next.removedIn(before);
+    this.log.info({ ev: 'tokens', action: 'reloaded', file: next.file, tokens: next.size, added, removed });
+    const n = (k: number, what: string) => `${k} ${what}${k === 1 ? '' : 's'}`;
+    process.stderr.write(`tvault agent: reloaded ${n(next.size, 'token')} from ${next.file} (${added.length} added, ${removed.length} removed)\n`);
+    try {
+      // With the KEK while the agent holds it, so that the row carries the audit MAC.
+      const detail = `tokens=${next.size} added=${added.join(',') || '-'} removed=${removed.join(',') || '-'}`;
+      this.vault.get().audit({ op: 'token.reload', detail }, undefined, this.key.held ? this.key.use() : undefined);
+    } catch (err) {
+      this.log.error({ ev: 'internal', op: 'token.reload', error: (err as Error).message });
+    }
   }
 
   // ---- stopping ----------------------------------------------------------------------------
@@ -208,7 +273,7 @@ class Agent {
     step(() => notify(this.log, 'STOPPING=1'));
     step(() => this.server.close());
     step(() => this.server.refuseAll('locked', `the agent locked (${reason}) before answering; unlock directly or start it again`));
-    removeRunFiles(this.files.sock, this.files.pid);
+    removeRunFiles(this.sockets, this.files.pid);
     step(() => this.vault.get().audit({ op: 'agent.stop', detail: `reason=${reason} served=${this.served}` }));
     step(() => this.vault.close());
     step(() => this.log.info({ ev: 'stop', reason, served: this.served, exitCode: code }));
@@ -248,6 +313,10 @@ function shutInspector(): void {
  * cannot start.
  */
 export async function startAgent(o: AgentOptions): Promise<void> {
+  // Never let another uid in without tokens (the CLI refuses this too; fail closed here as well).
+  if (!o.tokenFile && (o.allowUids?.length || o.delegateDir)) {
+    throw new TvaultError('--allow-uid and --delegate-dir need --require-token --token-file: another uid is never let in without a token', ExitCode.USAGE);
+  }
   // Before any key material exists: no debugger, no ptrace by the same uid, no core dumps.
   shutInspector();
   const hardening = harden();
@@ -256,9 +325,19 @@ export async function startAgent(o: AgentOptions): Promise<void> {
   }
   if (!Vault.exists(o.dir)) throw new TvaultError(`no vault at ${o.dir}; create one with: tvault init`, ExitCode.NOT_INITIALIZED);
   checkPrivateDir(o.dir);
+  // The token file is checked before the passphrase is asked for: a bad file fails fast.
+  const tokens = o.tokenFile ? new TokenSet(o.tokenFile, readTokenFile(o.tokenFile)) : null;
+  if (o.delegateDir) checkDelegateDir(o.delegateDir, o.dir);
   const files = vaultFiles(o.dir);
   acquireLock(files.lock, files.pid); // the fd stays open (and locked) until the process exits
   const stale = clearSocketPath(files.sock);
+  const sockets = [files.sock];
+  if (o.delegateDir) {
+    // One agent per delegate directory too; holding its lock makes a socket found there a stale one.
+    acquireLock(join(o.delegateDir, 'agent.lock'), join(o.delegateDir, 'agent.pid'), `with the delegate directory ${o.delegateDir}`);
+    sockets.push(join(o.delegateDir, 'agent.sock'));
+    clearSocketPath(sockets[1]);
+  }
   const { log } = openLog();
   const self: Actor = { via: 'agent', uid: process.getuid!(), pid: process.pid };
   let vault: VaultHandle | undefined;
@@ -271,27 +350,50 @@ export async function startAgent(o: AgentOptions): Promise<void> {
     } finally {
       pass.fill(0);
     }
-    const agent = new Agent(o, vault, key, log);
+    const agent = new Agent(o, vault, key, log, tokens, sockets);
     process.on('uncaughtException', (err) => agent.onCrash(err));
     process.on('unhandledRejection', (err) => agent.onCrash(err));
-    for (const sig of SIGNALS) process.on(sig, () => agent.stop(sig, 0));
+    // SIGHUP reloads the token file when there is one (like sshd); otherwise it locks, as the
+    // end of the terminal the agent was started in.
+    for (const sig of SIGNALS) process.on(sig, () => (sig === 'SIGHUP' && agent.requiresTokens ? agent.reloadTokens() : agent.stop(sig, 0)));
     process.on('SIGUSR1', () => log.warn({ ev: 'signal', signal: 'SIGUSR1', action: 'ignored (no inspector in the agent)' }));
-    await agent.server.listen(files.sock);
-    agent.server.server.on('error', (err) => log.error({ ev: 'accept', error: err.message }));
+    const onAcceptError = (err: Error) => log.error({ ev: 'accept', error: err.message });
+    await agent.server.listen(files.sock, 0o600, onAcceptError);
+    // The delegate socket is 0666: reaching it is governed by its directory, using it by the uid check and the token.
+    if (sockets[1]) await agent.server.listen(sockets[1], 0o666, onAcceptError);
     writePidFile(files.pid);
     agent.startTimers();
-    const settings = `idle ${formatDuration(o.idleMs)}, max-ttl ${formatDuration(o.maxTtlMs)}`;
-    vault.get().audit({ op: 'agent.start', detail: settings });
-    log.info({ ev: 'start', socket: files.sock, vault: o.dir, idleMs: o.idleMs, maxTtlMs: o.maxTtlMs, hardening, mlocked: key.mlocked, staleSocketReplaced: stale === 'stale', version: VERSION });
+    const settings = [
+      `idle ${formatDuration(o.idleMs)}`,
+      `max-ttl ${formatDuration(o.maxTtlMs)}`,
+      ...(tokens ? [`tokens required (${tokens.size} from ${tokens.file})`] : []),
+      ...(o.allowUids?.length ? [`allow-uid ${o.allowUids.join(',')}`] : []),
+    ].join(', ');
+    vault.get().audit({ op: 'agent.start', detail: settings }, self, key.use()); // with the key: the row carries the audit MAC
+    log.info({
+      ev: 'start', socket: files.sock, vault: o.dir, idleMs: o.idleMs, maxTtlMs: o.maxTtlMs, hardening, mlocked: key.mlocked, staleSocketReplaced: stale === 'stale', version: VERSION,
+      ...(tokens && { tokenFile: tokens.file, tokens: tokens.ids(), allowUids: o.allowUids ?? [], delegateSocket: sockets[1] }),
+    });
     process.stdout.on('error', () => undefined); // a closed stdout must not kill the agent
-    process.stdout.write(`tvault agent: listening on ${files.sock} (pid ${process.pid}, ${settings})\n`);
+    process.stdout.write(`tvault agent: listening on ${sockets.join(' and ')} (pid ${process.pid}, ${settings})\n`);
     notify(log, `READY=1\nMAINPID=${process.pid}\nSTATUS=serving ${files.sock}`);
     if (!key.mlocked) log.warn({ ev: 'mlock', locked: false, hint: 'RLIMIT_MEMLOCK too low; the key may be swapped out' });
   } catch (err) {
     key?.wipe();
     vault?.close();
-    removeRunFiles(files.sock, files.pid);
+    removeRunFiles(sockets, files.pid);
     log.error({ ev: 'start_failed', error: (err as Error).message });
     throw err;
   }
+}
+
+/** What status tells a token's holder about it. */
+function tokenInfo(t: TokenSpec): Record<string, unknown> {
+  return {
+    id: t.id,
+    name: t.name ?? null,
+    project: t.project ?? null,
+    keys: t.keys ?? null,
+    expiresAt: t.expiresAt !== undefined ? new Date(t.expiresAt).toISOString() : null,
+  };
 }

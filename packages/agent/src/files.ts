@@ -1,6 +1,6 @@
 // The agent's files in the vault directory: agent.lock (single instance), agent.sock and
 // agent.pid. The directory itself is checked by core (0700, ours) before any of these is touched.
-import { closeSync, constants, fchmodSync, fstatSync, lstatSync, openSync, readFileSync, rmSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, constants, fchmodSync, fstatSync, lstatSync, openSync, readFileSync, realpathSync, rmSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { flockExclusive } from '@tvault/native';
 import { TvaultError } from '@tvault/core';
 
@@ -31,12 +31,12 @@ function openPrivate(path: string, flags: number): number {
  * Takes the single-instance lock and returns its fd, which must stay open for the life of the
  * process (the kernel drops the lock when the process dies, however it dies).
  */
-export function acquireLock(lockPath: string, pidPath: string): number {
+export function acquireLock(lockPath: string, pidPath: string, what = 'for this vault'): number {
   const fd = openPrivate(lockPath, O_RDWR);
   if (!flockExclusive(fd)) {
     closeSync(fd);
     const pid = readPid(pidPath);
-    throw new TvaultError(`an agent is already running for this vault${pid ? ` (pid ${pid})` : ''}; stop it with: tvault agent stop`);
+    throw new TvaultError(`an agent is already running ${what}${pid ? ` (pid ${pid})` : ''}; stop it with: tvault agent stop`);
   }
   return fd;
 }
@@ -80,9 +80,30 @@ export function writePidFile(pidPath: string): void {
   }
 }
 
-/** Removes the socket and the pid file on the way out; never throws. */
-export function removeRunFiles(sockPath: string, pidPath: string): void {
-  for (const p of [sockPath, pidPath]) {
+/**
+ * The directory of the delegate socket (--delegate-dir): ours, and writable by nobody else, so
+ * that no one can replace the socket with a listener of their own and collect the tokens that
+ * delegates send. Who may traverse it (mode, group, ACL) is the user's choice.
+ */
+export function checkDelegateDir(dir: string, vaultDir: string): void {
+  let st;
+  try {
+    st = statSync(dir);
+  } catch (err) {
+    throw new TvaultError(`delegate directory ${dir}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'it does not exist' : (err as Error).message}`);
+  }
+  if (!st.isDirectory()) throw new TvaultError(`delegate directory ${dir} is not a directory`);
+  if (st.uid !== myUid()) throw new TvaultError(`delegate directory ${dir} is owned by uid ${st.uid}, not by you; refusing to put a socket there`);
+  if (st.mode & 0o022) {
+    const mode = (st.mode & 0o7777).toString(8).padStart(4, '0');
+    throw new TvaultError(`delegate directory ${dir} is writable by group or others (mode ${mode}), who could replace the socket; fix it with: chmod go-w ${dir}`);
+  }
+  if (realpathSync(dir) === realpathSync(vaultDir)) throw new TvaultError('--delegate-dir must be another directory than the vault directory');
+}
+
+/** Removes the sockets and the pid file on the way out; never throws. */
+export function removeRunFiles(sockPaths: string[], pidPath: string): void {
+  for (const p of [...sockPaths, pidPath]) {
     try {
       if (p === pidPath && readPid(p) !== process.pid) continue;
       rmSync(p, { force: true });

@@ -18,7 +18,10 @@ export type ErrorCode =
   | 'key_rotated'
   | 'locked'
   | 'timeout'
-  | 'internal';
+  | 'internal'
+  | 'token_required'
+  | 'token_scope'
+  | 'token_expired';
 
 export class ProtocolError extends Error {
   constructor(
@@ -29,12 +32,14 @@ export class ProtocolError extends Error {
   }
 }
 
-export type Request =
+/** `token` is the capability token as sent (never logged); only the token check reads it. */
+export type Request = (
   | { op: 'get'; project: string | null; key: string }
   | { op: 'getall'; project: string | null }
   | { op: 'getselected'; project: string | null; only?: string[]; prefix?: string }
   | { op: 'status'; project: string | null }
-  | { op: 'stop' };
+  | { op: 'stop' }
+) & { token?: string };
 
 export type Op = Request['op'];
 const OPS: ReadonlySet<string> = new Set<Op>(['get', 'getall', 'getselected', 'status', 'stop']);
@@ -78,28 +83,29 @@ export function parseRequest(line: Buffer): Request {
   }
   if (typeof r.op !== 'string') throw bad('"op" is missing or not a string');
   if (!OPS.has(r.op)) throw new ProtocolError('unknown_op', `unknown op ${JSON.stringify(r.op.slice(0, 40))}; known ops: ${[...OPS].join(', ')}`);
-  // Reserved for capability tokens (issue 4); accepted but not used yet, and never logged.
+  // The capability token: checked by the agent when it requires tokens, ignored otherwise, never logged.
   if (r.token !== undefined && typeof r.token !== 'string') throw bad('"token" must be a string');
+  const token = r.token as string | undefined;
   const op = r.op as Op;
   if (op !== 'get' && r.key !== undefined) throw bad(`"key" is only valid with op get`);
   if (op !== 'getselected' && (r.only !== undefined || r.prefix !== undefined)) throw bad('"only" and "prefix" are only valid with op getselected');
   switch (op) {
     case 'stop':
-      return { op };
+      return { op, token };
     case 'status':
     case 'getall':
-      return { op, project: projectField(r) };
+      return { op, project: projectField(r), token };
     case 'get': {
       if (typeof r.key !== 'string') throw bad('op get needs "key", a key name');
       const key = r.key;
-      return { op, project: projectField(r), key: checked(() => checkKeyName(key)) };
+      return { op, project: projectField(r), key: checked(() => checkKeyName(key)), token };
     }
     case 'getselected': {
       const only = r.only === undefined ? undefined : keyList(r.only);
       if (r.prefix !== undefined && (typeof r.prefix !== 'string' || r.prefix.length > MAX_PREFIX)) throw bad(`"prefix" must be a string of at most ${MAX_PREFIX} characters`);
       const prefix = r.prefix as string | undefined;
       if (!only && prefix === undefined) throw bad('op getselected needs "only" or "prefix"');
-      return { op, project: projectField(r), only, prefix };
+      return { op, project: projectField(r), only, prefix, token };
     }
   }
 }

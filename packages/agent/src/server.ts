@@ -17,7 +17,7 @@ export interface Answer {
 
 export interface ServerHooks {
   ioTimeoutMs: number;
-  /** Who may talk to the agent. Today: the agent's own uid (issue 4 adds --allow-uid). */
+  /** Who may talk to the agent: its own uid, and the --allow-uid uids (which then need a token). */
   allowPeer(peer: Peer): boolean;
   /** Handles one complete request line; must not throw. The line is zeroed afterwards. */
   onRequest(line: Buffer, peer: Peer): Answer;
@@ -149,14 +149,11 @@ function deny(sock: Socket, hooks: ServerHooks, peer: Peer | null, reason: strin
 }
 
 export class AgentServer {
-  readonly server: Server;
+  /** One per socket: the private one in the vault dir, and with --delegate-dir a second one. */
+  private readonly servers: Server[] = [];
   private readonly live = new Set<Connection>();
 
-  constructor(private readonly hooks: ServerHooks) {
-    // pauseOnConnect: nothing is read from a client before its credentials are checked.
-    this.server = createServer({ allowHalfOpen: true, pauseOnConnect: true }, (sock) => this.accept(sock));
-    this.server.maxConnections = MAX_CONNECTIONS;
-  }
+  constructor(private readonly hooks: ServerHooks) {}
 
   get inFlight(): number {
     return this.live.size;
@@ -179,27 +176,33 @@ export class AgentServer {
   }
 
   /**
-   * Listens on a unix socket that is born 0600: the umask is tightened around bind(), so there
-   * is no moment when the socket exists with a looser mode (no listen-then-chmod window).
+   * Listens on a unix socket that is born with `mode` (0600 unless a delegate socket): the umask
+   * is set around bind(), so there is no moment when the socket exists with a looser mode (no
+   * listen-then-chmod window). Errors after that go to onError.
    */
-  listen(path: string): Promise<void> {
+  listen(path: string, mode = 0o600, onError: (err: Error) => void = () => undefined): Promise<void> {
+    // pauseOnConnect: nothing is read from a client before its credentials are checked.
+    const server = createServer({ allowHalfOpen: true, pauseOnConnect: true }, (sock) => this.accept(sock));
+    server.maxConnections = MAX_CONNECTIONS;
+    this.servers.push(server);
     return new Promise((resolve, reject) => {
-      const old = process.umask(0o177);
+      const old = process.umask(0o777 & ~mode);
       let restored = false;
       const restore = () => {
         if (!restored) process.umask(old);
         restored = true;
       };
-      const onError = (err: Error) => {
+      const onListenError = (err: Error) => {
         restore();
         reject(new TvaultError(`cannot listen on ${path}: ${(err as NodeJS.ErrnoException).code ?? err.message}`));
       };
-      this.server.once('error', onError);
-      this.server.listen(path, () => {
+      server.once('error', onListenError);
+      server.listen(path, () => {
         restore();
-        this.server.off('error', onError);
+        server.off('error', onListenError);
+        server.on('error', onError);
         const st = lstatSync(path);
-        if (!st.isSocket() || (st.mode & 0o777) !== 0o600 || st.uid !== process.getuid!()) {
+        if (!st.isSocket() || (st.mode & 0o777) !== mode || st.uid !== process.getuid!()) {
           reject(new TvaultError(`${path} came out with mode ${(st.mode & 0o777).toString(8)}; refusing to serve on it`));
           return;
         }
@@ -214,6 +217,6 @@ export class AgentServer {
   }
 
   close(): void {
-    this.server.close();
+    for (const server of this.servers) server.close();
   }
 }

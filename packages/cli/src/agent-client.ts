@@ -18,8 +18,16 @@ export type AgentResponse =
   | { v: number; ok: true; project?: string; value?: string; secrets?: Record<string, string>; [k: string]: unknown }
   | { v: number; ok: false; error: string; message: string };
 
+const ALWAYS_FINAL: ReadonlySet<string> = new Set(['not_found', 'bad_request']);
+// A process that sends a token (a delegate) means to be served by the agent: its refusal is
+// the answer, not a reason to fall back to a direct unlock that would fail with a confusing
+// "locked". Without a token, these fall back as before (the owner can always unlock directly).
+const FINAL_WITH_TOKEN: ReadonlySet<string> = new Set(['token_required', 'token_scope', 'token_expired', 'permission_denied']);
+
 /** Errors the agent reports that are final answers, not reasons to fall back to a direct unlock. */
-export const FINAL_ERRORS = new Set(['not_found', 'bad_request']);
+export const FINAL_ERRORS = {
+  has: (code: string): boolean => ALWAYS_FINAL.has(code) || (!!process.env.TVAULT_AGENT_TOKEN && FINAL_WITH_TOKEN.has(code)),
+};
 
 /** What the fast path (fast.ts) learned from the agent, left for the full CLI in the same process. */
 export interface AgentMemo {

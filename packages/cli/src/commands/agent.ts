@@ -12,12 +12,13 @@ import { printJson } from '../output';
 import { getPassphrase } from '../passphrase';
 import type { GlobalArgs } from '../session';
 import { type UnitTarget, defaultPassphraseFile, nextSteps, platformTarget, renderUnit, stopHint, unitPath } from './agent-units';
+import { TOKEN_ERRORS, isOwnAgent, probeAgent } from './agent-probe';
 
 type A<T> = GlobalArgs & T;
 const MAX_TIMER_MS = 2 ** 31 - 1; // setTimeout's limit, about 24.8 days
 
 /** "15m", "1h30m"... via `ms`; "0" disables. A bare number other than 0 is refused: ms would read it as milliseconds. */
-export function parseDuration(text: string | undefined, flag: string): number {
+export function parseDuration(text: string | undefined, flag: string, max = { ms: MAX_TIMER_MS, text: '24d' }): number {
   if (text === undefined || text === '') return 0;
   const t = String(text).trim();
   if (/^0+(\.0*)?$/.test(t)) return 0;
@@ -30,7 +31,7 @@ export function parseDuration(text: string | undefined, flag: string): number {
   if (typeof n !== 'number' || !Number.isFinite(n) || n < 1) {
     throw usageError(`invalid ${flag} ${JSON.stringify(t.slice(0, 40))}: give a duration with a unit, like 30s, 15m or 2h (0 disables)`);
   }
-  if (n > MAX_TIMER_MS) throw usageError(`${flag} ${t} is too long: at most 24d`);
+  if (n > max.ms) throw usageError(`${flag} ${t} is too long: at most ${max.text}`);
   return Math.round(n);
 }
 
@@ -70,7 +71,34 @@ function useSystemdCredential(): void {
   if (existsSync(file)) process.env.TVAULT_PASSPHRASE_FILE = file;
 }
 
-async function start(a: A<{ idle: string; maxTtl?: string; ioTimeout: string }>) {
+interface TokenFlags {
+  requireToken?: boolean;
+  tokenFile?: string;
+  allowUid?: Array<string | number>;
+  delegateDir?: string;
+}
+
+function parseUid(text: string | number): number {
+  const t = String(text).trim();
+  const n = Number(t);
+  if (!/^\d+$/.test(t) || n > 4294967294) throw usageError(`invalid --allow-uid ${JSON.stringify(t.slice(0, 20))}: give a numeric uid`);
+  return n;
+}
+
+/** --require-token needs --token-file, and another uid is never let in without tokens. */
+function tokenOptions(a: TokenFlags): Pick<AgentOptions, 'tokenFile' | 'allowUids' | 'delegateDir'> {
+  const allowUids = (a.allowUid ?? []).map(parseUid);
+  if (a.requireToken && !a.tokenFile) throw usageError('--require-token needs --token-file PATH, a 0600 file of tokens (see: tvault agent token create)');
+  if (!a.requireToken) {
+    if (a.tokenFile !== undefined) throw usageError('--token-file is used with --require-token; add it to require tokens');
+    if (allowUids.length) throw usageError('--allow-uid needs --require-token --token-file: another uid is never let in without a token');
+    if (a.delegateDir !== undefined) throw usageError('--delegate-dir needs --require-token --token-file: another uid is never let in without a token');
+    return {};
+  }
+  return { tokenFile: resolve(a.tokenFile!), allowUids, delegateDir: a.delegateDir ? resolve(a.delegateDir) : undefined };
+}
+
+async function start(a: A<{ idle: string; maxTtl?: string; ioTimeout: string } & TokenFlags>) {
   requireUnix('the agent');
   const opts: AgentOptions = {
     dir: resolveVaultDir(a.vault),
@@ -78,6 +106,7 @@ async function start(a: A<{ idle: string; maxTtl?: string; ioTimeout: string }>)
     maxTtlMs: parseDuration(a.maxTtl, '--max-ttl'),
     ioTimeoutMs: parseDuration(a.ioTimeout, '--io-timeout') || 5000,
     readPassphrase: () => (useSystemdCredential(), getPassphrase('Vault passphrase (agent): ')),
+    ...tokenOptions(a),
   };
   const agent = loadAgent();
   try {
@@ -114,8 +143,9 @@ async function status(a: GlobalArgs) {
     return;
   }
   if (!res.ok) {
+    const hint = TOKEN_ERRORS.has(res.error) ? ' (it requires a token: set TVAULT_AGENT_TOKEN)' : '';
     if (a.json) printJson({ running: true, vault: dir, socket: files.sock, error: res.error, message: res.message });
-    else process.stderr.write(`tvault: the agent answered: ${res.message}\n`);
+    else process.stderr.write(`tvault: the agent answered: ${res.message}${hint}\n`);
     process.exitCode = 2;
     return;
   }
@@ -133,10 +163,19 @@ async function status(a: GlobalArgs) {
       ['max-ttl', fields.maxTtlMs ? `${fmt(fields.maxTtlMs)} (expires in ${fmt(fields.maxTtlRemainingMs)})` : 'off'],
       ['served', String(fields.served)],
       ['version', String(fields.version)],
+      ...(fields.requireToken ? [['tokens', `required${fields.tokenFile ? ` (${fields.tokens} from ${fields.tokenFile})` : ''}`], ['token', tokenLine(fields.token)]] : []),
     ];
     for (const [k, v] of lines) process.stdout.write(`${k.padEnd(9)} ${v}\n`);
   }
   process.exitCode = healthy ? 0 : 2;
+}
+
+/** "3f2a9c1b (ci): project backend, keys A,B; expires in 2h" for status. */
+function tokenLine(t: unknown): string {
+  const tok = (t ?? {}) as { id?: string; name?: string | null; project?: string | null; keys?: string[] | null; expiresAt?: string | null };
+  const scope = !tok.project && !tok.keys ? 'unrestricted' : [tok.project && `project ${tok.project}`, tok.keys && `keys ${tok.keys.join(',')}`].filter(Boolean).join(', ');
+  const left = tok.expiresAt ? Date.parse(tok.expiresAt) - Date.now() : null;
+  return `${tok.id}${tok.name ? ` (${tok.name})` : ''}: ${scope}; ${left === null ? 'does not expire' : `expires in ${fmt(Math.max(0, left))}`}`;
 }
 
 function alive(pid: number): boolean {
@@ -162,12 +201,25 @@ async function waitGone(pid: number, sock: string, timeoutMs: number): Promise<b
   return false;
 }
 
+/**
+ * An agent that requires tokens stops over its socket only for an unrestricted token. Its own
+ * user may signal it anyway, so `stop` does that for them: SIGTERM (which wipes the key like
+ * `stop`) to the pid the kernel names for the socket, if that process runs as this user.
+ */
+async function stopBySignal(dir: string, refusal: string): Promise<number> {
+  const p = await probeAgent(dir);
+  if (!isOwnAgent(p)) throw new TvaultError(`the agent refused to stop: ${refusal}`);
+  process.kill(p.pid, 'SIGTERM');
+  process.stderr.write(`the agent wants an unrestricted token to stop over its socket (${refusal}); it runs as you, so it was sent SIGTERM\n`);
+  return p.pid;
+}
+
 async function stop(a: GlobalArgs) {
   const dir = resolveVaultDir(a.vault);
   const res: AgentResponse | null = await agentRequest(dir, { op: 'stop' }, 5000);
   if (!res) throw new TvaultError(`no agent is running for ${dir}`);
-  if (!res.ok) throw new TvaultError(`the agent refused to stop: ${res.message}`);
-  const pid = Number(res.pid);
+  if (!res.ok && !TOKEN_ERRORS.has(res.error)) throw new TvaultError(`the agent refused to stop: ${res.message}`);
+  const pid = res.ok ? Number(res.pid) : await stopBySignal(dir, res.message);
   if (!(await waitGone(pid, vaultFiles(dir).sock, 10_000))) throw new TvaultError(`the agent (pid ${pid}) was asked to stop but is still running after 10 s`);
   if (a.json) printJson({ stopped: true, pid });
   else process.stderr.write(`stopped the agent (pid ${pid}); its key is wiped\n`);
@@ -252,11 +304,17 @@ export function agentCommands(y: Y): Y {
           .option('idle', { type: 'string', default: '15m', describe: 'lock and exit after this long without a read (0: never)' })
           .option('max-ttl', { type: 'string', describe: 'lock and exit this long after unlocking, however busy (default: no limit)' })
           .option('io-timeout', { type: 'string', default: '5s', hidden: true, describe: 'per-connection deadline' })
+          .option('require-token', { type: 'boolean', describe: 'refuse every request without a valid capability token (needs --token-file)' })
+          .option('token-file', { type: 'string', describe: 'the 0600 token file for --require-token (SIGHUP reloads it)' })
+          .option('allow-uid', { type: 'string', array: true, describe: 'also let this uid connect (repeatable; needs --require-token)' })
+          .option('delegate-dir', { type: 'string', describe: 'also listen on DIR/agent.sock for delegates of other uids (needs --require-token)' })
           .example('tvault agent start', 'prompts for the passphrase, then serves until 15 minutes without a read')
           .example('tvault agent start --idle 1h --max-ttl 8h &', 'in the background, for at most 8 hours')
-          .example('TVAULT_PASSPHRASE_FILE=~/.config/tvault/passphrase tvault agent start', 'without a prompt'),
+          .example('TVAULT_PASSPHRASE_FILE=~/.config/tvault/passphrase tvault agent start', 'without a prompt')
+          .example('tvault agent start --require-token --token-file ~/.tvault/agent-tokens --allow-uid 1001 --delegate-dir /srv/tvault', 'serve a delegate running as uid 1001'),
       start,
     )
+    .command('token', 'capability tokens for delegates: create, list, revoke', (c: Y): Y => require('./agent-token').tokenCommands(c))
     .command(
       'status',
       'is an agent running? (exit 0 running and unlocked, 1 not running, 2 error)',
@@ -282,5 +340,5 @@ export function agentCommands(y: Y): Y {
       (c: Y): Y => targetOption(c).example('tvault agent uninstall', 'after: systemctl --user disable --now tvault-agent'),
       uninstall,
     )
-    .demandCommand(1, 'give an agent subcommand: start, status, stop, install or uninstall');
+    .demandCommand(1, 'give an agent subcommand: start, status, stop, token, install or uninstall');
 }

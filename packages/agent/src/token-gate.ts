@@ -1,0 +1,80 @@
+// The token gate (--require-token): after the uid check, every request must carry a token of
+// the token file that has not expired and whose scope covers the op, the project and the keys.
+//
+// Lookup: one SHA-256 of the presented token, then a Map keyed by the hex hash. The Map's
+// string comparison is not constant-time, but what it compares are hashes: learning how many
+// leading characters of SHA-256(guess) match a stored hash tells an attacker nothing that
+// brings a token (a preimage) any closer. The raw tokens themselves are never compared.
+import { ProtocolError, type Request } from './protocol';
+import { type TokenSpec, hashToken, isUnrestricted } from './tokens';
+
+export class TokenSet {
+  private readonly byHash: Map<string, TokenSpec>;
+
+  constructor(
+    readonly file: string,
+    specs: readonly TokenSpec[],
+  ) {
+    this.byHash = new Map(specs.map((s) => [s.hash, s]));
+  }
+
+  get size(): number {
+    return this.byHash.size;
+  }
+
+  /** token_ids, for the log. */
+  ids(): string[] {
+    return [...this.byHash.values()].map((s) => s.id);
+  }
+
+  /** The tokens of this set that `other` no longer holds (revoked by a reload). */
+  removedIn(other: TokenSet): string[] {
+    return [...this.byHash.values()].filter((s) => !other.byHash.has(s.hash)).map((s) => s.id);
+  }
+
+  find(token: string | undefined): TokenSpec | undefined {
+    return token ? this.byHash.get(hashToken(token)) : undefined;
+  }
+}
+
+const scope = (why: string) => new ProtocolError('token_scope', `not in scope: ${why}`);
+const list = (keys: readonly string[]) => keys.join(', ');
+
+/** The project a request reads: a project-scoped token's own project when the request names none. */
+function projectFor(t: TokenSpec, project: string | null): string | null {
+  if (t.project === undefined) return project;
+  if (project !== null && project !== t.project) throw scope(`project '${project}' (this token is limited to project '${t.project}')`);
+  return t.project;
+}
+
+function checkKeys(t: TokenSpec, wanted: readonly string[]): void {
+  const allowed = t.keys!;
+  const outside = wanted.find((k) => !allowed.includes(k));
+  if (outside !== undefined) throw scope(`key '${outside}' (this token may read only: ${list(allowed)})`);
+}
+
+/**
+ * Checks a request against its token and returns it with the project resolved for a scoped
+ * token. Throws token_required (no or unknown token), token_expired, or token_scope.
+ */
+export function authorize(t: TokenSpec | undefined, req: Request, now: number): Request {
+  if (!t) throw new ProtocolError('token_required', 'token required or invalid');
+  if (t.expiresAt !== undefined && now >= t.expiresAt) {
+    throw new ProtocolError('token_expired', `token expired at ${new Date(t.expiresAt).toISOString()} (token_id ${t.id}); ask for a new one`);
+  }
+  if (req.op === 'stop') {
+    if (!isUnrestricted(t)) throw scope('only an unrestricted token (no project, no keys) may stop the agent');
+    return req;
+  }
+  const project = projectFor(t, req.project);
+  if (t.keys) {
+    if (req.op === 'get') checkKeys(t, [req.key]);
+    else if (req.op === 'getall') throw scope(`this token may read only named keys (${list(t.keys)}); ask for them by name, e.g. tvault env --only ${t.keys.join(',')}`);
+    else if (req.op === 'getselected') {
+      // A prefix alone would return whatever matches: only an explicit list can be checked.
+      if (!req.only) throw scope(`this token may read only named keys (${list(t.keys)}); a prefix needs --only with them`);
+      checkKeys(t, req.only);
+    }
+  }
+  return { ...req, project };
+}
