@@ -98,6 +98,8 @@ export function mapSqliteError(err: unknown, path: string): never {
 export interface OpenOptions {
   create?: boolean;
   readonly?: boolean;
+  /** false: open an older schema as it is (to inspect a backup); a newer one is still refused. */
+  migrate?: boolean;
 }
 
 export function openDb(path: string, opts: OpenOptions = {}): Db {
@@ -140,7 +142,7 @@ function migrate(db: Db, path: string, opts: OpenOptions): void {
   if (version > SCHEMA_VERSION) {
     throw new TvaultError(`${path} was written by a newer tvault (schema ${version}, this one knows ${SCHEMA_VERSION}); upgrade tvault`);
   }
-  if (version === SCHEMA_VERSION) return;
+  if (version === SCHEMA_VERSION || opts.migrate === false) return;
   if (opts.readonly) throw new TvaultError(`${path} needs a schema upgrade; run any tvault write command first`);
   db.transaction(() => {
     // Re-read inside the write lock: another process may have migrated meanwhile.

@@ -5,7 +5,7 @@ import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { existsSync, renameSync, rmSync } from 'node:fs';
 import type { Statement } from 'better-sqlite3';
 import { type Actor, type AuditEvent, type ChainReport, appendAudit, directActor, verifyAuditChain } from './audit';
-import { zero } from './bytes';
+import { u32, zero } from './bytes';
 import { auditKeyHeader, dekHeader, openBound, randomKey, sealBound, secretHeader, verifierPlaintext, open as openBox, seal } from './crypto';
 import { ExitCode, TvaultError, integrityError, notFound, usageError } from './errors';
 import { DEFAULT_KDF, type KdfParams, checkKdfParams, deriveKek } from './kdf';
@@ -83,11 +83,11 @@ export class Vault {
         put.run('kdf_salt', salt);
         put.run('verifier', seal(kek, verifierPlaintext(vaultId)));
         put.run('current_project', DEFAULT_PROJECT);
-        const auditKey = randomKey();
-        put.run('audit_key', sealBound(kek, auditKeyHeader(vaultId), auditKey));
+        const audit = newAuditSecret(1);
+        put.run('audit_key', sealBound(kek, auditKeyHeader(vaultId), audit));
         insertProject(db, kek, DEFAULT_PROJECT);
-        appendAudit(db, directActor(), { op: 'init', project: DEFAULT_PROJECT }, auditKey);
-        zero(auditKey);
+        appendAudit(db, directActor(), { op: 'init', project: DEFAULT_PROJECT }, audit.subarray(0, 32));
+        zero(audit);
       });
       db.pragma('wal_checkpoint(TRUNCATE)');
       db.close();
@@ -189,30 +189,42 @@ export class Vault {
   }
 
   /**
-   * Runs fn with the unwrapped audit key (null without a KEK) and zeroes it afterwards.
-   * A vault from before schema 2 gets its audit key here, at its first unlock.
+   * Runs fn with the unwrapped audit secret and zeroes it afterwards. The secret is the 32-byte
+   * audit key followed by the id (u32) of the first row it authenticates: sealed with the key,
+   * so that nobody without the KEK can move that boundary to excuse stripped MACs. A vault from
+   * before schema 2 gets its secret here, at its first unlock, starting after its last row.
    */
-  private withAuditKey<T>(kek: Uint8Array | undefined, fn: (key: Buffer | null) => T): T {
-    if (!kek) return fn(null);
+  private withAuditSecret<T>(kek: Uint8Array, fn: (secret: Buffer) => T): T {
     const header = auditKeyHeader(this.vaultId());
     const row = this.q("SELECT value FROM meta WHERE key = 'audit_key'").get() as { value: Buffer } | undefined;
-    let key: Buffer;
+    let secret: Buffer;
     if (row) {
-      key = openBound(kek, header, row.value, 'the audit key');
+      secret = openBound(kek, header, row.value, 'the audit key');
+      if (secret.length !== 36) throw integrityError('the vault is damaged: its audit key is malformed');
     } else {
-      key = randomKey();
-      writeTx(this.db, () => this.q("INSERT INTO meta (key, value) VALUES ('audit_key', ?)").run(sealBound(kek, header, key)));
+      secret = writeTx(this.db, () => {
+        const next = (this.q('SELECT COALESCE(MAX(id), 0) + 1 AS n FROM audit').get() as { n: number }).n;
+        const fresh = newAuditSecret(next);
+        this.q("INSERT INTO meta (key, value) VALUES ('audit_key', ?)").run(sealBound(kek, header, fresh));
+        return fresh;
+      });
     }
     try {
-      return fn(key);
+      return fn(secret);
     } finally {
-      zero(key);
+      zero(secret);
     }
+  }
+
+  /** Runs fn with the audit key (null without a KEK, for an unauthenticated row). */
+  private withAuditKey<T>(kek: Uint8Array | undefined, fn: (key: Buffer | null) => T): T {
+    if (!kek) return fn(null);
+    return this.withAuditSecret(kek, (secret) => fn(secret.subarray(0, 32)));
   }
 
   /** Checks the audit chain and, with the key from `kek`, every row's authentication. */
   verifyAudit(kek: Uint8Array): ChainReport {
-    return this.guard(() => this.withAuditKey(kek, (key) => verifyAuditChain(this.db, key ?? undefined)));
+    return this.guard(() => this.withAuditSecret(kek, (secret) => verifyAuditChain(this.db, secret.subarray(0, 32), secret.readUInt32BE(32))));
   }
 
   // ---- projects ----------------------------------------------------------------------------
@@ -483,9 +495,9 @@ export class Vault {
           put.run(JSON.stringify(kdf), 'kdf');
           put.run(seal(newKek, verifierPlaintext(this.vaultId())), 'verifier');
           // The audit key itself does not change: it is re-sealed under the new KEK.
-          this.withAuditKey(oldKek, (auditKey) => {
-            put.run(sealBound(newKek, auditKeyHeader(this.vaultId()), auditKey!), 'audit_key');
-            appendAudit(this.db, this.actor, { op: 'key.rotate', detail: `projects=${rows.length}` }, auditKey);
+          this.withAuditSecret(oldKek, (audit) => {
+            put.run(sealBound(newKek, auditKeyHeader(this.vaultId()), audit), 'audit_key');
+            appendAudit(this.db, this.actor, { op: 'key.rotate', detail: `projects=${rows.length}` }, audit.subarray(0, 32));
           });
         }),
       );
@@ -539,7 +551,8 @@ function openBackup(src: string): Db {
   if (!existsSync(src)) throw notFound(`no backup at ${src}`);
   let db: Db | undefined;
   try {
-    db = openDb(src, { readonly: true });
+    // An older schema is fine: the restored vault is migrated when it is next opened.
+    db = openDb(src, { readonly: true, migrate: false });
     const check = db.pragma('integrity_check', { simple: true });
     const meta = db.prepare("SELECT COUNT(*) AS n FROM meta WHERE key IN ('vault_id','kdf','kdf_salt','verifier')").get() as { n: number };
     if (check !== 'ok' || meta.n !== 4) throw integrityError('damaged');
@@ -570,6 +583,14 @@ async function setAside(dir: string, path: string): Promise<string> {
     for (const suffix of ['-wal', '-shm', '']) if (existsSync(path + suffix)) renameSync(path + suffix, savedAs + suffix);
   }
   return savedAs;
+}
+
+/** A fresh audit secret: a random key, then the first audit row id it authenticates. */
+function newAuditSecret(firstRow: number): Buffer {
+  const key = randomKey();
+  const secret = Buffer.concat([key, u32(firstRow)]);
+  zero(key);
+  return secret;
 }
 
 function insertProject(db: Db, kek: Uint8Array, name: string): void {

@@ -83,7 +83,7 @@ async function verify(a: GlobalArgs): Promise<void> {
     if (!r.ok) throw new TvaultError(`audit chain broken at row ${r.id}: ${r.reason}`, 8);
     if (!a.json) {
       process.stdout.write(`audit chain intact: ${r.rows} rows, head ${r.head}\n`);
-      if (r.unkeyed) process.stdout.write(`${r.unkeyed} rows were written without the vault key (failed unlocks, project switches, backups): chained, not authenticated\n`);
+      if (r.unkeyed) process.stdout.write(`${r.unkeyed} rows carry no MAC (failed unlocks, project switches, backups, token file edits, agent stops, or rows older than the vault's audit key): chained, not authenticated\n`);
     }
   });
 }
