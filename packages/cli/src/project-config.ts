@@ -2,7 +2,6 @@
 // A cloned repository can carry one that points at your production project, so a file is
 // used only after `tvault allow` recorded a hash of its absolute path and its content (as
 // direnv does for .envrc): any edit or move makes it unknown again, and `tvault deny` forgets it.
-import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { TvaultError, checkKeyName, checkPrivateDir, checkProjectName } from '@tvault/core';
@@ -43,6 +42,8 @@ function readConfig(path: string): Buffer {
 
 /** The allow record's name: sha256(absolute path, NUL, content). */
 function allowId(path: string, content: Buffer): string {
+  // Loaded here, not at the top: the agent fast path looks for a tvault.toml on every read.
+  const { createHash } = require('node:crypto') as typeof import('node:crypto');
   return createHash('sha256').update(resolve(path)).update('\0').update(content).digest('hex');
 }
 
