@@ -368,11 +368,22 @@ export class Vault {
     return openBound(dek, secretHeader(p.uid, name, version), sealed, `${p.name}/${name} (version ${version})`);
   }
 
+  /** One current, non-deleted secret by name: the (project_id, name) index, no scan. */
+  private currentRow(projectId: number, name: string): { name: string; version: number; sealed: Buffer } | undefined {
+    return this.guard(() =>
+      this.q(
+        `SELECT s.name, v.version, v.sealed FROM secrets s
+         JOIN secret_versions v ON v.secret_id = s.id AND v.version = s.current_version
+         WHERE s.project_id = ? AND s.name = ? AND v.sealed IS NOT NULL`,
+      ).get(projectId, name),
+    ) as { name: string; version: number; sealed: Buffer } | undefined;
+  }
+
   /** Decrypts one secret; the caller zeroes it. `actor` overrides who the audit row names. */
   getSecret(kek: Uint8Array, project: string, name: string, actor: Actor = this.actor): Buffer {
     checkKeyName(name);
     const value = this.withDek(kek, project, (dek, p) => {
-      const row = this.currentRows(p.id, { only: [name] })[0];
+      const row = this.currentRow(p.id, name);
       if (!row) throw notFound(`secret '${name}' not found in project '${project}'`);
       return this.openSealed(dek, p, row.name, row.version, row.sealed);
     });
@@ -416,7 +427,7 @@ export class Vault {
     this.guard(() =>
       writeTx(this.db, () => {
         const s = this.q('SELECT id FROM secrets WHERE project_id = ? AND name = ?').get(p.id, name) as { id: number } | undefined;
-        const live = s && this.currentRows(p.id, { only: [name] }).length > 0;
+        const live = s && this.currentRow(p.id, name) !== undefined;
         if (!s || (!live && !purge)) throw notFound(`secret '${name}' not found in project '${project}'`);
         if (purge) this.q('DELETE FROM secrets WHERE id = ?').run(s.id);
         else this.putVersion(Buffer.alloc(0), p, name, null, 'delete');
