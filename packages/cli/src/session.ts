@@ -80,14 +80,14 @@ export class Session {
       // The fast path already asked and got no usable answer: don't ask twice.
       const res = memo.tvaultAgentAnswer;
       delete memo.tvaultAgentAnswer;
-      if (res && !res.ok && res.error === 'key_rotated') process.stderr.write(`tvault: ${res.message}\n`);
+      if (res && !res.ok) explainFallback(res);
       return null;
     }
     const res = await agentRequest(this.dir, { ...req, project: this.explicitProject() });
     if (!res) return null;
     if (!res.ok) {
       if (FINAL_ERRORS.has(res.error)) throw new TvaultError(res.message, res.error === 'not_found' ? ExitCode.NOT_FOUND : ExitCode.ERROR);
-      if (res.error === 'key_rotated') process.stderr.write(`tvault: ${res.message}\n`);
+      explainFallback(res);
       return null;
     }
     const project = String(res.project);
@@ -111,6 +111,14 @@ export class Session {
     const agent = await this.viaAgent({ op: 'get', key });
     if (agent) return agent.secrets[0].value;
     return this.withUnlocked((vault, kek) => drain(vault.getSecret(kek, this.project(vault), key)));
+  }
+}
+
+/** Says why a running agent was passed over, where the user would otherwise be puzzled. */
+function explainFallback(res: { error: string; message: string }): void {
+  if (res.error === 'key_rotated') process.stderr.write(`tvault: ${res.message}\n`);
+  if (res.error === 'token_required' && !process.env.TVAULT_AGENT_TOKEN) {
+    process.stderr.write('tvault: the running agent requires a capability token (set TVAULT_AGENT_TOKEN); unlocking directly instead\n');
   }
 }
 
