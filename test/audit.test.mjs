@@ -130,3 +130,25 @@ test('audit verify needs the passphrase', (t) => {
   const r = v.run(['audit', 'verify'], { env: { TVAULT_PASSPHRASE: 'wrong' } });
   assert.equal(r.code, 6);
 });
+
+test('the agent logs the audit chain head at start and stop: an anchor outside the vault', async (t) => {
+  const { startAgent, agentLog, AGENT_ONLY } = await import('./agent-helpers.mjs');
+  const { v } = seeded(t);
+  const agent = await startAgent(t, v);
+  assert.equal(v.run(['get', '-p', 'default', 'API_KEY'], { env: AGENT_ONLY }).stdout, `${VALUE}\n`);
+  assert.equal(v.run(['agent', 'stop']).code, 0);
+  await agent.done;
+  const events = agentLog(v).events;
+  const start = events.find((e) => e.ev === 'start');
+  const stop = events.find((e) => e.ev === 'stop');
+  assert.match(start.auditHead, /^\d+:[0-9a-f]{16}$/);
+  assert.match(stop.auditHead, /^\d+:[0-9a-f]{16}$/);
+  assert.ok(Number(stop.auditHead.split(':')[0]) > Number(start.auditHead.split(':')[0]));
+  // The logged head is the row the chain held at that moment: a later rewrite of that row (or
+  // of anything before it) changes its hash, which the log outside the vault still remembers.
+  for (const anchor of [start.auditHead, stop.auditHead]) {
+    const [id, prefix] = anchor.split(':');
+    assert.equal(sql(join(v.vault, 'vault.db'), `SELECT lower(hex(hash)) FROM audit WHERE id = ${id}`).slice(0, 16), prefix);
+  }
+  assert.equal(v.run(['audit', 'verify']).code, 0);
+});

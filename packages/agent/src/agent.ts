@@ -1,7 +1,7 @@
 // The agent's life: harden, check the vault directory, take the single-instance lock, unlock
 // once, serve reads over a private socket, and on idle, max-ttl, `stop`, a signal or a crash:
 // wipe the KEK, remove the socket and pid file, exit. See docs/PROTOCOL.md for the wire format.
-import { type Actor, ExitCode, TvaultError, Vault, checkPrivateDir, vaultFiles } from '@tvault/core';
+import { type Actor, ExitCode, TvaultError, Vault, auditHead, checkPrivateDir, vaultFiles } from '@tvault/core';
 import { url as inspectorUrl } from 'node:inspector';
 import { join } from 'node:path';
 import { harden, sdNotify } from '@tvault/native';
@@ -87,6 +87,7 @@ class Agent {
   private readonly unlockedAt = Date.now();
   private lastRead = Date.now();
   private served = 0;
+  private lastAuditHead = '';
   private idleTimer?: NodeJS.Timeout;
   private ttlTimer?: NodeJS.Timeout;
   private readonly allowed: ReadonlySet<number>;
@@ -275,8 +276,10 @@ class Agent {
     step(() => this.server.refuseAll('locked', `the agent locked (${reason}) before answering; unlock directly or start it again`));
     removeRunFiles(this.sockets, this.files.pid);
     step(() => this.vault.get().audit({ op: 'agent.stop', detail: `reason=${reason} served=${this.served}` }));
+    step(() => (this.lastAuditHead = auditHead(this.vault.get().db)));
     step(() => this.vault.close());
-    step(() => this.log.info({ ev: 'stop', reason, served: this.served, exitCode: code }));
+    // The audit chain's head, logged outside the vault: an anchor against a later rewrite.
+    step(() => this.log.info({ ev: 'stop', reason, served: this.served, exitCode: code, auditHead: this.lastAuditHead }));
     step(() => process.stderr.write(`tvault agent: stopped (${reason}); the key is wiped\n`));
     const deadline = Date.now() + DRAIN_MS;
     const exit = () => (this.server.inFlight === 0 || Date.now() > deadline ? process.exit(code) : setTimeout(exit, 10));
@@ -371,7 +374,7 @@ export async function startAgent(o: AgentOptions): Promise<void> {
     ].join(', ');
     vault.get().audit({ op: 'agent.start', detail: settings }, self, key.use()); // with the key: the row carries the audit MAC
     log.info({
-      ev: 'start', socket: files.sock, vault: o.dir, idleMs: o.idleMs, maxTtlMs: o.maxTtlMs, hardening, mlocked: key.mlocked, staleSocketReplaced: stale === 'stale', version: VERSION,
+      ev: 'start', auditHead: auditHead(vault.get().db), socket: files.sock, vault: o.dir, idleMs: o.idleMs, maxTtlMs: o.maxTtlMs, hardening, mlocked: key.mlocked, staleSocketReplaced: stale === 'stale', version: VERSION,
       ...(tokens && { tokenFile: tokens.file, tokens: tokens.ids(), allowUids: o.allowUids ?? [], delegateSocket: sockets[1] }),
     });
     process.stdout.on('error', () => undefined); // a closed stdout must not kill the agent

@@ -109,6 +109,12 @@ export function appendAudit(db: Db, actor: Actor, ev: AuditEvent, macKey?: Uint8
   insert.run({ ...row, prev_hash: prev, hash, mac: macKey ? rowMac(macKey, hash) : null });
 }
 
+/** The newest row as `id:hash-prefix`, the same form `audit verify` prints: an anchor to keep elsewhere. */
+export function auditHead(db: Db): string {
+  const last = stmts(db).last.get() as { id: number; hash: Buffer } | undefined;
+  return last ? `${last.id}:${Buffer.from(last.hash).toString('hex').slice(0, 16)}` : '0:';
+}
+
 export type ChainReport =
   | { ok: true; rows: number; unkeyed: number; head: string }
   | { ok: false; id: number; reason: string };
