@@ -51,15 +51,19 @@ try {
   report('agent RSS after unlock (default 64 MiB KDF)', `${rssMiB(agent.child.pid).toFixed(1)} MiB`);
 
   const agentEnv = { TVAULT_DIR: v.vault };
-  const [base, viaAgent, direct] = compare(
+  // The floor: the least a Node client can do (connect, one line of JSON, print the value).
+  const rawClient = `const s=require('net').connect(${JSON.stringify(agent.sock)});s.on('connect',()=>s.end('{"v":1,"op":"get","key":"KEY_1","project":null}\\n'));let b='';s.on('data',d=>b+=d);s.on('end',()=>process.stdout.write(JSON.parse(b).value+'\\n'))`;
+  const [base, floor, viaAgent, direct] = compare(
     [
       { cmd: node, args: ['-e', '0'] },
+      { cmd: node, args: ['-e', rawClient] },
       { cmd: node, args: tvaultArgs('get', 'KEY_1'), env: agentEnv },
       { cmd: node, args: tvaultArgs('get', 'KEY_1', '--no-agent'), env: { ...agentEnv, TVAULT_PASSPHRASE: PASS } },
     ],
     { runs: 21, warmup: 3 },
   );
   report('node -e 0', fmt(base));
+  report('raw Node client through the agent (the floor)', `${fmt(floor)} = ${ratio(floor, base)} node -e 0`);
   report('tvault get KEY via the agent', fmt(viaAgent));
   report('tvault get KEY --no-agent (direct unlock, default KDF)', fmt(direct));
   report('  via agent / node -e 0 (goal ≤ 1.25×)', ratio(viaAgent, base));
