@@ -81,7 +81,8 @@ test('with --allow-uid and a valid token the delegate is served; a bad, out-of-s
   r = asDelegate(share, ['get', 'DATABASE_URL'], undefined);
   assert.equal(r.code, 1);
   assert.equal(r.stdout, '');
-  assert.match(r.stderr, /^tvault: vault directory .*share is owned by uid \d+, not by you \(uid 65534\)/);
+  // It says why it passed the agent over, then why the direct unlock failed.
+  assert.match(r.stderr, /^tvault: the running agent requires a capability token \(set TVAULT_AGENT_TOKEN\); unlocking directly instead\ntvault: vault directory .*share is owned by uid \d+, not by you \(uid 65534\)/);
   // The private socket stays out of reach (its directory is 0700): no agent there, the same fallback.
   r = asDelegate(share, ['get', 'DATABASE_URL', '--vault', v.vault], DELEGATE);
   assert.equal(r.code, 1);
