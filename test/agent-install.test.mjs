@@ -120,3 +120,17 @@ test('under systemd the agent takes the passphrase from $CREDENTIALS_DIRECTORY; 
   assert.equal(r.code, 1);
   assert.match(r.stderr, /must be 0600/);
 });
+
+test('install passes the token flags, with absolute paths, and refuses other uids without a token file', (t) => {
+  const v = makeVault(t);
+  const r = v.run(['agent', 'install', '--dry-run', '--token-file', 'tokens', '--allow-uid', '1001', '--allow-uid', '1002', '--delegate-dir', 'share'], { env: home(t, v), cwd: v.dir });
+  assert.equal(r.code, 0, r.stderr);
+  systemdVerify(t, r.stdout);
+  const exec = r.stdout.split('\n').find((l) => l.startsWith('ExecStart='));
+  assert.equal(exec, `ExecStart=${process.execPath} ${BIN} agent start --require-token --token-file ${join(v.dir, 'tokens')} --allow-uid 1001 --allow-uid 1002 --delegate-dir ${join(v.dir, 'share')}`);
+  for (const args of [['--allow-uid', '1001'], ['--delegate-dir', 'share'], ['--token-file', 'tokens', '--allow-uid', 'bob']]) {
+    const bad = v.run(['agent', 'install', '--dry-run', ...args], { env: home(t, v), cwd: v.dir });
+    assert.equal(bad.code, 2, `${args.join(' ')}: ${bad.stderr}`);
+    assert.equal(bad.stdout, '');
+  }
+});

@@ -243,12 +243,24 @@ function passphraseFileWarning(path: string): string | null {
   }
 }
 
-async function install(a: A<{ target?: string; dryRun?: boolean; idle?: string; maxTtl?: string; passphraseFile?: string }>) {
+interface InstallArgs {
+  target?: string;
+  dryRun?: boolean;
+  idle?: string;
+  maxTtl?: string;
+  passphraseFile?: string;
+  tokenFile?: string;
+  allowUid?: Array<number | string>;
+  delegateDir?: string;
+}
+
+async function install(a: A<InstallArgs>) {
   const t = target(a);
   const dir = resolveVaultDir(a.vault);
   const startArgs: string[] = [];
   if (a.idle !== undefined) startArgs.push('--idle', formatFlag(a.idle, '--idle'));
   if (a.maxTtl !== undefined) startArgs.push('--max-ttl', formatFlag(a.maxTtl, '--max-ttl'));
+  startArgs.push(...tokenStartArgs(a));
   const passphraseFile = a.passphraseFile ? resolve(a.passphraseFile) : defaultPassphraseFile();
   const text = renderUnit(t, { vaultDir: dir === resolveVaultDir(undefined, {}) ? undefined : dir, startArgs, passphraseFile });
   const path = unitPath(t);
@@ -263,6 +275,25 @@ async function install(a: A<{ target?: string; dryRun?: boolean; idle?: string; 
   else process.stderr.write(`wrote ${path}\nnext: ${nextSteps(t, path)}\n`);
   const warning = passphraseFileWarning(passphraseFile);
   if (warning) process.stderr.write(`tvault: warning: ${warning}\n`);
+}
+
+/**
+ * The token flags for the unit's `agent start`, with absolute paths (a service has no working
+ * directory of yours). The same rules as `agent start`: no other uid without tokens.
+ */
+function tokenStartArgs(a: InstallArgs): string[] {
+  const others = (a.allowUid?.length ?? 0) > 0 || a.delegateDir !== undefined;
+  if (!a.tokenFile) {
+    if (others) throw usageError('--allow-uid and --delegate-dir need --token-file: another uid is never let in without a token');
+    return [];
+  }
+  const args = ['--require-token', '--token-file', resolve(a.tokenFile)];
+  for (const uid of a.allowUid ?? []) {
+    if (!/^\d+$/.test(String(uid))) throw usageError(`--allow-uid: '${uid}' is not a numeric uid`);
+    args.push('--allow-uid', String(uid));
+  }
+  if (a.delegateDir !== undefined) args.push('--delegate-dir', resolve(a.delegateDir));
+  return args;
 }
 
 /** Checks a duration now, so that a typo fails here and not at login. */
@@ -330,7 +361,11 @@ export function agentCommands(y: Y): Y {
           .option('idle', { type: 'string', describe: 'pass --idle to the agent' })
           .option('max-ttl', { type: 'string', describe: 'pass --max-ttl to the agent' })
           .option('passphrase-file', { type: 'string', describe: 'the 0600 file holding the passphrase (default: ~/.config/tvault/passphrase)' })
+          .option('token-file', { type: 'string', describe: 'start it with --require-token --token-file PATH' })
+          .option('allow-uid', { type: 'string', array: true, describe: 'pass --allow-uid UID (repeatable; needs --token-file)' })
+          .option('delegate-dir', { type: 'string', describe: 'pass --delegate-dir DIR (needs --token-file)' })
           .example('tvault agent install --dry-run', 'print the unit')
+          .example('tvault agent install --token-file ~/.tvault/agent-tokens --allow-uid 1001 --delegate-dir /srv/tvault', 'a unit that serves a delegate')
           .example('tvault agent install --idle 1h && systemctl --user daemon-reload && systemctl --user enable --now tvault-agent', ''),
       install,
     )
