@@ -18,9 +18,6 @@ export function warn(msg: string): void {
   process.stderr.write(`tvault: warning: ${msg}\n`);
 }
 
-export function info(msg: string): void {
-  process.stderr.write(`${msg}\n`);
-}
 
 /** How `get` prints a value: exact bytes with --raw, a JSON object with --json, else a line. */
 export function writeValue(key: string, value: string, opts: { raw?: boolean; json?: boolean }): void {

@@ -4,15 +4,6 @@ export function zero(...bufs: Array<Uint8Array | null | undefined>): void {
   for (const b of bufs) if (b) b.fill(0);
 }
 
-/** Runs fn with a buffer and zeroes the buffer afterwards, whatever happens. */
-export async function using<T>(buf: Uint8Array, fn: (b: Uint8Array) => Promise<T> | T): Promise<T> {
-  try {
-    return await fn(buf);
-  } finally {
-    buf.fill(0);
-  }
-}
-
 export function u16(n: number): Buffer {
   const b = Buffer.alloc(2);
   b.writeUInt16BE(n);
