@@ -4,9 +4,9 @@
 import { build } from 'esbuild';
 import { chmodSync, readFileSync } from 'node:fs';
 
-// yaml, smol-toml and dotenv are only needed by a few commands; keeping them out of the bundle
+// smol-toml and dotenv are only needed by a few commands; keeping them out of the bundle
 // keeps its parse time down.
-const external = ['better-sqlite3', 'hash-wasm', 'tweetnacl', 'pino', '@tvault/native', 'yaml', 'smol-toml', 'dotenv'];
+const external = ['better-sqlite3', 'hash-wasm', 'tweetnacl', 'pino', '@tvault/native', 'smol-toml', 'dotenv'];
 const common = {
   bundle: true,
   platform: 'node',
