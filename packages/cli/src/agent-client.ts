@@ -1,7 +1,7 @@
 // The client side of the agent protocol (docs/PROTOCOL.md): one line of JSON in, one line out.
 // This module is on the hot path of `tvault get`: it must load nothing but node:net.
 import { connect } from 'node:net';
-import { join } from 'node:path';
+import { vaultFiles } from '@tvault/core/src/paths';
 
 export const PROTOCOL_VERSION = 1;
 const MAX_RESPONSE = 64 * 1024 * 1024;
@@ -35,7 +35,30 @@ export interface AgentMemo {
 }
 
 export function agentSocketPath(vaultDir: string): string {
-  return join(vaultDir, 'agent.sock');
+  return vaultFiles(vaultDir).sock;
+}
+
+/** TVAULT_NO_AGENT=1 (anything but empty, 0 or false) skips the agent, as --no-agent does. */
+export function agentDisabledByEnv(env: NodeJS.ProcessEnv = process.env): boolean {
+  const v = env.TVAULT_NO_AGENT;
+  return !!v && v !== '0' && v.toLowerCase() !== 'false';
+}
+
+/** The exit code for a final refusal: 4 when something was not found, else 1. */
+export function finalExitCode(error: string): 1 | 4 {
+  return error === 'not_found' ? 4 : 1;
+}
+
+/** The request for one key, a selection (only/prefix), or the whole project. */
+export function readRequest(project: string | null, q: { key?: string; only?: string[]; prefix?: string }): AgentRequest {
+  if (q.key !== undefined) return { op: 'get', key: q.key, project };
+  if (q.only || q.prefix) return { op: 'getselected', only: q.only, prefix: q.prefix, project };
+  return { op: 'getall', project };
+}
+
+/** A getall/getselected answer as a list of name/value pairs. */
+export function answerSecrets(res: { secrets?: Record<string, string> }): Array<{ name: string; value: string }> {
+  return Object.entries(res.secrets ?? {}).map(([name, value]) => ({ name, value }));
 }
 
 /**

@@ -4,7 +4,7 @@
 // agent that refuses — hands over to the full CLI (dist/cli.cjs), which decides properly.
 import { checkProjectName } from '@tvault/core/src/names';
 import { resolveVaultDir } from '@tvault/core/src/paths';
-import { type AgentMemo, type AgentRequest, FINAL_ERRORS, agentRequest } from './agent-client';
+import { type AgentMemo, FINAL_ERRORS, agentDisabledByEnv, agentRequest, answerSecrets, finalExitCode, readRequest } from './agent-client';
 import { formatEnv } from './env-format';
 import { exitQuietlyOnClosedStdout, writeValue } from './output';
 
@@ -72,11 +72,6 @@ function parseShapes(argv: string[]): FastArgs | null {
   return FAST_FORMATS.has(a.format) ? a : null;
 }
 
-function agentDisabled(): boolean {
-  const env = process.env.TVAULT_NO_AGENT;
-  return !!env && env !== '0' && env.toLowerCase() !== 'false';
-}
-
 /** The project named by -p or by an allowed tvault.toml; undefined when neither applies. */
 function explicitProject(a: FastArgs, dir: string): string | null {
   if (a.project) return checkProjectName(a.project); // throws: the full CLI reports it (exit 2)
@@ -88,7 +83,7 @@ function explicitProject(a: FastArgs, dir: string): string | null {
 
 /** Resolves true when the request was answered (output written, exit code set). */
 export async function tryFastPath(argv: string[]): Promise<boolean> {
-  if (process.platform === 'win32' || agentDisabled()) return false;
+  if (process.platform === 'win32' || agentDisabledByEnv()) return false;
   const a = parseFast(argv);
   if (!a) return false;
   const dir = resolveVaultDir(a.vault);
@@ -98,25 +93,22 @@ export async function tryFastPath(argv: string[]): Promise<boolean> {
   } catch {
     return false; // e.g. an unallowed tvault.toml: the full CLI prints the proper error
   }
-  const req: AgentRequest =
-    a.cmd === 'get' ? { op: 'get', key: a.key, project } : a.only || a.prefix ? { op: 'getselected', only: a.only, prefix: a.prefix, project } : { op: 'getall', project };
-  const res = await agentRequest(dir, req);
+  const res = await agentRequest(dir, readRequest(project, a));
   // Tell the full CLI what the agent said, so that it neither asks again nor repeats a warning.
   (globalThis as AgentMemo).tvaultAgentAnswer = res;
   if (!res) return false;
   if (!res.ok) {
     if (!FINAL_ERRORS.has(res.error)) return false;
     process.stderr.write(`tvault: ${res.message}\n`);
-    process.exitCode = res.error === 'not_found' ? 4 : 1;
+    process.exitCode = finalExitCode(res.error);
     return true;
   }
   if (a.cmd === 'get') {
     writeValue(a.key!, String(res.value), a);
     return true;
   }
-  const secrets = Object.entries(res.secrets ?? {}).map(([name, value]) => ({ name, value }));
   try {
-    process.stdout.write(formatEnv(secrets, a.format, { export: a.export }));
+    process.stdout.write(formatEnv(answerSecrets(res), a.format, { export: a.export }));
   } catch {
     return false; // a value this format cannot carry: the full CLI reports it properly
   }

@@ -1,8 +1,8 @@
 // What every command needs: the vault directory, the project, and a way to unlock.
 // Reads try the agent first (unless --no-agent / TVAULT_NO_AGENT) and fall back to a direct
 // unlock; writes always unlock directly. Core (SQLite, the KDF, NaCl) loads only on that path.
-import { ExitCode, type Selection, TvaultError, Vault, checkProjectName, resolveVaultDir } from '@tvault/core';
-import { type AgentMemo, type AgentRequest, FINAL_ERRORS, agentRequest } from './agent-client';
+import { type Selection, TvaultError, Vault, checkProjectName, resolveVaultDir } from '@tvault/core';
+import { type AgentMemo, FINAL_ERRORS, agentDisabledByEnv, agentRequest, answerSecrets, finalExitCode, readRequest } from './agent-client';
 import { getPassphrase } from './passphrase';
 import { type ProjectConfig, loadConfig } from './project-config';
 
@@ -27,8 +27,7 @@ export class Session {
   }
 
   get useAgent(): boolean {
-    const env = process.env.TVAULT_NO_AGENT;
-    return this.args.agent !== false && !(env && env !== '0' && env.toLowerCase() !== 'false');
+    return this.args.agent !== false && !agentDisabledByEnv();
   }
 
   /** The nearest allowed tvault.toml (loaded once). */
@@ -73,7 +72,7 @@ export class Session {
   }
 
   /** Asks the agent; returns null when the caller should unlock directly instead. */
-  private async viaAgent(req: AgentRequest): Promise<{ project: string; secrets: PlainSecret[] } | null> {
+  private async viaAgent(q: { key?: string } & Selection): Promise<{ project: string; secrets: PlainSecret[] } | null> {
     if (!this.useAgent || process.platform === 'win32') return null;
     const memo = globalThis as AgentMemo;
     if (memo.tvaultAgentAnswer !== undefined && memo.tvaultAgentAnswer?.ok !== true) {
@@ -83,22 +82,21 @@ export class Session {
       if (res && !res.ok) explainFallback(res);
       return null;
     }
-    const res = await agentRequest(this.dir, { ...req, project: this.explicitProject() });
+    const res = await agentRequest(this.dir, readRequest(this.explicitProject(), q));
     if (!res) return null;
     if (!res.ok) {
-      if (FINAL_ERRORS.has(res.error)) throw new TvaultError(res.message, res.error === 'not_found' ? ExitCode.NOT_FOUND : ExitCode.ERROR);
+      if (FINAL_ERRORS.has(res.error)) throw new TvaultError(res.message, finalExitCode(res.error));
       explainFallback(res);
       return null;
     }
     const project = String(res.project);
-    if (req.op === 'get') return { project, secrets: [{ name: req.key!, value: String(res.value) }] };
-    return { project, secrets: Object.entries(res.secrets ?? {}).map(([name, value]) => ({ name, value })) };
+    if (q.key !== undefined) return { project, secrets: [{ name: q.key, value: String(res.value) }] };
+    return { project, secrets: answerSecrets(res) };
   }
 
   /** Reads the selected secrets of the project (agent first). */
   async readSecrets(sel: Selection, op: 'getall' | 'export' = 'getall'): Promise<{ project: string; secrets: PlainSecret[] }> {
-    const hasSel = !!(sel.only || sel.prefix);
-    const agent = await this.viaAgent(hasSel ? { op: 'getselected', only: sel.only, prefix: sel.prefix } : { op: 'getall' });
+    const agent = await this.viaAgent(sel);
     if (agent) return agent;
     return this.withUnlocked((vault, kek) => {
       const project = this.project(vault);
@@ -108,7 +106,7 @@ export class Session {
   }
 
   async readSecret(key: string): Promise<string> {
-    const agent = await this.viaAgent({ op: 'get', key });
+    const agent = await this.viaAgent({ key });
     if (agent) return agent.secrets[0].value;
     return this.withUnlocked((vault, kek) => drain(vault.getSecret(kek, this.project(vault), key)));
   }

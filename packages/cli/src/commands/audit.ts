@@ -1,4 +1,5 @@
 // `tvault audit`: read the audit trail (names and actors, never values) and verify its chain.
+import ms from 'ms';
 import { type AuditRow, TvaultError, usageError } from '@tvault/core';
 import type { Y } from './argv';
 import { isoTime, printJson, printTable } from '../output';
@@ -12,8 +13,8 @@ interface AuditArgs extends GlobalArgs {
 
 /** --since takes a duration back from now (`1h`, `30m`, `7d`) or an ISO 8601 time. */
 export function parseSince(since: string, now = Date.now()): number {
-  const ms = (require('ms') as (s: string) => number | undefined)(since);
-  if (typeof ms === 'number' && Number.isFinite(ms) && ms >= 0) return now - ms;
+  const back = ms(since) as number | undefined;
+  if (typeof back === 'number' && Number.isFinite(back) && back >= 0) return now - back;
   const t = Date.parse(since);
   if (Number.isNaN(t)) throw usageError(`--since: '${since}' is neither a duration (1h, 7d) nor a time (2026-11-27T10:00:00Z)`);
   return t;
