@@ -13,7 +13,7 @@ interface AuditArgs extends GlobalArgs {
 
 /** --since takes a duration back from now (`1h`, `30m`, `7d`) or an ISO 8601 time. */
 export function parseSince(since: string, now = Date.now()): number {
-  const back = ms(since) as number | undefined;
+  const back = ms(since as ms.StringValue) as number | undefined;
   if (typeof back === 'number' && Number.isFinite(back) && back >= 0) return now - back;
   const t = Date.parse(since);
   if (Number.isNaN(t)) throw usageError(`--since: '${since}' is neither a duration (1h, 7d) nor a time (2026-11-27T10:00:00Z)`);
