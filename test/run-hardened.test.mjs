@@ -182,7 +182,9 @@ test('Ctrl-C in a terminal reaches the child once (the terminal signals the whol
   const v = vaultWith(t, { K: 'v' });
   const log = join(v.dir, 'int.log');
   const child = `trap 'echo INT >> ${log}; got=1' INT; got=; echo ready; while [ -z "$got" ]; do sleep 0.05; done; sleep 0.5; echo done`;
-  const inner = `"${process.execPath}" "${BIN}" run -- sh -c '${child.replace(/'/g, `'\\''`)}'`;
+  // `exec`: script(1) runs the line through $SHELL, and dash (CI's /bin/sh) would stay as a parent
+  // in the foreground group, catch the same Ctrl-C and kill itself with SIGINT once tvault exits.
+  const inner = `exec "${process.execPath}" "${BIN}" run -- sh -c '${child.replace(/'/g, `'\\''`)}'`;
   const p = spawn('script', ['-qec', inner, '/dev/null'], { env: baseEnv(v.env), stdio: ['pipe', 'pipe', 'pipe'] });
   t.after(() => p.kill('SIGKILL'));
   let out = '';
