@@ -4,7 +4,8 @@
 // a direct unlock would have to exit 3 ("locked").
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { makeVault } from './helpers.mjs';
+import { spawnSync } from 'node:child_process';
+import { BIN, baseEnv, makeVault } from './helpers.mjs';
 import { AGENT_ONLY, auditRows, request, startAgent, tvaultNoTty } from './agent-helpers.mjs';
 
 function vaultWithSecrets(t) {
@@ -106,4 +107,34 @@ test('a stale socket (agent killed) means a silent fallback, not an error', asyn
   assert.equal(r.code, 0, r.stderr);
   assert.equal(r.stdout, 'k-123\n');
   assert.equal(r.stderr, '');
+});
+
+test('through the agent, output reaches a pipe whole even when it is full and non-blocking, and a reader that leaves early ends tvault with 141', async (t) => {
+  const v = makeVault(t);
+  const lines = Array.from({ length: 3000 }, (_, i) => `KEY_${String(i).padStart(4, '0')}=${'v'.repeat(40)}`);
+  assert.equal(v.run(['import', '-'], { input: lines.join('\n') }).code, 0);
+  const a = await startAgent(t, v);
+  const env = baseEnv({ ...v.env, ...AGENT_ONLY });
+  // ~150 KB into a 64 KiB pipe whose write end is O_NONBLOCK, read only after half a second.
+  const py = [
+    'import fcntl, os, subprocess, sys, time',
+    'r, w = os.pipe()',
+    'fcntl.fcntl(w, fcntl.F_SETFL, fcntl.fcntl(w, fcntl.F_GETFL) | os.O_NONBLOCK)',
+    'p = subprocess.Popen(sys.argv[1:], stdout=w)',
+    'os.close(w)',
+    'time.sleep(0.5)',
+    'data = b""',
+    'while chunk := os.read(r, 65536): data += chunk',
+    'sys.stdout.buffer.write(data)',
+    'sys.exit(p.wait())',
+  ].join('\n');
+  const r = spawnSync('python3', ['-c', py, process.execPath, BIN, 'env', '--format', 'dotenv'], { env, encoding: 'utf8', maxBuffer: 8 << 20 });
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout, lines.map((l) => l.replace('=', "='") + "'\n").join(''));
+  for (const cmd of ['env', 'get KEY_0001']) {
+    const early = spawnSync('bash', ['-o', 'pipefail', '-c', `"${process.execPath}" "${BIN}" ${cmd} 2>err | head -c 1 >/dev/null; echo $?; cat err`], { env, cwd: v.dir, encoding: 'utf8' });
+    // get's 41 bytes fit in the pipe before head leaves: it ends 0; env's 150 KB cannot: 141.
+    assert.equal(early.stdout, cmd === 'env' ? '141\n' : '0\n', `${cmd}: ${early.stdout}`);
+  }
+  assert.ok((await request(a.sock, { v: 1, op: 'status' })).served >= 3, 'the agent did not serve these reads');
 });

@@ -416,6 +416,94 @@ describe('sdNotify', () => {
   });
 });
 
+// agentCall blocks the calling thread, so the server it talks to runs in a child process.
+// Each mode is one behaviour of a server, on one connection; "ready" means it listens.
+const SERVER = `
+const net = require('net');
+const [path, mode] = process.argv.slice(1);
+const server = net.createServer({ allowHalfOpen: true }, (s) => {
+  let got = Buffer.alloc(0);
+  s.on('data', (d) => (got = Buffer.concat([got, d])));
+  if (mode === 'echo') s.on('end', () => s.end(JSON.stringify({ got: got.toString() }) + '\\n'));
+  if (mode === 'partial') s.end('no newline');
+  if (mode === 'line-stays-open') s.write('one\\ntwo'); // never ends: the client stops at the newline
+  if (mode === 'big-line') s.end('x'.repeat(300 * 1024) + '\\n');
+  if (mode === 'endless') { const c = Buffer.alloc(64 * 1024, 0x78); const more = () => { while (s.write(c)); }; s.on('drain', more); s.on('error', () => {}); more(); }
+  // 'silent': reads and never answers
+});
+server.listen(path, () => console.log('ready'));
+`;
+
+describe('agentCall', () => {
+  let dir;
+  const servers = [];
+  before(() => (dir = tempDir()));
+  after(() => {
+    for (const s of servers) s.kill('SIGKILL');
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  async function serve(mode) {
+    const sock = path.join(dir, `${mode}.sock`);
+    const child = spawn(process.execPath, ['-e', SERVER, sock, mode], { stdio: ['ignore', 'pipe', 'pipe'] });
+    servers.push(child);
+    assert.equal(await firstLine(child), 'ready');
+    return sock;
+  }
+
+  test('sends the request, half-closes, and returns the answer line', async () => {
+    const sock = await serve('echo');
+    const answer = native.agentCall(sock, Buffer.from('{"op":"status"}\n'), 5000, 1 << 20);
+    assert.deepEqual(JSON.parse(answer.toString()), { got: '{"op":"status"}\n' });
+  });
+
+  test('returns at the first newline without waiting for the close', async () => {
+    const sock = await serve('line-stays-open');
+    const t0 = performance.now();
+    const answer = native.agentCall(sock, Buffer.from('x\n'), 10_000, 1 << 20);
+    assert.ok(performance.now() - t0 < 5000, 'waited for the deadline');
+    assert.ok(answer.toString().startsWith('one\n'), answer.toString());
+  });
+
+  test('an answer larger than its first buffer arrives whole', async () => {
+    const sock = await serve('big-line');
+    const answer = native.agentCall(sock, Buffer.from('x\n'), 5000, 1 << 20);
+    assert.equal(answer.length, 300 * 1024 + 1);
+    assert.ok(answer.subarray(0, -1).every((b) => b === 0x78) && answer.at(-1) === 0x0a);
+  });
+
+  test('an answer without a newline is returned as it arrived (the caller refuses it)', async () => {
+    const sock = await serve('partial');
+    assert.equal(native.agentCall(sock, Buffer.from('x\n'), 5000, 1 << 20).toString(), 'no newline');
+  });
+
+  test('a server that never answers: returns what arrived (nothing) at the deadline', async () => {
+    const sock = await serve('silent');
+    const t0 = performance.now();
+    const answer = native.agentCall(sock, Buffer.from('x\n'), 300, 1 << 20);
+    const ms = performance.now() - t0;
+    assert.equal(answer.length, 0);
+    assert.ok(ms >= 290 && ms < 3000, `returned after ${ms} ms`);
+  });
+
+  test('an answer that grows past maxBytes gives null', async () => {
+    const sock = await serve('endless');
+    assert.equal(native.agentCall(sock, Buffer.from('x\n'), 5000, 1 << 20), null);
+  });
+
+  test('nobody listening gives null: no file, a stale socket, a regular file, a path too long', () => {
+    const stale = path.join(dir, 'stale.sock');
+    const py = spawnSync('python3', ['-c', 'import socket,sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])', stale]);
+    assert.equal(py.status, 0, String(py.stderr));
+    assert.ok(fs.lstatSync(stale).isSocket());
+    const file = path.join(dir, 'file');
+    fs.writeFileSync(file, '');
+    for (const p of [path.join(dir, 'none.sock'), stale, file, '/' + 'a'.repeat(200), '']) {
+      assert.equal(native.agentCall(p, Buffer.from('x\n'), 1000, 1024), null, p);
+    }
+  });
+});
+
 test('type misuse throws TypeError and never crashes', () => {
   const cases = [
     () => native.peerCred('x'),
@@ -436,6 +524,13 @@ test('type misuse throws TypeError and never crashes', () => {
     () => native.sdNotify(1, 'READY=1'),
     () => native.sdNotify('/tmp/x', 2),
     () => native.sdNotify('/tmp/x'),
+    () => native.agentCall(1, Buffer.from('x'), 1000, 1024),
+    () => native.agentCall('/tmp/x', 'x', 1000, 1024),
+    () => native.agentCall('/tmp/x', Buffer.from('x'), 0, 1024),
+    () => native.agentCall('/tmp/x', Buffer.from('x'), NaN, 1024),
+    () => native.agentCall('/tmp/x', Buffer.from('x'), 1000, 0),
+    () => native.agentCall('/tmp/x', Buffer.from('x'), '1000', 1024),
+    () => native.agentCall('/tmp/x', Buffer.from('x')),
   ];
   for (const fn of cases) assert.throws(fn, TypeError, fn.toString());
 });

@@ -57,3 +57,11 @@ export declare function zero(buf: Uint8Array): void;
  * receiver queue full, ...). Throws RangeError for a malformed/too-long address, TypeError for non-strings.
  */
 export declare function sdNotify(address: string, message: string): boolean;
+
+/**
+ * One synchronous request on the agent's unix socket: connect, send `request`, half-close, and read
+ * until the first newline or EOF, all within `timeoutMs`. Returns what arrived (possibly a partial
+ * line after a timeout or reset: the caller parses it), or null when nothing listens at `path` or the
+ * answer grows past `maxBytes`. The addon's copy of the answer is wiped before it is freed.
+ */
+export declare function agentCall(path: string, request: Uint8Array, timeoutMs: number, maxBytes: number): Buffer | null;

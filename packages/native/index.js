@@ -34,4 +34,5 @@ module.exports = Object.freeze({
   munlock: addon.munlock,
   zero: addon.zero,
   sdNotify: addon.sdNotify,
+  agentCall: addon.agentCall,
 });

@@ -5,9 +5,10 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { BIN, cleanEnv, compare, fmt, ratio, tempDir, timeOnce, tvaultArgs } from './lib.mjs';
+import { BIN, ROOT, cleanEnv, compare, fmt, ratio, tempDir, timeOnce, tvaultArgs } from './lib.mjs';
 
 const node = process.execPath;
+const NATIVE = join(ROOT, 'packages/native');
 const PASS = 'bench-passphrase';
 const report = (name, value) => console.log(`${name.padEnd(58)} ${value}`);
 
@@ -51,25 +52,32 @@ try {
   report('agent RSS after unlock (default 64 MiB KDF)', `${rssMiB(agent.child.pid).toFixed(1)} MiB`);
 
   const agentEnv = { TVAULT_DIR: v.vault };
-  // The floor: the least a Node client can do (connect, one line of JSON, print the value).
-  const rawClient = `const s=require('net').connect(${JSON.stringify(agent.sock)});s.on('connect',()=>s.end('{"v":1,"op":"get","key":"KEY_1","project":null}\\n'));let b='';s.on('data',d=>b+=d);s.on('end',()=>process.stdout.write(JSON.parse(b).value+'\\n'))`;
-  const [base, floor, viaAgent, direct] = compare(
+  // Two floors, the least a Node client can do (connect, one line of JSON, print the value):
+  // through node:net and the event loop, and through the addon's synchronous agentCall, which
+  // the tvault client uses. Every command's stdout is a pipe, as in `$(tvault get KEY)`.
+  const line = '{"v":1,"op":"get","key":"KEY_1","project":null}\\n';
+  const netClient = `const s=require('net').connect(${JSON.stringify(agent.sock)});s.on('connect',()=>s.end('${line}'));let b='';s.on('data',d=>b+=d);s.on('end',()=>process.stdout.write(JSON.parse(b).value+'\\n'))`;
+  const nativeClient = `const b=require(${JSON.stringify(NATIVE)}).agentCall(${JSON.stringify(agent.sock)},Buffer.from('${line}'),5000,1<<20);require('fs').writeSync(1,JSON.parse(b).value+'\\n')`;
+  const piped = { stdout: 'pipe' };
+  const [base, netFloor, nativeFloor, viaAgent, direct] = compare(
     [
-      { cmd: node, args: ['-e', '0'] },
-      { cmd: node, args: ['-e', rawClient] },
-      { cmd: node, args: tvaultArgs('get', 'KEY_1'), env: agentEnv },
-      { cmd: node, args: tvaultArgs('get', 'KEY_1', '--no-agent'), env: { ...agentEnv, TVAULT_PASSPHRASE: PASS } },
+      { cmd: node, args: ['-e', '0'], ...piped },
+      { cmd: node, args: ['-e', netClient], ...piped },
+      { cmd: node, args: ['-e', nativeClient], ...piped },
+      { cmd: node, args: tvaultArgs('get', 'KEY_1'), env: agentEnv, ...piped },
+      { cmd: node, args: tvaultArgs('get', 'KEY_1', '--no-agent'), env: { ...agentEnv, TVAULT_PASSPHRASE: PASS }, ...piped },
     ],
-    { runs: 21, warmup: 3 },
+    { runs: 31, warmup: 3 },
   );
   report('node -e 0', fmt(base));
-  report('raw Node client through the agent (the floor)', `${fmt(floor)} = ${ratio(floor, base)} node -e 0`);
+  report('minimal Node client, node:net', `${fmt(netFloor)} = ${ratio(netFloor, base)} node -e 0`);
+  report('minimal Node client, native agentCall (the floor)', `${fmt(nativeFloor)} = ${ratio(nativeFloor, base)} node -e 0`);
   report('tvault get KEY via the agent', fmt(viaAgent));
   report('tvault get KEY --no-agent (direct unlock, default KDF)', fmt(direct));
   report('  via agent / node -e 0 (goal ≤ 1.25×)', ratio(viaAgent, base));
   report('  direct / via agent', ratio(direct, viaAgent));
 
-  const [getall] = compare([{ cmd: node, args: tvaultArgs('env', '--format', 'json'), env: agentEnv }], { runs: 11, warmup: 2 });
+  const [getall] = compare([{ cmd: node, args: tvaultArgs('env', '--format', 'json'), env: agentEnv, ...piped }], { runs: 11, warmup: 2 });
   report('tvault env (getall, 1,000 secrets) via the agent', fmt(getall));
 
   const get = { v: 1, op: 'get', key: 'KEY_1', project: null };

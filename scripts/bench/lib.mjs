@@ -29,10 +29,12 @@ export function percentile(xs, p) {
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
 }
 
-/** Runs cmd once and returns wall milliseconds; throws on a non-zero exit. */
+/** Runs cmd once and returns wall milliseconds; throws on a non-zero exit. opts: env, input, stdout. */
 export function timeOnce(cmd, args, opts = {}) {
   const t0 = process.hrtime.bigint();
-  const r = spawnSync(cmd, args, { env: cleanEnv(opts.env), input: opts.input, stdio: [opts.input ? 'pipe' : 'ignore', 'ignore', 'pipe'] });
+  // stdout: 'pipe' reads it as `$(tvault get KEY)` would; the default discards it (/dev/null).
+  const stdio = [opts.input ? 'pipe' : 'ignore', opts.stdout ?? 'ignore', 'pipe'];
+  const r = spawnSync(cmd, args, { env: cleanEnv(opts.env), input: opts.input, stdio, maxBuffer: 64 << 20 });
   const ms = Number(process.hrtime.bigint() - t0) / 1e6;
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} exited ${r.status}: ${r.stderr}`);
   return ms;

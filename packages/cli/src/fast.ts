@@ -6,7 +6,7 @@ import { checkProjectName } from '@tvault/core/src/names';
 import { resolveVaultDir } from '@tvault/core/src/paths';
 import { type AgentMemo, FINAL_ERRORS, agentDisabledByEnv, agentRequest, answerSecrets, finalExitCode, readRequest } from './agent-client';
 import { formatEnv } from './env-format';
-import { exitQuietlyOnClosedStdout, writeValue } from './output';
+import { valueText, writeStdoutSync } from './output';
 
 interface FastArgs {
   cmd: 'get' | 'env';
@@ -81,8 +81,8 @@ function explicitProject(a: FastArgs, dir: string): string | null {
   return cfg.loadConfig(dir)?.project ?? null;
 }
 
-/** Resolves true when the request was answered (output written, exit code set). */
-export async function tryFastPath(argv: string[]): Promise<boolean> {
+/** True when the request was answered (output written, exit code set). */
+export function tryFastPath(argv: string[]): boolean {
   if (process.platform === 'win32' || agentDisabledByEnv()) return false;
   const a = parseFast(argv);
   if (!a) return false;
@@ -93,7 +93,7 @@ export async function tryFastPath(argv: string[]): Promise<boolean> {
   } catch {
     return false; // e.g. an unallowed tvault.toml: the full CLI prints the proper error
   }
-  const res = await agentRequest(dir, readRequest(project, a));
+  const res = agentRequest(dir, readRequest(project, a));
   // Tell the full CLI what the agent said, so that it neither asks again nor repeats a warning.
   (globalThis as AgentMemo).tvaultAgentAnswer = res;
   if (!res) return false;
@@ -104,14 +104,16 @@ export async function tryFastPath(argv: string[]): Promise<boolean> {
     return true;
   }
   if (a.cmd === 'get') {
-    writeValue(a.key!, String(res.value), a);
+    writeStdoutSync(valueText(a.key!, String(res.value), a));
     return true;
   }
+  let text: string;
   try {
-    process.stdout.write(formatEnv(answerSecrets(res), a.format, { export: a.export }));
+    text = formatEnv(answerSecrets(res), a.format, { export: a.export });
   } catch {
     return false; // a value this format cannot carry: the full CLI reports it properly
   }
+  writeStdoutSync(text);
   return true;
 }
 
@@ -119,12 +121,11 @@ export async function tryFastPath(argv: string[]): Promise<boolean> {
 // process could then read this process's memory (values, the passphrase). A listener of our
 // own replaces Node's handler. `run` forwards SIGUSR1 to its child instead.
 process.on('SIGUSR1', () => {});
-// Both paths write to stdout: `tvault env | head -1` ends quietly with 141, like other tools.
-exitQuietlyOnClosedStdout();
 
-tryFastPath(process.argv.slice(2)).then(
-  (handled) => {
-    if (!handled) require('./cli.cjs');
-  },
-  () => require('./cli.cjs'),
-);
+let handled = false;
+try {
+  handled = tryFastPath(process.argv.slice(2));
+} catch {
+  // anything unexpected: the full CLI decides, and reports properly
+}
+if (!handled) require('./cli.cjs');

@@ -8,6 +8,7 @@ import { projectCommands } from './commands/projects';
 import { vaultCommands } from './commands/vault';
 import { trustCommands } from './commands/trust';
 import { auditCommands } from './commands/audit';
+import { exitQuietlyOnClosedStdout } from './output';
 
 declare const TVAULT_VERSION: string;
 
@@ -54,6 +55,9 @@ async function main(argv: string[]): Promise<void> {
     })
     .parseAsync();
 }
+
+// `tvault list | head -1` ends quietly with 141, like other tools.
+exitQuietlyOnClosedStdout();
 
 // If the event loop runs dry while a command is still pending, something it awaited will never
 // answer: exit 0 would claim a success (a `set` that wrote nothing), so fail instead.

@@ -82,7 +82,7 @@ export class Session {
       if (res && !res.ok) explainFallback(res);
       return null;
     }
-    const res = await agentRequest(this.dir, readRequest(this.explicitProject(), q));
+    const res = agentRequest(this.dir, readRequest(this.explicitProject(), q));
     if (!res) return null;
     if (!res.ok) {
       if (FINAL_ERRORS.has(res.error)) throw new TvaultError(res.message, finalExitCode(res.error));

@@ -443,6 +443,178 @@ static napi_value SdNotify(napi_env env, napi_callback_info info) {
   return result;
 }
 
+/* ---------- agentCall ------------------------------------------------------- */
+
+#ifdef TVAULT_POSIX
+#include <poll.h>
+#include <time.h>
+
+static int64_t now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Wait until fd is ready for `events` or the deadline passes; 1 ready, 0 timed out, -1 error. */
+static int wait_fd(int fd, short events, int64_t deadline) {
+  for (;;) {
+    int64_t left = deadline - now_ms();
+    struct pollfd p = {fd, events, 0};
+    int n;
+    if (left <= 0) return 0;
+    n = poll(&p, 1, left > INT_MAX ? INT_MAX : (int)left);
+    if (n > 0) return 1;
+    if (n == 0) return 0;
+    if (errno != EINTR) return -1;
+  }
+}
+
+/* A blocking connect to a unix socket, bounded by SO_SNDTIMEO on Linux; -1 when nobody listens. */
+static int connect_unix(const char *path, size_t plen, int64_t timeout_ms) {
+  struct sockaddr_un sa;
+  struct timeval tv;
+  int fd, flags;
+  if (plen == 0 || plen >= sizeof sa.sun_path || memchr(path, '\0', plen) != NULL) return -1;
+  memset(&sa, 0, sizeof sa);
+  sa.sun_family = AF_UNIX;
+  memcpy(sa.sun_path, path, plen);
+  fd = socket(AF_UNIX, SOCK_STREAM, 0);
+  if (fd < 0) return -1;
+  tv.tv_sec = (time_t)(timeout_ms / 1000);
+  tv.tv_usec = (suseconds_t)((timeout_ms % 1000) * 1000);
+  if (fcntl(fd, F_SETFD, FD_CLOEXEC) != 0 || setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) != 0 ||
+      connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+    close(fd);
+    return -1;
+  }
+  /* Reads and writes below are non-blocking, each bounded by the one deadline. */
+  flags = fcntl(fd, F_GETFL);
+  if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0) {
+    close(fd);
+    return -1;
+  }
+#ifdef SO_NOSIGPIPE
+  {
+    int one = 1; /* macOS has no MSG_NOSIGNAL */
+    setsockopt(fd, SOL_SOCKET, SO_NOSIGPIPE, &one, sizeof one);
+  }
+#endif
+  return fd;
+}
+
+#ifndef MSG_NOSIGNAL
+#define MSG_NOSIGNAL 0
+#endif
+
+/* Send all of req, then half-close; 0 on failure or timeout. */
+static int send_all(int fd, const char *req, size_t len, int64_t deadline) {
+  size_t off = 0;
+  while (off < len) {
+    ssize_t n = send(fd, req + off, len - off, MSG_NOSIGNAL);
+    if (n > 0) off += (size_t)n;
+    else if (n < 0 && errno == EINTR) continue;
+    else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      if (wait_fd(fd, POLLOUT, deadline) != 1) return 0;
+    } else return 0;
+  }
+  shutdown(fd, SHUT_WR);
+  return 1;
+}
+
+/* The answer is secret: grow the buffer by copying and wiping, never by realloc (which may leave copies). */
+static char *grow(char *buf, size_t len, size_t *cap, size_t max) {
+  size_t ncap = *cap * 2 > max ? max : *cap * 2;
+  char *n = malloc(ncap);
+  if (n == NULL) return NULL;
+  memcpy(n, buf, len);
+  wipe(buf, *cap);
+  free(buf);
+  *cap = ncap;
+  return n;
+}
+
+/* Read up to and including the first newline (or EOF, timeout); the count read, or -1 (error, > max). */
+static ssize_t recv_line(int fd, char **out, size_t max, int64_t deadline) {
+  size_t cap = max < 65536 ? max : 65536, len = 0;
+  char *buf = malloc(cap);
+  if (buf == NULL) return -1;
+  for (;;) {
+    ssize_t n;
+    if (len == cap) {
+      char *bigger = len >= max ? NULL : grow(buf, len, &cap, max);
+      if (bigger == NULL) {
+        wipe(buf, cap);
+        free(buf);
+        return -1;
+      }
+      buf = bigger;
+    }
+    n = recv(fd, buf + len, cap - len, 0);
+    if (n > 0) {
+      int done = memchr(buf + len, '\n', (size_t)n) != NULL;
+      len += (size_t)n;
+      if (done) break;
+    } else if (n == 0) break;
+    else if (errno == EINTR) continue;
+    else if ((errno == EAGAIN || errno == EWOULDBLOCK) && wait_fd(fd, POLLIN, deadline) == 1) continue;
+    else break; /* timeout or reset: the caller judges what arrived */
+  }
+  *out = buf;
+  return (ssize_t)len;
+}
+#endif
+
+/*
+ * One synchronous request/answer on the agent's socket, for the client's hot path: a Node
+ * client pays ~3 ms here for loading node:net and a few event-loop turns; this costs a dlopen.
+ * null when nobody listens there, or the answer is larger than maxBytes.
+ */
+static napi_value AgentCall(napi_env env, napi_callback_info info) {
+  napi_value argv[4];
+  void *req = NULL;
+  size_t plen = 0, rlen = 0;
+  double timeout_ms, max_bytes;
+  char *path;
+  if (!get_args(env, info, 4, argv)) return NULL;
+  if (!is_string(env, argv[0])) return throw_type(env, "agentCall(path, request, timeoutMs, maxBytes): path must be a string");
+  if (!get_bytes(env, argv[1], &req, &rlen)) return throw_type(env, "agentCall: request must be a Buffer or Uint8Array");
+  if (napi_get_value_double(env, argv[2], &timeout_ms) != napi_ok || !(timeout_ms >= 1 && timeout_ms <= 3600000))
+    return throw_type(env, "agentCall: timeoutMs must be a number from 1 to 3600000");
+  if (napi_get_value_double(env, argv[3], &max_bytes) != napi_ok || !(max_bytes >= 1 && max_bytes <= (double)(1u << 30)))
+    return throw_type(env, "agentCall: maxBytes must be a number from 1 to 2^30");
+#ifdef TVAULT_POSIX
+  {
+    napi_value result = NULL;
+    int64_t deadline = now_ms() + (int64_t)timeout_ms;
+    char *answer = NULL;
+    ssize_t alen = -1;
+    int fd;
+    path = get_utf8(env, argv[0], &plen);
+    if (path == NULL) {
+      napi_throw_error(env, NULL, "agentCall: out of memory");
+      return NULL;
+    }
+    fd = connect_unix(path, plen, (int64_t)timeout_ms);
+    free(path);
+    if (fd >= 0) {
+      if (send_all(fd, req, rlen, deadline)) alen = recv_line(fd, &answer, (size_t)max_bytes, deadline);
+      close(fd);
+    }
+    if (alen < 0) {
+      NAPI_OK(napi_get_null(env, &result));
+      return result;
+    }
+    if (napi_create_buffer_copy(env, (size_t)alen, answer, NULL, &result) != napi_ok) result = NULL;
+    wipe(answer, (size_t)alen);
+    free(answer);
+    return result;
+  }
+#else
+  (void)path;
+  return throw_unsupported(env);
+#endif
+}
+
 /* ---------- module ---------------------------------------------------------- */
 
 static napi_value Init(napi_env env, napi_value exports) {
@@ -454,6 +626,7 @@ static napi_value Init(napi_env env, napi_value exports) {
       {"munlock", NULL, Munlock, NULL, NULL, NULL, napi_enumerable, NULL},
       {"zero", NULL, Zero, NULL, NULL, NULL, napi_enumerable, NULL},
       {"sdNotify", NULL, SdNotify, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"agentCall", NULL, AgentCall, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   NAPI_OK(napi_define_properties(env, exports, sizeof props / sizeof props[0], props));
   return exports;

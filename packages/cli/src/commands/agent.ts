@@ -131,7 +131,7 @@ const fmt = (n: unknown) => (typeof n === 'number' ? (n >= 1000 ? ms(Math.round(
 async function status(a: GlobalArgs) {
   const dir = resolveVaultDir(a.vault);
   const files = vaultFiles(dir);
-  const res = await agentRequest(dir, { op: 'status', project: null }, 2000);
+  const res = agentRequest(dir, { op: 'status', project: null }, 2000);
   if (!res) {
     const staleSocket = isSocket(files.sock);
     if (a.json) printJson({ running: false, vault: dir, socket: files.sock, staleSocket });
@@ -216,7 +216,7 @@ async function stopBySignal(dir: string, refusal: string): Promise<number> {
 
 async function stop(a: GlobalArgs) {
   const dir = resolveVaultDir(a.vault);
-  const res: AgentResponse | null = await agentRequest(dir, { op: 'stop' }, 5000);
+  const res: AgentResponse | null = agentRequest(dir, { op: 'stop' }, 5000);
   if (!res) throw new TvaultError(`no agent is running for ${dir}`);
   if (!res.ok && !TOKEN_ERRORS.has(res.error)) throw new TvaultError(`the agent refused to stop: ${res.message}`);
   const pid = res.ok ? Number(res.pid) : await stopBySignal(dir, res.message);

@@ -29,7 +29,7 @@ async function init(a: A<{ kdfMemory: number; kdfPasses: number; kdfParallelism:
 async function status(a: GlobalArgs) {
   const s = new Session(a);
   const initialized = Vault.exists(s.dir);
-  const agent = await agentRequest(s.dir, { op: 'status' }, 1000);
+  const agent = agentRequest(s.dir, { op: 'status' }, 1000);
   const out: Record<string, unknown> = { vault: s.dir, initialized, agent: agent?.ok ? 'running' : 'not running' };
   if (initialized) {
     const vault = s.openVault();
@@ -110,7 +110,7 @@ async function doctor(a: GlobalArgs) {
     });
     v.close();
   }
-  const agent = await agentRequest(s.dir, { op: 'status' }, 1000);
+  const agent = agentRequest(s.dir, { op: 'status' }, 1000);
   attempt('agent', () => {
     if (agent?.ok) return 'running';
     if (isStaleSocket(vaultFiles(s.dir).sock)) throw new DoctorWarning('a stale agent.sock is left from a killed agent; the next agent start replaces it');
