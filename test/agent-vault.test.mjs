@@ -3,10 +3,10 @@
 // serves leaves an audit row (via=agent, peer uid and pid); its log never holds a value.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, statSync } from 'node:fs';
+import { copyFileSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { PASS, makeVault } from './helpers.mjs';
-import { auditRows, rawRequest, request, startAgent } from './agent-helpers.mjs';
+import { PASS, makeVault, sql } from './helpers.mjs';
+import { auditRows, rawRequest, request, startAgent, waitFor } from './agent-helpers.mjs';
 
 const get = (a, key, project = null) => request(a.sock, { v: 1, op: 'get', key, project });
 
@@ -124,4 +124,27 @@ test('agent.log (0600 in a 0700 dir) records requests by key name and never hold
   assert.deepEqual(reqs.slice(5).map((e) => [e.op, e.result]), [['get', 'ok'], [undefined, 'bad_request'], [undefined, 'bad_json'], ['stop', 'ok']]);
   assert.ok(reqs.every((e) => e.peer.uid === process.getuid() && e.peer.pid > 0));
   assert.deepEqual(events.map((e) => e.ev).filter((e) => e !== 'request'), ['start', 'stop']);
+});
+
+test('once reads stop, the agent checkpoints its audit rows into vault.db itself', async (t) => {
+  const v = makeVault(t);
+  assert.equal(v.run(['set', 'A', '--stdin'], { input: 'one' }).code, 0);
+  const a = await startAgent(t, v);
+  const db = join(v.vault, 'vault.db');
+  // vault.db without its -wal file: what a checkpoint has copied back, and nothing else. (50
+  // reads write ~100 WAL pages: SQLite's own autocheckpoint, at 1,000, would not copy them.)
+  let n = 0;
+  const checkpointedReads = () => {
+    const copy = join(v.dir, `copy-${n++}.db`);
+    copyFileSync(db, copy);
+    try {
+      return Number(sql(copy, "SELECT count(*) FROM audit WHERE via = 'agent' AND op = 'get'"));
+    } catch {
+      return -1; // copied in the middle of a checkpoint: look again
+    }
+  };
+  const before = checkpointedReads();
+  for (let i = 0; i < 50; i++) assert.equal((await get(a, 'A')).value, 'one');
+  await waitFor(() => checkpointedReads() === before + 50, { timeout: 5000, what: 'a checkpoint after the burst' });
+  assert.equal(auditRows(v.vault).filter((r) => r.via === 'agent' && r.op === 'get').length, 50);
 });

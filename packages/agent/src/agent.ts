@@ -34,6 +34,8 @@ export interface AgentOptions {
   tokenFile?: string;
   /** Another directory to listen in, DIR/agent.sock (mode 0666), for delegates (--delegate-dir); needs tokenFile. */
   delegateDir?: string;
+  /** agent.log is rotated to agent.log.1 past this size (--log-max-size). */
+  logMaxBytes?: number;
 }
 
 /** What the log says about a request: never a value or a token, only names and the token_id. */
@@ -163,7 +165,12 @@ class Agent {
     const vault = this.vault.get();
     this.checkKey();
     const actor: Actor = { via: 'agent', uid: peer.uid, pid: peer.pid, ...(token && { tokenId: token.id }) };
-    const r = serveRead(vault, this.key.use(), req, actor);
+    let r: ReturnType<typeof serveRead>;
+    try {
+      r = serveRead(vault, this.key.use(), req, actor);
+    } finally {
+      this.vault.wrote(); // a refused read is audited too
+    }
     info.project = r.project;
     info.keys = r.keys;
     this.served++;
@@ -341,7 +348,7 @@ export async function startAgent(o: AgentOptions): Promise<void> {
     sockets.push(join(o.delegateDir, 'agent.sock'));
     clearSocketPath(sockets[1]);
   }
-  const { log } = openLog();
+  const { log } = openLog(process.env, o.logMaxBytes);
   const self: Actor = { via: 'agent', uid: process.getuid!(), pid: process.pid };
   let vault: VaultHandle | undefined;
   let key: KeyHolder | undefined;
