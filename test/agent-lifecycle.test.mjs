@@ -219,3 +219,24 @@ test('a crash (an uncaught exception: here the log cannot grow past RLIMIT_FSIZE
   // And the next start is clean.
   await startAgent(t, v);
 });
+
+test('agent.log is rotated to agent.log.1 (0600) past --log-max-size; the two files hold the newest lines', async (t) => {
+  const v = makeVault(t);
+  assert.equal(v.run(['set', 'A', '--stdin'], { input: 'one' }).code, 0);
+  const a = await startAgent(t, v, ['--log-max-size', '4K']);
+  const log = join(v.dir, 'state/tvault/agent.log');
+  for (let i = 0; i < 60; i++) assert.equal((await request(a.sock, { v: 1, op: 'get', key: 'A', project: null })).value, 'one');
+  const lines = (p) => readFileSync(p, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+  for (const p of [log, `${log}.1`]) {
+    assert.equal(statSync(p).mode & 0o777, 0o600, p);
+    assert.ok(statSync(p).size < 4096 + 1024, `${p} is ${statSync(p).size} bytes`);
+  }
+  assert.ok(statSync(`${log}.1`).size >= 4096, 'rotated before the limit');
+  // The two files hold the newest requests, in order, every line whole JSON.
+  const served = [...lines(`${log}.1`), ...lines(log)].filter((e) => e.ev === 'request' && e.op === 'get');
+  assert.ok(served.length >= 10, `only ${served.length} request lines kept`);
+  const times = served.map((e) => e.time);
+  assert.deepEqual(times, [...times].sort(), 'out of order');
+  assert.deepEqual(served.at(-1).keys, ['A']);
+  assert.equal(startAgentFails(v, ['--log-max-size', '10']).code, 2, 'a size below 1K is a usage error');
+});

@@ -35,6 +35,14 @@ export function parseDuration(text: string | undefined, flag: string, max = { ms
   return Math.round(n);
 }
 
+/** "10M", "512K", "4096": a byte count with an optional K, M or G (powers of 1024). */
+export function parseSize(text: string, flag: string): number {
+  const m = /^(\d+)\s*([KMG]?)i?B?$/i.exec(String(text).trim());
+  const n = m ? Number(m[1]) * 1024 ** ' KMG'.indexOf((m[2] || ' ').toUpperCase()) : NaN;
+  if (!(n >= 1024 && n <= 2 ** 40)) throw usageError(`invalid ${flag} ${JSON.stringify(String(text).slice(0, 40))}: give a size from 1K up, like 512K or 10M`);
+  return n;
+}
+
 function requireUnix(what: string): void {
   if (process.platform !== 'linux' && process.platform !== 'darwin') {
     throw new TvaultError(`${what} runs on Linux and macOS only (this is ${process.platform}); use direct unlocks here`);
@@ -98,13 +106,14 @@ function tokenOptions(a: TokenFlags): Pick<AgentOptions, 'tokenFile' | 'allowUid
   return { tokenFile: resolve(a.tokenFile!), allowUids, delegateDir: a.delegateDir ? resolve(a.delegateDir) : undefined };
 }
 
-async function start(a: A<{ idle: string; maxTtl?: string; ioTimeout: string } & TokenFlags>) {
+async function start(a: A<{ idle: string; maxTtl?: string; ioTimeout: string; logMaxSize: string } & TokenFlags>) {
   requireUnix('the agent');
   const opts: AgentOptions = {
     dir: resolveVaultDir(a.vault),
     idleMs: parseDuration(a.idle, '--idle'),
     maxTtlMs: parseDuration(a.maxTtl, '--max-ttl'),
     ioTimeoutMs: parseDuration(a.ioTimeout, '--io-timeout') || 5000,
+    logMaxBytes: parseSize(a.logMaxSize, '--log-max-size'),
     readPassphrase: () => (useSystemdCredential(), getPassphrase('Vault passphrase (agent): ')),
     ...tokenOptions(a),
   };
@@ -335,6 +344,7 @@ export function agentCommands(y: Y): Y {
           .option('idle', { type: 'string', default: '15m', describe: 'lock and exit after this long without a read (0: never)' })
           .option('max-ttl', { type: 'string', describe: 'lock and exit this long after unlocking, however busy (default: no limit)' })
           .option('io-timeout', { type: 'string', default: '5s', hidden: true, describe: 'per-connection deadline' })
+          .option('log-max-size', { type: 'string', default: '10M', describe: 'rotate agent.log to agent.log.1 past this size' })
           .option('require-token', { type: 'boolean', describe: 'refuse every request without a valid capability token (needs --token-file)' })
           .option('token-file', { type: 'string', describe: 'the 0600 token file for --require-token (SIGHUP reloads it)' })
           .option('allow-uid', { type: 'string', array: true, describe: 'also let this uid connect (repeatable; needs --require-token)' })
