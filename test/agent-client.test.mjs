@@ -5,6 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { chmodSync } from 'node:fs';
 import { BIN, baseEnv, makeVault } from './helpers.mjs';
 import { AGENT_ONLY, auditRows, request, startAgent, tvaultNoTty } from './agent-helpers.mjs';
 
@@ -137,4 +138,23 @@ test('through the agent, output reaches a pipe whole even when it is full and no
     assert.equal(early.stdout, cmd === 'env' ? '141\n' : '0\n', `${cmd}: ${early.stdout}`);
   }
   assert.ok((await request(a.sock, { v: 1, op: 'status' })).served >= 3, 'the agent did not serve these reads');
+});
+
+test('a socket in a directory that others can write is refused (one line, exit 1; status exits 2), never dialled', async (t) => {
+  const { v, client } = vaultWithSecrets(t);
+  const a = await startAgent(t, v);
+  const served = async () => (await request(a.sock, { v: 1, op: 'status' })).served;
+  const before = await served();
+  chmodSync(v.vault, 0o777);
+  const msg = `tvault: refusing the agent socket in ${v.vault}: the directory is writable by group or others (fix it with: chmod go-w ${v.vault})\n`;
+  for (const args of [['get', 'API_KEY'], ['env'], ['run', '--', 'true']]) {
+    const r = client(args);
+    assert.equal(r.code, args[0] === 'run' ? 125 : 1, `${args.join(' ')}: ${r.stderr}`);
+    assert.equal(r.stderr, msg);
+    assert.equal(r.stdout, '');
+  }
+  const st = client(['agent', 'status']);
+  assert.equal(st.code, 2, st.stderr);
+  assert.equal(st.stderr, msg);
+  assert.equal(await served(), before, 'a read reached the agent');
 });

@@ -1,5 +1,8 @@
 // The client side of the agent protocol (docs/PROTOCOL.md): one line of JSON in, one line out.
 // This module is on the hot path of `tvault get`: it loads nothing but the small native addon.
+import { lstatSync, statSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { TvaultError } from '@tvault/core/src/errors';
 import { vaultFiles } from '@tvault/core/src/paths';
 
 export const PROTOCOL_VERSION = 1;
@@ -61,6 +64,27 @@ export function answerSecrets(res: { secrets?: Record<string, string> }): Array<
 }
 
 /**
+ * The socket to dial, or null when there is none (no agent). A socket in a directory that
+ * others can write may have been planted there to feed us values (or collect a token), so that
+ * is refused outright: no agent listens in such a directory (the vault dir must be 0700, a
+ * delegate dir not writable by others). Whoever owns the directory is trusted: for a delegate,
+ * that is the agent's user.
+ */
+function socketToDial(vaultDir: string): string | null {
+  const sock = agentSocketPath(vaultDir);
+  try {
+    if (!lstatSync(sock).isSocket()) return null; // a symlink or a plain file is no agent
+  } catch {
+    return null;
+  }
+  const dir = dirname(sock);
+  if (statSync(dir).mode & 0o022) {
+    throw new TvaultError(`refusing the agent socket in ${dir}: the directory is writable by group or others (fix it with: chmod go-w ${dir})`);
+  }
+  return sock;
+}
+
+/**
  * Sends one request and waits for the answer, synchronously: the addon's agentCall does the
  * round trip in C, which spares the hot path loading node:net and several event-loop turns
  * (~3 ms, measured in scripts/bench/agent.mjs). Returns null when no agent is listening (no
@@ -68,6 +92,8 @@ export function answerSecrets(res: { secrets?: Record<string, string> }): Array<
  * unlock. Without the addon no agent can run in this install either, so that is null too.
  */
 export function agentRequest(vaultDir: string, req: AgentRequest, timeoutMs = 5000): AgentResponse | null {
+  const sock = socketToDial(vaultDir);
+  if (!sock) return null;
   let agentCall: typeof import('@tvault/native').agentCall;
   try {
     agentCall = (require('@tvault/native') as typeof import('@tvault/native')).agentCall;
@@ -76,7 +102,7 @@ export function agentRequest(vaultDir: string, req: AgentRequest, timeoutMs = 50
   }
   const token = process.env.TVAULT_AGENT_TOKEN;
   const body = Buffer.from(JSON.stringify({ v: PROTOCOL_VERSION, ...req, ...(token ? { token } : {}) }) + '\n');
-  const answer = agentCall(agentSocketPath(vaultDir), body, timeoutMs, MAX_RESPONSE);
+  const answer = agentCall(sock, body, timeoutMs, MAX_RESPONSE);
   body.fill(0); // it may carry the token
   if (!answer) return null;
   try {

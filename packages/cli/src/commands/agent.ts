@@ -140,7 +140,12 @@ const fmt = (n: unknown) => (typeof n === 'number' ? (n >= 1000 ? ms(Math.round(
 async function status(a: GlobalArgs) {
   const dir = resolveVaultDir(a.vault);
   const files = vaultFiles(dir);
-  const res = agentRequest(dir, { op: 'status', project: null }, 2000);
+  let res: AgentResponse | null;
+  try {
+    res = agentRequest(dir, { op: 'status', project: null }, 2000);
+  } catch (err) {
+    throw new TvaultError((err as Error).message, 2); // status: 2 means "could not tell"
+  }
   if (!res) {
     const staleSocket = isSocket(files.sock);
     if (a.json) printJson({ running: false, vault: dir, socket: files.sock, staleSocket });
