@@ -43,11 +43,22 @@ for (const shell of Object.keys(INSTALL)) {
   });
 }
 
-test('hook: when the snippet is being evaluated (stdout is a pipe), no hint is printed at every shell start', () => {
+test('hook: with stdout and stderr both captured (a script, CI) the hint is on stderr', () => {
   const r = tvault(['hook', 'bash']);
   assert.equal(r.code, 0, r.stderr);
-  assert.equal(r.stderr, '');
+  assert.equal(r.stderr.split('\n').length, 2, `one line of hint: ${r.stderr}`);
+  assert.ok(r.stderr.startsWith('# tvault: ') && r.stderr.includes(INSTALL.bash), r.stderr);
   assert.match(r.stdout, DEFINES.bash);
+});
+
+test('hook: evaluated at a shell start in a terminal (eval "$(tvault hook bash)", stderr a TTY), no hint is printed', (t) => {
+  if (!requireCommand(t, 'script')) return;
+  const rc = join(scratch.dir, `rc-${Math.random().toString(36).slice(2)}`);
+  writeFileSync(rc, `eval "$("${process.execPath}" "${BIN}" hook bash)"\ntype tvault_load >/dev/null && echo LOADED\n`);
+  const r = spawnSync('script', ['-qec', `exec bash --norc --noprofile ${rc}`, '/dev/null'], { env: baseEnv(), encoding: 'utf8', timeout: 20_000 });
+  assert.equal(r.status, 0, r.stdout + r.stderr);
+  assert.match(r.stdout, /LOADED/);
+  assert.doesNotMatch(r.stdout, /# tvault:/);
 });
 
 test('hook: an unknown or missing shell is a usage error listing the four', () => {

@@ -1,5 +1,6 @@
 // `tvault hook SHELL`: print the shell integration snippet (hooks.ts) on stdout.
 import { fstatSync } from 'node:fs';
+import { isatty } from 'node:tty';
 import type { Y } from './argv';
 import { usageError } from '@tvault/core';
 import { HOOKS, HOOK_SHELLS, type HookShell } from '../hooks';
@@ -14,13 +15,15 @@ export function hookOptions(y: Y): Y {
 }
 
 /**
- * True when stdout is a pipe: the snippet is being evaluated (`eval "$(tvault hook bash)"`,
- * `tvault hook fish | source`) at every shell start, where an install hint would be noise.
+ * The snippet is being evaluated at a shell's start: `eval "$(tvault hook bash)"` or
+ * `tvault hook fish | source` in an rc file, with stdout a pipe and stderr the terminal. The
+ * install hint would be printed at every new shell there, so it is left out. Anywhere else (a
+ * terminal, `>> direnvrc`, a script capturing both streams) it is printed on stderr.
  */
-function stdoutIsPipe(): boolean {
+function evaluatedAtShellStart(): boolean {
   try {
     const st = fstatSync(1);
-    return st.isFIFO() || st.isSocket();
+    return (st.isFIFO() || st.isSocket()) && isatty(2);
   } catch {
     return false;
   }
@@ -34,5 +37,5 @@ export function hookCommand(a: { shell?: string }): void {
   }
   const { snippet, install } = HOOKS[shell];
   process.stdout.write(snippet);
-  if (!stdoutIsPipe()) process.stderr.write(`# tvault: ${install}\n`);
+  if (!evaluatedAtShellStart()) process.stderr.write(`# tvault: ${install}\n`);
 }
