@@ -473,7 +473,7 @@ static int wait_fd(int fd, short events, int64_t deadline) {
 static int connect_unix(const char *path, size_t plen, int64_t timeout_ms) {
   struct sockaddr_un sa;
   struct timeval tv;
-  int fd, flags;
+  int fd, flags, rc;
   if (plen == 0 || plen >= sizeof sa.sun_path || memchr(path, '\0', plen) != NULL) return -1;
   memset(&sa, 0, sizeof sa);
   sa.sun_family = AF_UNIX;
@@ -482,8 +482,15 @@ static int connect_unix(const char *path, size_t plen, int64_t timeout_ms) {
   if (fd < 0) return -1;
   tv.tv_sec = (time_t)(timeout_ms / 1000);
   tv.tv_usec = (suseconds_t)((timeout_ms % 1000) * 1000);
-  if (fcntl(fd, F_SETFD, FD_CLOEXEC) != 0 || setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) != 0 ||
-      connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+  if (fcntl(fd, F_SETFD, FD_CLOEXEC) != 0 || setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) != 0) {
+    close(fd);
+    return -1;
+  }
+  /* A signal (Node's own SIGUSR1 handler, a SIGWINCH) interrupts only a connect that waits for
+     a full backlog; try again, and a retry that finds the connection made is a success. */
+  while ((rc = connect(fd, (struct sockaddr *)&sa, sizeof sa)) != 0 && errno == EINTR) {
+  }
+  if (rc != 0 && errno != EISCONN) {
     close(fd);
     return -1;
   }
