@@ -63,7 +63,9 @@ for (const shell of ['bash', 'zsh']) {
   test(`${shell}: tvault_load loads every hostile value exactly and runs none of them`, (t) => {
     if (!requireCommand(t, shell)) return;
     const envFile = join(v.dir, `${shell}.env0`);
-    const script = [`eval "$(tvault hook ${shell})" || exit 90`, 'tvault_load || exit 91', readBack(names()), `env -0 > ${envFile}`].join('\n');
+    // These shells are not in a terminal, so `tvault hook` also prints its install hint on
+    // stderr (see shell-hook-command.test.mjs); the rc lines here drop it, as a script would.
+    const script = [`eval "$(tvault hook ${shell} 2>/dev/null)" || exit 90`, 'tvault_load || exit 91', readBack(names()), `env -0 > ${envFile}`].join('\n');
     const r = runShell(shell, script, shellEnv(v));
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stderr, '', 'nothing on stderr when loading succeeds');
@@ -74,7 +76,7 @@ for (const shell of ['bash', 'zsh']) {
 test('fish: tvault_load loads every hostile value exactly and runs none of them', (t) => {
   if (!requireCommand(t, 'fish')) return;
   const envFile = join(v.dir, 'fish.env0');
-  const script = ['tvault hook fish | source; or exit 90', 'tvault_load; or exit 91', readBack(names()), `env -0 > ${envFile}`].join('\n');
+  const script = ['tvault hook fish 2>/dev/null | source; or exit 90', 'tvault_load; or exit 91', readBack(names()), `env -0 > ${envFile}`].join('\n');
   const r = runShell('fish', script, shellEnv(v));
   assert.equal(r.code, 0, r.stderr);
   assert.equal(r.stderr, '', 'nothing on stderr when loading succeeds');
@@ -93,7 +95,7 @@ test('sh (dash): eval "$(tvault env)" loads every hostile value exactly (the she
 test('zsh: options that change quoting (rc_quotes, csh_junkie_quotes, sh_word_split) do not change what loads', (t) => {
   if (!requireCommand(t, 'zsh')) return;
   const envFile = join(v.dir, 'zsh-opts.env0');
-  const script = ['setopt rc_quotes csh_junkie_quotes sh_word_split ksh_arrays no_multibyte', 'eval "$(tvault hook zsh)" || exit 90', 'tvault_load || exit 91',
+  const script = ['setopt rc_quotes csh_junkie_quotes sh_word_split ksh_arrays no_multibyte', 'eval "$(tvault hook zsh 2>/dev/null)" || exit 90', 'tvault_load || exit 91',
     'setopt no_csh_junkie_quotes', readBack(names()), `env -0 > ${envFile}`].join('\n');
   const r = runShell('zsh', script, shellEnv(v));
   assert.equal(r.code, 0, r.stderr);
@@ -106,7 +108,7 @@ test('with an agent running, tvault_load needs no passphrase and no terminal, an
   await startAgent(t, v); // stopped when this test ends, before the "nothing can unlock" tests
   for (const shell of shells) {
     const envFile = join(v.dir, `agent-${shell}.env0`);
-    const install = shell === 'fish' ? 'tvault hook fish | source; or exit 90' : `eval "$(tvault hook ${shell})" || exit 90`;
+    const install = shell === 'fish' ? 'tvault hook fish 2>/dev/null | source; or exit 90' : `eval "$(tvault hook ${shell} 2>/dev/null)" || exit 90`;
     const script = [install, shell === 'fish' ? 'tvault_load; or exit 91' : 'tvault_load || exit 91', readBack(names()), `env -0 > ${envFile}`].join('\n');
     const r = runShell(shell, script, shellEnv(v), { noTty: true, unset: ['TVAULT_PASSPHRASE', 'TVAULT_NO_AGENT'] });
     assert.equal(r.code, 0, `${shell}: ${r.stderr}`);
@@ -132,7 +134,7 @@ for (const shell of ['bash', 'zsh', 'fish']) {
   test(`${shell}: tvault_load PROJECT loads that project; without one, an allowed tvault.toml chooses`, (t) => {
     if (!requireCommand(t, shell)) return;
     const end = shell === 'fish' ? '; or exit 91' : ' || exit 91';
-    const install = shell === 'fish' ? 'tvault hook fish | source' : `eval "$(tvault hook ${shell})"`;
+    const install = shell === 'fish' ? 'tvault hook fish 2>/dev/null | source' : `eval "$(tvault hook ${shell} 2>/dev/null)"`;
     const show = `printf '[%s]' "$ONLY_IN_OTHER"`;
     const named = runShell(shell, [install, `tvault_load other${end}`, show].join('\n'), shellEnv(v));
     assert.equal(named.code, 0, named.stderr);
@@ -155,9 +157,9 @@ for (const shell of ['bash', 'zsh', 'fish']) {
     if (!requireCommand(t, shell)) return;
     const fish = shell === 'fish';
     const script = fish
-      ? ['set -gx SINGLE_QUOTES old', 'set -e SEMICOLON', 'tvault hook fish | source', 'tvault_load', 'set st $status',
+      ? ['set -gx SINGLE_QUOTES old', 'set -e SEMICOLON', 'tvault hook fish 2>/dev/null | source', 'tvault_load', 'set st $status',
         'printf "status=%s\\n" $st', 'printf "SINGLE_QUOTES=%s\\n" "$SINGLE_QUOTES"', 'set -q SEMICOLON; and echo SEMICOLON=set; or echo SEMICOLON=unset'].join('\n')
-      : ['export SINGLE_QUOTES=old', 'unset SEMICOLON', `eval "$(tvault hook ${shell})"`, 'tvault_load', 'st=$?',
+      : ['export SINGLE_QUOTES=old', 'unset SEMICOLON', `eval "$(tvault hook ${shell} 2>/dev/null)"`, 'tvault_load', 'st=$?',
         'printf "status=%s\\n" "$st"', 'printf "SINGLE_QUOTES=%s\\n" "$SINGLE_QUOTES"', 'printf "SEMICOLON=%s\\n" "${SEMICOLON-unset}"'].join('\n');
     // No passphrase, no agent (none runs), no terminal (setsid): nothing can unlock.
     const r = runShell(shell, script, shellEnv(v), { noTty: true, unset: ['TVAULT_PASSPHRASE', 'TVAULT_NO_AGENT'] });
@@ -170,7 +172,7 @@ for (const shell of ['bash', 'zsh', 'fish']) {
 
   test(`${shell}: tvault_load with two arguments is a usage error`, (t) => {
     if (!requireCommand(t, shell)) return;
-    const install = shell === 'fish' ? 'tvault hook fish | source' : `eval "$(tvault hook ${shell})"`;
+    const install = shell === 'fish' ? 'tvault hook fish 2>/dev/null | source' : `eval "$(tvault hook ${shell} 2>/dev/null)"`;
     const r = runShell(shell, [install, 'tvault_load a b', shell === 'fish' ? 'echo "status=$status"' : 'echo "status=$?"'].join('\n'), shellEnv(v));
     assert.equal(r.stdout, 'status=2\n');
     assert.equal(r.stderr, 'usage: tvault_load [project]\n');
