@@ -59,6 +59,7 @@ test('install --dry-run prints a systemd unit with absolute paths, the chosen fl
   assert.ok(unit.includes(`\nEnvironment=TVAULT_DIR=${v.vault}\n`), 'a non-default vault is named');
   assert.ok(unit.includes(`\nLoadCredential=tvault-passphrase:${join(v.dir, 'home/.config/tvault/passphrase')}\n`));
   assert.match(unit, /^Type=notify$/m);
+  assert.doesNotMatch(unit, /ExecReload/, 'without a token file SIGHUP stops the agent: no reload that would');
   assert.ok(!unit.includes(PASS), 'the passphrase (set in the environment) is not in the unit');
   assert.match(r.stderr, /dry run: would write .*\/home\/\.config\/systemd\/user\/tvault-agent\.service/);
   assert.ok(!existsSync(join(v.dir, 'home/.config')), 'a dry run writes nothing');
@@ -128,6 +129,7 @@ test('install passes the token flags, with absolute paths, and refuses other uid
   systemdVerify(t, r.stdout);
   const exec = r.stdout.split('\n').find((l) => l.startsWith('ExecStart='));
   assert.equal(exec, `ExecStart=${process.execPath} ${BIN} agent start --require-token --token-file ${join(v.dir, 'tokens')} --allow-uid 1001 --allow-uid 1002 --delegate-dir ${join(v.dir, 'share')}`);
+  assert.match(r.stdout, /^ExecReload=\/bin\/kill -HUP \$MAINPID$/m, 'systemctl reload re-reads the token file');
   for (const args of [['--allow-uid', '1001'], ['--delegate-dir', 'share'], ['--token-file', 'tokens', '--allow-uid', 'bob']]) {
     const bad = v.run(['agent', 'install', '--dry-run', ...args], { env: home(t, v), cwd: v.dir });
     assert.equal(bad.code, 2, `${args.join(' ')}: ${bad.stderr}`);

@@ -63,8 +63,12 @@ const xml = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replac
 
 function renderSystemd(o: RenderOptions): string {
   const exec = [process.execPath, BIN, 'agent', 'start', ...o.startArgs].map(systemdArg).join(' ');
+  // With a token file, SIGHUP reloads it: `systemctl --user reload tvault-agent`. Without one,
+  // SIGHUP would stop the agent, so there is no ExecReload that could do that by surprise.
+  const reload = o.startArgs.includes('--token-file') ? '\nExecReload=/bin/kill -HUP $MAINPID' : '';
+  const env = o.vaultDir ? `\n${systemdEnv('TVAULT_DIR', o.vaultDir)}` : '';
   const body = template('systemd')
-    .replace(/^ExecStart=.*$/m, () => `ExecStart=${exec}${o.vaultDir ? `\n${systemdEnv('TVAULT_DIR', o.vaultDir)}` : ''}`)
+    .replace(/^ExecStart=.*$/m, () => `ExecStart=${exec}${reload}${env}`)
     .replace(/^LoadCredential=tvault-passphrase:.*$/m, () => `LoadCredential=tvault-passphrase:${o.passphraseFile.replace(/%/g, '%%')}`);
   return `${INSTALLED}\n${body}`;
 }
