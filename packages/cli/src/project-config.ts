@@ -15,11 +15,12 @@ export interface ProjectConfig {
   required: string[];
 }
 
+/** Without throwing on a missing file: this runs for every parent dir on `tvault get`'s hot path. */
 function isFile(p: string): boolean {
   try {
-    return statSync(p).isFile();
+    return statSync(p, { throwIfNoEntry: false })?.isFile() ?? false;
   } catch {
-    return false;
+    return false; // EACCES and the like: not a file we can use
   }
 }
 
