@@ -156,5 +156,8 @@ test('a socket in a directory that others can write is refused (one line, exit 1
   const st = client(['agent', 'status']);
   assert.equal(st.code, 2, st.stderr);
   assert.equal(st.stderr, msg);
+  const doc = client(['doctor']); // reports it as a failed check among the others
+  assert.equal(doc.code, 1, doc.stderr);
+  assert.match(doc.stdout, /^FAIL +agent +refusing the agent socket in .*: the directory is writable by group or others/m);
   assert.equal(await served(), before, 'a read reached the agent');
 });

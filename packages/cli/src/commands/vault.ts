@@ -110,8 +110,8 @@ async function doctor(a: GlobalArgs) {
     });
     v.close();
   }
-  const agent = agentRequest(s.dir, { op: 'status' }, 1000);
   attempt('agent', () => {
+    const agent = agentRequest(s.dir, { op: 'status' }, 1000); // throws for a socket in a loose directory
     if (agent?.ok) return 'running';
     if (isStaleSocket(vaultFiles(s.dir).sock)) throw new DoctorWarning('a stale agent.sock is left from a killed agent; the next agent start replaces it');
     return 'not running';
