@@ -65,6 +65,9 @@ test('install --dry-run prints a systemd unit with absolute paths, the chosen fl
   assert.ok(!existsSync(join(v.dir, 'home/.config')), 'a dry run writes nothing');
   const bad = v.run(['agent', 'install', '--dry-run', '--idle', '15'], { env: home(t, v) });
   assert.equal(bad.code, 2);
+  const sized = v.run(['agent', 'install', '--dry-run', '--log-max-size', '2M'], { env: home(t, v) });
+  assert.ok(sized.stdout.includes(`\nExecStart=${process.execPath} ${BIN} agent start --log-max-size 2097152\n`), sized.stdout);
+  assert.equal(v.run(['agent', 'install', '--dry-run', '--log-max-size', 'big'], { env: home(t, v) }).code, 2);
 });
 
 test('install --target launchd --dry-run prints a plist with absolute ProgramArguments and the passphrase file', (t) => {

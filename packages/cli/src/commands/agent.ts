@@ -262,6 +262,7 @@ interface InstallArgs {
   dryRun?: boolean;
   idle?: string;
   maxTtl?: string;
+  logMaxSize?: string;
   passphraseFile?: string;
   tokenFile?: string;
   allowUid?: Array<number | string>;
@@ -274,6 +275,7 @@ async function install(a: A<InstallArgs>) {
   const startArgs: string[] = [];
   if (a.idle !== undefined) startArgs.push('--idle', formatFlag(a.idle, '--idle'));
   if (a.maxTtl !== undefined) startArgs.push('--max-ttl', formatFlag(a.maxTtl, '--max-ttl'));
+  if (a.logMaxSize !== undefined) startArgs.push('--log-max-size', String(parseSize(a.logMaxSize, '--log-max-size')));
   startArgs.push(...tokenStartArgs(a));
   const passphraseFile = a.passphraseFile ? resolve(a.passphraseFile) : defaultPassphraseFile();
   const text = renderUnit(t, { vaultDir: dir === resolveVaultDir(undefined, {}) ? undefined : dir, startArgs, passphraseFile });
@@ -375,6 +377,7 @@ export function agentCommands(y: Y): Y {
         targetOption(c)
           .option('idle', { type: 'string', describe: 'pass --idle to the agent' })
           .option('max-ttl', { type: 'string', describe: 'pass --max-ttl to the agent' })
+          .option('log-max-size', { type: 'string', describe: 'pass --log-max-size to the agent' })
           .option('passphrase-file', { type: 'string', describe: 'the 0600 file holding the passphrase (default: ~/.config/tvault/passphrase)' })
           .option('token-file', { type: 'string', describe: 'start it with --require-token --token-file PATH' })
           .option('allow-uid', { type: 'string', array: true, describe: 'pass --allow-uid UID (repeatable; needs --token-file)' })
