@@ -240,3 +240,29 @@ test('agent.log is rotated to agent.log.1 (0600) past --log-max-size; the two fi
   assert.deepEqual(served.at(-1).keys, ['A']);
   assert.equal(startAgentFails(v, ['--log-max-size', '10']).code, 2, 'a size below 1K is a usage error');
 });
+
+test('two agents (two vaults) sharing agent.log rotate it without losing each other\'s newer lines', async (t) => {
+  const v1 = makeVault(t);
+  const v2 = makeVault(t);
+  const state = join(v1.dir, 'state');
+  const N = 90;
+  const names = Array.from({ length: N }, (_, i) => `K${i}`);
+  for (const v of [v1, v2]) assert.equal(v.run(['import', '-'], { input: names.map((k) => `${k}=v`).join('\n') }).code, 0);
+  const a = await startAgent(t, v1, ['--log-max-size', '2K']);
+  const b = await startAgent(t, v2, ['--log-max-size', '2K'], { env: { XDG_STATE_HOME: state } });
+  // One sequence of lines in time, from both agents: K0 a, K1 b, K2 a, ... then K80-K89 all a.
+  for (let i = 0; i < N; i++) {
+    const agent = i % 2 && i < 80 ? b : a;
+    assert.equal((await request(agent.sock, { v: 1, op: 'get', key: names[i], project: null })).value, 'v');
+  }
+  const log = join(state, 'tvault/agent.log');
+  const kept = [`${log}.1`, log]
+    .flatMap((p) => readFileSync(p, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l)))
+    .filter((e) => e.ev === 'request')
+    .map((e) => Number(e.keys[0].slice(1)))
+    .sort((x, y) => x - y);
+  // Rotation drops the oldest lines only: what is kept is K(first)..K89 without a gap.
+  assert.equal(kept.at(-1), N - 1);
+  assert.deepEqual(kept, Array.from({ length: kept.length }, (_, i) => kept[0] + i), `lines kept: ${kept.join(' ')}`);
+  assert.ok(kept.length >= 10, `only ${kept.length} lines kept`);
+});

@@ -2,12 +2,13 @@
 // (default ~/.local/state/tvault/agent.log), directory 0700 and file 0600. It records events,
 // ops, project and key names, peers and result codes; never a value, passphrase, key or token.
 // Past a size limit (10 MiB by default) the file is renamed agent.log.1, replacing the one
-// before, and a new one is started: an agent that serves for months stays within ~2x the limit.
-import { closeSync, constants, fchmodSync, fstatSync, lstatSync, mkdirSync, openSync, chmodSync, renameSync, writeSync } from 'node:fs';
+// before, and a new one is started: the two files stay within about twice the limit.
+import { closeSync, constants, fchmodSync, fstatSync, lstatSync, mkdirSync, openSync, chmodSync, renameSync, statSync, writeSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import pino, { type Logger } from 'pino';
 import { TvaultError } from '@tvault/core';
+import { flockExclusive } from '@tvault/native';
 
 export type { Logger };
 
@@ -43,38 +44,67 @@ function openPrivateFile(path: string): number {
   return fd;
 }
 
-/** pino's destination: synchronous appends (no line lost on exit), rotated past maxBytes. */
+const identity = (st: { dev: number; ino: number }) => `${st.dev}:${st.ino}`;
+
+/**
+ * pino's destination: synchronous appends (no line lost on exit), rotated past maxBytes.
+ *
+ * Agents of different vaults share this file (the log is per user). So before each line the
+ * path is looked at again: if another agent rotated it (or someone removed it), this one
+ * follows to the new file instead of writing on into the old one, and its size counts every
+ * agent's lines. The rotation itself happens under a lock, and only of the file still at the
+ * path: two agents past the limit at once cannot rename one file over the other's.
+ */
 class RotatingFile {
   private fd: number;
-  private size: number;
+  private ident: string;
 
   constructor(
     private readonly path: string,
     private readonly maxBytes: number,
   ) {
     this.fd = openPrivateFile(path);
-    this.size = fstatSync(this.fd).size;
+    this.ident = identity(fstatSync(this.fd));
   }
 
   /** The whole line or an exception (a short write is continued: EFBIG, ENOSPC surface). */
   write(line: string): void {
-    if (this.size >= this.maxBytes) this.rotate();
+    const st = statSync(this.path, { throwIfNoEntry: false });
+    if (!st || identity(st) !== this.ident) this.reopen();
+    else if (st.size >= this.maxBytes) this.rotate();
     const buf = Buffer.from(line, 'utf8');
     for (let off = 0; off < buf.length; ) off += writeSync(this.fd, buf, off);
-    this.size += buf.length;
   }
 
-  /** If the rename or the new file fails, logging carries on in the current file. */
-  private rotate(): void {
+  /** Switches to the file now at the path (creating it if it is gone); on failure keeps the current one. */
+  private reopen(): void {
     try {
-      renameSync(this.path, `${this.path}.1`);
       const fd = openPrivateFile(this.path);
       closeSync(this.fd);
       this.fd = fd;
+      this.ident = identity(fstatSync(fd));
     } catch {
       /* keep the current file */
     }
-    this.size = fstatSync(this.fd).size;
+  }
+
+  private rotate(): void {
+    let lock: number;
+    try {
+      lock = openSync(`${this.path}.lock`, constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW, 0o600);
+    } catch {
+      return; // no lock, no rotation: the file grows instead
+    }
+    try {
+      if (!flockExclusive(lock)) return; // another agent is rotating it right now
+      const st = statSync(this.path, { throwIfNoEntry: false });
+      if (st && identity(st) === this.ident && st.size >= this.maxBytes) renameSync(this.path, `${this.path}.1`);
+      this.reopen();
+    } catch {
+      /* keep the current file */
+    } finally {
+      closeSync(lock); // releases the flock
+    }
   }
 }
 
