@@ -5,8 +5,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync } from 'node:fs';
-import { BIN, baseEnv, makeVault } from './helpers.mjs';
+import { chmodSync, chownSync, cpSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { BIN, ROOT, baseEnv, makeVault } from './helpers.mjs';
 import { AGENT_ONLY, auditRows, request, startAgent, tvaultNoTty } from './agent-helpers.mjs';
 
 function vaultWithSecrets(t) {
@@ -160,4 +162,32 @@ test('a socket in a directory that others can write is refused (one line, exit 1
   assert.equal(doc.code, 1, doc.stderr);
   assert.match(doc.stdout, /^FAIL +agent +refusing the agent socket in .*: the directory is writable by group or others/m);
   assert.equal(await served(), before, 'a read reached the agent');
+});
+
+test("a socket in another user's directory is refused without a token (it could be planted), and dialled with one", async (t) => {
+  const { v, client } = vaultWithSecrets(t);
+  const a = await startAgent(t, v);
+  chownSync(v.vault, 65534, 65534);
+  let r = client(['get', 'API_KEY']);
+  assert.equal(r.code, 1, r.stderr);
+  assert.equal(r.stderr, `tvault: refusing the agent socket in ${v.vault}: the directory belongs to uid 65534, not to you (a delegate reaches another user's agent with TVAULT_AGENT_TOKEN)\n`);
+  assert.equal(r.stdout, '');
+  // With a token the client dials it (this agent wants none and serves it).
+  r = client(['get', 'API_KEY'], { TVAULT_AGENT_TOKEN: 'some-token' });
+  assert.equal(r.stdout, 'k-123\n', r.stderr);
+  assert.equal((await request(a.sock, { v: 1, op: 'status' })).served, 1);
+});
+
+test('a socket that this install cannot dial (no native addon) is a one-line error, not a silent fallback', async (t) => {
+  const { v, client } = vaultWithSecrets(t);
+  await startAgent(t, v);
+  // A copy of the built CLI where @tvault/native cannot be found.
+  const copy = mkdtempSync(join(tmpdir(), 'tvault-noaddon-'));
+  t.after(() => rmSync(copy, { recursive: true, force: true }));
+  cpSync(join(ROOT, 'packages/cli/dist'), copy, { recursive: true });
+  const r = spawnSync(process.execPath, [join(copy, 'tvault.cjs'), 'get', 'API_KEY'], { env: baseEnv({ ...v.env, ...AGENT_ONLY, TVAULT_PASSPHRASE: 'correct horse battery staple' }), encoding: 'utf8' });
+  assert.equal(r.status, 1, r.stderr);
+  assert.match(r.stderr, /^tvault: cannot reach the agent at .*agent\.sock: Cannot find module '@tvault\/native'\n$/);
+  assert.equal(r.stdout, '');
+  assert.equal(client(['get', 'API_KEY']).stdout, 'k-123\n', 'the installed CLI still reads through the agent');
 });

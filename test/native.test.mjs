@@ -426,6 +426,7 @@ const server = net.createServer({ allowHalfOpen: true }, (s) => {
   s.on('data', (d) => (got = Buffer.concat([got, d])));
   if (mode === 'echo') s.on('end', () => s.end(JSON.stringify({ got: got.toString() }) + '\\n'));
   if (mode === 'partial') s.end('no newline');
+  if (mode === 'answer-first') { s.end('early\\n'); s.destroy(); } // answers and closes before reading
   if (mode === 'line-stays-open') s.write('one\\ntwo'); // never ends: the client stops at the newline
   if (mode === 'big-line') s.end('x'.repeat(300 * 1024) + '\\n');
   if (mode === 'endless') { const c = Buffer.alloc(64 * 1024, 0x78); const more = () => { while (s.write(c)); }; s.on('drain', more); s.on('error', () => {}); more(); }
@@ -475,6 +476,12 @@ describe('agentCall', () => {
   test('an answer without a newline is returned as it arrived (the caller refuses it)', async () => {
     const sock = await serve('partial');
     assert.equal(native.agentCall(sock, Buffer.from('x\n'), 5000, 1 << 20).toString(), 'no newline');
+  });
+
+  test('an answer sent before the request was read still arrives, though sending the request fails', async () => {
+    const sock = await serve('answer-first');
+    const answer = native.agentCall(sock, Buffer.alloc(4 << 20, 0x61), 5000, 1 << 20);
+    assert.equal(answer?.toString(), 'early\n');
   });
 
   test('a server that never answers: returns what arrived (nothing) at the deadline', async () => {

@@ -64,11 +64,12 @@ export function answerSecrets(res: { secrets?: Record<string, string> }): Array<
 }
 
 /**
- * The socket to dial, or null when there is none (no agent). A socket in a directory that
- * others can write may have been planted there to feed us values (or collect a token), so that
- * is refused outright: no agent listens in such a directory (the vault dir must be 0700, a
- * delegate dir not writable by others). Whoever owns the directory is trusted: for a delegate,
- * that is the agent's user.
+ * The socket to dial, or null when there is none (no agent). Whoever can create files in its
+ * directory could have planted it there to feed us values (or collect a token), so the client
+ * dials only a socket in a directory that neither group nor others can write, and that is its
+ * own (or root's). A delegate, which sets TVAULT_AGENT_TOKEN, dials a directory of the agent's
+ * user: choosing it is the delegate's configuration, and the agent requires it not writable by
+ * others too.
  */
 function socketToDial(vaultDir: string): string | null {
   const sock = agentSocketPath(vaultDir);
@@ -78,8 +79,13 @@ function socketToDial(vaultDir: string): string | null {
     return null;
   }
   const dir = dirname(sock);
-  if (statSync(dir).mode & 0o022) {
+  const st = statSync(dir);
+  if (st.mode & 0o022) {
     throw new TvaultError(`refusing the agent socket in ${dir}: the directory is writable by group or others (fix it with: chmod go-w ${dir})`);
+  }
+  const uid = process.getuid?.();
+  if (uid !== undefined && st.uid !== uid && st.uid !== 0 && !process.env.TVAULT_AGENT_TOKEN) {
+    throw new TvaultError(`refusing the agent socket in ${dir}: the directory belongs to uid ${st.uid}, not to you (a delegate reaches another user's agent with TVAULT_AGENT_TOKEN)`);
   }
   return sock;
 }
@@ -89,7 +95,7 @@ function socketToDial(vaultDir: string): string | null {
  * round trip in C, which spares the hot path loading node:net and several event-loop turns
  * (~3 ms, measured in scripts/bench/agent.mjs). Returns null when no agent is listening (no
  * socket, refused, or it hung up without an answer), so that callers fall back to a direct
- * unlock. Without the addon no agent can run in this install either, so that is null too.
+ * unlock. A socket that is there but that this install cannot dial (no addon) is an error.
  */
 export function agentRequest(vaultDir: string, req: AgentRequest, timeoutMs = 5000): AgentResponse | null {
   const sock = socketToDial(vaultDir);
@@ -97,8 +103,10 @@ export function agentRequest(vaultDir: string, req: AgentRequest, timeoutMs = 50
   let agentCall: typeof import('@tvault/native').agentCall;
   try {
     agentCall = (require('@tvault/native') as typeof import('@tvault/native')).agentCall;
-  } catch {
-    return null;
+  } catch (err) {
+    // An agent is there (perhaps another install's, or another user's for a delegate), and
+    // this install cannot talk to it: say so, rather than fall back and prompt or report "locked".
+    throw new TvaultError(`cannot reach the agent at ${sock}: ${(err as Error).message.split('\n')[0]}`);
   }
   const token = process.env.TVAULT_AGENT_TOKEN;
   const body = Buffer.from(JSON.stringify({ v: PROTOCOL_VERSION, ...req, ...(token ? { token } : {}) }) + '\n');

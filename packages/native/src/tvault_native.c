@@ -469,10 +469,19 @@ static int wait_fd(int fd, short events, int64_t deadline) {
   }
 }
 
-/* A blocking connect to a unix socket, bounded by SO_SNDTIMEO on Linux; -1 when nobody listens. */
-static int connect_unix(const char *path, size_t plen, int64_t timeout_ms) {
-  struct sockaddr_un sa;
+/* Bound a blocking connect by the time left (SO_SNDTIMEO, honoured on Linux); 0 when none is left. */
+static int set_connect_timeout(int fd, int64_t deadline) {
+  int64_t left = deadline - now_ms();
   struct timeval tv;
+  if (left <= 0) return 0;
+  tv.tv_sec = (time_t)(left / 1000);
+  tv.tv_usec = (suseconds_t)((left % 1000) * 1000);
+  return setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) == 0;
+}
+
+/* A blocking connect to a unix socket, within the deadline; -1 when nobody listens. */
+static int connect_unix(const char *path, size_t plen, int64_t deadline) {
+  struct sockaddr_un sa;
   int fd, flags, rc;
   if (plen == 0 || plen >= sizeof sa.sun_path || memchr(path, '\0', plen) != NULL) return -1;
   memset(&sa, 0, sizeof sa);
@@ -480,16 +489,20 @@ static int connect_unix(const char *path, size_t plen, int64_t timeout_ms) {
   memcpy(sa.sun_path, path, plen);
   fd = socket(AF_UNIX, SOCK_STREAM, 0);
   if (fd < 0) return -1;
-  tv.tv_sec = (time_t)(timeout_ms / 1000);
-  tv.tv_usec = (suseconds_t)((timeout_ms % 1000) * 1000);
-  if (fcntl(fd, F_SETFD, FD_CLOEXEC) != 0 || setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) != 0) {
+  if (fcntl(fd, F_SETFD, FD_CLOEXEC) != 0) {
     close(fd);
     return -1;
   }
   /* A signal (Node's own SIGUSR1 handler, a SIGWINCH) interrupts only a connect that waits for
-     a full backlog; try again, and a retry that finds the connection made is a success. */
-  while ((rc = connect(fd, (struct sockaddr *)&sa, sizeof sa)) != 0 && errno == EINTR) {
-  }
+     a full backlog; try again with the time left, and a retry that finds the connection made
+     is a success. */
+  do {
+    if (!set_connect_timeout(fd, deadline)) {
+      close(fd);
+      return -1;
+    }
+    rc = connect(fd, (struct sockaddr *)&sa, sizeof sa);
+  } while (rc != 0 && errno == EINTR);
   if (rc != 0 && errno != EISCONN) {
     close(fd);
     return -1;
@@ -513,7 +526,10 @@ static int connect_unix(const char *path, size_t plen, int64_t timeout_ms) {
 #define MSG_NOSIGNAL 0
 #endif
 
-/* Send all of req, then half-close; 0 on failure or timeout. */
+/*
+ * Send all of req, then half-close. 1 sent; -1 the agent stopped reading (it may have answered
+ * already, e.g. a refusal before the request was read: the caller still reads); 0 timed out.
+ */
 static int send_all(int fd, const char *req, size_t len, int64_t deadline) {
   size_t off = 0;
   while (off < len) {
@@ -522,7 +538,7 @@ static int send_all(int fd, const char *req, size_t len, int64_t deadline) {
     else if (n < 0 && errno == EINTR) continue;
     else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
       if (wait_fd(fd, POLLOUT, deadline) != 1) return 0;
-    } else return 0;
+    } else return -1;
   }
   shutdown(fd, SHUT_WR);
   return 1;
@@ -601,10 +617,10 @@ static napi_value AgentCall(napi_env env, napi_callback_info info) {
       napi_throw_error(env, NULL, "agentCall: out of memory");
       return NULL;
     }
-    fd = connect_unix(path, plen, (int64_t)timeout_ms);
+    fd = connect_unix(path, plen, deadline);
     free(path);
     if (fd >= 0) {
-      if (send_all(fd, req, rlen, deadline)) alen = recv_line(fd, &answer, (size_t)max_bytes, deadline);
+      if (send_all(fd, req, rlen, deadline) != 0) alen = recv_line(fd, &answer, (size_t)max_bytes, deadline);
       close(fd);
     }
     if (alen < 0) {
