@@ -112,3 +112,6 @@ export function removeRunFiles(sockPaths: string[], pidPath: string): void {
     }
   }
 }
+
+/** Which file a path or an fd is (device and inode), to notice that a file was replaced or rotated. */
+export const fileIdentity = (st: { dev: number; ino: number }): string => `${st.dev}:${st.ino}`;

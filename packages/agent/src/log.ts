@@ -9,6 +9,7 @@ import { isAbsolute, join } from 'node:path';
 import pino, { type Logger } from 'pino';
 import { TvaultError } from '@tvault/core';
 import { flockExclusive } from '@tvault/native';
+import { fileIdentity } from './files';
 
 export type { Logger };
 
@@ -44,8 +45,6 @@ function openPrivateFile(path: string): number {
   return fd;
 }
 
-const identity = (st: { dev: number; ino: number }) => `${st.dev}:${st.ino}`;
-
 /**
  * pino's destination: synchronous appends (no line lost on exit), rotated past maxBytes.
  *
@@ -64,13 +63,13 @@ class RotatingFile {
     private readonly maxBytes: number,
   ) {
     this.fd = openPrivateFile(path);
-    this.ident = identity(fstatSync(this.fd));
+    this.ident = fileIdentity(fstatSync(this.fd));
   }
 
   /** The whole line or an exception (a short write is continued: EFBIG, ENOSPC surface). */
   write(line: string): void {
     const st = statSync(this.path, { throwIfNoEntry: false });
-    if (!st || identity(st) !== this.ident) this.reopen();
+    if (!st || fileIdentity(st) !== this.ident) this.reopen();
     else if (st.size >= this.maxBytes) this.rotate();
     const buf = Buffer.from(line, 'utf8');
     for (let off = 0; off < buf.length; ) off += writeSync(this.fd, buf, off);
@@ -82,7 +81,7 @@ class RotatingFile {
       const fd = openPrivateFile(this.path);
       closeSync(this.fd);
       this.fd = fd;
-      this.ident = identity(fstatSync(fd));
+      this.ident = fileIdentity(fstatSync(fd));
     } catch {
       /* keep the current file */
     }
@@ -98,7 +97,7 @@ class RotatingFile {
     try {
       if (!flockExclusive(lock)) return; // another agent is rotating it right now
       const st = statSync(this.path, { throwIfNoEntry: false });
-      if (st && identity(st) === this.ident && st.size >= this.maxBytes) renameSync(this.path, `${this.path}.1`);
+      if (st && fileIdentity(st) === this.ident && st.size >= this.maxBytes) renameSync(this.path, `${this.path}.1`);
       this.reopen();
     } catch {
       /* keep the current file */

@@ -11,11 +11,11 @@
 // MAX_UNCHECKPOINTED commits of sustained load. Other processes keep SQLite's default.
 import { statSync } from 'node:fs';
 import { type Actor, TvaultError, Vault, vaultFiles } from '@tvault/core';
+import { fileIdentity } from './files';
 
 function identity(path: string): string {
   try {
-    const st = statSync(path);
-    return `${st.dev}:${st.ino}`;
+    return fileIdentity(statSync(path));
   } catch {
     throw new TvaultError(`the vault database ${path} is gone`);
   }

@@ -63,6 +63,15 @@ export function answerSecrets(res: { secrets?: Record<string, string> }): Array<
   return Object.entries(res.secrets ?? {}).map(([name, value]) => ({ name, value }));
 }
 
+/** Whether a socket is at path: a symlink or a plain file there is no agent (nor a stale one). */
+export function isSocket(path: string): boolean {
+  try {
+    return lstatSync(path).isSocket();
+  } catch {
+    return false;
+  }
+}
+
 /**
  * The socket to dial, or null when there is none (no agent). Whoever can create files in its
  * directory could have planted it there to feed us values (or collect a token), so the client
@@ -73,11 +82,7 @@ export function answerSecrets(res: { secrets?: Record<string, string> }): Array<
  */
 function socketToDial(vaultDir: string): string | null {
   const sock = agentSocketPath(vaultDir);
-  try {
-    if (!lstatSync(sock).isSocket()) return null; // a symlink or a plain file is no agent
-  } catch {
-    return null;
-  }
+  if (!isSocket(sock)) return null;
   const dir = dirname(sock);
   const st = statSync(dir);
   if (st.mode & 0o022) {

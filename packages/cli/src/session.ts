@@ -72,7 +72,7 @@ export class Session {
   }
 
   /** Asks the agent; returns null when the caller should unlock directly instead. */
-  private async viaAgent(q: { key?: string } & Selection): Promise<{ project: string; secrets: PlainSecret[] } | null> {
+  private viaAgent(q: { key?: string } & Selection): { project: string; secrets: PlainSecret[] } | null {
     if (!this.useAgent || process.platform === 'win32') return null;
     const memo = globalThis as AgentMemo;
     if (memo.tvaultAgentAnswer !== undefined && memo.tvaultAgentAnswer?.ok !== true) {
@@ -96,7 +96,7 @@ export class Session {
 
   /** Reads the selected secrets of the project (agent first). */
   async readSecrets(sel: Selection, op: 'getall' | 'export' = 'getall'): Promise<{ project: string; secrets: PlainSecret[] }> {
-    const agent = await this.viaAgent(sel);
+    const agent = this.viaAgent(sel);
     if (agent) return agent;
     return this.withUnlocked((vault, kek) => {
       const project = this.project(vault);
@@ -106,7 +106,7 @@ export class Session {
   }
 
   async readSecret(key: string): Promise<string> {
-    const agent = await this.viaAgent({ key });
+    const agent = this.viaAgent({ key });
     if (agent) return agent.secrets[0].value;
     return this.withUnlocked((vault, kek) => drain(vault.getSecret(kek, this.project(vault), key)));
   }

@@ -1,13 +1,13 @@
 // `tvault agent start|status|stop|install|uninstall`. Only `start` loads the agent bundle
 // (dist/agent.cjs, with pino and the native addon); the others speak the protocol through
 // agent-client like every read does.
-import { existsSync, lstatSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import ms from 'ms';
 import type { AgentOptions } from '@tvault/agent';
 import { ExitCode, type ExitCodeValue, TvaultError, resolveVaultDir, usageError, vaultFiles } from '@tvault/core';
 import type { Y } from './argv';
-import { type AgentResponse, agentRequest } from '../agent-client';
+import { type AgentResponse, agentRequest, isSocket } from '../agent-client';
 import { printJson } from '../output';
 import { getPassphrase } from '../passphrase';
 import type { GlobalArgs } from '../session';
@@ -126,14 +126,6 @@ async function start(a: A<{ idle: string; maxTtl?: string; ioTimeout: string; lo
 }
 
 // ---- status and stop -----------------------------------------------------------------------
-
-function isSocket(path: string): boolean {
-  try {
-    return lstatSync(path).isSocket();
-  } catch {
-    return false;
-  }
-}
 
 const fmt = (n: unknown) => (typeof n === 'number' ? (n >= 1000 ? ms(Math.round(n / 1000) * 1000) : `${n}ms`) : '-');
 

@@ -2,7 +2,7 @@
 import { existsSync, statSync } from 'node:fs';
 import type { Y } from './argv';
 import { DEFAULT_KDF, ExitCode, TvaultError, Vault, checkPrivateDir, integrityError, isWeak, usageError, vaultFiles, verifyAuditChain } from '@tvault/core';
-import { agentRequest } from '../agent-client';
+import { agentRequest, isSocket } from '../agent-client';
 import { warnIfDangerous } from '../dangerous-env';
 import { printJson, warn } from '../output';
 import { getNewPassphrase } from '../passphrase';
@@ -113,21 +113,13 @@ async function doctor(a: GlobalArgs) {
   attempt('agent', () => {
     const agent = agentRequest(s.dir, { op: 'status' }, 1000); // throws for a socket in a loose directory
     if (agent?.ok) return 'running';
-    if (isStaleSocket(vaultFiles(s.dir).sock)) throw new DoctorWarning('a stale agent.sock is left from a killed agent; the next agent start replaces it');
+    if (isSocket(vaultFiles(s.dir).sock)) throw new DoctorWarning('a stale agent.sock is left from a killed agent; the next agent start replaces it');
     return 'not running';
   });
   const warnings = checks.filter((c) => c.status === 'warn').length;
   if (a.json) printJson({ ok: exitCode === ExitCode.OK, warnings, checks });
   else for (const c of checks) process.stdout.write(`${{ ok: 'ok  ', warn: 'WARN', fail: 'FAIL' }[c.status]}  ${c.check.padEnd(16)} ${c.detail}\n`);
   process.exitCode = exitCode;
-}
-
-function isStaleSocket(path: string): boolean {
-  try {
-    return statSync(path).isSocket();
-  } catch {
-    return false; // no socket: fine
-  }
 }
 
 async function rotate(a: A<{ kdfMemory?: number; kdfPasses?: number; kdfParallelism?: number }>) {
