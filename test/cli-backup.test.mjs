@@ -2,10 +2,10 @@
 // vault it replaces; a bad backup is refused before anything is touched.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { closeSync, copyFileSync, existsSync, fstatSync, lstatSync, mkdirSync, openSync, readFileSync, readdirSync, statSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { BIN, PASS, assertOneLineError, assertVaultIntact, baseEnv, makeVault, sql, tempDir, tvault, tvaultMany } from './helpers.mjs';
+import { BIN, PASS, assertOneLineError, assertVaultIntact, baseEnv, makeVault, requireCommand, sql, tempDir, tvault, tvaultMany } from './helpers.mjs';
 
 /** A throwaway vault directory holding a copy of `file` as its vault.db, with a run() like makeVault's. */
 function vaultFrom(t, file) {
@@ -163,4 +163,80 @@ test('a backup from schema 1 restores and is migrated, values and audit chain in
   const verify = v.run(['audit', 'verify']);
   assert.equal(verify.code, 0, verify.stderr);
   assert.match(verify.stdout, /carry no MAC/);
+});
+
+/**
+ * Runs `tvault backup dest` in a process whose pid is known before tvault starts (bash execs
+ * it once told to), so a test can plant files at the name an old tvault would have used.
+ */
+async function backupWithKnownPid(v, dest, plant) {
+  const child = spawn('bash', ['-c', 'read -r go; exec "$0" "$@"', process.execPath, BIN, 'backup', dest], { env: baseEnv(v.env), stdio: ['pipe', 'ignore', 'pipe'] });
+  const err = [];
+  child.stderr.on('data', (d) => err.push(d));
+  plant(child.pid);
+  child.stdin.end('go\n');
+  const code = await new Promise((resolve) => child.on('exit', resolve));
+  return { code, stderr: Buffer.concat(err).toString() };
+}
+
+test('backup never writes through a file or link planted at a predictable temp name', async (t) => {
+  const v = makeVault(t);
+  assert.equal(v.run(['set', 'A', '--stdin'], { input: 'the secret' }).code, 0);
+  const dest = join(v.dir, 'out.db');
+  // The attacker's side: a link at the name to a file of theirs, and (second run) a file they keep open.
+  const theirs = join(v.dir, 'attacker-copy');
+  writeFileSync(theirs, '');
+  let r = await backupWithKnownPid(v, dest, (pid) => symlinkSync(theirs, `${dest}.tmp-${pid}`));
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(statSync(theirs).size, 0, 'the backup went through the planted link');
+  assert.equal(lstatSync(dest).isFile(), true, 'dest is the backup itself, not the planted link');
+  assert.equal(sql(dest, 'PRAGMA integrity_check'), 'ok');
+  let held;
+  r = await backupWithKnownPid(v, dest, (pid) => {
+    const planted = `${dest}.tmp-${pid}`;
+    writeFileSync(planted, '', { mode: 0o666 });
+    held = openSync(planted, 'r');
+  });
+  assert.equal(r.code, 0, r.stderr);
+  t.after(() => closeSync(held));
+  assert.equal(fstatSync(held).size, 0, 'the planted file received the backup (its owner reads it through the open fd)');
+  assert.equal(lstatSync(dest).isFile(), true);
+  assertVaultIntact(assert, vaultFrom(t, dest), { A: 'the secret' });
+});
+
+test('the backup file is created exclusively, 0600, not following a link, under an unguessable name', (t) => {
+  if (!requireCommand(t, 'strace')) return;
+  const v = makeVault(t);
+  assert.equal(v.run(['set', 'A', '--stdin'], { input: 'x' }).code, 0);
+  const dest = join(v.dir, 'traced.db');
+  const log = join(v.dir, 'strace.log');
+  // strace sees the mode each file is created with: no window in which another user could read it.
+  const r = spawnSync('strace', ['-f', '-qq', '-e', 'trace=open,openat,creat', '-o', log, process.execPath, BIN, 'backup', dest], { env: baseEnv(v.env), encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  const creates = readFileSync(log, 'utf8').split('\n').filter((l) => l.includes(dest) && /O_CREAT/.test(l));
+  assert.ok(creates.length >= 1, `no file created under ${dest}: ${creates}`);
+  const first = creates[0];
+  assert.match(first, /O_EXCL/, first);
+  assert.match(first, /O_NOFOLLOW/, first);
+  assert.match(first, /traced\.db\.tmp-[0-9a-f]{16}"/, `an unpredictable name: ${first}`);
+  // Every other create is either of a file made exclusively before (SQLite reopening the temp
+  // file; its mode argument does not apply to an existing file) or itself 0600 (the -journal).
+  const made = new Set();
+  for (const line of creates) {
+    const path = line.match(/"([^"]+)"/)[1];
+    if (/O_EXCL/.test(line)) made.add(path);
+    else if (!made.has(path)) assert.match(line, /, 0600\) = \d+$/, `created 0600: ${line}`);
+  }
+  assert.equal(statSync(dest).mode & 0o777, 0o600);
+});
+
+test('restoring something that is not a backup says so in one line', (t) => {
+  const v = makeVault(t);
+  assert.equal(v.run(['set', 'A', '--stdin'], { input: 'keep me' }).code, 0);
+  const text = join(v.dir, 'notes.txt');
+  writeFileSync(text, 'A=1\nB=2\n');
+  const dir = join(v.dir, 'a-directory');
+  mkdirSync(dir);
+  for (const src of [text, dir]) assertOneLineError(assert, v.run(['restore', src]), 8, /is not a valid tvault backup .*nothing was restored/);
+  assertVaultIntact(assert, v, { A: 'keep me' });
 });

@@ -3,10 +3,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdirSync, openSync, closeSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, openSync, closeSync, statSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { BIN, CHEAP_KDF, PASS, assertOneLineError, assertVaultIntact, baseEnv, makeVault, tempDir, tvault, tvaultNoTty, tvaultSpawn } from './helpers.mjs';
+import { BIN, CHEAP_KDF, PASS, assertOneLineError, assertVaultIntact, baseEnv, makeVault, requireCommand, tempDir, tvault, tvaultNoTty, tvaultSpawn } from './helpers.mjs';
 
 const mode = (p) => statSync(p).mode & 0o777;
 
@@ -124,4 +124,62 @@ test('a vault directory owned by another uid is refused, by us and by them', (t)
     encoding: 'utf8',
   });
   assertOneLineError(assert, { code: r.status, stderr: r.stderr }, 1, /owned by uid 0, not by you \(uid 65534\)/);
+});
+
+test('a vault directory that is a symbolic link is refused, and messages name the path the user gave', (t) => {
+  const v = makeVault(t);
+  assert.equal(v.run(['set', 'A', '--stdin'], { input: 'x' }).code, 0);
+  // The directory is opened without following a link at its last component, then checked
+  // through that descriptor: a link there could be re-pointed between the check and the open.
+  const link = join(v.dir, 'link');
+  symlinkSync(v.vault, link);
+  assertOneLineError(assert, v.run(['get', 'A'], { env: { TVAULT_DIR: link } }), 1, /vault directory .*\/link is a symbolic link; refusing to follow it/);
+  writeFileSync(join(v.vault, 'vault.db'), 'garbage');
+  const r = v.run(['get', 'A']);
+  assertOneLineError(assert, r, 8, /is corrupt or not a tvault vault/);
+  assert.ok(r.stderr.includes(join(v.vault, 'vault.db')) && !r.stderr.includes('/proc/'), r.stderr);
+});
+
+/**
+ * Runs `tvault get A` under gdb, stopped at `breakAt` in SQLite (inside better-sqlite3) while it
+ * opens vault.db; there the vault directory is swapped for another vault (same passphrase, so
+ * that which one answered is visible), as someone who can write its parent could do.
+ */
+function getWithSwapAt(t, breakAt) {
+  const { dir, cleanup } = tempDir();
+  t.after(cleanup);
+  const make = (name, value) => {
+    const env = { TVAULT_DIR: join(dir, name), TVAULT_PASSPHRASE: PASS, TVAULT_NO_AGENT: '1' };
+    assert.equal(tvault(['init', ...CHEAP_KDF], { env }).code, 0);
+    assert.equal(tvault(['set', 'A', '--stdin'], { env, input: value }).code, 0);
+  };
+  make('vault', 'the real value');
+  make('evil', 'the planted value');
+  const swap = `mv ${dir}/vault ${dir}/real && mv ${dir}/evil ${dir}/vault`;
+  const gdb = ['-q', '-batch', '-ex', 'set breakpoint pending on', '-ex', `break ${breakAt}`, '-ex', 'run', '-ex', `shell ${swap}`, '-ex', 'delete', '-ex', 'continue'];
+  const r = spawnSync('gdb', [...gdb, '--args', process.execPath, BIN, 'get', 'A'], {
+    env: baseEnv({ TVAULT_DIR: join(dir, 'vault'), TVAULT_PASSPHRASE: PASS, TVAULT_NO_AGENT: '1' }),
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
+  assert.ok(existsSync(join(dir, 'real')), `gdb stopped tvault and the swap happened: ${r.stdout}${r.stderr}`);
+  return r.stdout + r.stderr;
+}
+
+test('a vault directory swapped before SQLite resolves its name: the checked directory is still the one used', (t) => {
+  if (!requireCommand(t, 'gdb')) return;
+  // Stopped on entry to SQLite's open: it is given /proc/self/fd/N/vault.db, and resolves that
+  // link to wherever the directory we checked is now.
+  const out = getWithSwapAt(t, 'openDatabase');
+  assert.match(out, /^the real value$/m, out);
+  assert.doesNotMatch(out, /planted/);
+});
+
+test('a vault directory swapped after SQLite resolved its name is refused', (t) => {
+  if (!requireCommand(t, 'gdb')) return;
+  // Stopped in SQLite's file open, after it resolved the name to a path: the swap redirects the
+  // open, and the check after it (is the file open the vault.db of the checked directory?) refuses.
+  const out = getWithSwapAt(t, 'unixOpen');
+  assert.match(out, /tvault: vault directory .* was replaced while it was being opened; refusing to use it/, out);
+  assert.doesNotMatch(out, /planted/);
 });

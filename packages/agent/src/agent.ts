@@ -1,7 +1,7 @@
 // The agent's life: harden, check the vault directory, take the single-instance lock, unlock
 // once, serve reads over a private socket, and on idle, max-ttl, `stop`, a signal or a crash:
 // wipe the KEK, remove the socket and pid file, exit. See docs/PROTOCOL.md for the wire format.
-import { type Actor, ExitCode, TvaultError, Vault, auditHead, checkPrivateDir, vaultFiles } from '@tvault/core';
+import { type Actor, ExitCode, TvaultError, Vault, checkPrivateDir, vaultFiles } from '@tvault/core';
 import { url as inspectorUrl } from 'node:inspector';
 import { join } from 'node:path';
 import { harden, sdNotify } from '@tvault/native';
@@ -283,7 +283,7 @@ class Agent {
     step(() => this.server.refuseAll('locked', `the agent locked (${reason}) before answering; unlock directly or start it again`));
     removeRunFiles(this.sockets, this.files.pid);
     step(() => this.vault.get().audit({ op: 'agent.stop', detail: `reason=${reason} served=${this.served}` }));
-    step(() => (this.lastAuditHead = auditHead(this.vault.get().db)));
+    step(() => (this.lastAuditHead = this.vault.get().auditHead()));
     step(() => this.vault.close());
     // The audit chain's head, logged outside the vault: an anchor against a later rewrite.
     step(() => this.log.info({ ev: 'stop', reason, served: this.served, exitCode: code, auditHead: this.lastAuditHead }));
@@ -381,7 +381,7 @@ export async function startAgent(o: AgentOptions): Promise<void> {
     ].join(', ');
     vault.get().audit({ op: 'agent.start', detail: settings }, self, key.use()); // with the key: the row carries the audit MAC
     log.info({
-      ev: 'start', auditHead: auditHead(vault.get().db), socket: files.sock, vault: o.dir, idleMs: o.idleMs, maxTtlMs: o.maxTtlMs, hardening, mlocked: key.mlocked, staleSocketReplaced: stale === 'stale', version: VERSION,
+      ev: 'start', auditHead: vault.get().auditHead(), socket: files.sock, vault: o.dir, idleMs: o.idleMs, maxTtlMs: o.maxTtlMs, hardening, mlocked: key.mlocked, staleSocketReplaced: stale === 'stale', version: VERSION,
       ...(tokens && { tokenFile: tokens.file, tokens: tokens.ids(), allowUids: o.allowUids ?? [], delegateSocket: sockets[1] }),
     });
     process.stdout.on('error', () => undefined); // a closed stdout must not kill the agent

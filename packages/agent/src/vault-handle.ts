@@ -42,8 +42,7 @@ export class VaultHandle {
 
   private open(): Vault {
     const v = Vault.open(this.dir, this.actor);
-    v.db.pragma('wal_autocheckpoint = 0');
-    v.db.pragma(`journal_size_limit = ${WAL_SIZE_LIMIT}`);
+    v.deferCheckpoints(WAL_SIZE_LIMIT);
     return v;
   }
 
@@ -58,7 +57,7 @@ export class VaultHandle {
     if (!this.uncheckpointed) return;
     this.uncheckpointed = 0;
     try {
-      this.vault.db.pragma('wal_checkpoint(PASSIVE)');
+      this.vault.checkpoint();
     } catch {
       /* the file is busy or gone: the next checkpoint, or another process's, does it */
     }

@@ -2,9 +2,9 @@
 // A cloned repository can carry one that points at your production project, so a file is
 // used only after `tvault allow` recorded a hash of its absolute path and its content (as
 // direnv does for .envrc): any edit or move makes it unknown again, and `tvault deny` forgets it.
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { TvaultError, checkKeyName, checkPrivateDir, checkProjectName } from '@tvault/core';
+import { TvaultError, checkKeyName, checkPrivateDir, checkProjectName, writeFileAtomic } from '@tvault/core';
 
 export const CONFIG_NAME = 'tvault.toml';
 
@@ -68,7 +68,7 @@ export function allow(vaultDir: string, path: string): string {
   parseConfig(abs, content); // refuse to allow a file that does not parse
   deny(vaultDir, abs);
   mkdirSync(allowDir(vaultDir), { recursive: true, mode: 0o700 });
-  writeFileSync(join(allowDir(vaultDir), allowId(abs, content)), abs + '\n', { mode: 0o600 });
+  writeFileAtomic(join(allowDir(vaultDir), allowId(abs, content)), abs + '\n');
   return abs;
 }
 

@@ -66,15 +66,18 @@ export function rowMac(key: Uint8Array, hash: Buffer): Buffer {
   return createHmac('sha256', key).update(hash).digest();
 }
 
+type Head = Pick<AuditRow, 'id' | 'hash'>;
+type NewRow = Omit<AuditRow, 'mac'> & { mac: Buffer | null };
+
 // Prepared once per connection: the agent appends a row for every read it serves.
-const statements = new WeakMap<Db, { last: Statement; insert: Statement }>();
+const statements = new WeakMap<Db, { last: Statement<[], Head>; insert: Statement<[NewRow]> }>();
 
 function stmts(db: Db) {
   let s = statements.get(db);
   if (!s) {
     s = {
-      last: db.prepare('SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1'),
-      insert: db.prepare(
+      last: db.prepare<[], Head>('SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1'),
+      insert: db.prepare<NewRow>(
         `INSERT INTO audit (id, ts, op, ok, project, keys, via, uid, pid, token_id, detail, prev_hash, hash, mac)
          VALUES (@id, @ts, @op, @ok, @project, @keys, @via, @uid, @pid, @token_id, @detail, @prev_hash, @hash, @mac)`,
       ),
@@ -90,7 +93,7 @@ function stmts(db: Db) {
  */
 export function appendAudit(db: Db, actor: Actor, ev: AuditEvent, macKey?: Uint8Array | null): void {
   const { last: lastStmt, insert } = stmts(db);
-  const last = lastStmt.get() as { id: number; hash: Buffer } | undefined;
+  const last = lastStmt.get();
   const row = {
     id: (last?.id ?? 0) + 1,
     ts: Date.now(),
@@ -111,7 +114,7 @@ export function appendAudit(db: Db, actor: Actor, ev: AuditEvent, macKey?: Uint8
 
 /** The newest row as `id:hash-prefix`, the same form `audit verify` prints: an anchor to keep elsewhere. */
 export function auditHead(db: Db): string {
-  const last = stmts(db).last.get() as { id: number; hash: Buffer } | undefined;
+  const last = stmts(db).last.get();
   return last ? `${last.id}:${Buffer.from(last.hash).toString('hex').slice(0, 16)}` : '0:';
 }
 
@@ -128,7 +131,7 @@ export function verifyAuditChain(db: Db, macKey?: Uint8Array, keyedFrom = 1): Ch
   let prev: Buffer = GENESIS;
   let expectId = 1;
   let unkeyed = 0;
-  for (const r of db.prepare('SELECT * FROM audit ORDER BY id').iterate() as IterableIterator<AuditRow>) {
+  for (const r of db.prepare<[], AuditRow>('SELECT * FROM audit ORDER BY id').iterate()) {
     if (r.id !== expectId) return { ok: false, id: r.id, reason: `row ${expectId} is missing (deleted, or rows were renumbered)` };
     if (!Buffer.from(r.prev_hash).equals(prev)) return { ok: false, id: r.id, reason: 'its link to the previous row is broken (a row was removed or reordered)' };
     const hash = rowHash(prev, r);
@@ -146,4 +149,22 @@ export function verifyAuditChain(db: Db, macKey?: Uint8Array, keyedFrom = 1): Ch
     expectId++;
   }
   return { ok: true, rows: expectId - 1, unkeyed, head: `${expectId - 1}:${prev.toString('hex').slice(0, 16)}` };
+}
+
+/** Which rows `tvault audit` shows: after a row id, and optionally by time, project and operation. */
+export interface AuditFilter {
+  afterId: number;
+  since?: number;
+  project?: string;
+  /** An operation, or its family: 'agent' matches agent.start and agent.stop. */
+  op?: string;
+}
+
+export function auditRows(db: Db, f: AuditFilter): AuditRow[] {
+  const where = ['id > ?'];
+  const params: Array<string | number> = [f.afterId];
+  if (f.since !== undefined) (where.push('ts >= ?'), params.push(f.since));
+  if (f.project) (where.push('project = ?'), params.push(f.project));
+  if (f.op) (where.push('(op = ? OR op LIKE ?)'), params.push(f.op, `${f.op}.%`));
+  return db.prepare<Array<string | number>, AuditRow>(`SELECT * FROM audit WHERE ${where.join(' AND ')} ORDER BY id`).all(...params);
 }

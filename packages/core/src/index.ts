@@ -5,6 +5,8 @@ export * from './paths';
 export * from './kdf';
 export * from './audit';
 export { Vault, DEFAULT_PROJECT, PASSPHRASE_RECIPIENT } from './vault';
+export { backup, restore } from './backup';
+export { createTempFile, writeFileAtomic } from './temp-file';
 export type { ProjectRow, SecretMeta, VersionMeta, Secret, Selection } from './vault';
 export { openDb, writeTx, SCHEMA_VERSION } from './store';
 export type { Db } from './store';

@@ -1,5 +1,5 @@
 // Where the vault lives and whether it is safe to use: --vault > TVAULT_DIR > ~/.tvault.
-import { closeSync, existsSync, mkdirSync, openSync, statSync } from 'node:fs';
+import { type Stats, closeSync, existsSync, mkdirSync, openSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { TvaultError } from './errors';
@@ -17,7 +17,11 @@ export const vaultFiles = (dir: string) => ({
 
 /** Refuses a directory that others can enter or that another uid owns (fail closed). */
 export function checkPrivateDir(dir: string): void {
-  const st = statSync(dir);
+  checkPrivateDirStats(dir, statSync(dir));
+}
+
+/** The same rule for a directory already open: `st` from fstat, `dir` for the messages. */
+export function checkPrivateDirStats(dir: string, st: Stats): void {
   if (!st.isDirectory()) throw new TvaultError(`${dir} is not a directory`);
   if (typeof process.getuid === 'function' && st.uid !== process.getuid()) {
     throw new TvaultError(`vault directory ${dir} is owned by uid ${st.uid}, not by you (uid ${process.getuid()}); refusing to use it`);

@@ -100,11 +100,14 @@ export interface OpenOptions {
   readonly?: boolean;
   /** false: open an older schema as it is (to inspect a backup); a newer one is still refused. */
   migrate?: boolean;
+  /** The path shown in messages, when SQLite is given another name for it (/proc/self/fd/N/...). */
+  shownAs?: string;
 }
 
 export function openDb(path: string, opts: OpenOptions = {}): Db {
+  const shown = opts.shownAs ?? path;
   if (!existsSync(path)) {
-    if (!opts.create) throw new TvaultError(`no vault at ${path}; create one with: tvault init`, ExitCode.NOT_INITIALIZED);
+    if (!opts.create) throw new TvaultError(`no vault at ${shown}; create one with: tvault init`, ExitCode.NOT_INITIALIZED);
     createPrivateFile(path);
   }
   const Database = loadSqlite();
@@ -112,18 +115,18 @@ export function openDb(path: string, opts: OpenOptions = {}): Db {
   try {
     db = new Database(path, { readonly: !!opts.readonly, fileMustExist: true, timeout: BUSY_TIMEOUT_MS });
     // Checked before anything can write (journal_mode writes the header of an empty file).
-    if (!opts.create) assertNotEmpty(db, path);
+    if (!opts.create) assertNotEmpty(db, shown);
     if (!opts.readonly) {
       db.pragma('journal_mode = WAL');
       db.pragma('synchronous = NORMAL');
     }
     db.pragma('secure_delete = ON');
     db.pragma('foreign_keys = ON');
-    migrate(db, path, opts);
+    migrate(db, shown, opts);
     return db;
   } catch (err) {
     db?.close();
-    mapSqliteError(err, path);
+    mapSqliteError(err, shown);
   }
 }
 

@@ -2,16 +2,19 @@
 // Every project has a random DEK wrapped under the KEK; values are sealed under the DEK and
 // bound to (project, key name, version). Callers pass the KEK in; this module never keeps it.
 import { randomBytes, timingSafeEqual } from 'node:crypto';
-import { existsSync, renameSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, renameSync, rmSync } from 'node:fs';
+import { basename, dirname } from 'node:path';
 import type { Statement } from 'better-sqlite3';
-import { type Actor, type AuditEvent, type ChainReport, appendAudit, directActor, verifyAuditChain } from './audit';
+import { type Actor, type AuditEvent, type AuditFilter, type AuditRow, type ChainReport, appendAudit, auditHead, auditRows, directActor, verifyAuditChain } from './audit';
 import { u32, zero } from './bytes';
 import { auditKeyHeader, dekHeader, openBound, randomKey, sealBound, secretHeader, verifierPlaintext, open as openBox, seal } from './crypto';
 import { ExitCode, TvaultError, integrityError, notFound, usageError } from './errors';
 import { DEFAULT_KDF, type KdfParams, checkKdfParams, deriveKek } from './kdf';
 import { checkKeyName, checkProjectName, checkValue } from './names';
-import { checkPrivateDir, createPrivateFile, ensurePrivateDir, vaultFiles } from './paths';
+import { ensurePrivateDir, vaultFiles } from './paths';
 import { type Db, mapSqliteError, openDb, writeTx } from './store';
+import { createTempFile } from './temp-file';
+import { type VaultDir, openVaultDir } from './vault-dir';
 
 export const PASSPHRASE_RECIPIENT = 'passphrase';
 export const DEFAULT_PROJECT = 'default';
@@ -47,13 +50,20 @@ export interface Selection {
   prefix?: string;
 }
 
+interface CurrentRow {
+  name: string;
+  version: number;
+  sealed: Buffer;
+}
+
 const now = () => Date.now();
 
 export class Vault {
   private constructor(
     readonly dir: string,
-    readonly db: Db,
+    private readonly db: Db,
     readonly actor: Actor,
+    private readonly vaultDir?: VaultDir,
   ) {}
 
   // ---- lifecycle ---------------------------------------------------------------------------
@@ -72,7 +82,9 @@ export class Vault {
     const salt = randomBytes(16);
     const vaultId = randomBytes(16);
     const kek = await deriveKek(passphrase, salt, kdf);
-    const tmp = `${path}.init-${process.pid}`;
+    const created = createTempFile(dirname(path), basename(path));
+    closeSync(created.fd);
+    const tmp = created.path;
     try {
       // Built under a temporary name and renamed, so a killed init leaves no half-made vault.
       const db = openDb(tmp, { create: true });
@@ -99,32 +111,48 @@ export class Vault {
     return Vault.open(dir);
   }
 
+  /**
+   * Opens the vault in dir. The directory is opened once and checked through that descriptor,
+   * and vault.db is opened relative to it (see vault-dir.ts): no check-then-open by path.
+   */
   static open(dir: string, actor: Actor = directActor(), opts: { readonly?: boolean } = {}): Vault {
-    const noVault = () => new TvaultError(`no vault at ${dir}; create one with: tvault init`, ExitCode.NOT_INITIALIZED);
-    if (!existsSync(dir)) throw noVault();
-    // Checked before looking inside: another user's 0700 directory hides vault.db from us.
-    checkPrivateDir(dir);
-    if (!Vault.exists(dir)) throw noVault();
-    const db = openDb(vaultFiles(dir).db, { readonly: opts.readonly });
-    const v = new Vault(dir, db, actor);
-    v.kdfParams(); // fail early on a vault whose meta is damaged
-    return v;
+    const vd = openVaultDir(dir);
+    try {
+      const shownAs = vaultFiles(dir).db;
+      const db = vd.openChecked(
+        (path) => openDb(path, { readonly: opts.readonly, shownAs }),
+        (d) => d.close(),
+      );
+      const v = new Vault(dir, db, actor, vd);
+      try {
+        v.kdfParams(); // fail early on a vault whose meta is damaged
+      } catch (err) {
+        v.close();
+        throw err;
+      }
+      return v;
+    } catch (err) {
+      if (!vd.closed) vd.close();
+      throw err;
+    }
   }
 
   // Statements are prepared once per open vault: the agent runs the same few for every read.
-  private readonly statements = new Map<string, Statement>();
+  private readonly statements = new Map<string, Statement<unknown[], unknown>>();
 
-  private q(sql: string): Statement {
+  /** A cached prepared statement, typed by its parameters P and its row R. */
+  private q<P extends unknown[] = unknown[], R = unknown>(sql: string): Statement<P, R> {
     let st = this.statements.get(sql);
     if (!st) {
-      st = this.guard(() => this.db.prepare(sql));
+      st = this.guard(() => this.db.prepare<unknown[], unknown>(sql));
       this.statements.set(sql, st);
     }
-    return st;
+    return st as unknown as Statement<P, R>;
   }
 
   close(): void {
     if (this.db.open) this.db.close();
+    if (this.vaultDir && !this.vaultDir.closed) this.vaultDir.close();
   }
 
   /** Wraps a database call so that SQLite errors surface as one-line tvault errors. */
@@ -139,9 +167,9 @@ export class Vault {
   // ---- meta and unlocking ------------------------------------------------------------------
 
   private meta(key: string): Buffer {
-    const row = this.guard(() => this.q('SELECT value FROM meta WHERE key = ?').get(key)) as { value: Buffer | string } | undefined;
+    const row = this.guard(() => this.q<[string], { value: Buffer | string }>('SELECT value FROM meta WHERE key = ?').get(key));
     if (!row) throw new TvaultError(`the vault is damaged: meta entry '${key}' is missing`, ExitCode.INTEGRITY);
-    return Buffer.from(row.value as Buffer);
+    return typeof row.value === 'string' ? Buffer.from(row.value, 'utf8') : Buffer.from(row.value);
   }
 
   kdfParams(): KdfParams {
@@ -185,7 +213,23 @@ export class Vault {
 
   /** Appends an audit row; authenticated (see audit.ts) when the KEK is given. */
   audit(ev: AuditEvent, actor: Actor = this.actor, kek?: Uint8Array): void {
-    this.guard(() => writeTx(this.db, () => this.withAuditKey(kek, (mac) => appendAudit(this.db, actor, ev, mac))));
+    this.write(kek, ev, () => undefined, actor);
+  }
+
+  /**
+   * Every write goes through here: fn runs in one BEGIN IMMEDIATE transaction, and the audit
+   * row for it (authenticated when the KEK is given) is appended in the same transaction, so
+   * a change and its record commit together or not at all. `ev` may depend on fn's result.
+   */
+  private write<T>(kek: Uint8Array | undefined, ev: AuditEvent | ((result: T) => AuditEvent), fn: () => T, actor: Actor = this.actor): T {
+    return this.guard(() =>
+      writeTx(this.db, () => {
+        const result = fn();
+        const event = typeof ev === 'function' ? ev(result) : ev;
+        this.withAuditKey(kek, (mac) => appendAudit(this.db, actor, event, mac));
+        return result;
+      }),
+    );
   }
 
   /**
@@ -196,14 +240,14 @@ export class Vault {
    */
   private withAuditSecret<T>(kek: Uint8Array, fn: (secret: Buffer) => T): T {
     const header = auditKeyHeader(this.vaultId());
-    const row = this.q("SELECT value FROM meta WHERE key = 'audit_key'").get() as { value: Buffer } | undefined;
+    const row = this.q<[], { value: Buffer }>("SELECT value FROM meta WHERE key = 'audit_key'").get();
     let secret: Buffer;
     if (row) {
       secret = openBound(kek, header, row.value, 'the audit key');
       if (secret.length !== 36) throw integrityError('the vault is damaged: its audit key is malformed');
     } else {
       secret = writeTx(this.db, () => {
-        const next = (this.q('SELECT COALESCE(MAX(id), 0) + 1 AS n FROM audit').get() as { n: number }).n;
+        const next = this.q<[], { n: number }>('SELECT COALESCE(MAX(id), 0) + 1 AS n FROM audit').get()?.n ?? 1;
         const fresh = newAuditSecret(next);
         this.q("INSERT INTO meta (key, value) VALUES ('audit_key', ?)").run(sealBound(kek, header, fresh));
         return fresh;
@@ -222,26 +266,69 @@ export class Vault {
     return this.withAuditSecret(kek, (secret) => fn(secret.subarray(0, 32)));
   }
 
-  /** Checks the audit chain and, with the key from `kek`, every row's authentication. */
-  verifyAudit(kek: Uint8Array): ChainReport {
+  /**
+   * Checks the audit chain and, with the key from `kek`, every row's authentication. Without
+   * a KEK only the hashes are checked (anyone could have recomputed them).
+   */
+  verifyAudit(kek?: Uint8Array): ChainReport {
+    if (!kek) return this.guard(() => verifyAuditChain(this.db));
     return this.guard(() => this.withAuditSecret(kek, (secret) => verifyAuditChain(this.db, secret.subarray(0, 32), secret.readUInt32BE(32))));
+  }
+
+  /** Audit rows for display (names and actors, never values). */
+  auditRows(filter: AuditFilter): AuditRow[] {
+    return this.guard(() => auditRows(this.db, filter));
+  }
+
+  /** The newest audit row as `id:hash-prefix`: an anchor to keep outside the vault. */
+  auditHead(): string {
+    return this.guard(() => auditHead(this.db));
+  }
+
+  // ---- the database file -------------------------------------------------------------------
+
+  /** SQLite's own consistency check of the file: 'ok', or the first problem it found. */
+  integrityCheck(): string {
+    return String(this.guard(() => this.db.pragma('integrity_check', { simple: true })));
+  }
+
+  /**
+   * For a connection that lives long and commits often (the agent): commits never checkpoint
+   * the WAL inline; the owner calls checkpoint() when it is quiet. A checkpoint trims the
+   * -wal file to `walSizeLimit` bytes.
+   */
+  deferCheckpoints(walSizeLimit: number): void {
+    this.guard(() => {
+      this.db.pragma('wal_autocheckpoint = 0');
+      this.db.pragma(`journal_size_limit = ${Math.floor(walSizeLimit)}`);
+    });
+  }
+
+  /** A PASSIVE checkpoint: never waits for another process; what it cannot copy now, a later one will. */
+  checkpoint(): void {
+    this.db.pragma('wal_checkpoint(PASSIVE)');
+  }
+
+  /** A consistent online copy of the database through SQLite's backup API (see backup.ts). */
+  copyTo(path: string): Promise<unknown> {
+    return this.db.backup(path);
   }
 
   // ---- projects ----------------------------------------------------------------------------
 
   listProjects(): Array<ProjectRow & { secrets: number }> {
     return this.guard(() =>
-      this.q(
+      this.q<[], ProjectRow & { secrets: number }>(
           `SELECT p.*, (SELECT COUNT(*) FROM secrets s JOIN secret_versions v ON v.secret_id = s.id AND v.version = s.current_version
                         WHERE s.project_id = p.id AND v.sealed IS NOT NULL) AS secrets
            FROM projects p ORDER BY p.name`,
         )
         .all(),
-    ) as Array<ProjectRow & { secrets: number }>;
+    );
   }
 
   findProject(name: string): ProjectRow | undefined {
-    return this.guard(() => this.q('SELECT * FROM projects WHERE name = ?').get(name)) as ProjectRow | undefined;
+    return this.guard(() => this.q<[string], ProjectRow>('SELECT * FROM projects WHERE name = ?').get(name));
   }
 
   project(name: string): ProjectRow {
@@ -252,24 +339,18 @@ export class Vault {
 
   createProject(kek: Uint8Array, name: string): void {
     checkProjectName(name);
-    this.guard(() =>
-      writeTx(this.db, () => {
-        if (this.findProject(name)) throw new TvaultError(`project '${name}' already exists`);
-        insertProject(this.db, kek, name);
-        this.withAuditKey(kek, (mac) => appendAudit(this.db, this.actor, { op: 'project.create', project: name }, mac));
-      }),
-    );
+    this.write(kek, { op: 'project.create', project: name }, () => {
+      if (this.findProject(name)) throw new TvaultError(`project '${name}' already exists`);
+      insertProject(this.db, kek, name);
+    });
   }
 
   deleteProject(name: string, kek?: Uint8Array): void {
-    this.guard(() =>
-      writeTx(this.db, () => {
-        const p = this.project(name);
-        this.q('DELETE FROM projects WHERE id = ?').run(p.id);
-        if (this.currentProject() === name) this.q("UPDATE meta SET value = ? WHERE key = 'current_project'").run(DEFAULT_PROJECT);
-        this.withAuditKey(kek, (mac) => appendAudit(this.db, this.actor, { op: 'project.delete', project: name }, mac));
-      }),
-    );
+    this.write(kek, { op: 'project.delete', project: name }, () => {
+      const p = this.project(name);
+      this.q<[number]>('DELETE FROM projects WHERE id = ?').run(p.id);
+      if (this.currentProject() === name) this.q<[string]>("UPDATE meta SET value = ? WHERE key = 'current_project'").run(DEFAULT_PROJECT);
+    });
   }
 
   currentProject(): string {
@@ -277,20 +358,17 @@ export class Vault {
   }
 
   useProject(name: string): void {
-    this.guard(() =>
-      writeTx(this.db, () => {
-        this.project(name);
-        this.q("INSERT OR REPLACE INTO meta (key, value) VALUES ('current_project', ?)").run(name);
-        appendAudit(this.db, this.actor, { op: 'project.use', project: name });
-      }),
-    );
+    this.write(undefined, { op: 'project.use', project: name }, () => {
+      this.project(name);
+      this.q<[string]>("INSERT OR REPLACE INTO meta (key, value) VALUES ('current_project', ?)").run(name);
+    });
   }
 
   /** Unwraps a project's DEK; the caller zeroes it. */
   dek(kek: Uint8Array, p: ProjectRow): Buffer {
     const row = this.guard(() =>
-      this.q('SELECT wrapped FROM project_keys WHERE project_id = ? AND recipient = ?').get(p.id, PASSPHRASE_RECIPIENT),
-    ) as { wrapped: Buffer } | undefined;
+      this.q<[number, string], { wrapped: Buffer }>('SELECT wrapped FROM project_keys WHERE project_id = ? AND recipient = ?').get(p.id, PASSPHRASE_RECIPIENT),
+    );
     if (!row) throw new TvaultError(`the vault is damaged: project '${p.name}' has no key`, ExitCode.INTEGRITY);
     const dek = openBound(kek, dekHeader(p.uid, PASSPHRASE_RECIPIENT), row.wrapped, `the key of project '${p.name}'`);
     if (dek.length !== 32) throw new TvaultError(`the vault is damaged: project '${p.name}' has a malformed key`, ExitCode.INTEGRITY);
@@ -317,31 +395,25 @@ export class Vault {
       checkValue(e.value);
     }
     return this.withDek(kek, project, (dek, p) =>
-      this.guard(() =>
-        writeTx(this.db, () => {
-          const out = entries.map((e) => ({ name: e.name, version: this.putVersion(dek, p, e.name, e.value, op) }));
-          this.withAuditKey(kek, (mac) => appendAudit(this.db, this.actor, { op, project, keys: entries.map((e) => e.name) }, mac));
-          return out;
-        }),
+      this.write(kek, { op, project, keys: entries.map((e) => e.name) }, () =>
+        entries.map((e) => ({ name: e.name, version: this.putVersion(dek, p, e.name, e.value, op) })),
       ),
     );
   }
 
   private putVersion(dek: Uint8Array, p: ProjectRow, name: string, value: Uint8Array | null, op: string): number {
     const t = now();
-    let s = this.q('SELECT id, current_version FROM secrets WHERE project_id = ? AND name = ?').get(p.id, name) as
-      | { id: number; current_version: number }
-      | undefined;
-    const lastVersion = s ? (this.q('SELECT MAX(version) AS v FROM secret_versions WHERE secret_id = ?').get(s.id) as { v: number }).v : 0;
+    let s = this.q<[number, string], { id: number; current_version: number }>('SELECT id, current_version FROM secrets WHERE project_id = ? AND name = ?').get(p.id, name);
+    const lastVersion = s ? (this.q<[number], { v: number | null }>('SELECT MAX(version) AS v FROM secret_versions WHERE secret_id = ?').get(s.id)?.v ?? 0) : 0;
     const version = lastVersion + 1;
     if (!s) {
-      const id = Number(this.q('INSERT INTO secrets (project_id, name, current_version, created_at, updated_at) VALUES (?, ?, ?, ?, ?)').run(p.id, name, version, t, t).lastInsertRowid);
-      s = { id, current_version: version };
+      const insert = this.q<[number, string, number, number, number]>('INSERT INTO secrets (project_id, name, current_version, created_at, updated_at) VALUES (?, ?, ?, ?, ?)');
+      s = { id: Number(insert.run(p.id, name, version, t, t).lastInsertRowid), current_version: version };
     } else {
-      this.q('UPDATE secrets SET current_version = ?, updated_at = ? WHERE id = ?').run(version, t, s.id);
+      this.q<[number, number, number]>('UPDATE secrets SET current_version = ?, updated_at = ? WHERE id = ?').run(version, t, s.id);
     }
     const sealed = value ? sealBound(dek, secretHeader(p.uid, name, version), value) : null;
-    this.q('INSERT INTO secret_versions (secret_id, version, op, sealed, created_at) VALUES (?, ?, ?, ?, ?)').run(s.id, version, op, sealed, t);
+    this.q<[number, number, string, Buffer | null, number]>('INSERT INTO secret_versions (secret_id, version, op, sealed, created_at) VALUES (?, ?, ?, ?, ?)').run(s.id, version, op, sealed, t);
     return version;
   }
 
@@ -350,9 +422,9 @@ export class Vault {
    * is applied in SQL so that `get KEY` reads one row, not the whole project (and a damaged page
    * costs only the values on it); substr(), not LIKE, whose `_` wildcard is in key names.
    */
-  private currentRows(projectId: number, sel: Selection = {}): Array<{ name: string; version: number; sealed: Buffer }> {
+  private currentRows(projectId: number, sel: Selection = {}): CurrentRow[] {
     return this.guard(() =>
-      this.q(
+      this.q<[{ projectId: number; only: string | null; prefix: string | null }], CurrentRow>(
           `SELECT s.name, v.version, v.sealed FROM secrets s
            JOIN secret_versions v ON v.secret_id = s.id AND v.version = s.current_version
            WHERE s.project_id = @projectId AND v.sealed IS NOT NULL
@@ -361,7 +433,7 @@ export class Vault {
            ORDER BY s.name`,
         )
         .all({ projectId, only: sel.only ? JSON.stringify(sel.only) : null, prefix: sel.prefix || null }),
-    ) as Array<{ name: string; version: number; sealed: Buffer }>;
+    );
   }
 
   private openSealed(dek: Uint8Array, p: ProjectRow, name: string, version: number, sealed: Buffer): Buffer {
@@ -369,14 +441,14 @@ export class Vault {
   }
 
   /** One current, non-deleted secret by name: the (project_id, name) index, no scan. */
-  private currentRow(projectId: number, name: string): { name: string; version: number; sealed: Buffer } | undefined {
+  private currentRow(projectId: number, name: string): CurrentRow | undefined {
     return this.guard(() =>
-      this.q(
+      this.q<[number, string], CurrentRow>(
         `SELECT s.name, v.version, v.sealed FROM secrets s
          JOIN secret_versions v ON v.secret_id = s.id AND v.version = s.current_version
          WHERE s.project_id = ? AND s.name = ? AND v.sealed IS NOT NULL`,
       ).get(projectId, name),
-    ) as { name: string; version: number; sealed: Buffer } | undefined;
+    );
   }
 
   /** Decrypts one secret; the caller zeroes it. `actor` overrides who the audit row names. */
@@ -410,13 +482,13 @@ export class Vault {
   list(project: string, sel: Selection = {}): SecretMeta[] {
     const p = this.project(project);
     const rows = this.guard(() =>
-      this.q(
+      this.q<[number], SecretMeta>(
           `SELECT s.name, s.current_version AS version, s.created_at, s.updated_at FROM secrets s
            JOIN secret_versions v ON v.secret_id = s.id AND v.version = s.current_version
            WHERE s.project_id = ? AND v.sealed IS NOT NULL ORDER BY s.name`,
         )
         .all(p.id),
-    ) as SecretMeta[];
+    );
     return rows.filter((r) => (!sel.only || sel.only.includes(r.name)) && (!sel.prefix || r.name.startsWith(sel.prefix)));
   }
 
@@ -424,28 +496,25 @@ export class Vault {
   deleteSecret(project: string, name: string, purge = false, kek?: Uint8Array): void {
     checkKeyName(name);
     const p = this.project(project);
-    this.guard(() =>
-      writeTx(this.db, () => {
-        const s = this.q('SELECT id FROM secrets WHERE project_id = ? AND name = ?').get(p.id, name) as { id: number } | undefined;
-        const live = s && this.currentRow(p.id, name) !== undefined;
-        if (!s || (!live && !purge)) throw notFound(`secret '${name}' not found in project '${project}'`);
-        if (purge) this.q('DELETE FROM secrets WHERE id = ?').run(s.id);
-        else this.putVersion(Buffer.alloc(0), p, name, null, 'delete');
-        this.withAuditKey(kek, (mac) => appendAudit(this.db, this.actor, { op: purge ? 'purge' : 'delete', project, keys: [name] }, mac));
-      }),
-    );
+    this.write(kek, { op: purge ? 'purge' : 'delete', project, keys: [name] }, () => {
+      const s = this.q<[number, string], { id: number }>('SELECT id FROM secrets WHERE project_id = ? AND name = ?').get(p.id, name);
+      const live = s && this.currentRow(p.id, name) !== undefined;
+      if (!s || (!live && !purge)) throw notFound(`secret '${name}' not found in project '${project}'`);
+      if (purge) this.q<[number]>('DELETE FROM secrets WHERE id = ?').run(s.id);
+      else this.putVersion(Buffer.alloc(0), p, name, null, 'delete');
+    });
   }
 
   history(project: string, name: string): VersionMeta[] {
     checkKeyName(name);
     const p = this.project(project);
     const rows = this.guard(() =>
-      this.q(
+      this.q<[number, string], Omit<VersionMeta, 'current'> & { current: number }>(
           `SELECT v.version, v.op, v.created_at, (v.version = s.current_version) AS current FROM secret_versions v
            JOIN secrets s ON s.id = v.secret_id WHERE s.project_id = ? AND s.name = ? ORDER BY v.version`,
         )
         .all(p.id, name),
-    ) as Array<VersionMeta & { current: number | boolean }>;
+    );
     if (!rows.length) throw notFound(`secret '${name}' has no history in project '${project}'`);
     return rows.map((r) => ({ ...r, current: !!r.current }));
   }
@@ -454,22 +523,19 @@ export class Vault {
   rollback(kek: Uint8Array, project: string, name: string, to: number): number {
     checkKeyName(name);
     return this.withDek(kek, project, (dek, p) =>
-      this.guard(() =>
-        writeTx(this.db, () => {
-          const row = this.q('SELECT v.sealed FROM secret_versions v JOIN secrets s ON s.id = v.secret_id WHERE s.project_id = ? AND s.name = ? AND v.version = ?')
-            .get(p.id, name, to) as { sealed: Buffer | null } | undefined;
-          if (!row) throw notFound(`secret '${name}' has no version ${to} in project '${project}'`);
-          if (!row.sealed) throw usageError(`version ${to} of '${name}' is a deletion; pick a version that holds a value (see: tvault history ${name})`);
-          const value = this.openSealed(dek, p, name, to, row.sealed);
-          try {
-            const v = this.putVersion(dek, p, name, value, 'rollback');
-            this.withAuditKey(kek, (mac) => appendAudit(this.db, this.actor, { op: 'rollback', project, keys: [name], detail: `to=${to}` }, mac));
-            return v;
-          } finally {
-            zero(value);
-          }
-        }),
-      ),
+      this.write(kek, { op: 'rollback', project, keys: [name], detail: `to=${to}` }, () => {
+        const row = this.q<[number, string, number], { sealed: Buffer | null }>(
+          'SELECT v.sealed FROM secret_versions v JOIN secrets s ON s.id = v.secret_id WHERE s.project_id = ? AND s.name = ? AND v.version = ?',
+        ).get(p.id, name, to);
+        if (!row) throw notFound(`secret '${name}' has no version ${to} in project '${project}'`);
+        if (!row.sealed) throw usageError(`version ${to} of '${name}' is a deletion; pick a version that holds a value (see: tvault history ${name})`);
+        const value = this.openSealed(dek, p, name, to, row.sealed);
+        try {
+          return this.putVersion(dek, p, name, value, 'rollback');
+        } finally {
+          zero(value);
+        }
+      }),
     );
   }
 
@@ -478,7 +544,7 @@ export class Vault {
     return this.list(project, { prefix: q.prefix }).filter((m) => !like || globLike(m.name.toLowerCase(), like));
   }
 
-  // ---- key rotation, backup, restore -------------------------------------------------------
+  // ---- key rotation ----------------------------------------------------------------------
 
   /** Re-wraps every DEK and the verifier under a KEK from the new passphrase, atomically. */
   async rotate(oldKek: Uint8Array, newPassphrase: Uint8Array, kdf: KdfParams = this.kdfParams()): Promise<void> {
@@ -487,113 +553,34 @@ export class Vault {
     const salt = randomBytes(16);
     const newKek = await deriveKek(newPassphrase, salt, kdf);
     try {
-      this.guard(() =>
-        writeTx(this.db, () => {
-          if (!this.kekMatches(oldKek)) throw new TvaultError('the vault key changed while rotating; nothing was written', ExitCode.WRONG_PASSPHRASE);
-          const rows = this.q(`SELECT pk.project_id, pk.wrapped, p.uid, p.name FROM project_keys pk JOIN projects p ON p.id = pk.project_id WHERE pk.recipient = ?`).all(PASSPHRASE_RECIPIENT) as Array<{ project_id: number; wrapped: Buffer; uid: Buffer; name: string }>;
-          const upd = this.q('UPDATE project_keys SET wrapped = ? WHERE project_id = ? AND recipient = ?');
-          for (const r of rows) {
-            const header = dekHeader(r.uid, PASSPHRASE_RECIPIENT);
-            const dek = openBound(oldKek, header, r.wrapped, `the key of project '${r.name}'`);
-            try {
-              upd.run(sealBound(newKek, header, dek), r.project_id, PASSPHRASE_RECIPIENT);
-            } finally {
-              zero(dek);
-            }
+      // The audit row is written under the new KEK: by then the audit key is sealed under it.
+      this.write(newKek, (projects: number) => ({ op: 'key.rotate', detail: `projects=${projects}` }), () => {
+        if (!this.kekMatches(oldKek)) throw new TvaultError('the vault key changed while rotating; nothing was written', ExitCode.WRONG_PASSPHRASE);
+        const rows = this.q<[string], { project_id: number; wrapped: Buffer; uid: Buffer; name: string }>(
+          `SELECT pk.project_id, pk.wrapped, p.uid, p.name FROM project_keys pk JOIN projects p ON p.id = pk.project_id WHERE pk.recipient = ?`,
+        ).all(PASSPHRASE_RECIPIENT);
+        const upd = this.q<[Buffer, number, string]>('UPDATE project_keys SET wrapped = ? WHERE project_id = ? AND recipient = ?');
+        for (const r of rows) {
+          const header = dekHeader(r.uid, PASSPHRASE_RECIPIENT);
+          const dek = openBound(oldKek, header, r.wrapped, `the key of project '${r.name}'`);
+          try {
+            upd.run(sealBound(newKek, header, dek), r.project_id, PASSPHRASE_RECIPIENT);
+          } finally {
+            zero(dek);
           }
-          const put = this.q('UPDATE meta SET value = ? WHERE key = ?');
-          put.run(salt, 'kdf_salt');
-          put.run(JSON.stringify(kdf), 'kdf');
-          put.run(seal(newKek, verifierPlaintext(this.vaultId())), 'verifier');
-          // The audit key itself does not change: it is re-sealed under the new KEK.
-          this.withAuditSecret(oldKek, (audit) => {
-            put.run(sealBound(newKek, auditKeyHeader(this.vaultId()), audit), 'audit_key');
-            appendAudit(this.db, this.actor, { op: 'key.rotate', detail: `projects=${rows.length}` }, audit.subarray(0, 32));
-          });
-        }),
-      );
+        }
+        const put = this.q<[Buffer | string, string]>('UPDATE meta SET value = ? WHERE key = ?');
+        put.run(salt, 'kdf_salt');
+        put.run(JSON.stringify(kdf), 'kdf');
+        put.run(seal(newKek, verifierPlaintext(this.vaultId())), 'verifier');
+        // The audit key itself does not change: it is re-sealed under the new KEK.
+        this.withAuditSecret(oldKek, (audit) => put.run(sealBound(newKek, auditKeyHeader(this.vaultId()), audit), 'audit_key'));
+        return rows.length;
+      });
     } finally {
       zero(newKek);
     }
   }
-
-  /** A consistent online copy through SQLite's backup API (not a raw copy of a live WAL file). */
-  async backup(dest: string): Promise<void> {
-    const tmp = `${dest}.tmp-${process.pid}`;
-    try {
-      await this.db.backup(tmp);
-      const { chmodSync } = await import('node:fs');
-      chmodSync(tmp, 0o600);
-      renameSync(tmp, dest);
-    } catch (err) {
-      rmSync(tmp, { force: true });
-      if (err instanceof TvaultError) throw err;
-      throw new TvaultError(`backup to ${dest} failed: ${(err as Error).message}`);
-    }
-    this.audit({ op: 'backup', detail: dest });
-  }
-
-  /**
-   * Replaces this vault's contents with a backup, through the backup API so that other
-   * processes see either the old vault or the new one. The backup is checked first, and the
-   * current vault is copied aside so that a mistaken restore loses nothing.
-   */
-  static async restore(dir: string, src: string): Promise<{ savedAs?: string }> {
-    const from = openBackup(src);
-    let savedAs: string | undefined;
-    try {
-      ensurePrivateDir(dir);
-      const path = vaultFiles(dir).db;
-      if (existsSync(path)) savedAs = await setAside(dir, path);
-      if (!existsSync(path)) createPrivateFile(path); // the backup API would create it 0644
-      await from.backup(path);
-    } finally {
-      from.close();
-    }
-    const v = Vault.open(dir);
-    v.audit({ op: 'restore', detail: src });
-    v.close();
-    return { savedAs };
-  }
-}
-
-/** Opens a backup read-only and checks that it is a whole tvault vault before anything is replaced. */
-function openBackup(src: string): Db {
-  if (!existsSync(src)) throw notFound(`no backup at ${src}`);
-  let db: Db | undefined;
-  try {
-    // An older schema is fine: the restored vault is migrated when it is next opened.
-    db = openDb(src, { readonly: true, migrate: false });
-    const check = db.pragma('integrity_check', { simple: true });
-    const meta = db.prepare("SELECT COUNT(*) AS n FROM meta WHERE key IN ('vault_id','kdf','kdf_salt','verifier')").get() as { n: number };
-    if (check !== 'ok' || meta.n !== 4) throw integrityError('damaged');
-    return db;
-  } catch (err) {
-    db?.close();
-    // "Cannot open" and the like are reported as they are; anything else means "not a vault".
-    if (err instanceof TvaultError && err.exitCode !== ExitCode.INTEGRITY) throw err;
-    throw integrityError(`${src} is not a valid tvault backup (corrupt, truncated or another kind of file); nothing was restored`);
-  }
-}
-
-/**
- * Keeps the current vault next to it before a restore: a consistent copy through the backup
- * API, or, when the vault is too damaged to open (the usual reason to restore), its raw files.
- */
-async function setAside(dir: string, path: string): Promise<string> {
-  const savedAs = `${path}.before-restore-${new Date().toISOString().replace(/[:.]/g, '-')}`;
-  try {
-    const current = Vault.open(dir);
-    try {
-      await current.backup(savedAs);
-    } finally {
-      current.close();
-    }
-  } catch (err) {
-    if (!(err instanceof TvaultError && err.exitCode === ExitCode.INTEGRITY)) throw err;
-    for (const suffix of ['-wal', '-shm', '']) if (existsSync(path + suffix)) renameSync(path + suffix, savedAs + suffix);
-  }
-  return savedAs;
 }
 
 /** A fresh audit secret: a random key, then the first audit row id it authenticates. */

@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { closeSync, constants, fstatSync, fsyncSync, openSync, realpathSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
-import { type Actor, TvaultError, Vault, directActor, notFound, resolveVaultDir, usageError } from '@tvault/core';
+import { type Actor, TvaultError, Vault, createTempFile, directActor, notFound, resolveVaultDir, usageError } from '@tvault/core';
 import {
   type TokenSpec,
   checkTokenFlag,
@@ -69,8 +69,7 @@ async function lockTokenFile(path: string): Promise<number> {
 /** Replaces the file's content in one rename: a reader sees the old file or the new one, never half. */
 function writeAtomic(path: string, data: Buffer): void {
   const target = realpathSync(path); // a symlinked token file stays a symlink
-  const tmp = join(dirname(target), `.${basename(target)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
-  const fd = openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+  const { path: tmp, fd } = createTempFile(dirname(target), basename(target));
   try {
     for (let at = 0; at < data.length; ) at += writeSync(fd, data, at, data.length - at);
     fsyncSync(fd);

@@ -1,11 +1,11 @@
 // `tvault agent start|status|stop|install|uninstall`. Only `start` loads the agent bundle
 // (dist/agent.cjs, with pino and the native addon); the others speak the protocol through
 // agent-client like every read does.
-import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import ms from 'ms';
 import type { AgentOptions } from '@tvault/agent';
-import { ExitCode, type ExitCodeValue, TvaultError, resolveVaultDir, usageError, vaultFiles } from '@tvault/core';
+import { ExitCode, type ExitCodeValue, TvaultError, resolveVaultDir, usageError, vaultFiles, writeFileAtomic } from '@tvault/core';
 import type { Y } from './argv';
 import { type AgentResponse, agentRequest, isSocket } from '../agent-client';
 import { printJson } from '../output';
@@ -278,7 +278,7 @@ async function install(a: A<InstallArgs>) {
     return;
   }
   mkdirSync(join(path, '..'), { recursive: true });
-  writeFileSync(path, text, { mode: 0o644 });
+  writeFileAtomic(path, text, 0o644); // a unit half-written, or through a planted link, is never loaded
   if (a.json) printJson({ installed: path, target: t });
   else process.stderr.write(`wrote ${path}\nnext: ${nextSteps(t, path)}\n`);
   const warning = passphraseFileWarning(passphraseFile);

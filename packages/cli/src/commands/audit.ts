@@ -1,6 +1,6 @@
 // `tvault audit`: read the audit trail (names and actors, never values) and verify its chain.
 import ms from 'ms';
-import { type AuditRow, TvaultError, usageError } from '@tvault/core';
+import { type AuditFilter, type AuditRow, TvaultError, usageError } from '@tvault/core';
 import type { Y } from './argv';
 import { isoTime, printJson, printTable } from '../output';
 import { type GlobalArgs, Session } from '../session';
@@ -20,13 +20,8 @@ export function parseSince(since: string, now = Date.now()): number {
   return t;
 }
 
-function query(a: AuditArgs, afterId: number): { sql: string; params: unknown[] } {
-  const where = ['id > ?'];
-  const params: unknown[] = [afterId];
-  if (a.since) (where.push('ts >= ?'), params.push(parseSince(a.since)));
-  if (a.project) (where.push('project = ?'), params.push(a.project));
-  if (a.op) (where.push('(op = ? OR op LIKE ?)'), params.push(a.op, `${a.op}.%`));
-  return { sql: `SELECT * FROM audit WHERE ${where.join(' AND ')} ORDER BY id`, params };
+function filter(a: AuditArgs, afterId: number): AuditFilter {
+  return { afterId, since: a.since ? parseSince(a.since) : undefined, project: a.project, op: a.op };
 }
 
 function view(r: AuditRow) {
@@ -63,8 +58,7 @@ async function list(a: AuditArgs): Promise<void> {
     let last = 0;
     let first = true;
     for (;;) {
-      const { sql, params } = query(a, last);
-      const rows = vault.db.prepare(sql).all(...params) as AuditRow[];
+      const rows = vault.auditRows(filter(a, last));
       if (rows.length || first) print(rows, !!a.json, first);
       if (rows.length) last = rows[rows.length - 1].id;
       first = false;

@@ -1,7 +1,7 @@
 // Whole-vault commands: init, status, doctor, key rotate, import, backup, restore.
 import { existsSync, statSync } from 'node:fs';
 import type { Y } from './argv';
-import { DEFAULT_KDF, ExitCode, TvaultError, Vault, checkPrivateDir, integrityError, isWeak, usageError, vaultFiles, verifyAuditChain } from '@tvault/core';
+import { DEFAULT_KDF, ExitCode, TvaultError, Vault, backup, checkPrivateDir, integrityError, isWeak, restore, usageError, vaultFiles } from '@tvault/core';
 import { agentRequest, isSocket } from '../agent-client';
 import { warnIfDangerous } from '../dangerous-env';
 import { printJson, warn } from '../output';
@@ -91,7 +91,7 @@ async function doctor(a: GlobalArgs) {
   let vault: Vault | undefined;
   attempt('database', () => {
     vault = s.openVault();
-    const r = vault.db.pragma('integrity_check', { simple: true });
+    const r = vault.integrityCheck();
     if (r !== 'ok') throw integrityError(`SQLite integrity check: ${String(r).split('\n')[0]}`);
     return 'SQLite integrity check ok';
   });
@@ -104,7 +104,7 @@ async function doctor(a: GlobalArgs) {
       return desc;
     });
     attempt('audit chain', () => {
-      const r = verifyAuditChain(v.db);
+      const r = v.verifyAudit();
       if (!r.ok) throw integrityError(`broken at row ${r.id}: ${r.reason}`);
       return `${r.rows} rows, chain intact`;
     });
@@ -208,7 +208,7 @@ export function vaultCommands(y: Y): Y {
       async (a: A<{ path: string }>) => {
         const vault = new Session(a).openVault();
         try {
-          await vault.backup(a.path);
+          await backup(vault, a.path);
         } finally {
           vault.close();
         }
@@ -222,7 +222,7 @@ export function vaultCommands(y: Y): Y {
       (c: Y): Y => c.positional('path', { type: 'string', demandOption: true }).example('tvault restore ~/vault-2026-11-27.db', ''),
       async (a: A<{ path: string }>) => {
         const s = new Session(a);
-        const r = await Vault.restore(s.dir, a.path);
+        const r = await restore(s.dir, a.path);
         if (a.json) printJson({ restored: a.path, previous: r.savedAs ?? null });
         else process.stderr.write(`restored from ${a.path}${r.savedAs ? `; the previous vault is kept at ${r.savedAs}` : ''}\n`);
       },
