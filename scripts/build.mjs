@@ -6,7 +6,7 @@ import { chmodSync, readFileSync } from 'node:fs';
 
 // smol-toml and dotenv are only needed by a few commands; keeping them out of the bundle
 // keeps its parse time down.
-const external = ['better-sqlite3', 'hash-wasm', 'tweetnacl', 'pino', '@tvault/native', 'smol-toml', 'dotenv'];
+const external = ['better-sqlite3', 'hash-wasm', 'argon2', 'tweetnacl', 'pino', '@tvault/native', 'smol-toml', 'dotenv'];
 const common = {
   bundle: true,
   platform: 'node',

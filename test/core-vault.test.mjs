@@ -30,7 +30,7 @@ before(async () => {
     platform: 'node',
     target: 'node20',
     format: 'cjs',
-    external: ['better-sqlite3', 'hash-wasm', 'tweetnacl'],
+    external: ['better-sqlite3', 'hash-wasm', 'argon2', 'tweetnacl'],
     logLevel: 'error',
   });
   const require = createRequire(join(out, 'entry.cjs'));

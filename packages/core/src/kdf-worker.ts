@@ -1,30 +1,17 @@
 // Runs Argon2id off the caller's thread. The passphrase arrives in a transferred buffer and is
 // zeroed here; the key goes back transferred. The worker exits afterwards, which releases the
-// KDF's 64 MiB of WebAssembly memory instead of leaving it resident in the agent.
+// KDF's 64 MiB instead of leaving it resident in the agent.
 import { parentPort } from 'node:worker_threads';
-import { argon2id } from 'hash-wasm';
+import { type Argon2Job, argon2Backends } from './kdf-backends';
 
-interface Job {
-  passphrase: Uint8Array;
-  salt: Uint8Array;
-  memoryKiB: number;
-  passes: number;
-  parallelism: number;
-}
-
-parentPort!.once('message', async (job: Job) => {
+parentPort!.once('message', async (job: Argon2Job & { backend?: string }) => {
   try {
-    const key = (await argon2id({
-      password: job.passphrase,
-      salt: job.salt,
-      memorySize: job.memoryKiB,
-      iterations: job.passes,
-      parallelism: job.parallelism,
-      hashLength: 32,
-      outputType: 'binary',
-    })) as Uint8Array;
+    const backends = argon2Backends();
+    const backend = job.backend ? backends.find((b) => b.name === job.backend) : backends[0];
+    if (!backend) throw new Error(`the Argon2id backend '${job.backend}' is not available here`);
+    const key = await backend.derive(job);
     job.passphrase.fill(0);
-    parentPort!.postMessage({ key }, [key.buffer as ArrayBuffer]);
+    parentPort!.postMessage({ key, backend: backend.name }, [key.buffer as ArrayBuffer]);
   } catch (err) {
     job.passphrase.fill(0);
     parentPort!.postMessage({ error: String((err as Error)?.message ?? err) });

@@ -2,6 +2,7 @@
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { TvaultError } from './errors';
+import type { Argon2Backend } from './kdf-backends';
 
 export interface KdfParams {
   alg: 'argon2id';
@@ -34,10 +35,11 @@ function workerPath(): string {
 }
 
 /**
- * Derives the 32-byte KEK. The passphrase buffer is copied into a transferable buffer for the
+ * Derives the 32-byte KEK with the fastest Argon2id backend that loads here (kdf-backends.ts);
+ * `backend` picks one, for tests and benchmarks. The passphrase buffer is copied into a transferable buffer for the
  * worker and the copy is zeroed there; the caller still owns (and zeroes) its own buffer.
  */
-export function deriveKek(passphrase: Uint8Array, salt: Uint8Array, p: KdfParams): Promise<Buffer> {
+export function deriveKek(passphrase: Uint8Array, salt: Uint8Array, p: KdfParams, backend?: Argon2Backend['name']): Promise<Buffer> {
   const pass = new Uint8Array(passphrase);
   return new Promise((resolve, reject) => {
     const worker = new Worker(workerPath());
@@ -62,7 +64,7 @@ export function deriveKek(passphrase: Uint8Array, salt: Uint8Array, p: KdfParams
       resolve(key);
     });
     worker.postMessage(
-      { passphrase: pass, salt: new Uint8Array(salt), memoryKiB: p.memoryKiB, passes: p.passes, parallelism: p.parallelism },
+      { passphrase: pass, salt: new Uint8Array(salt), memoryKiB: p.memoryKiB, passes: p.passes, parallelism: p.parallelism, backend },
       [pass.buffer],
     );
   });

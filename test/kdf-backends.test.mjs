@@ -1,0 +1,93 @@
+// The Argon2id backends (packages/core/src/kdf-backends.ts) must derive identical keys: a vault
+// made where the native one loads has to open where only the portable one does. Each backend
+// that loads here is checked against the reference implementation's CLI (Debian's `argon2`,
+// libargon2) over a table of parameters, and against known answers computed by that CLI, so the
+// check holds even where the CLI is missing.
+import { before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { build } from 'esbuild';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { ROOT, requireCommand } from './helpers.mjs';
+
+let backends;
+let core;
+
+before(async () => {
+  const out = mkdtempSync(join(ROOT, 'node_modules', '.tvault-kdf-test-'));
+  process.on('exit', () => rmSync(out, { recursive: true, force: true }));
+  await build({
+    entryPoints: {
+      backends: join(ROOT, 'packages/core/src/kdf-backends.ts'),
+      core: join(ROOT, 'packages/core/src/index.ts'),
+      'kdf-worker': join(ROOT, 'packages/core/src/kdf-worker.ts'),
+    },
+    outdir: out,
+    outExtension: { '.js': '.cjs' },
+    bundle: true,
+    platform: 'node',
+    target: 'node20',
+    format: 'cjs',
+    external: ['better-sqlite3', 'hash-wasm', 'argon2', 'tweetnacl'],
+    logLevel: 'error',
+  });
+  const require = createRequire(join(out, 'entry.cjs'));
+  backends = require('./backends.cjs').argon2Backends();
+  core = require('./core.cjs');
+});
+
+// [passphrase, salt (printable: the CLI takes it as an argument), memoryKiB, passes, lanes, key]
+const KNOWN = [
+  ['password', 'somesalt', 65536, 2, 4, '1a9677b0afe81fda7b548895e7a1bfeb8668ffc19a530e37e088a668fab1c02a'],
+];
+
+const CASES = [
+  ['correct horse battery staple', 'saltsaltsaltsalt', 65536, 3, 4], // tvault's default
+  ['correct horse battery staple', 'saltsaltsaltsalt', 256, 1, 1], // the tests' cheap vaults
+  ['pässwörd ✓', '0123456789abcdef', 1024, 2, 3],
+  ['x', 'ABCDEFGHIJKLMNOP', 64, 4, 8], // the least memory for 8 lanes
+  ['a'.repeat(120), 'zzzzzzzzzzzzzzzz', 4096, 1, 16], // the CLI reads at most 127 bytes
+];
+
+function reference(pass, salt, m, t, p) {
+  const r = spawnSync('argon2', [salt, '-id', '-t', String(t), '-k', String(m), '-p', String(p), '-l', '32', '-r'], { input: pass, encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  return r.stdout.trim();
+}
+
+const derive = async (b, pass, salt, m, t, p) =>
+  Buffer.from(await b.derive({ passphrase: Buffer.from(pass), salt: Buffer.from(salt), memoryKiB: m, passes: t, parallelism: p })).toString('hex');
+
+test('the portable backend always loads, and a native one loads on Linux x64', () => {
+  const names = backends.map((b) => b.name);
+  assert.equal(names.at(-1), 'hash-wasm');
+  if (process.platform === 'linux' && process.arch === 'x64') assert.ok(names.length >= 2, `only ${names} loaded: the fast path is missing`);
+});
+
+test('every backend gives the known answers', async () => {
+  for (const b of backends) {
+    for (const [pass, salt, m, t, p, key] of KNOWN) assert.equal(await derive(b, pass, salt, m, t, p), key, `${b.name} m=${m} t=${t} p=${p}`);
+  }
+});
+
+test('every backend agrees with the reference argon2 CLI', { timeout: 120_000 }, async (t) => {
+  if (!requireCommand(t, 'argon2')) return;
+  for (const c of CASES) {
+    const want = reference(...c);
+    for (const b of backends) assert.equal(await derive(b, ...c), want, `${b.name} on ${JSON.stringify(c.slice(1))}`);
+  }
+});
+
+test('deriveKek gives the same key through each backend, and leaves the caller its passphrase', async () => {
+  const salt = Buffer.alloc(16, 7);
+  const p = { alg: 'argon2id', memoryKiB: 512, passes: 2, parallelism: 2 };
+  const passphrase = Buffer.from('correct horse');
+  const keys = [];
+  for (const b of backends) keys.push((await core.deriveKek(passphrase, salt, p, b.name)).toString('hex'));
+  assert.equal(new Set(keys).size, 1, keys.join(' '));
+  assert.equal((await core.deriveKek(passphrase, salt, p)).toString('hex'), keys[0], 'the default backend');
+  assert.deepEqual(passphrase, Buffer.from('correct horse'));
+  await assert.rejects(core.deriveKek(passphrase, salt, p, 'nope'), /not available/);
+});
