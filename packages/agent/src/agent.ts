@@ -8,11 +8,12 @@ import { harden, sdNotify } from '@tvault/native';
 import { acquireLock, checkDelegateDir, clearSocketPath, removeRunFiles, writePidFile } from './files';
 import { KeyHolder } from './key';
 import { type Logger, openLog } from './log';
-import { type ErrorCode, ProtocolError, type Request, errorLine, okLine, parseRequest } from './protocol';
-import { type ReadRequest, serveRead } from './reads';
+import { type ErrorCode, type ReadRequest, type Request, type StatusAnswer, type TokenInfo } from '@tvault/protocol';
+import { ProtocolError, errorLine, okLine, parseRequest } from './protocol';
+import { serveRead } from './reads';
 import { type Answer, AgentServer, type Peer } from './server';
 import { TokenSet, authorize } from './token-gate';
-import { type TokenSpec, isUnrestricted, readTokenFile } from './tokens';
+import { type TokenSpec, isUnrestricted, readTokenFile } from '@tvault/tokens';
 import { VaultHandle } from './vault-handle';
 
 declare const TVAULT_VERSION: string;
@@ -194,9 +195,9 @@ class Agent {
     this.idleTimer?.refresh();
   }
 
-  private status(project: string | null, token: TokenSpec | undefined): Record<string, unknown> {
+  private status(project: string | null | undefined, token: TokenSpec | undefined): StatusAnswer {
     const now = Date.now();
-    let current: string | null = project;
+    let current: string | null = project ?? null;
     try {
       current ??= this.vault.get().currentProject();
     } catch {
@@ -398,7 +399,7 @@ export async function startAgent(o: AgentOptions): Promise<void> {
 }
 
 /** What status tells a token's holder about it. */
-function tokenInfo(t: TokenSpec): Record<string, unknown> {
+function tokenInfo(t: TokenSpec): TokenInfo {
   return {
     id: t.id,
     name: t.name ?? null,
