@@ -14,14 +14,14 @@ const sendsToken = (): boolean => !!process.env.TVAULT_AGENT_TOKEN;
  */
 export function finalRefusal(res: ErrorAnswer): TvaultError | null {
   if (!isFinal(res.error, sendsToken())) return null;
-  return new TvaultError(res.message, clientAction(res.error).exit === 'not_found' ? ExitCode.NOT_FOUND : ExitCode.ERROR);
+  return new TvaultError(res.message, clientAction(res.error) === 'final_not_found' ? ExitCode.NOT_FOUND : ExitCode.ERROR);
 }
 
 /** Says why a running agent was passed over, where the user would otherwise be puzzled. */
 export function explainFallback(res: ErrorAnswer): void {
-  const explain = clientAction(res.error).explain;
-  if (explain === 'message') process.stderr.write(`tvault: ${res.message}\n`);
-  if (explain === 'token_hint' && !sendsToken()) {
+  const action = clientAction(res.error);
+  if (action === 'fallback_say') process.stderr.write(`tvault: ${res.message}\n`);
+  if (action === 'token_hint' && !sendsToken()) {
     process.stderr.write('tvault: the running agent requires a capability token (set TVAULT_AGENT_TOKEN); unlocking directly instead\n');
   }
 }

@@ -10,8 +10,7 @@ export const ExitCode = {
   WRONG_PASSPHRASE: 6,
   INTEGRITY: 8,
   CANCELLED: 130,
-  /** stdout was closed early (`tvault list | head -1`): the status of a program killed by SIGPIPE. */
-  STDOUT_CLOSED: 141,
+  STDOUT_CLOSED: 141, // `tvault list | head -1`: the status of a program killed by SIGPIPE
 } as const;
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
 
@@ -38,7 +37,7 @@ export class TvaultError extends Error {
     this.name = 'TvaultError';
   }
 
-  /** `err instanceof TvaultError` holds for another bundle's TvaultError too (see BRAND). */
+  // `err instanceof TvaultError` holds for another bundle's TvaultError too (see BRAND).
   static [Symbol.hasInstance](err: unknown): boolean {
     return isTvaultError(err);
   }

@@ -38,8 +38,8 @@ export const octalMode = (mode: number): string => (mode & 0o7777).toString(8).p
 
 /** Checks a stat result (of the object in hand: fstat an open fd rather than stat a path). */
 export function privacyFinding(st: StatLike, rule: PrivacyRule): PrivacyFinding | null {
-  const isType = { directory: () => st.isDirectory(), file: () => st.isFile(), socket: () => st.isSocket() };
-  if (rule.type && !isType[rule.type]()) return { problem: 'type', expected: rule.type };
+  const t = rule.type;
+  if (t && !(t === 'directory' ? st.isDirectory() : t === 'file' ? st.isFile() : st.isSocket())) return { problem: 'type', expected: t };
   const me = myUid();
   if (me !== undefined && !rule.anyOwner && st.uid !== me && !(rule.rootMayOwn && st.uid === 0)) return { problem: 'owner', uid: st.uid };
   if (st.mode & rule.forbid) return { problem: 'mode', mode: st.mode };
@@ -70,13 +70,12 @@ export function privacyMessage(s: PrivacySubject, f: PrivacyFinding, rule: Priva
   const subject = `${s.what} ${s.path}`;
   if (f.problem === 'type') return `${subject} is not a ${f.expected === 'file' ? 'regular file' : f.expected}`;
   if (f.problem === 'owner') return `${subject} is owned by uid ${f.uid}, not by you (uid ${myUid()}); refusing to use it`;
+  const noWrite = rule.forbid === 0o022;
   const dir = rule.type === 'directory';
-  const chmod = s.chmod ?? (rule.forbid === 0o022 ? 'go-w' : dir ? '700' : '600');
-  const remedy = s.remedy ?? `fix it with: chmod ${chmod} ${s.path}`;
-  const how = rule.forbid === 0o022 ? 'writable' : 'accessible';
-  return dir
-    ? `${subject} is ${how} by group or others (mode ${octalMode(f.mode)})${s.why ?? ''}; ${remedy}`
-    : `${subject} has mode ${octalMode(f.mode)}${s.why ?? ''}; ${remedy}`;
+  const remedy = s.remedy ?? `fix it with: chmod ${s.chmod ?? (noWrite ? 'go-w' : dir ? '700' : '600')} ${s.path}`;
+  const mode = octalMode(f.mode);
+  const found = dir ? `is ${noWrite ? 'writable' : 'accessible'} by group or others (mode ${mode})` : `has mode ${mode}`;
+  return `${subject} ${found}${s.why ?? ''}; ${remedy}`;
 }
 
 /** Throws a one-line TvaultError (exit 1) when the object breaks the rule. */

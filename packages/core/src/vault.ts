@@ -10,7 +10,7 @@ import { auditKeyHeader, dekHeader, openBound, randomKey, sealBound, secretHeade
 import { ExitCode, TvaultError, integrityError, notFound, usageError } from './errors';
 import { DEFAULT_KDF, type KdfParams, checkKdfParams, deriveKek } from './kdf';
 import { checkKeyName, checkProjectName, checkValue } from './names';
-import { checkPrivateDir, createPrivateFile, ensurePrivateDir, vaultFiles } from './paths';
+import { checkPrivateDir, createPrivateFile, ensurePrivateDir, noVaultError, vaultFiles } from './paths';
 import { type Db, mapSqliteError, openDb, writeTx } from './store';
 
 export const PASSPHRASE_RECIPIENT = 'passphrase';
@@ -100,11 +100,10 @@ export class Vault {
   }
 
   static open(dir: string, actor: Actor = directActor(), opts: { readonly?: boolean } = {}): Vault {
-    const noVault = () => new TvaultError(`no vault at ${dir}; create one with: tvault init`, ExitCode.NOT_INITIALIZED);
-    if (!existsSync(dir)) throw noVault();
+    if (!existsSync(dir)) throw noVaultError(dir);
     // Checked before looking inside: another user's 0700 directory hides vault.db from us.
     checkPrivateDir(dir);
-    if (!Vault.exists(dir)) throw noVault();
+    if (!Vault.exists(dir)) throw noVaultError(dir);
     const db = openDb(vaultFiles(dir).db, { readonly: opts.readonly });
     const v = new Vault(dir, db, actor);
     v.kdfParams(); // fail early on a vault whose meta is damaged

@@ -151,52 +151,42 @@ export type ErrorCode = (typeof ERROR_CODES)[number];
 export const TOKEN_ERRORS: ReadonlySet<string> = new Set<ErrorCode>(['token_required', 'token_scope', 'token_expired']);
 
 /**
- * What a client does on an error code (the table in PROTOCOL.md, "Errors").
- * - `final`: the agent's answer is the answer: show its message and exit with `exit`.
+ * What a client does on an error code (the table in PROTOCOL.md, "Errors"):
+ * - `final`: the agent's refusal is the answer: report its message, exit 1.
+ * - `final_not_found`: the same, exit 4 (not found).
+ * - `final_with_token`: final (exit 1) for a client that sent a token (a delegate, which means to
+ *   be served by the agent and could not unlock directly); any other client falls back.
  * - `fallback`: unlock directly instead, as if no agent ran.
+ * - `fallback_say`: the same, after showing the agent's message (it says what to do).
+ * - `token_hint`: final with a token; without one, fall back after saying that the agent wants one.
  */
-export interface ClientAction {
-  /** A client that sent no token. */
-  plain: 'final' | 'fallback';
-  /** A client that sent one (a delegate): it means to be served by the agent, and cannot unlock directly. */
-  withToken: 'final' | 'fallback';
-  /** The exit code of a final answer, by name: `not_found` (4) or `error` (1). */
-  exit: 'not_found' | 'error';
-  /** Before a fallback, say why: the agent's own message, or that it wants a token. */
-  explain?: 'message' | 'token_hint';
-}
+export type ClientAction = 'final' | 'final_not_found' | 'final_with_token' | 'fallback' | 'fallback_say' | 'token_hint';
 
 /** A Record over every code: a new error code does not type-check until its row is written. */
 export const CLIENT_ACTIONS: Readonly<Record<ErrorCode, ClientAction>> = {
-  permission_denied: { plain: 'fallback', withToken: 'final', exit: 'error' },
-  too_large: { plain: 'fallback', withToken: 'fallback', exit: 'error' },
-  bad_json: { plain: 'fallback', withToken: 'fallback', exit: 'error' },
-  bad_version: { plain: 'fallback', withToken: 'fallback', exit: 'error' },
-  unknown_op: { plain: 'fallback', withToken: 'fallback', exit: 'error' },
-  bad_request: { plain: 'final', withToken: 'final', exit: 'error' },
-  not_found: { plain: 'final', withToken: 'final', exit: 'not_found' },
-  key_rotated: { plain: 'fallback', withToken: 'fallback', exit: 'error', explain: 'message' },
-  locked: { plain: 'fallback', withToken: 'fallback', exit: 'error' },
-  timeout: { plain: 'fallback', withToken: 'fallback', exit: 'error' },
-  internal: { plain: 'fallback', withToken: 'fallback', exit: 'error' },
-  token_required: { plain: 'fallback', withToken: 'final', exit: 'error', explain: 'token_hint' },
-  token_scope: { plain: 'fallback', withToken: 'final', exit: 'error' },
-  token_expired: { plain: 'fallback', withToken: 'final', exit: 'error' },
+  permission_denied: 'final_with_token',
+  too_large: 'fallback',
+  bad_json: 'fallback',
+  bad_version: 'fallback',
+  unknown_op: 'fallback',
+  bad_request: 'final',
+  not_found: 'final_not_found',
+  key_rotated: 'fallback_say',
+  locked: 'fallback',
+  timeout: 'fallback',
+  internal: 'fallback',
+  token_required: 'token_hint',
+  token_scope: 'final_with_token',
+  token_expired: 'final_with_token',
 };
 
-/** An unknown code (from a newer agent) falls back, as PROTOCOL.md says. */
-const UNKNOWN: ClientAction = { plain: 'fallback', withToken: 'fallback', exit: 'error' };
-
-export function isErrorCode(code: string): code is ErrorCode {
-  return Object.prototype.hasOwnProperty.call(CLIENT_ACTIONS, code);
-}
-
+/** The action on a code; one this client does not know (from a newer agent) falls back, as PROTOCOL.md says. */
 export function clientAction(code: string): ClientAction {
-  return isErrorCode(code) ? CLIENT_ACTIONS[code] : UNKNOWN;
+  return Object.prototype.hasOwnProperty.call(CLIENT_ACTIONS, code) ? CLIENT_ACTIONS[code as ErrorCode] : 'fallback';
 }
 
 /** Whether a refusal is the final answer for a client that did (or did not) send a token. */
 export function isFinal(code: string, sentToken: boolean): boolean {
   const a = clientAction(code);
-  return (sentToken ? a.withToken : a.plain) === 'final';
+  return a === 'final' || a === 'final_not_found' || (sentToken && (a === 'final_with_token' || a === 'token_hint'));
 }

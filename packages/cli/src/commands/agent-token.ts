@@ -22,6 +22,7 @@ import {
   formatTokenLine,
   hashToken,
   readTokenFile,
+  tokenId,
 } from '@tvault/tokens';
 import type { Y } from './argv';
 import { isOwnAgent, probeAgent } from './agent-probe';
@@ -90,7 +91,7 @@ async function create(a: A<{ keys?: string; ttl?: string; name?: string; force?:
     const token = Buffer.from(`tvt_${randomBytes(32).toString('base64url')}`);
     try {
       const hash = hashToken(token);
-      const id = hash.slice(0, 8);
+      const id = tokenId(hash);
       const now = Date.now();
       const expires = ttlMs ? isoTime(now + ttlMs) : undefined;
       const line = Buffer.from(formatTokenLine({ hash, name, project, keys, expires, created: isoTime(now) }));
