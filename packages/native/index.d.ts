@@ -65,3 +65,9 @@ export declare function sdNotify(address: string, message: string): boolean;
  * answer grows past `maxBytes`. The addon's copy of the answer is wiped before it is freed.
  */
 export declare function agentCall(path: string, request: Uint8Array, timeoutMs: number, maxBytes: number): Buffer | null;
+
+/**
+ * The file descriptor under a connected node:net Socket (its internal `_handle.fd`: the one place
+ * that reaches for it), or -1 when it has none, which peerCred refuses. Pure JS, no system call.
+ */
+export declare function socketFd(socket: import('node:net').Socket): number;

@@ -26,6 +26,18 @@ function loadAddon() {
 
 const addon = loadAddon();
 
+/**
+ * The file descriptor under a connected node:net Socket, for peerCred. Node has no public API for
+ * it, so this is the one place in tvault that reaches into the socket's internal handle
+ * (`_handle.fd`, present on Linux and macOS for unix sockets). -1 when there is none (a
+ * destroyed socket, a Node that moved it): peerCred(-1) then throws, and the caller refuses the
+ * peer (fail closed).
+ */
+function socketFd(socket) {
+  const fd = socket && socket._handle && socket._handle.fd;
+  return Number.isInteger(fd) && fd >= 0 ? fd : -1;
+}
+
 module.exports = Object.freeze({
   peerCred: addon.peerCred,
   flockExclusive: addon.flockExclusive,
@@ -35,4 +47,5 @@ module.exports = Object.freeze({
   zero: addon.zero,
   sdNotify: addon.sdNotify,
   agentCall: addon.agentCall,
+  socketFd,
 });

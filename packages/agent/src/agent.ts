@@ -1,18 +1,19 @@
 // The agent's life: harden, check the vault directory, take the single-instance lock, unlock
 // once, serve reads over a private socket, and on idle, max-ttl, `stop`, a signal or a crash:
 // wipe the KEK, remove the socket and pid file, exit. See docs/PROTOCOL.md for the wire format.
-import { type Actor, ExitCode, TvaultError, Vault, checkPrivateDir, vaultFiles } from '@tvault/core';
+import { type Actor, ExitCode, TvaultError, Vault, checkPrivateDir, formatDuration, noVaultError, vaultFiles } from '@tvault/core';
 import { url as inspectorUrl } from 'node:inspector';
 import { join } from 'node:path';
 import { harden, sdNotify } from '@tvault/native';
 import { acquireLock, checkDelegateDir, clearSocketPath, removeRunFiles, writePidFile } from './files';
 import { KeyHolder } from './key';
 import { type Logger, openLog } from './log';
-import { type ErrorCode, ProtocolError, type Request, errorLine, okLine, parseRequest } from './protocol';
-import { type ReadRequest, serveRead } from './reads';
+import { type ErrorCode, type ReadRequest, type Request, type StatusAnswer, type TokenInfo } from '@tvault/protocol';
+import { ProtocolError, errorLine, okLine, parseRequest } from './protocol';
+import { serveRead } from './reads';
 import { type Answer, AgentServer, type Peer } from './server';
 import { TokenSet, authorize } from './token-gate';
-import { type TokenSpec, isUnrestricted, readTokenFile } from './tokens';
+import { type TokenSpec, isUnrestricted, readTokenFile } from '@tvault/tokens';
 import { VaultHandle } from './vault-handle';
 
 declare const TVAULT_VERSION: string;
@@ -48,21 +49,6 @@ interface RequestInfo {
 export type StopReason = 'idle' | 'max-ttl' | 'stop' | 'SIGINT' | 'SIGTERM' | 'SIGHUP' | 'crash';
 const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 const DRAIN_MS = 1000;
-
-/** 900000 → "15m", 5400000 → "1h30m", 0 → "off". */
-export function formatDuration(ms: number): string {
-  if (!ms) return 'off';
-  if (ms % 1000) return `${ms}ms`;
-  let s = ms / 1000;
-  let out = '';
-  for (const [unit, size] of [['d', 86400], ['h', 3600], ['m', 60], ['s', 1]] as const) {
-    if (s >= size) {
-      out += `${Math.floor(s / size)}${unit}`;
-      s %= size;
-    }
-  }
-  return out;
-}
 
 /** Maps a failure while serving to a protocol error code and a one-line message. */
 function classify(err: unknown): { code: ErrorCode; message: string } {
@@ -117,8 +103,8 @@ class Agent {
   }
 
   startTimers(): void {
-    if (this.o.idleMs) this.idleTimer = setTimeout(() => this.stop('idle', 0), this.o.idleMs);
-    if (this.o.maxTtlMs) this.ttlTimer = setTimeout(() => this.stop('max-ttl', 0), Math.max(0, this.unlockedAt + this.o.maxTtlMs - Date.now()));
+    if (this.o.idleMs) this.idleTimer = setTimeout(() => this.stop('idle', ExitCode.OK), this.o.idleMs);
+    if (this.o.maxTtlMs) this.ttlTimer = setTimeout(() => this.stop('max-ttl', ExitCode.OK), Math.max(0, this.unlockedAt + this.o.maxTtlMs - Date.now()));
   }
 
   // ---- requests ----------------------------------------------------------------------------
@@ -153,7 +139,7 @@ class Agent {
 
   private dispatch(req: Request, peer: Peer, info: RequestInfo, token: TokenSpec | undefined): Answer {
     if (req.op === 'status') return { line: okLine(this.status(req.project, token)) };
-    if (req.op === 'stop') return { line: okLine({ pid: process.pid, stopping: true }), after: () => this.stop('stop', 0) };
+    if (req.op === 'stop') return { line: okLine({ pid: process.pid, stopping: true }), after: () => this.stop('stop', ExitCode.OK) };
     return { line: this.read(req, peer, info, token).line };
   }
 
@@ -194,9 +180,9 @@ class Agent {
     this.idleTimer?.refresh();
   }
 
-  private status(project: string | null, token: TokenSpec | undefined): Record<string, unknown> {
+  private status(project: string | null | undefined, token: TokenSpec | undefined): StatusAnswer {
     const now = Date.now();
-    let current: string | null = project;
+    let current: string | null = project ?? null;
     try {
       current ??= this.vault.get().currentProject();
     } catch {
@@ -333,7 +319,7 @@ export async function startAgent(o: AgentOptions): Promise<void> {
   if (process.platform === 'linux' && (!hardening.dumpable || !hardening.coreLimit)) {
     throw new TvaultError('cannot harden the agent process (PR_SET_DUMPABLE / RLIMIT_CORE); refusing to hold the key');
   }
-  if (!Vault.exists(o.dir)) throw new TvaultError(`no vault at ${o.dir}; create one with: tvault init`, ExitCode.NOT_INITIALIZED);
+  if (!Vault.exists(o.dir)) throw noVaultError(o.dir);
   checkPrivateDir(o.dir);
   // The token file is checked before the passphrase is asked for: a bad file fails fast.
   const tokens = o.tokenFile ? new TokenSet(o.tokenFile, readTokenFile(o.tokenFile)) : null;
@@ -365,7 +351,7 @@ export async function startAgent(o: AgentOptions): Promise<void> {
     process.on('unhandledRejection', (err) => agent.onCrash(err));
     // SIGHUP reloads the token file when there is one (like sshd); otherwise it locks, as the
     // end of the terminal the agent was started in.
-    for (const sig of SIGNALS) process.on(sig, () => (sig === 'SIGHUP' && agent.requiresTokens ? agent.reloadTokens() : agent.stop(sig, 0)));
+    for (const sig of SIGNALS) process.on(sig, () => (sig === 'SIGHUP' && agent.requiresTokens ? agent.reloadTokens() : agent.stop(sig, ExitCode.OK)));
     process.on('SIGUSR1', () => log.warn({ ev: 'signal', signal: 'SIGUSR1', action: 'ignored (no inspector in the agent)' }));
     const onAcceptError = (err: Error) => log.error({ ev: 'accept', error: err.message });
     await agent.server.listen(files.sock, 0o600, onAcceptError);
@@ -398,7 +384,7 @@ export async function startAgent(o: AgentOptions): Promise<void> {
 }
 
 /** What status tells a token's holder about it. */
-function tokenInfo(t: TokenSpec): Record<string, unknown> {
+function tokenInfo(t: TokenSpec): TokenInfo {
   return {
     id: t.id,
     name: t.name ?? null,

@@ -2,28 +2,36 @@
 // agent.pid. The directory itself is checked by core (0700, ours) before any of these is touched.
 import { closeSync, constants, fchmodSync, fstatSync, lstatSync, openSync, readFileSync, realpathSync, rmSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { flockExclusive } from '@tvault/native';
-import { TvaultError } from '@tvault/core';
+import { type PrivacyRule, TvaultError, checkPrivate, errnoCode, errnoText, privacyFinding, privacyMessage } from '@tvault/core';
 
 const { O_RDWR, O_WRONLY, O_CREAT, O_TRUNC, O_NOFOLLOW } = constants;
 /** sun_path is 108 bytes on Linux (104 on macOS) including the terminating NUL. */
 const MAX_SOCKET_PATH = process.platform === 'darwin' ? 103 : 107;
 
-const myUid = () => process.getuid!();
+/** The agent's own files (lock, pid, log): ours; a looser mode someone left is tightened, not refused. */
+const OWN_FILE: PrivacyRule = { forbid: 0o077 };
+/** A stale socket at the socket path is replaced only if it is a socket of ours (its mode is ours to choose). */
+const OWN_SOCKET: PrivacyRule = { type: 'socket', forbid: 0o022 };
+/** The delegate directory: ours, writable by nobody else; who may traverse it is the user's choice. */
+const DELEGATE_DIR: PrivacyRule = { type: 'directory', forbid: 0o022 };
 
-/** Opens a file 0600 without following a symlink, and fixes a looser mode left by someone else. */
-function openPrivate(path: string, flags: number): number {
+/**
+ * Opens a file 0600 without following a symlink, refuses one another uid owns, and fixes a looser
+ * mode left behind. `what` names it in errors (the agent log).
+ */
+export function openPrivate(path: string, flags: number, what?: string): number {
   let fd: number;
   try {
     fd = openSync(path, flags | O_CREAT | O_NOFOLLOW, 0o600);
   } catch (err) {
-    throw new TvaultError(`cannot open ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    throw new TvaultError(`cannot open ${what ? `${what} ` : ''}${path}: ${errnoText(err)}`);
   }
-  const st = fstatSync(fd);
-  if (st.uid !== myUid()) {
+  const f = privacyFinding(fstatSync(fd), OWN_FILE);
+  if (f?.problem === 'mode') fchmodSync(fd, 0o600);
+  else if (f) {
     closeSync(fd);
-    throw new TvaultError(`${path} is owned by uid ${st.uid}, not by you; refusing to use it`);
+    throw new TvaultError(privacyMessage({ what: what ?? 'agent file', path }, f, OWN_FILE));
   }
-  if (st.mode & 0o077) fchmodSync(fd, 0o600);
   return fd;
 }
 
@@ -62,11 +70,14 @@ export function clearSocketPath(sockPath: string): 'none' | 'stale' {
   try {
     st = lstatSync(sockPath);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 'none';
+    if (errnoCode(err) === 'ENOENT') return 'none';
     throw err;
   }
-  if (!st.isSocket()) throw new TvaultError(`${sockPath} exists and is not a socket; refusing to replace it (move it away if it is yours)`);
-  if (st.uid !== myUid()) throw new TvaultError(`${sockPath} is a socket owned by uid ${st.uid}, not by you; refusing to replace it`);
+  // Worded for replacing a socket (test/agent-lifecycle.test.mjs), found by the one rule engine;
+  // its mode is no reason to keep it (the delegate socket is born 0666).
+  const f = privacyFinding(st, OWN_SOCKET);
+  if (f?.problem === 'type') throw new TvaultError(`${sockPath} exists and is not a socket; refusing to replace it (move it away if it is yours)`);
+  if (f?.problem === 'owner') throw new TvaultError(`${sockPath} is a socket owned by uid ${f.uid}, not by you; refusing to replace it`);
   unlinkSync(sockPath);
   return 'stale';
 }
@@ -90,14 +101,9 @@ export function checkDelegateDir(dir: string, vaultDir: string): void {
   try {
     st = statSync(dir);
   } catch (err) {
-    throw new TvaultError(`delegate directory ${dir}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'it does not exist' : (err as Error).message}`);
+    throw new TvaultError(`delegate directory ${dir}: ${errnoText(err, { sayMissing: true })}`);
   }
-  if (!st.isDirectory()) throw new TvaultError(`delegate directory ${dir} is not a directory`);
-  if (st.uid !== myUid()) throw new TvaultError(`delegate directory ${dir} is owned by uid ${st.uid}, not by you; refusing to put a socket there`);
-  if (st.mode & 0o022) {
-    const mode = (st.mode & 0o7777).toString(8).padStart(4, '0');
-    throw new TvaultError(`delegate directory ${dir} is writable by group or others (mode ${mode}), who could replace the socket; fix it with: chmod go-w ${dir}`);
-  }
+  checkPrivate(st, { what: 'delegate directory', path: dir, why: ', who could replace the socket' }, DELEGATE_DIR);
   if (realpathSync(dir) === realpathSync(vaultDir)) throw new TvaultError('--delegate-dir must be another directory than the vault directory');
 }
 

@@ -3,13 +3,13 @@
 // ops, project and key names, peers and result codes; never a value, passphrase, key or token.
 // Past a size limit (10 MiB by default) the file is renamed agent.log.1, replacing the one
 // before, and a new one is started: the two files stay within about twice the limit.
-import { closeSync, constants, fchmodSync, fstatSync, lstatSync, mkdirSync, openSync, chmodSync, renameSync, statSync, writeSync } from 'node:fs';
+import { closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, chmodSync, renameSync, statSync, writeSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import pino, { type Logger } from 'pino';
-import { TvaultError } from '@tvault/core';
+import { type PrivacyRule, TvaultError, errnoText, privacyFinding, privacyMessage } from '@tvault/core';
 import { flockExclusive } from '@tvault/native';
-import { fileIdentity } from './files';
+import { fileIdentity, openPrivate } from './files';
 
 export type { Logger };
 
@@ -18,31 +18,21 @@ export function logDir(env: NodeJS.ProcessEnv = process.env): string {
   return join(state, 'tvault');
 }
 
+/** The log directory: ours and private; a looser mode is tightened (the log is ours to keep). */
+const LOG_DIR: PrivacyRule = { type: 'directory', forbid: 0o077 };
+
 function privateDir(dir: string): void {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const st = lstatSync(dir);
-  if (!st.isDirectory()) throw new TvaultError(`log directory ${dir} is not a directory`);
-  if (st.uid !== process.getuid!()) throw new TvaultError(`log directory ${dir} is owned by uid ${st.uid}, not by you`);
-  if (st.mode & 0o077) chmodSync(dir, 0o700);
+  const f = privacyFinding(lstatSync(dir), LOG_DIR);
+  if (f?.problem === 'mode') chmodSync(dir, 0o700);
+  else if (f) throw new TvaultError(privacyMessage({ what: 'log directory', path: dir }, f, LOG_DIR));
 }
 
 export const DEFAULT_LOG_MAX_BYTES = 10 << 20;
 
 /** Opens the log for appending, 0600, refusing a symlink or a file another uid owns. */
 function openPrivateFile(path: string): number {
-  let fd: number;
-  try {
-    fd = openSync(path, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW, 0o600);
-  } catch (err) {
-    throw new TvaultError(`cannot open the agent log ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-  }
-  const st = fstatSync(fd);
-  if (st.uid !== process.getuid!()) {
-    closeSync(fd);
-    throw new TvaultError(`the agent log ${path} is owned by uid ${st.uid}, not by you`);
-  }
-  if (st.mode & 0o077) fchmodSync(fd, 0o600);
-  return fd;
+  return openPrivate(path, constants.O_WRONLY | constants.O_APPEND, 'the agent log');
 }
 
 /**
@@ -115,7 +105,7 @@ export function openLog(env: NodeJS.ProcessEnv = process.env, maxBytes = DEFAULT
     privateDir(dir);
   } catch (err) {
     if (err instanceof TvaultError) throw err;
-    throw new TvaultError(`cannot open the agent log ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    throw new TvaultError(`cannot open the agent log ${path}: ${errnoText(err)}`);
   }
   const log = pino(
     { base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime, formatters: { level: (label) => ({ level: label }) } },

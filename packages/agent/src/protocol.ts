@@ -1,27 +1,8 @@
-// The agent's wire protocol (docs/PROTOCOL.md): one line of JSON in, one line of JSON out.
-// Parsing turns any bad input into a ProtocolError with a stable code; encoding builds the
-// response in Buffers so that secret values never become JS strings inside the agent.
+// The agent's side of the wire protocol (docs/PROTOCOL.md; its shapes and codes are in
+// @tvault/protocol): parsing turns any bad input into a ProtocolError with a stable code;
+// encoding builds the answer in Buffers so that secret values never become JS strings here.
 import { checkKeyName, checkProjectName } from '@tvault/core';
-
-export const PROTOCOL_VERSION = 1;
-export const MAX_REQUEST_BYTES = 64 * 1024;
-const MAX_PREFIX = 255;
-
-export type ErrorCode =
-  | 'permission_denied'
-  | 'too_large'
-  | 'bad_json'
-  | 'bad_version'
-  | 'unknown_op'
-  | 'bad_request'
-  | 'not_found'
-  | 'key_rotated'
-  | 'locked'
-  | 'timeout'
-  | 'internal'
-  | 'token_required'
-  | 'token_scope'
-  | 'token_expired';
+import { type ErrorCode, MAX_PREFIX, OPS, type Op, PROTOCOL_VERSION, type Request, type StatusAnswer, type StopAnswer } from '@tvault/protocol';
 
 export class ProtocolError extends Error {
   constructor(
@@ -32,17 +13,7 @@ export class ProtocolError extends Error {
   }
 }
 
-/** `token` is the capability token as sent (never logged); only the token check reads it. */
-export type Request = (
-  | { op: 'get'; project: string | null; key: string }
-  | { op: 'getall'; project: string | null }
-  | { op: 'getselected'; project: string | null; only?: string[]; prefix?: string }
-  | { op: 'status'; project: string | null }
-  | { op: 'stop' }
-) & { token?: string };
-
-export type Op = Request['op'];
-const OPS: ReadonlySet<string> = new Set<Op>(['get', 'getall', 'getselected', 'status', 'stop']);
+const KNOWN_OPS: ReadonlySet<string> = new Set<Op>(OPS);
 
 const bad = (msg: string) => new ProtocolError('bad_request', msg);
 
@@ -82,7 +53,7 @@ export function parseRequest(line: Buffer): Request {
     throw new ProtocolError('bad_version', `unsupported protocol version (${got}); this agent speaks v${PROTOCOL_VERSION}`);
   }
   if (typeof r.op !== 'string') throw bad('"op" is missing or not a string');
-  if (!OPS.has(r.op)) throw new ProtocolError('unknown_op', `unknown op ${JSON.stringify(r.op.slice(0, 40))}; known ops: ${[...OPS].join(', ')}`);
+  if (!KNOWN_OPS.has(r.op)) throw new ProtocolError('unknown_op', `unknown op ${JSON.stringify(r.op.slice(0, 40))}; known ops: ${OPS.join(', ')}`);
   // The capability token: checked by the agent when it requires tokens, ignored otherwise, never logged.
   if (r.token !== undefined && typeof r.token !== 'string') throw bad('"token" must be a string');
   const token = r.token as string | undefined;
@@ -119,7 +90,7 @@ export function errorLine(code: ErrorCode, message: string): Buffer {
 }
 
 /** A success line without secret values (status, stop). */
-export function okLine(fields: Record<string, unknown>): Buffer {
+export function okLine(fields: StatusAnswer | StopAnswer): Buffer {
   return Buffer.from(JSON.stringify({ v: PROTOCOL_VERSION, ok: true, ...fields }) + '\n');
 }
 

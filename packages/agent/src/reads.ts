@@ -1,9 +1,8 @@
 // The read ops: decrypt through core (which writes the audit row with the peer as actor) and
 // encode straight into the answer Buffer. Every decrypted value is zeroed before returning.
 import { type Actor, type Vault, zero } from '@tvault/core';
-import { type Request, secretsLine, valueLine } from './protocol';
-
-export type ReadRequest = Extract<Request, { op: 'get' | 'getall' | 'getselected' }>;
+import type { ReadRequest } from '@tvault/protocol';
+import { secretsLine, valueLine } from './protocol';
 
 export interface ReadResult {
   line: Buffer;

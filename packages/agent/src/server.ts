@@ -3,9 +3,10 @@
 // business (onRequest); this module only moves bytes and never looks inside a value.
 import { type Server, type Socket, createServer } from 'node:net';
 import { lstatSync } from 'node:fs';
-import { peerCred, type PeerCred } from '@tvault/native';
-import { TvaultError } from '@tvault/core';
-import { type ErrorCode, MAX_REQUEST_BYTES, errorLine } from './protocol';
+import { peerCred, socketFd, type PeerCred } from '@tvault/native';
+import { TvaultError, errnoText } from '@tvault/core';
+import { type ErrorCode, MAX_REQUEST_BYTES } from '@tvault/protocol';
+import { errorLine } from './protocol';
 
 export type Peer = PeerCred;
 
@@ -162,10 +163,9 @@ export class AgentServer {
   private accept(sock: Socket): void {
     let peer: Peer;
     try {
-      const fd = (sock as unknown as { _handle?: { fd?: number } })._handle?.fd;
-      peer = peerCred(fd ?? -1);
+      peer = peerCred(socketFd(sock));
     } catch (err) {
-      deny(sock, this.hooks, null, `cannot read the peer's credentials (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+      deny(sock, this.hooks, null, `cannot read the peer's credentials (${errnoText(err)})`);
       return;
     }
     if (!this.hooks.allowPeer(peer)) {
@@ -194,7 +194,7 @@ export class AgentServer {
       };
       const onListenError = (err: Error) => {
         restore();
-        reject(new TvaultError(`cannot listen on ${path}: ${(err as NodeJS.ErrnoException).code ?? err.message}`));
+        reject(new TvaultError(`cannot listen on ${path}: ${errnoText(err)}`));
       };
       server.once('error', onListenError);
       server.listen(path, () => {

@@ -5,8 +5,9 @@
 // string comparison is not constant-time, but what it compares are hashes: learning how many
 // leading characters of SHA-256(guess) match a stored hash tells an attacker nothing that
 // brings a token (a preimage) any closer. The raw tokens themselves are never compared.
-import { ProtocolError, type Request } from './protocol';
-import { type TokenSpec, hashToken, isUnrestricted } from './tokens';
+import type { Request } from '@tvault/protocol';
+import { ProtocolError } from './protocol';
+import { type TokenSpec, hashToken, isUnrestricted } from '@tvault/tokens';
 
 export class TokenSet {
   private readonly byHash: Map<string, TokenSpec>;
@@ -41,9 +42,9 @@ const scope = (why: string) => new ProtocolError('token_scope', `not in scope: $
 const list = (keys: readonly string[]) => keys.join(', ');
 
 /** The project a request reads: a project-scoped token's own project when the request names none. */
-function projectFor(t: TokenSpec, project: string | null): string | null {
-  if (t.project === undefined) return project;
-  if (project !== null && project !== t.project) throw scope(`project '${project}' (this token is limited to project '${t.project}')`);
+function projectFor(t: TokenSpec, project: string | null | undefined): string | null {
+  if (t.project === undefined) return project ?? null;
+  if (project != null && project !== t.project) throw scope(`project '${project}' (this token is limited to project '${t.project}')`);
   return t.project;
 }
 

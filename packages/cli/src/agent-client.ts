@@ -2,38 +2,28 @@
 // This module is on the hot path of `tvault get`: it loads nothing but the small native addon.
 import { lstatSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { TvaultError } from '@tvault/core/src/errors';
-import { vaultFiles } from '@tvault/core/src/paths';
+import { ExitCode, type PrivacyRule, TvaultError, privacyFinding, vaultFiles } from '@tvault/core/base';
+import { type Answer, type ErrorAnswer, MAX_ANSWER_BYTES, type Request, clientAction, isFinal, parseAnswer, requestLine } from '@tvault/protocol';
 
-export const PROTOCOL_VERSION = 1;
-const MAX_RESPONSE = 64 * 1024 * 1024;
+/** Whether this process speaks for a delegate: it sends TVAULT_AGENT_TOKEN with every request. */
+const sendsToken = (): boolean => !!process.env.TVAULT_AGENT_TOKEN;
 
-export interface AgentRequest {
-  op: 'get' | 'getall' | 'getselected' | 'status' | 'stop';
-  project?: string | null;
-  key?: string;
-  only?: string[];
-  prefix?: string;
+/**
+ * The error to report for a refusal that is a final answer (CLIENT_ACTIONS in @tvault/protocol),
+ * or null when the caller should fall back to a direct unlock instead.
+ */
+export function finalRefusal(res: ErrorAnswer): TvaultError | null {
+  if (!isFinal(res.error, sendsToken())) return null;
+  return new TvaultError(res.message, clientAction(res.error) === 'final_not_found' ? ExitCode.NOT_FOUND : ExitCode.ERROR);
 }
 
-export type AgentResponse =
-  | { v: number; ok: true; project?: string; value?: string; secrets?: Record<string, string>; [k: string]: unknown }
-  | { v: number; ok: false; error: string; message: string };
-
-const ALWAYS_FINAL: ReadonlySet<string> = new Set(['not_found', 'bad_request']);
-// A process that sends a token (a delegate) means to be served by the agent: its refusal is
-// the answer, not a reason to fall back to a direct unlock that would fail with a confusing
-// "locked". Without a token, these fall back as before (the owner can always unlock directly).
-const FINAL_WITH_TOKEN: ReadonlySet<string> = new Set(['token_required', 'token_scope', 'token_expired', 'permission_denied']);
-
-/** Errors the agent reports that are final answers, not reasons to fall back to a direct unlock. */
-export const FINAL_ERRORS = {
-  has: (code: string): boolean => ALWAYS_FINAL.has(code) || (!!process.env.TVAULT_AGENT_TOKEN && FINAL_WITH_TOKEN.has(code)),
-};
-
-/** What the fast path (fast.ts) learned from the agent, left for the full CLI in the same process. */
-export interface AgentMemo {
-  tvaultAgentAnswer?: AgentResponse | null;
+/** Says why a running agent was passed over, where the user would otherwise be puzzled. */
+export function explainFallback(res: ErrorAnswer): void {
+  const action = clientAction(res.error);
+  if (action === 'fallback_say') process.stderr.write(`tvault: ${res.message}\n`);
+  if (action === 'token_hint' && !sendsToken()) {
+    process.stderr.write('tvault: the running agent requires a capability token (set TVAULT_AGENT_TOKEN); unlocking directly instead\n');
+  }
 }
 
 export function agentSocketPath(vaultDir: string): string {
@@ -46,13 +36,8 @@ export function agentDisabledByEnv(env: NodeJS.ProcessEnv = process.env): boolea
   return !!v && v !== '0' && v.toLowerCase() !== 'false';
 }
 
-/** The exit code for a final refusal: 4 when something was not found, else 1. */
-export function finalExitCode(error: string): 1 | 4 {
-  return error === 'not_found' ? 4 : 1;
-}
-
 /** The request for one key, a selection (only/prefix), or the whole project. */
-export function readRequest(project: string | null, q: { key?: string; only?: string[]; prefix?: string }): AgentRequest {
+export function readRequest(project: string | null, q: { key?: string; only?: string[]; prefix?: string }): Request {
   if (q.key !== undefined) return { op: 'get', key: q.key, project };
   if (q.only || q.prefix) return { op: 'getselected', only: q.only, prefix: q.prefix, project };
   return { op: 'getall', project };
@@ -84,13 +69,12 @@ function socketToDial(vaultDir: string): string | null {
   const sock = agentSocketPath(vaultDir);
   if (!isSocket(sock)) return null;
   const dir = dirname(sock);
-  const st = statSync(dir);
-  if (st.mode & 0o022) {
-    throw new TvaultError(`refusing the agent socket in ${dir}: the directory is writable by group or others (fix it with: chmod go-w ${dir})`);
-  }
-  const uid = process.getuid?.();
-  if (uid !== undefined && st.uid !== uid && st.uid !== 0 && !process.env.TVAULT_AGENT_TOKEN) {
-    throw new TvaultError(`refusing the agent socket in ${dir}: the directory belongs to uid ${st.uid}, not to you (a delegate reaches another user's agent with TVAULT_AGENT_TOKEN)`);
+  const rule: PrivacyRule = { forbid: 0o022, rootMayOwn: true, anyOwner: sendsToken() };
+  const f = privacyFinding(statSync(dir), rule);
+  // Worded for the socket (and pinned so by test/agent-client.test.mjs), checked by the one rule engine.
+  if (f?.problem === 'mode') throw new TvaultError(`refusing the agent socket in ${dir}: the directory is writable by group or others (fix it with: chmod go-w ${dir})`);
+  if (f?.problem === 'owner') {
+    throw new TvaultError(`refusing the agent socket in ${dir}: the directory belongs to uid ${f.uid}, not to you (a delegate reaches another user's agent with TVAULT_AGENT_TOKEN)`);
   }
   return sock;
 }
@@ -102,7 +86,7 @@ function socketToDial(vaultDir: string): string | null {
  * socket, refused, or it hung up without an answer), so that callers fall back to a direct
  * unlock. A socket that is there but that this install cannot dial (no addon) is an error.
  */
-export function agentRequest(vaultDir: string, req: AgentRequest, timeoutMs = 5000): AgentResponse | null {
+export function agentRequest(vaultDir: string, req: Request, timeoutMs = 5000): Answer | null {
   const sock = socketToDial(vaultDir);
   if (!sock) return null;
   let agentCall: typeof import('@tvault/native').agentCall;
@@ -114,24 +98,19 @@ export function agentRequest(vaultDir: string, req: AgentRequest, timeoutMs = 50
     throw new TvaultError(`cannot reach the agent at ${sock}: ${(err as Error).message.split('\n')[0]}`);
   }
   const token = process.env.TVAULT_AGENT_TOKEN;
-  const body = Buffer.from(JSON.stringify({ v: PROTOCOL_VERSION, ...req, ...(token ? { token } : {}) }) + '\n');
-  const answer = agentCall(sock, body, timeoutMs, MAX_RESPONSE);
+  const body = Buffer.from(requestLine({ ...req, ...(token ? { token } : {}) }));
+  const answer = agentCall(sock, body, timeoutMs, MAX_ANSWER_BYTES);
   body.fill(0); // it may carry the token
   if (!answer) return null;
   try {
-    return parseAnswer(answer);
+    return parseAnswerBytes(answer);
   } finally {
     answer.fill(0); // values
   }
 }
 
 /** The first complete line as JSON, or null (no answer, a partial line, or garbage). */
-function parseAnswer(buf: Buffer): AgentResponse | null {
+function parseAnswerBytes(buf: Buffer): Answer | null {
   const nl = buf.indexOf(0x0a);
-  if (nl < 0) return null;
-  try {
-    return JSON.parse(buf.subarray(0, nl).toString('utf8')) as AgentResponse;
-  } catch {
-    return null;
-  }
+  return nl < 0 ? null : parseAnswer(buf.toString('utf8', 0, nl + 1));
 }

@@ -2,9 +2,9 @@
 // without loading yargs, SQLite, the KDF or NaCl: a Node start, a connect and one line of
 // JSON. Anything else — another command, a flag this parser does not know, no agent, an
 // agent that refuses — hands over to the full CLI (dist/cli.cjs), which decides properly.
-import { checkProjectName } from '@tvault/core/src/names';
-import { resolveVaultDir } from '@tvault/core/src/paths';
-import { type AgentMemo, FINAL_ERRORS, agentDisabledByEnv, agentRequest, answerSecrets, finalExitCode, readRequest } from './agent-client';
+import { checkProjectName, resolveVaultDir } from '@tvault/core/base';
+import type { Answer } from '@tvault/protocol';
+import { agentDisabledByEnv, agentRequest, answerSecrets, finalRefusal, readRequest } from './agent-client';
 import { formatEnv } from './env-format';
 import { valueText, writeStdoutSync } from './output';
 
@@ -81,40 +81,45 @@ function explicitProject(a: FastArgs, dir: string): string | null {
   return cfg.loadConfig(dir)?.project ?? null;
 }
 
-/** True when the request was answered (output written, exit code set). */
-export function tryFastPath(argv: string[]): boolean {
-  if (process.platform === 'win32' || agentDisabledByEnv()) return false;
+/**
+ * What the fast path did: `handled` when it answered (output written, exit code set). Otherwise
+ * `asked` holds what the agent said (undefined: it was not asked), which the full CLI gets so
+ * that it neither asks again nor repeats a warning.
+ */
+export type FastResult = { handled: true } | { handled: false; asked?: Answer | null };
+
+export function tryFastPath(argv: string[]): FastResult {
+  if (process.platform === 'win32' || agentDisabledByEnv()) return { handled: false };
   const a = parseFast(argv);
-  if (!a) return false;
+  if (!a) return { handled: false };
   const dir = resolveVaultDir(a.vault);
   let project: string | null;
   try {
     project = explicitProject(a, dir);
   } catch {
-    return false; // e.g. an unallowed tvault.toml: the full CLI prints the proper error
+    return { handled: false }; // e.g. an unallowed tvault.toml: the full CLI prints the proper error
   }
   const res = agentRequest(dir, readRequest(project, a));
-  // Tell the full CLI what the agent said, so that it neither asks again nor repeats a warning.
-  (globalThis as AgentMemo).tvaultAgentAnswer = res;
-  if (!res) return false;
+  if (!res) return { handled: false, asked: res };
   if (!res.ok) {
-    if (!FINAL_ERRORS.has(res.error)) return false;
-    process.stderr.write(`tvault: ${res.message}\n`);
-    process.exitCode = finalExitCode(res.error);
-    return true;
+    const refusal = finalRefusal(res);
+    if (!refusal) return { handled: false, asked: res };
+    process.stderr.write(`tvault: ${refusal.message}\n`);
+    process.exitCode = refusal.exitCode;
+    return { handled: true };
   }
   if (a.cmd === 'get') {
     writeStdoutSync(valueText(a.key!, String(res.value), a));
-    return true;
+    return { handled: true };
   }
   let text: string;
   try {
     text = formatEnv(answerSecrets(res), a.format, { export: a.export });
   } catch {
-    return false; // a value this format cannot carry: the full CLI reports it properly
+    return { handled: false, asked: res }; // a value this format cannot carry: the full CLI reports it properly
   }
   writeStdoutSync(text);
-  return true;
+  return { handled: true };
 }
 
 // Node opens an unauthenticated debugger on 127.0.0.1:9229 when it receives SIGUSR1; any local
@@ -122,10 +127,10 @@ export function tryFastPath(argv: string[]): boolean {
 // own replaces Node's handler. `run` forwards SIGUSR1 to its child instead.
 process.on('SIGUSR1', () => {});
 
-let handled = false;
+let result: FastResult = { handled: false };
 try {
-  handled = tryFastPath(process.argv.slice(2));
+  result = tryFastPath(process.argv.slice(2));
 } catch {
   // anything unexpected: the full CLI decides, and reports properly
 }
-if (!handled) require('./cli.cjs');
+if (!result.handled) (require('./cli.cjs') as typeof import('./main')).main(process.argv.slice(2), result.asked);

@@ -1,13 +1,13 @@
 // Reading a secret's value from stdin, a file, or a hidden prompt: never a JS string.
 import { readFileSync } from 'node:fs';
-import { TvaultError, usageError } from '@tvault/core';
+import { TvaultError, errnoText, usageError } from '@tvault/core';
 import { hasTty, readHidden } from './prompt';
 
 function readAll(fd: number | string): Buffer {
   try {
     return readFileSync(fd);
   } catch (err) {
-    throw new TvaultError(`cannot read ${fd === 0 ? 'stdin' : fd}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    throw new TvaultError(`cannot read ${fd === 0 ? 'stdin' : fd}: ${errnoText(err)}`);
   }
 }
 

@@ -1,7 +1,9 @@
-// The tvault command line. Every failure ends here as one line on stderr and an exit code
-// from the documented table; a stack trace is shown only with TVAULT_DEBUG=1.
+// The tvault command line (dist/cli.cjs): fast.ts, the entry of every run, calls main() when it
+// did not answer by itself. Every failure ends here as one line on stderr and an exit code from
+// the documented table; a stack trace is shown only with TVAULT_DEBUG=1.
 import yargs from 'yargs/yargs';
-import { ExitCode, TvaultError } from '@tvault/core';
+import { ExitCode, isTvaultError } from '@tvault/core';
+import type { Answer } from '@tvault/protocol';
 import { secretCommands } from './commands/secrets';
 import { envCommands } from './commands/env';
 import { projectCommands } from './commands/projects';
@@ -13,7 +15,8 @@ import { exitQuietlyOnClosedStdout } from './output';
 declare const TVAULT_VERSION: string;
 
 function fail(err: unknown): never {
-  if (err instanceof TvaultError) {
+  // isTvaultError, not instanceof: the agent bundle throws TvaultErrors of its own copy of core.
+  if (isTvaultError(err)) {
     process.stderr.write(`tvault: ${err.message}\n`);
     process.exit(err.exitCode);
   }
@@ -23,7 +26,7 @@ function fail(err: unknown): never {
   process.exit(ExitCode.ERROR);
 }
 
-async function main(argv: string[]): Promise<void> {
+async function parse(argv: string[], fastPathAnswer: Answer | null | undefined): Promise<void> {
   const cli = yargs(argv)
     .scriptName('tvault')
     .version(typeof TVAULT_VERSION === 'string' ? TVAULT_VERSION : '0.0.0-dev')
@@ -31,7 +34,10 @@ async function main(argv: string[]): Promise<void> {
     .option('vault', { type: 'string', global: true, describe: 'vault directory (default: $TVAULT_DIR or ~/.tvault)' })
     .option('project', { alias: 'p', type: 'string', global: true, describe: 'project (default: tvault.toml, then the current project)' })
     .option('agent', { type: 'boolean', global: true, default: true, describe: 'use a running agent for reads (--no-agent or TVAULT_NO_AGENT=1 to skip it)' })
-    .option('json', { type: 'boolean', global: true, describe: 'machine-readable output' }) ;
+    .option('json', { type: 'boolean', global: true, describe: 'machine-readable output' })
+    // What the fast path already heard from the agent reaches the commands' Session through their
+    // arguments; set here, after parsing, so no command line can put it there.
+    .middleware((a: Record<string, unknown>) => void (a.fastPathAnswer = fastPathAnswer));
   vaultCommands(cli);
   secretCommands(cli);
   projectCommands(cli);
@@ -56,13 +62,18 @@ async function main(argv: string[]): Promise<void> {
     .parseAsync();
 }
 
-// `tvault list | head -1` ends quietly with 141, like other tools.
-exitQuietlyOnClosedStdout();
-
-// If the event loop runs dry while a command is still pending, something it awaited will never
-// answer: exit 0 would claim a success (a `set` that wrote nothing), so fail instead.
-let finished = false;
-process.once('beforeExit', () => {
-  if (!finished) fail(new Error('the command stopped before it finished; nothing more was done'));
-});
-main(process.argv.slice(2)).then(() => (finished = true), fail);
+/**
+ * Runs the full CLI on argv. `fastPathAnswer` is what the agent told fast.ts for this same
+ * command (undefined when it did not ask), so that the agent is not asked twice.
+ */
+export function main(argv: string[], fastPathAnswer?: Answer | null): void {
+  // `tvault list | head -1` ends quietly with 141, like other tools.
+  exitQuietlyOnClosedStdout();
+  // If the event loop runs dry while a command is still pending, something it awaited will never
+  // answer: exit 0 would claim a success (a `set` that wrote nothing), so fail instead.
+  let finished = false;
+  process.once('beforeExit', () => {
+    if (!finished) fail(new Error('the command stopped before it finished; nothing more was done'));
+  });
+  parse(argv, fastPathAnswer).then(() => (finished = true), fail);
+}

@@ -1,5 +1,6 @@
 // Printing: JSON for --json, aligned columns for people. Errors are one line on stderr.
 import { writeSync } from 'node:fs';
+import { ExitCode, errnoCode, errnoText } from '@tvault/core/base';
 
 export function printJson(value: unknown): void {
   process.stdout.write(JSON.stringify(value, null, 2) + '\n');
@@ -44,11 +45,11 @@ export function writeStdoutSync(text: string): void {
       try {
         off += writeSync(1, buf, off);
       } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code;
-        if (code === 'EPIPE') process.exit(141);
+        const code = errnoCode(err);
+        if (code === 'EPIPE') process.exit(ExitCode.STDOUT_CLOSED);
         if (code !== 'EAGAIN') {
-          process.stderr.write(`tvault: cannot write to standard output: ${code ?? (err as Error).message}\n`);
-          process.exit(1);
+          process.stderr.write(`tvault: cannot write to standard output: ${errnoText(err)}\n`);
+          process.exit(ExitCode.ERROR);
         }
         Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1); // a non-blocking pipe is full: wait 1 ms
       }
@@ -64,7 +65,7 @@ export function writeStdoutSync(text: string): void {
  */
 export function exitQuietlyOnClosedStdout(): void {
   process.stdout.on('error', (err: NodeJS.ErrnoException) => {
-    if (err.code === 'EPIPE') process.exit(141);
+    if (err.code === 'EPIPE') process.exit(ExitCode.STDOUT_CLOSED);
     throw err;
   });
 }

@@ -1,11 +1,14 @@
 // Where a passphrase comes from: TVAULT_PASSPHRASE, TVAULT_PASSPHRASE_FILE (0600 only), or a
 // hidden prompt on the terminal. Without any of them the vault is "locked" (exit 3).
 import { closeSync, fstatSync, openSync, readFileSync } from 'node:fs';
-import { TvaultError, lockedError } from '@tvault/core';
+import { type PrivacyRule, TvaultError, checkPrivate, errnoText, lockedError } from '@tvault/core';
 import { hasTty, readHidden } from './prompt';
 
 const UNLOCK_HINT =
   'start the agent (tvault agent start), run in a terminal, or set TVAULT_PASSPHRASE or TVAULT_PASSPHRASE_FILE';
+
+/** A passphrase file: ours, and nobody else may even read it (0600; 0400 too). Any kind of file: a pipe from <(pass show x) passes. */
+export const PASSPHRASE_FILE: PrivacyRule = { forbid: 0o077 };
 
 /** Reads a passphrase file, refusing one that others can read. A single trailing newline is dropped. */
 export function readPassphraseFile(path: string): Buffer {
@@ -13,16 +16,10 @@ export function readPassphraseFile(path: string): Buffer {
   try {
     fd = openSync(path, 'r');
   } catch (err) {
-    throw new TvaultError(`cannot read TVAULT_PASSPHRASE_FILE ${path}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
+    throw new TvaultError(`cannot read TVAULT_PASSPHRASE_FILE ${path}: ${errnoText(err)}`);
   }
   try {
-    const st = fstatSync(fd);
-    if (st.mode & 0o077) {
-      throw new TvaultError(`TVAULT_PASSPHRASE_FILE ${path} has mode ${(st.mode & 0o777).toString(8).padStart(4, '0')}; it must be 0600 (chmod 600 ${path})`);
-    }
-    if (typeof process.getuid === 'function' && st.uid !== process.getuid()) {
-      throw new TvaultError(`TVAULT_PASSPHRASE_FILE ${path} is owned by uid ${st.uid}, not by you`);
-    }
+    checkPrivate(fstatSync(fd), { what: 'TVAULT_PASSPHRASE_FILE', path, remedy: `it must be 0600 (chmod 600 ${path})` }, PASSPHRASE_FILE);
     const data = readFileSync(fd);
     let end = data.length;
     if (end && data[end - 1] === 0x0a) end--;

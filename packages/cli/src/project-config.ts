@@ -4,7 +4,7 @@
 // direnv does for .envrc): any edit or move makes it unknown again, and `tvault deny` forgets it.
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { TvaultError, checkKeyName, checkPrivateDir, checkProjectName, writeFileAtomic } from '@tvault/core';
+import { TvaultError, checkKeyName, checkPrivateDir, checkProjectName, errnoText, writeFileAtomic } from '@tvault/core';
 
 export const CONFIG_NAME = 'tvault.toml';
 
@@ -37,7 +37,7 @@ function readConfig(path: string): Buffer {
   try {
     return readFileSync(path);
   } catch (err) {
-    throw new TvaultError(`cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    throw new TvaultError(`cannot read ${path}: ${errnoText(err)}`);
   }
 }
 

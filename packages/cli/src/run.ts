@@ -8,11 +8,14 @@ import { accessSync, constants as fsConstants, readFileSync, statSync } from 'no
 import { constants } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { isatty } from 'node:tty';
+import { errnoText } from '@tvault/core';
 import { RESERVED_PREFIX } from './dangerous-env';
 
 export const RUN_FAILED = 125;
 export const NOT_EXECUTABLE = 126;
 export const NOT_FOUND = 127;
+/** A child killed by signal N exits, for its caller, with 128 + N (as shells report it). */
+const KILLED_BY_SIGNAL = 128;
 
 const FORWARDED: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH'];
 
@@ -103,13 +106,13 @@ export function runChild(cmd: string[], env: NodeJS.ProcessEnv, opts: { lookupPa
         process.stderr.write(`tvault: ${cmd[0]}: not executable (${err.code})\n`);
         resolve(NOT_EXECUTABLE);
       } else {
-        process.stderr.write(`tvault: cannot run ${cmd[0]}: ${err.code ?? err.message}\n`);
+        process.stderr.write(`tvault: cannot run ${cmd[0]}: ${errnoText(err)}\n`);
         resolve(RUN_FAILED);
       }
     });
     child.on('exit', (code, signal) => {
       cleanup();
-      if (signal) resolve(128 + (constants.signals[signal] ?? 0));
+      if (signal) resolve(KILLED_BY_SIGNAL + (constants.signals[signal] ?? 0));
       else resolve(code ?? RUN_FAILED);
     });
   });

@@ -1,8 +1,9 @@
 // What every command needs: the vault directory, the project, and a way to unlock.
 // Reads try the agent first (unless --no-agent / TVAULT_NO_AGENT) and fall back to a direct
 // unlock; writes always unlock directly. Core (SQLite, the KDF, NaCl) loads only on that path.
-import { type Selection, TvaultError, Vault, checkProjectName, resolveVaultDir } from '@tvault/core';
-import { type AgentMemo, FINAL_ERRORS, agentDisabledByEnv, agentRequest, answerSecrets, finalExitCode, readRequest } from './agent-client';
+import { type Selection, Vault, checkProjectName, resolveVaultDir } from '@tvault/core';
+import type { Answer } from '@tvault/protocol';
+import { agentDisabledByEnv, agentRequest, answerSecrets, explainFallback, finalRefusal, readRequest } from './agent-client';
 import { getPassphrase } from './passphrase';
 import { type ProjectConfig, loadConfig } from './project-config';
 
@@ -11,6 +12,8 @@ export interface GlobalArgs {
   project?: string;
   agent?: boolean;
   json?: boolean;
+  /** What the agent told the fast path for this command (main.ts sets it; undefined: not asked). */
+  fastPathAnswer?: Answer | null;
 }
 
 export interface PlainSecret {
@@ -74,18 +77,18 @@ export class Session {
   /** Asks the agent; returns null when the caller should unlock directly instead. */
   private viaAgent(q: { key?: string } & Selection): { project: string; secrets: PlainSecret[] } | null {
     if (!this.useAgent || process.platform === 'win32') return null;
-    const memo = globalThis as AgentMemo;
-    if (memo.tvaultAgentAnswer !== undefined && memo.tvaultAgentAnswer?.ok !== true) {
+    const earlier = this.args.fastPathAnswer;
+    this.args.fastPathAnswer = undefined; // used once
+    if (earlier !== undefined && earlier?.ok !== true) {
       // The fast path already asked and got no usable answer: don't ask twice.
-      const res = memo.tvaultAgentAnswer;
-      delete memo.tvaultAgentAnswer;
-      if (res && !res.ok) explainFallback(res);
+      if (earlier && !earlier.ok) explainFallback(earlier);
       return null;
     }
     const res = agentRequest(this.dir, readRequest(this.explicitProject(), q));
     if (!res) return null;
     if (!res.ok) {
-      if (FINAL_ERRORS.has(res.error)) throw new TvaultError(res.message, finalExitCode(res.error));
+      const refusal = finalRefusal(res);
+      if (refusal) throw refusal;
       explainFallback(res);
       return null;
     }
@@ -109,14 +112,6 @@ export class Session {
     const agent = this.viaAgent({ key });
     if (agent) return agent.secrets[0].value;
     return this.withUnlocked((vault, kek) => drain(vault.getSecret(kek, this.project(vault), key)));
-  }
-}
-
-/** Says why a running agent was passed over, where the user would otherwise be puzzled. */
-function explainFallback(res: { error: string; message: string }): void {
-  if (res.error === 'key_rotated') process.stderr.write(`tvault: ${res.message}\n`);
-  if (res.error === 'token_required' && !process.env.TVAULT_AGENT_TOKEN) {
-    process.stderr.write('tvault: the running agent requires a capability token (set TVAULT_AGENT_TOKEN); unlocking directly instead\n');
   }
 }
 

@@ -1,12 +1,17 @@
-export * from './errors';
-export * from './bytes';
-export * from './names';
-export * from './paths';
-export * from './kdf';
-export * from './audit';
+// @tvault/core: the vault, its format, crypto and storage. What other packages may use is listed
+// here by name; the database handle's helpers (openDb, writeTx, the schema) stay inside.
+// The light part (no SQLite, NaCl or KDF) is also its own entry, @tvault/core/base.
+export {
+  ExitCode, type ExitCodeValue, TvaultError, isTvaultError, usageError, notFound, integrityError, lockedError, errnoCode, errnoText,
+  KEY_NAME_RE, MAX_KEY_NAME, MAX_VALUE_BYTES, MAX_PROJECT_NAME, checkKeyName, checkProjectName, checkValue,
+  resolveVaultDir, vaultFiles, noVaultError, PRIVATE_DIR, checkPrivateDir, ensurePrivateDir,
+  type PrivacyRule, type PrivacyFinding, type PrivacySubject, privacyFinding, privacyMessage, checkPrivate, octalMode,
+  formatDuration,
+} from './base';
+export { zero } from './bytes';
+export { type KdfParams, DEFAULT_KDF, isWeak, checkKdfParams, deriveKek } from './kdf';
+export { type Actor, type AuditEvent, type AuditFilter, type AuditRow, type ChainReport, directActor } from './audit';
 export { Vault, DEFAULT_PROJECT, PASSPHRASE_RECIPIENT } from './vault';
 export { backup, restore } from './backup';
 export { createTempFile, writeFileAtomic } from './temp-file';
 export type { ProjectRow, SecretMeta, VersionMeta, Secret, Selection } from './vault';
-export { openDb, writeTx, SCHEMA_VERSION } from './store';
-export type { Db } from './store';

@@ -2,7 +2,8 @@
 import { type Stats, closeSync, existsSync, mkdirSync, openSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { TvaultError } from './errors';
+import { ExitCode, TvaultError } from './errors';
+import { type PrivacyRule, checkPrivate } from './private-files';
 
 export function resolveVaultDir(flag?: string, env: NodeJS.ProcessEnv = process.env): string {
   return resolve(flag || env.TVAULT_DIR || join(homedir(), '.tvault'));
@@ -15,6 +16,14 @@ export const vaultFiles = (dir: string) => ({
   pid: join(dir, 'agent.pid'),
 });
 
+/** "No vault here" (exit 5), for every command that finds none at dir. */
+export function noVaultError(dir: string): TvaultError {
+  return new TvaultError(`no vault at ${dir}; create one with: tvault init`, ExitCode.NOT_INITIALIZED);
+}
+
+/** The vault directory and what lives in it (allow records): ours, and nobody else may even enter. */
+export const PRIVATE_DIR: PrivacyRule = { type: 'directory', forbid: 0o077 };
+
 /** Refuses a directory that others can enter or that another uid owns (fail closed). */
 export function checkPrivateDir(dir: string): void {
   checkPrivateDirStats(dir, statSync(dir));
@@ -22,14 +31,7 @@ export function checkPrivateDir(dir: string): void {
 
 /** The same rule for a directory already open: `st` from fstat, `dir` for the messages. */
 export function checkPrivateDirStats(dir: string, st: Stats): void {
-  if (!st.isDirectory()) throw new TvaultError(`${dir} is not a directory`);
-  if (typeof process.getuid === 'function' && st.uid !== process.getuid()) {
-    throw new TvaultError(`vault directory ${dir} is owned by uid ${st.uid}, not by you (uid ${process.getuid()}); refusing to use it`);
-  }
-  if (st.mode & 0o077) {
-    const mode = (st.mode & 0o777).toString(8).padStart(4, '0');
-    throw new TvaultError(`vault directory ${dir} is accessible by group or others (mode ${mode}); fix it with: chmod 700 ${dir}`);
-  }
+  checkPrivate(st, { what: 'vault directory', path: dir }, PRIVATE_DIR);
 }
 
 /** Creates the directory 0700 if it is missing, then checks it. */

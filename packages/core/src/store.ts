@@ -3,9 +3,9 @@
 // so two processes writing at once queue for the lock instead of failing with "busy".
 import type { Database } from 'better-sqlite3';
 import { existsSync } from 'node:fs';
-import { ExitCode, TvaultError, integrityError } from './errors';
+import { TvaultError, integrityError } from './errors';
 import { loadSqlite } from './lazy';
-import { createPrivateFile } from './paths';
+import { createPrivateFile, noVaultError } from './paths';
 
 export type Db = Database;
 export const SCHEMA_VERSION = 2;
@@ -107,7 +107,7 @@ export interface OpenOptions {
 export function openDb(path: string, opts: OpenOptions = {}): Db {
   const shown = opts.shownAs ?? path;
   if (!existsSync(path)) {
-    if (!opts.create) throw new TvaultError(`no vault at ${shown}; create one with: tvault init`, ExitCode.NOT_INITIALIZED);
+    if (!opts.create) throw noVaultError(shown);
     createPrivateFile(path);
   }
   const Database = loadSqlite();

@@ -14,13 +14,11 @@
 // remains, documented in docs/SECURITY.md.
 import { closeSync, constants, existsSync, fstatSync, lstatSync, openSync, readdirSync, readlinkSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { ExitCode, TvaultError } from './errors';
-import { checkPrivateDir, checkPrivateDirStats } from './paths';
+import { TvaultError } from './errors';
+import { checkPrivateDir, checkPrivateDirStats, noVaultError } from './paths';
 
 const PROC_FD = '/proc/self/fd';
 const DB_FILE = 'vault.db';
-
-export const noVaultError = (dir: string) => new TvaultError(`no vault at ${dir}; create one with: tvault init`, ExitCode.NOT_INITIALIZED);
 
 export interface VaultDir {
   /** The path SQLite is given for vault.db: relative to the open directory where possible. */

@@ -2,28 +2,27 @@
 // our end of a connection to its socket, through @tvault/native), not from agent.pid, which a
 // killed agent leaves behind and whose number may since belong to an unrelated process. The
 // agent must also answer a status request, so the process is known to be an agent.
-import { connect } from 'node:net';
+import { type Socket, connect } from 'node:net';
 import type { PeerCred } from '@tvault/native';
 import { TvaultError } from '@tvault/core';
-import { type AgentResponse, PROTOCOL_VERSION, agentSocketPath } from '../agent-client';
+import { type Answer, parseAnswer, requestLine } from '@tvault/protocol';
+import { agentSocketPath } from '../agent-client';
 
 export interface Probe {
   pid: number;
   uid: number;
   /** The answer to `status` (sent with `token`), or null if it gave none. */
-  answer: AgentResponse | null;
+  answer: Answer | null;
 }
 
-export const TOKEN_ERRORS: ReadonlySet<string> = new Set(['token_required', 'token_scope', 'token_expired']);
-
-function peerCredOf(fd: number): PeerCred {
+function peerCredOf(sock: Socket): PeerCred {
   let native: typeof import('@tvault/native');
   try {
     native = require('@tvault/native');
   } catch (err) {
     throw new TvaultError(`cannot identify the agent without the native addon: ${(err as Error).message.split('\n')[0]}`);
   }
-  return native.peerCred(fd);
+  return native.peerCred(native.socketFd(sock));
 }
 
 /** Resolves null when nothing listens on the vault's agent socket. */
@@ -39,14 +38,7 @@ export function probeAgent(vaultDir: string, token: string | undefined = process
       sock.destroy();
       if (err instanceof TvaultError) return reject(err);
       if (!peer) return resolve(null);
-      const text = Buffer.concat(chunks).toString('utf8');
-      let answer: AgentResponse | null = null;
-      try {
-        answer = text.includes('\n') ? (JSON.parse(text.slice(0, text.indexOf('\n'))) as AgentResponse) : null;
-      } catch {
-        answer = null;
-      }
-      resolve({ pid: peer.pid, uid: peer.uid, answer });
+      resolve({ pid: peer.pid, uid: peer.uid, answer: parseAnswer(Buffer.concat(chunks).toString('utf8')) });
     };
     sock.setTimeout(timeoutMs, () => finish());
     sock.on('error', () => finish());
@@ -54,12 +46,12 @@ export function probeAgent(vaultDir: string, token: string | undefined = process
     sock.on('data', (c: Buffer) => chunks.push(c));
     sock.on('connect', () => {
       try {
-        peer = peerCredOf((sock as unknown as { _handle?: { fd?: number } })._handle?.fd ?? -1);
+        peer = peerCredOf(sock);
       } catch (err) {
         finish(err instanceof TvaultError ? err : undefined);
         return;
       }
-      sock.end(JSON.stringify({ v: PROTOCOL_VERSION, op: 'status', project: null, ...(token ? { token } : {}) }) + '\n');
+      sock.end(requestLine({ op: 'status', project: null, ...(token ? { token } : {}) }));
     });
   });
 }

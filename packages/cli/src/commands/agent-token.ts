@@ -1,123 +1,40 @@
 // `tvault agent token create|list|revoke`: capability tokens for delegates (docs/PROTOCOL.md,
 // "Capability tokens"). The token file gets only the SHA-256 of a token made here; the token
 // itself is printed once, to a terminal (or with --force) and nowhere else. Every change is an
-// atomic rewrite under a lock, is audited (token_id, never the token), and is followed by a
-// reload signal to a running agent that uses tokens.
+// atomic rewrite under a lock (@tvault/tokens), is audited (token_id, never the token), and is
+// followed by a reload signal to a running agent that uses tokens.
 import { randomBytes } from 'node:crypto';
-import { closeSync, constants, fstatSync, fsyncSync, openSync, realpathSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
-import { basename, dirname, join, resolve } from 'node:path';
-import { type Actor, TvaultError, Vault, createTempFile, directActor, notFound, resolveVaultDir, usageError } from '@tvault/core';
+import { realpathSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { type Actor, ExitCode, TvaultError, Vault, directActor, notFound, resolveVaultDir, usageError } from '@tvault/core';
+import { TOKEN_ERRORS } from '@tvault/protocol';
 import {
   type TokenSpec,
   checkTokenFlag,
   checkTokenKeys,
   checkTokenName,
   checkTokenProject,
+  defaultTokenFile,
   describeScope,
+  dropLine,
+  editTokenFile,
+  ensureTokenFile,
   formatTokenLine,
   hashToken,
-  openTokenFile,
-  parseTokenFile,
-  readTokenBytes,
   readTokenFile,
-} from '@tvault/agent/src/tokens';
+  tokenId,
+} from '@tvault/tokens';
 import type { Y } from './argv';
-import { parseDuration } from './agent';
-import { TOKEN_ERRORS, isOwnAgent, probeAgent } from './agent-probe';
+import { isOwnAgent, probeAgent } from './agent-probe';
+import { parseDuration } from '../flags';
 import { isoTime, printJson, printTable } from '../output';
 import type { GlobalArgs } from '../session';
 
 type A<T> = GlobalArgs & T & { tokenFile?: string };
 const MAX_TTL = { ms: 3650 * 86_400_000, text: '3650d' };
-const LOCK_WAIT_MS = 5000;
 
-export const defaultTokenFile = (vaultDir: string) => join(vaultDir, 'agent-tokens');
 const tokenFileOf = (a: A<object>, dir: string) => (a.tokenFile ? resolve(a.tokenFile) : defaultTokenFile(dir));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-// ---- the file: locked, checked, rewritten atomically ---------------------------------------
-
-/** Creates an empty 0600 token file if there is none. */
-function ensureTokenFile(path: string): void {
-  try {
-    closeSync(openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600));
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw new TvaultError(`cannot create token file ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-  }
-}
-
-/**
- * Opens the token file with an exclusive flock on it. A rewrite replaces the file (rename), so
- * a lock won on a file that is no longer at the path is dropped and taken again on the new one.
- */
-async function lockTokenFile(path: string): Promise<number> {
-  const { flockExclusive } = require('@tvault/native') as typeof import('@tvault/native');
-  const deadline = Date.now() + LOCK_WAIT_MS;
-  for (;;) {
-    const fd = openTokenFile(path);
-    if (flockExclusive(fd)) {
-      const held = fstatSync(fd);
-      const now = statSync(path);
-      if (held.ino === now.ino && held.dev === now.dev) return fd;
-    }
-    closeSync(fd);
-    if (Date.now() > deadline) throw new TvaultError(`token file ${path} is locked by another tvault process; try again`);
-    await sleep(20);
-  }
-}
-
-/** Replaces the file's content in one rename: a reader sees the old file or the new one, never half. */
-function writeAtomic(path: string, data: Buffer): void {
-  const target = realpathSync(path); // a symlinked token file stays a symlink
-  const { path: tmp, fd } = createTempFile(dirname(target), basename(target));
-  try {
-    for (let at = 0; at < data.length; ) at += writeSync(fd, data, at, data.length - at);
-    fsyncSync(fd);
-    closeSync(fd);
-    renameSync(tmp, target);
-  } catch (err) {
-    rmSync(tmp, { force: true });
-    throw err;
-  }
-  try {
-    const dfd = openSync(dirname(target), constants.O_RDONLY);
-    fsyncSync(dfd);
-    closeSync(dfd);
-  } catch {
-    /* the rename is done; the directory's fsync only hardens it against a crash */
-  }
-}
-
-/**
- * Runs edit on the file's bytes and tokens under the lock, and writes what it returns. A file
- * that does not parse is not edited: the agent would refuse it, so the error is shown instead.
- */
-async function editTokenFile(path: string, edit: (buf: Buffer, tokens: TokenSpec[]) => Buffer): Promise<void> {
-  const fd = await lockTokenFile(path);
-  try {
-    const buf = readTokenBytes(fd, path);
-    let next: Buffer | undefined;
-    try {
-      next = edit(buf, parseTokenFile(buf, path));
-      writeAtomic(path, next);
-    } finally {
-      buf.fill(0); // the file may hold raw tokens (the page's plain form)
-      next?.fill(0);
-    }
-  } finally {
-    closeSync(fd);
-  }
-}
-
-/** The file's bytes without line n (1-based), newline included; a copy of them all for n = 0. */
-function dropLine(buf: Buffer, n: number): Buffer {
-  if (n < 1) return Buffer.from(buf);
-  let start = 0;
-  for (let i = 1; i < n; i++) start = buf.indexOf(0x0a, start) + 1;
-  const nl = buf.indexOf(0x0a, start);
-  const end = nl < 0 ? buf.length : nl + 1;
-  return Buffer.concat([buf.subarray(0, start), buf.subarray(end)]);
-}
 
 // ---- telling a running agent ---------------------------------------------------------------
 
@@ -174,7 +91,7 @@ async function create(a: A<{ keys?: string; ttl?: string; name?: string; force?:
     const token = Buffer.from(`tvt_${randomBytes(32).toString('base64url')}`);
     try {
       const hash = hashToken(token);
-      const id = hash.slice(0, 8);
+      const id = tokenId(hash);
       const now = Date.now();
       const expires = ttlMs ? isoTime(now + ttlMs) : undefined;
       const line = Buffer.from(formatTokenLine({ hash, name, project, keys, expires, created: isoTime(now) }));
@@ -210,7 +127,7 @@ function list(a: A<object>) {
   try {
     tokens = readTokenFile(file, { allowEmpty: true });
   } catch (err) {
-    if (!(err instanceof TvaultError && err.exitCode === 4)) throw err;
+    if (!(err instanceof TvaultError && err.exitCode === ExitCode.NOT_FOUND)) throw err;
     process.stderr.write(`no token file at ${file}\n`);
   }
   const now = Date.now();

@@ -1,7 +1,7 @@
 // `tvault audit`: read the audit trail (names and actors, never values) and verify its chain.
-import ms from 'ms';
-import { type AuditFilter, type AuditRow, TvaultError, usageError } from '@tvault/core';
+import { type AuditFilter, type AuditRow, ExitCode, TvaultError } from '@tvault/core';
 import type { Y } from './argv';
+import { parseSince } from '../flags';
 import { isoTime, printJson, printTable } from '../output';
 import { type GlobalArgs, Session } from '../session';
 
@@ -9,15 +9,6 @@ interface AuditArgs extends GlobalArgs {
   since?: string;
   op?: string;
   follow?: boolean;
-}
-
-/** --since takes a duration back from now (`1h`, `30m`, `7d`) or an ISO 8601 time. */
-export function parseSince(since: string, now = Date.now()): number {
-  const back = ms(since as ms.StringValue) as number | undefined;
-  if (typeof back === 'number' && Number.isFinite(back) && back >= 0) return now - back;
-  const t = Date.parse(since);
-  if (Number.isNaN(t)) throw usageError(`--since: '${since}' is neither a duration (1h, 7d) nor a time (2026-11-27T10:00:00Z)`);
-  return t;
 }
 
 function filter(a: AuditArgs, afterId: number): AuditFilter {
@@ -75,7 +66,7 @@ async function verify(a: GlobalArgs): Promise<void> {
   await s.withUnlocked((vault, kek) => {
     const r = vault.verifyAudit(kek);
     if (a.json) printJson(r);
-    if (!r.ok) throw new TvaultError(`audit chain broken at row ${r.id}: ${r.reason}`, 8);
+    if (!r.ok) throw new TvaultError(`audit chain broken at row ${r.id}: ${r.reason}`, ExitCode.INTEGRITY);
     if (!a.json) {
       process.stdout.write(`audit chain intact: ${r.rows} rows, head ${r.head}\n`);
       if (r.unkeyed) process.stdout.write(`${r.unkeyed} rows carry no MAC (failed unlocks, project switches, backups, token file edits, agent stops, or rows older than the vault's audit key): chained, not authenticated\n`);

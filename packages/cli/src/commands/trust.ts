@@ -1,6 +1,6 @@
 // Trusting a tvault.toml: allow (again after any edit or move) and deny.
 import type { Y } from './argv';
-import { ExitCode, TvaultError, Vault, usageError } from '@tvault/core';
+import { Vault, noVaultError, usageError } from '@tvault/core';
 import { printJson } from '../output';
 import { CONFIG_NAME, allow, deny, findConfig } from '../project-config';
 import { type GlobalArgs, Session } from '../session';
@@ -22,7 +22,7 @@ export function trustCommands(y: Y): Y {
       (c: Y): Y => c.positional('path', { type: 'string' }).example('tvault allow', '').example('tvault allow ~/src/app/tvault.toml', ''),
       (a: A<{ path?: string }>) => {
         const s = new Session(a);
-        if (!Vault.exists(s.dir)) throw new TvaultError(`no vault at ${s.dir}; create one with: tvault init`, ExitCode.NOT_INITIALIZED);
+        if (!Vault.exists(s.dir)) throw noVaultError(s.dir);
         const path = allow(s.dir, target(a.path));
         if (a.json) printJson({ allowed: path });
         else process.stderr.write(`allowed ${path}\n`);

@@ -1,7 +1,7 @@
 // Whole-vault commands: init, status, doctor, key rotate, import, backup, restore.
 import { existsSync, statSync } from 'node:fs';
 import type { Y } from './argv';
-import { DEFAULT_KDF, ExitCode, TvaultError, Vault, backup, checkPrivateDir, integrityError, isWeak, restore, usageError, vaultFiles } from '@tvault/core';
+import { DEFAULT_KDF, ExitCode, type PrivacyRule, TvaultError, Vault, backup, checkPrivateDir, errnoText, integrityError, isWeak, noVaultError, privacyFinding, restore, usageError, vaultFiles } from '@tvault/core';
 import { agentRequest, isSocket } from '../agent-client';
 import { warnIfDangerous } from '../dangerous-env';
 import { printJson, warn } from '../output';
@@ -57,6 +57,9 @@ interface Check {
   detail: string;
 }
 
+/** vault.db: readable by nobody else (SQLite's -wal and -shm files inherit its mode); its owner is the directory check's business. */
+const VAULT_DB: PrivacyRule = { forbid: 0o077, anyOwner: true };
+
 /** Thrown by a check that found something worth saying but nothing broken. */
 class DoctorWarning extends Error {}
 
@@ -64,7 +67,7 @@ async function doctor(a: GlobalArgs) {
   const s = new Session(a);
   if (!Vault.exists(s.dir)) {
     if (existsSync(s.dir)) checkPrivateDir(s.dir); // another user's 0700 directory hides vault.db: say so
-    throw new TvaultError(`no vault at ${s.dir}; create one with: tvault init`, ExitCode.NOT_INITIALIZED);
+    throw noVaultError(s.dir);
   }
   const checks: Check[] = [];
   let exitCode: number = ExitCode.OK;
@@ -84,8 +87,10 @@ async function doctor(a: GlobalArgs) {
   };
   attempt('vault directory', () => (checkPrivateDir(s.dir), `${s.dir} is private (0700)`));
   attempt('vault.db mode', () => {
-    const mode = statSync(vaultFiles(s.dir).db).mode & 0o777;
-    if (mode & 0o077) throw new Error(`vault.db has mode ${mode.toString(8)}; fix it with: chmod 600 ${vaultFiles(s.dir).db}`);
+    const db = vaultFiles(s.dir).db;
+    const f = privacyFinding(statSync(db), VAULT_DB);
+    // Worded as a doctor's line (test/cli-doctor.test.mjs), found by the one rule engine.
+    if (f?.problem === 'mode') throw new Error(`vault.db has mode ${(f.mode & 0o777).toString(8)}; fix it with: chmod 600 ${db}`);
     return '0600';
   });
   let vault: Vault | undefined;
@@ -145,7 +150,7 @@ async function importFile(a: A<{ file: string; dryRun?: boolean }>) {
     // yargs hands a lone '-' over as ''; no file has an empty name, so both mean stdin.
     raw = readFileSync(a.file === '-' || a.file === '' ? 0 : a.file);
   } catch (err) {
-    throw new TvaultError(`cannot read ${a.file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    throw new TvaultError(`cannot read ${a.file}: ${errnoText(err)}`);
   }
   // dotenv's parser does no shell or variable expansion: `$(cmd)` and `${X}` stay literal.
   const parsed = (require('dotenv') as typeof import('dotenv')).parse(raw);

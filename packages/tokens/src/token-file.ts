@@ -9,12 +9,17 @@
 // `#` starts a comment (a whole line, or the rest of a line after a blank); blank lines are
 // ignored. A raw token is hashed straight from the file's bytes and never becomes a JS string,
 // and no error message quotes a field that could be a token: errors name the line number.
-// This module loads nothing heavy: the CLI bundles it for the token commands.
+// This module loads nothing heavy. Editing the file is token-edit.ts.
 import { createHash } from 'node:crypto';
 import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
-import { KEY_NAME_RE, MAX_KEY_NAME, TvaultError, checkProjectName, usageError } from '@tvault/core';
+import { join } from 'node:path';
+import { ExitCode, KEY_NAME_RE, MAX_KEY_NAME, type PrivacyRule, TvaultError, checkPrivate, checkProjectName, errnoCode, errnoText, usageError } from '@tvault/core';
 
 export const MAX_TOKEN_FILE = 1024 * 1024;
+/** Where `tvault agent token` keeps tokens unless told otherwise. */
+export const defaultTokenFile = (vaultDir: string): string => join(vaultDir, 'agent-tokens');
+/** A regular file of ours that nobody else may even read (0600; 0400 passes too). */
+const TOKEN_FILE: PrivacyRule = { type: 'file', forbid: 0o077 };
 const HASH_PREFIX = Buffer.from('sha256:');
 const MAX_RAW_TOKEN = 512;
 const ATTRS = ['project', 'keys', 'expires', 'name', 'created'] as const;
@@ -50,10 +55,10 @@ export function hashToken(token: string | Uint8Array): string {
 
 export const isUnrestricted = (t: TokenSpec): boolean => t.project === undefined && t.keys === undefined;
 
-/** "project backend, keys A,B" or "unrestricted". */
-export function describeScope(t: Pick<TokenSpec, 'project' | 'keys'>): string {
-  const parts = [t.project !== undefined ? `project ${t.project}` : 'any project', t.keys ? `keys ${t.keys.join(',')}` : 'all keys'];
-  return t.project === undefined && !t.keys ? 'unrestricted' : parts.join(', ');
+/** A token's scope in words, everywhere it is shown: "project backend, keys A,B", "unrestricted". */
+export function describeScope(t: { project?: string | null; keys?: readonly string[] | null }): string {
+  const parts = [t.project != null ? `project ${t.project}` : 'any project', t.keys ? `keys ${t.keys.join(',')}` : 'all keys'];
+  return t.project == null && !t.keys ? 'unrestricted' : parts.join(', ');
 }
 
 // ---- values -------------------------------------------------------------------------------
@@ -265,13 +270,7 @@ export function formatTokenLine(t: Omit<TokenSpec, 'id' | 'line' | 'stored' | 'e
  */
 export function checkTokenFd(fd: number, path: string): number {
   const st = fstatSync(fd);
-  if (!st.isFile()) throw new TvaultError(`token file ${path} is not a regular file`);
-  const me = process.getuid!();
-  if (st.uid !== me) throw new TvaultError(`token file ${path} is owned by uid ${st.uid}, not by you (uid ${me}); refusing to use it`);
-  if (st.mode & 0o077) {
-    const mode = (st.mode & 0o777).toString(8).padStart(4, '0');
-    throw new TvaultError(`token file ${path} has mode ${mode}; it must be 0600, readable by you alone (fix: chmod 600 ${path})`);
-  }
+  checkPrivate(st, { what: 'token file', path, remedy: `it must be 0600, readable by you alone (fix: chmod 600 ${path})` }, TOKEN_FILE);
   if (st.size > MAX_TOKEN_FILE) throw new TvaultError(`token file ${path} is larger than 1 MiB`);
   return st.size;
 }
@@ -294,8 +293,8 @@ export function openTokenFile(path: string, flags = constants.O_RDONLY): number 
     // O_NONBLOCK: a FIFO planted at the path must not hang the agent (checkTokenFd refuses it).
     return openSync(path, flags | constants.O_NONBLOCK);
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new TvaultError(`cannot read token file ${path}: ${code === 'ENOENT' ? 'it does not exist' : (code ?? (err as Error).message)}`, code === 'ENOENT' ? 4 : 1);
+    const missing = errnoCode(err) === 'ENOENT';
+    throw new TvaultError(`cannot read token file ${path}: ${errnoText(err, { sayMissing: true })}`, missing ? ExitCode.NOT_FOUND : ExitCode.ERROR);
   }
 }
 

@@ -1,0 +1,192 @@
+// The agent's wire protocol v1 (docs/PROTOCOL.md) as code: its version, limits, ops, the shapes
+// of requests and answers, the error codes, and what a client does on each error code. The
+// agent (packages/agent), the client's fast path (packages/cli/src/agent-client.ts) and the
+// probe (packages/cli/src/commands/agent-probe.ts) all take them from here.
+//
+// Dependency-free on purpose: no Node module, no other package. The fast path of `tvault get`
+// loads this, and another implementation can read it next to PROTOCOL.md. How values are
+// encoded without becoming JS strings is the agent's business (packages/agent/src/protocol.ts).
+
+export const PROTOCOL_VERSION = 1;
+/** The longest request line the agent reads (newline excluded); longer is `too_large`. */
+export const MAX_REQUEST_BYTES = 64 * 1024;
+/** The longest answer the CLI accepts; past it the answer counts as none (no agent). */
+export const MAX_ANSWER_BYTES = 64 * 1024 * 1024;
+/** The longest `prefix` of a getselected request. */
+export const MAX_PREFIX = 255;
+
+// ---- requests ------------------------------------------------------------------------------
+
+export const OPS = ['get', 'getall', 'getselected', 'status', 'stop'] as const;
+export type Op = (typeof OPS)[number];
+
+/**
+ * A request, without `v` (as a client means it, and as the agent has parsed it: then `project` is
+ * always there). `project` null or absent is the vault's current project. `token` is the
+ * capability token as sent: never logged.
+ */
+export type Request = (
+  | { op: 'get'; project?: string | null; key: string }
+  | { op: 'getall'; project?: string | null }
+  | { op: 'getselected'; project?: string | null; only?: string[]; prefix?: string }
+  | { op: 'status'; project?: string | null }
+  | { op: 'stop' }
+) & { token?: string };
+
+export type ReadOp = 'get' | 'getall' | 'getselected';
+export type ReadRequest = Extract<Request, { op: ReadOp }>;
+
+/** The request line a client sends: `{"v":1,...}` and a newline. */
+export function requestLine(req: Request): string {
+  return JSON.stringify({ v: PROTOCOL_VERSION, ...req }) + '\n';
+}
+
+// ---- answers -------------------------------------------------------------------------------
+
+/** `get`: one value. */
+export interface ValueAnswer {
+  project: string;
+  key: string;
+  value: string;
+}
+
+/** `getall`, `getselected`: name to value, in name order. */
+export interface SecretsAnswer {
+  project: string;
+  secrets: Record<string, string>;
+}
+
+/** What `status` tells the holder of a token about it. */
+export interface TokenInfo {
+  id: string;
+  name: string | null;
+  project: string | null;
+  keys: readonly string[] | null;
+  expiresAt: string | null;
+}
+
+/** `status`: the agent's state; no secret. */
+export interface StatusAnswer {
+  project: string | null;
+  pid: number;
+  uid: number;
+  version: string;
+  vault: string;
+  socket: string;
+  startedAt: string;
+  uptimeMs: number;
+  unlocked: boolean;
+  keyRotated: boolean;
+  mlocked: boolean;
+  idleMs: number;
+  idleRemainingMs: number | null;
+  maxTtlMs: number;
+  maxTtlRemainingMs: number | null;
+  served: number;
+  requireToken: boolean;
+  token?: TokenInfo;
+  /** Shown to an unrestricted token only. */
+  tokenFile?: string;
+  tokens?: number;
+}
+
+/** `stop`: the agent answers, then locks and exits. */
+export interface StopAnswer {
+  pid: number;
+  stopping: true;
+}
+
+/**
+ * A success as a client reads it: the fields of whichever op it asked for. A client ignores
+ * fields it does not know (PROTOCOL.md, "Versioning"), so all of them are optional here.
+ */
+export type OkAnswer = { v: number; ok: true } & Partial<ValueAnswer & SecretsAnswer & Omit<StatusAnswer, 'project'> & StopAnswer> & {
+  project?: string | null;
+  [field: string]: unknown;
+};
+
+/** A refusal. `error` is a string: a newer agent may send a code this client does not know. */
+export interface ErrorAnswer {
+  v: number;
+  ok: false;
+  error: string;
+  message: string;
+}
+
+export type Answer = OkAnswer | ErrorAnswer;
+
+/** The first line of what an agent sent, as JSON; null for a partial line or garbage. */
+export function parseAnswer(text: string): Answer | null {
+  const nl = text.indexOf('\n');
+  if (nl < 0) return null;
+  try {
+    const a = JSON.parse(text.slice(0, nl)) as unknown;
+    return typeof a === 'object' && a !== null && !Array.isArray(a) ? (a as Answer) : null;
+  } catch {
+    return null;
+  }
+}
+
+// ---- errors and what the client does about them --------------------------------------------
+
+export const ERROR_CODES = [
+  'permission_denied',
+  'too_large',
+  'bad_json',
+  'bad_version',
+  'unknown_op',
+  'bad_request',
+  'not_found',
+  'key_rotated',
+  'locked',
+  'timeout',
+  'internal',
+  'token_required',
+  'token_scope',
+  'token_expired',
+] as const;
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+/** The refusals of a token check (the agent runs with --require-token). */
+export const TOKEN_ERRORS: ReadonlySet<string> = new Set<ErrorCode>(['token_required', 'token_scope', 'token_expired']);
+
+/**
+ * What a client does on an error code (the table in PROTOCOL.md, "Errors"):
+ * - `final`: the agent's refusal is the answer: report its message, exit 1.
+ * - `final_not_found`: the same, exit 4 (not found).
+ * - `final_with_token`: final (exit 1) for a client that sent a token (a delegate, which means to
+ *   be served by the agent and could not unlock directly); any other client falls back.
+ * - `fallback`: unlock directly instead, as if no agent ran.
+ * - `fallback_say`: the same, after showing the agent's message (it says what to do).
+ * - `token_hint`: final with a token; without one, fall back after saying that the agent wants one.
+ */
+export type ClientAction = 'final' | 'final_not_found' | 'final_with_token' | 'fallback' | 'fallback_say' | 'token_hint';
+
+/** A Record over every code: a new error code does not type-check until its row is written. */
+export const CLIENT_ACTIONS: Readonly<Record<ErrorCode, ClientAction>> = {
+  permission_denied: 'final_with_token',
+  too_large: 'fallback',
+  bad_json: 'fallback',
+  bad_version: 'fallback',
+  unknown_op: 'fallback',
+  bad_request: 'final',
+  not_found: 'final_not_found',
+  key_rotated: 'fallback_say',
+  locked: 'fallback',
+  timeout: 'fallback',
+  internal: 'fallback',
+  token_required: 'token_hint',
+  token_scope: 'final_with_token',
+  token_expired: 'final_with_token',
+};
+
+/** The action on a code; one this client does not know (from a newer agent) falls back, as PROTOCOL.md says. */
+export function clientAction(code: string): ClientAction {
+  return Object.prototype.hasOwnProperty.call(CLIENT_ACTIONS, code) ? CLIENT_ACTIONS[code as ErrorCode] : 'fallback';
+}
+
+/** Whether a refusal is the final answer for a client that did (or did not) send a token. */
+export function isFinal(code: string, sentToken: boolean): boolean {
+  const a = clientAction(code);
+  return a === 'final' || a === 'final_not_found' || (sentToken && (a === 'final_with_token' || a === 'token_hint'));
+}

@@ -1,0 +1,29 @@
+// The bundles esbuild makes (scripts/build.mjs) and the options they share; scripts/check-cycles.mjs
+// walks the same entry points.
+import { readFileSync } from 'node:fs';
+
+// Heavy or native modules stay external and are require()d lazily where they are needed, so
+// that the client's hot path (a Node start, a connect, one line of JSON) never loads them.
+// smol-toml and dotenv are only needed by a few commands; keeping them out of the bundle keeps
+// its parse time down.
+export const external = ['better-sqlite3', 'hash-wasm', 'argon2', 'tweetnacl', 'pino', '@tvault/native', 'smol-toml', 'dotenv'];
+
+export const common = {
+  bundle: true,
+  platform: 'node',
+  target: 'node20',
+  format: 'cjs',
+  external,
+  logLevel: 'warning',
+  legalComments: 'none',
+  sourcemap: false,
+  define: { TVAULT_VERSION: JSON.stringify(JSON.parse(readFileSync('package.json', 'utf8')).version) },
+};
+
+export const bundles = [
+  // The entry: a small fast path for agent reads, which loads cli.cjs for everything else.
+  { entryPoints: ['packages/cli/src/fast.ts'], outfile: 'packages/cli/dist/tvault.cjs', external: [...external, './cli.cjs'] },
+  { entryPoints: ['packages/cli/src/main.ts'], outfile: 'packages/cli/dist/cli.cjs' },
+  { entryPoints: ['packages/core/src/kdf-worker.ts'], outfile: 'packages/cli/dist/kdf-worker.cjs' },
+  { entryPoints: ['packages/agent/src/index.ts'], outfile: 'packages/cli/dist/agent.cjs' },
+];
