@@ -20,7 +20,10 @@ export type AgentResponse =
   | { v: number; ok: true; project?: string; value?: string; secrets?: Record<string, string>; [k: string]: unknown }
   | { v: number; ok: false; error: string; message: string };
 
-const ALWAYS_FINAL: ReadonlySet<string> = new Set(['not_found', 'bad_request']);
+// `busy` (the agent is at its connection cap, or its audit row could not be written in time)
+// is final too: the agent is there and holds the key, and falling back would only end in
+// "locked" (or a prompt) where the truth is "try again".
+const ALWAYS_FINAL: ReadonlySet<string> = new Set(['not_found', 'bad_request', 'busy']);
 // A process that sends a token (a delegate) means to be served by the agent: its refusal is
 // the answer, not a reason to fall back to a direct unlock that would fail with a confusing
 // "locked". Without a token, these fall back as before (the owner can always unlock directly).

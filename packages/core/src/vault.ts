@@ -11,7 +11,7 @@ import { ExitCode, TvaultError, integrityError, notFound, usageError } from './e
 import { DEFAULT_KDF, type KdfParams, checkKdfParams, deriveKek } from './kdf';
 import { checkKeyName, checkProjectName, checkValue } from './names';
 import { checkPrivateDir, createPrivateFile, ensurePrivateDir, vaultFiles } from './paths';
-import { type Db, mapSqliteError, openDb, writeTx } from './store';
+import { BUSY_TIMEOUT_MS, type Db, mapSqliteError, openDb, writeTx } from './store';
 
 export const PASSPHRASE_RECIPIENT = 'passphrase';
 export const DEFAULT_PROJECT = 'default';
@@ -186,6 +186,23 @@ export class Vault {
   /** Appends an audit row; authenticated (see audit.ts) when the KEK is given. */
   audit(ev: AuditEvent, actor: Actor = this.actor, kek?: Uint8Array): void {
     this.guard(() => writeTx(this.db, () => this.withAuditKey(kek, (mac) => appendAudit(this.db, actor, ev, mac))));
+  }
+
+  /**
+   * Appends several rows in one transaction without waiting for the write lock: false (nothing
+   * written) when another process holds it, so that the agent's event loop never blocks on it.
+   */
+  tryAuditBatch(rows: Array<{ ev: AuditEvent; actor: Actor }>, kek?: Uint8Array): boolean {
+    this.db.pragma('busy_timeout = 0');
+    try {
+      writeTx(this.db, () => this.withAuditKey(kek, (mac) => rows.forEach((r) => appendAudit(this.db, r.actor, r.ev, mac))));
+      return true;
+    } catch (err) {
+      if (String((err as { code?: string })?.code).startsWith('SQLITE_BUSY')) return false;
+      mapSqliteError(err, vaultFiles(this.dir).db);
+    } finally {
+      this.db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+    }
   }
 
   /**
@@ -381,19 +398,44 @@ export class Vault {
 
   /** Decrypts one secret; the caller zeroes it. `actor` overrides who the audit row names. */
   getSecret(kek: Uint8Array, project: string, name: string, actor: Actor = this.actor): Buffer {
-    checkKeyName(name);
-    const value = this.withDek(kek, project, (dek, p) => {
-      const row = this.currentRow(p.id, name);
-      if (!row) throw notFound(`secret '${name}' not found in project '${project}'`);
-      return this.openSealed(dek, p, row.name, row.version, row.sealed);
-    });
-    this.audit({ op: 'get', project, keys: [name] }, actor, kek);
+    const value = this.readSecretUnaudited(kek, project, name);
+    try {
+      this.audit({ op: 'get', project, keys: [name] }, actor, kek);
+    } catch (err) {
+      zero(value);
+      throw err;
+    }
     return value;
   }
 
   /** Decrypts the selected secrets; the caller zeroes the values. */
   getSecrets(kek: Uint8Array, project: string, sel: Selection = {}, op = 'getall', actor: Actor = this.actor): Secret[] {
-    const out = this.withDek(kek, project, (dek, p) => {
+    const out = this.readSecretsUnaudited(kek, project, sel);
+    try {
+      this.audit({ op, project, keys: out.map((s) => s.name) }, actor, kek);
+    } catch (err) {
+      zero(...out.map((s) => s.value));
+      throw err;
+    }
+    return out;
+  }
+
+  /**
+   * getSecret without its audit row, for the agent, which commits the rows of its reads in
+   * batches (tryAuditBatch) and answers only once a read's row is committed.
+   */
+  readSecretUnaudited(kek: Uint8Array, project: string, name: string): Buffer {
+    checkKeyName(name);
+    return this.withDek(kek, project, (dek, p) => {
+      const row = this.currentRow(p.id, name);
+      if (!row) throw notFound(`secret '${name}' not found in project '${project}'`);
+      return this.openSealed(dek, p, row.name, row.version, row.sealed);
+    });
+  }
+
+  /** getSecrets without its audit row (see readSecretUnaudited). */
+  readSecretsUnaudited(kek: Uint8Array, project: string, sel: Selection = {}): Secret[] {
+    return this.withDek(kek, project, (dek, p) => {
       const secrets: Secret[] = [];
       try {
         for (const r of this.currentRows(p.id, sel)) secrets.push({ name: r.name, value: this.openSealed(dek, p, r.name, r.version, r.sealed) });
@@ -403,8 +445,6 @@ export class Vault {
       }
       return secrets;
     });
-    this.audit({ op, project, keys: out.map((s) => s.name) }, actor, kek);
-    return out;
   }
 
   list(project: string, sel: Selection = {}): SecretMeta[] {
