@@ -2,7 +2,7 @@
 // once, serve reads over a private socket, and on idle, max-ttl, `stop`, a signal or a crash:
 // wipe the KEK, remove the socket and pid file, exit. See docs/PROTOCOL.md for the wire format.
 import { type Actor, type AuditEvent, ExitCode, TvaultError, Vault, auditHead, checkPrivateDir, lockedError, vaultFiles } from '@tvault/core';
-import { AuditQueue } from './audit-queue';
+import { AuditJournal, AuditQueue } from './audit-queue';
 import { url as inspectorUrl } from 'node:inspector';
 import { join } from 'node:path';
 import { harden, sdNotify } from '@tvault/native';
@@ -96,7 +96,7 @@ class Agent {
   private readonly allowed: ReadonlySet<number>;
   readonly server: AgentServer;
   private readonly files: ReturnType<typeof vaultFiles>;
-  private readonly audits = new AuditQueue({ tryWrite: (rows) => this.writeAudit(rows) });
+  private readonly audits: AuditQueue;
   private readonly refusals: RefusalDigest;
 
   constructor(
@@ -113,6 +113,7 @@ class Agent {
   ) {
     this.files = vaultFiles(o.dir);
     this.refusals = new RefusalDigest(log);
+    this.audits = new AuditQueue({ tryWrite: (rows) => this.writeAudit(rows) }, new AuditJournal(auditJournalPath(o.dir)));
     this.allowed = new Set([process.getuid!(), ...(o.allowUids ?? [])]);
     this.server = new AgentServer({
       ioTimeoutMs: o.ioTimeoutMs,
@@ -272,6 +273,14 @@ class Agent {
   stop(reason: StopReason, code: number): void {
     if (this.state === 'stopping') return;
     this.state = 'stopping';
+    // One last try, with the key, to move journaled rows into vault.db (never waits for the lock).
+    if (this.key.held) {
+      try {
+        this.audits.flush();
+      } catch {
+        /* they stay in the journal for the next agent */
+      }
+    }
     this.key.wipe();
     clearTimeout(this.idleTimer);
     clearTimeout(this.ttlTimer);
@@ -366,6 +375,14 @@ export async function startAgent(o: AgentOptions): Promise<void> {
     } finally {
       pass.fill(0);
     }
+    // Rows a previous agent journaled and could not commit (audit-queue.ts) go in first.
+    const journal = new AuditJournal(auditJournalPath(o.dir));
+    const left = journal.load();
+    if (left.length) {
+      vault.get().tryAuditBatch(left, key.use(), true);
+      journal.clear();
+      log.warn({ ev: 'audit_journal', committed: left.length });
+    }
     const agent = new Agent(o, vault, key, log, tokens, sockets, anchor);
     process.on('uncaughtException', (err) => agent.onCrash(err));
     process.on('unhandledRejection', (err) => agent.onCrash(err));
@@ -402,6 +419,9 @@ export async function startAgent(o: AgentOptions): Promise<void> {
     throw err;
   }
 }
+
+/** Where the agent journals audit rows while another process holds the vault's write lock. */
+const auditJournalPath = (dir: string) => join(dir, 'audit-journal.jsonl');
 
 /** What status tells a token's holder about it. */
 function tokenInfo(t: TokenSpec): Record<string, unknown> {

@@ -191,9 +191,10 @@ export class Vault {
   /**
    * Appends several rows in one transaction without waiting for the write lock: false (nothing
    * written) when another process holds it, so that the agent's event loop never blocks on it.
+   * With `wait`, it waits for the lock as every writer does (the agent at start).
    */
-  tryAuditBatch(rows: Array<{ ev: AuditEvent; actor: Actor }>, kek?: Uint8Array): boolean {
-    this.db.pragma('busy_timeout = 0');
+  tryAuditBatch(rows: Array<{ ev: AuditEvent; actor: Actor }>, kek?: Uint8Array, wait = false): boolean {
+    if (!wait) this.db.pragma('busy_timeout = 0');
     try {
       writeTx(this.db, () => this.withAuditKey(kek, (mac) => rows.forEach((r) => appendAudit(this.db, r.actor, r.ev, mac))));
       return true;
