@@ -7,7 +7,7 @@
 // the chunk size adapts to keep each step near STEP_MS. Each chunk reads the current versions
 // of its keys when it runs: a write that commits during a long getall is seen by the keys read
 // after it, as if that getall had been a series of smaller reads.
-import { type AuditEvent, type Vault, zero } from '@tvault/core';
+import { type AuditEvent, ExitCode, type Secret, TvaultError, type Vault, zero } from '@tvault/core';
 import { type Request, secretsPart, valueLine } from './protocol';
 
 export type ReadRequest = Extract<Request, { op: 'get' | 'getall' | 'getselected' }>;
@@ -53,7 +53,7 @@ export async function serveRead(vault: Vault, req: ReadRequest, ctx: ReadContext
     for (let at = 0; at < names.length || !parts.length; ) {
       const t0 = performance.now();
       const only = names.slice(at, at + chunk);
-      const secrets = only.length ? vault.readSecretsUnaudited(ctx.kek(), project, { only }) : [];
+      const secrets = readChunk(vault, ctx.kek(), project, only);
       try {
         at += only.length;
         parts.push(secretsPart(project, secrets, !parts.length, at >= names.length));
@@ -72,6 +72,29 @@ export async function serveRead(vault: Vault, req: ReadRequest, ctx: ReadContext
   }
   await audited(ctx.audit({ op: req.op, project, keys }), parts);
   return { line: parts.length === 1 ? parts[0] : parts, project, keys };
+}
+
+/**
+ * The current values of these keys. A small chunk is read key by key through the (project,
+ * name) index; a large one in one query. A key deleted since the listing is left out.
+ */
+function readChunk(vault: Vault, kek: Buffer, project: string, only: string[]): Secret[] {
+  if (!only.length) return [];
+  if (only.length > 8) return vault.readSecretsUnaudited(kek, project, { only });
+  const out: Secret[] = [];
+  try {
+    for (const name of only) {
+      try {
+        out.push({ name, value: vault.readSecretUnaudited(kek, project, name) });
+      } catch (err) {
+        if (!(err instanceof TvaultError && err.exitCode === ExitCode.NOT_FOUND)) throw err;
+      }
+    }
+  } catch (err) {
+    zero(...out.map((s) => s.value));
+    throw err;
+  }
+  return out;
 }
 
 /** Waits for the audit row; if it cannot be written, the answer is wiped and the read fails. */

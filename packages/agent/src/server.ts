@@ -36,7 +36,7 @@ export interface ServerHooks {
 // none to close, the new connection is answered `busy` at once. Refused peers hold no slot.
 export const PER_UID = 64;
 export const MAX_CONNECTIONS = 256;
-const EVICT_IDLE_MS = 100;
+const EVICT_IDLE_MS = 1000;
 // DRAINING: closing a unix socket with unread data makes the peer's pending write fail (EPIPE or
 // ECONNRESET), and a client that is still writing then loses the answer queued for it. So when
 // the agent answers before it has read the whole request (too_large), it keeps reading and
