@@ -103,7 +103,8 @@ export class AuditQueue {
   record(ev: AuditEvent, actor: Actor): Promise<void> {
     return new Promise((resolve, reject) => {
       this.pending.push({ ev: { ...ev, ts: ev.ts ?? Date.now() }, actor, resolve, reject });
-      if (!this.scheduled && !this.timer) {
+      // Even during a backoff: a new row is journaled at once if the lock is still held.
+      if (!this.scheduled) {
         this.scheduled = true;
         setImmediate(() => this.flush());
       }
@@ -118,6 +119,7 @@ export class AuditQueue {
   /** Commits the journal and the queue in one transaction; on a held lock, journals the queue. */
   flush(): void {
     this.scheduled = false;
+    clearTimeout(this.timer);
     this.timer = undefined;
     const batch = this.pending;
     this.pending = [];

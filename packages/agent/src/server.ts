@@ -154,8 +154,13 @@ class Connection {
       if (!this.sock.write(p)) {
         this.stallTimer();
         await new Promise<void>((resolve) => {
-          this.sock.once('drain', resolve);
-          this.sock.once('close', resolve);
+          const done = () => {
+            this.sock.off('drain', done);
+            this.sock.off('close', done);
+            resolve();
+          };
+          this.sock.on('drain', done);
+          this.sock.on('close', done);
         });
       }
     }
