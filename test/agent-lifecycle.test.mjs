@@ -206,18 +206,24 @@ test('start prompts for the passphrase on the terminal when nothing else gives i
   assert.match(out, /stopped \(idle\)/);
 });
 
-test('a crash (an uncaught exception: here the log cannot grow past RLIMIT_FSIZE) wipes, cleans up and exits 1', async (t) => {
+test('a log that cannot grow (RLIMIT_FSIZE: EFBIG) does not stop the agent: it keeps serving and says so once on stderr', async (t) => {
   const v = makeVault(t);
   const a = await startAgent(t, v);
   const log = join(v.dir, 'state/tvault/agent.log');
-  // The next log line no longer fits: writing it throws EFBIG inside a request.
-  execFileSync('prlimit', ['--pid', String(a.pid), `--fsize=${statSync(log).size + 10}`]);
-  await rawRequest(a.sock, '{"v":1,"op":"status"}\n').catch(() => null);
-  assert.deepEqual(await a.done, { code: 1, signal: null });
-  assert.match(a.stderr(), /stopped \(crash\); the key is wiped/);
-  assert.ok(gone(a.sock) && gone(pidPath(v.vault)), 'socket and pid file removed');
-  // And the next start is clean.
-  await startAgent(t, v);
+  // The next log line no longer fits: writing it fails with EFBIG inside every request.
+  execFileSync('prlimit', ['--pid', String(a.pid), `--fsize=${statSync(log).size + 10}:unlimited`]);
+  for (let i = 0; i < 5; i++) assert.equal((await request(a.sock, { v: 1, op: 'status' })).unlocked, true);
+  assert.equal(a.child.exitCode, null, 'still running');
+  assert.equal(a.stderr().match(/cannot write \S+agent\.log \(EFBIG\); serving on/g)?.length, 1, a.stderr());
+  // Once the log can grow again, it says so, and how many lines are missing.
+  execFileSync('prlimit', ['--pid', String(a.pid), '--fsize=unlimited']);
+  assert.equal((await request(a.sock, { v: 1, op: 'status' })).ok, true);
+  assert.match(a.stderr(), /agent\.log is writable again; [5-9] lines lost/);
+  assert.match(readFileSync(log, 'utf8'), /"ev":"log_gap","lost":[5-9]/);
+  // The key is still wiped on the way out.
+  process.kill(a.pid, 'SIGTERM');
+  assert.deepEqual(await a.done, { code: 0, signal: null });
+  assert.match(a.stderr(), /the key is wiped/);
 });
 
 test('agent.log is rotated to agent.log.1 (0600) past --log-max-size; the two files hold the newest lines', async (t) => {

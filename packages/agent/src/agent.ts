@@ -1,13 +1,14 @@
 // The agent's life: harden, check the vault directory, take the single-instance lock, unlock
 // once, serve reads over a private socket, and on idle, max-ttl, `stop`, a signal or a crash:
 // wipe the KEK, remove the socket and pid file, exit. See docs/PROTOCOL.md for the wire format.
-import { type Actor, ExitCode, TvaultError, Vault, checkPrivateDir, formatDuration, noVaultError, vaultFiles } from '@tvault/core';
+import { type Actor, type AuditEvent, ExitCode, TvaultError, Vault, checkPrivateDir, formatDuration, lockedError, noVaultError, vaultFiles } from '@tvault/core';
+import { AuditJournal, AuditQueue } from './audit-queue';
 import { url as inspectorUrl } from 'node:inspector';
 import { join } from 'node:path';
 import { harden, sdNotify } from '@tvault/native';
 import { acquireLock, checkDelegateDir, clearSocketPath, removeRunFiles, writePidFile } from './files';
 import { KeyHolder } from './key';
-import { type Logger, openLog } from './log';
+import { type AgentLog, type Logger, RefusalDigest, openLog } from './log';
 import { type ErrorCode, type ReadRequest, type Request, type StatusAnswer, type TokenInfo } from '@tvault/protocol';
 import { ProtocolError, errorLine, okLine, parseRequest } from './protocol';
 import { serveRead } from './reads';
@@ -81,6 +82,8 @@ class Agent {
   private readonly allowed: ReadonlySet<number>;
   readonly server: AgentServer;
   private readonly files: ReturnType<typeof vaultFiles>;
+  private readonly audits: AuditQueue;
+  private readonly refusals: RefusalDigest;
 
   constructor(
     private readonly o: AgentOptions,
@@ -91,14 +94,18 @@ class Agent {
     private tokens: TokenSet | null,
     /** The sockets this agent listens on (removed on the way out). */
     private readonly sockets: string[],
+    /** Start and stop lines: also kept where a flood cannot rotate them away (log.ts). */
+    private readonly anchor: AgentLog['anchor'],
   ) {
     this.files = vaultFiles(o.dir);
+    this.refusals = new RefusalDigest(log);
+    this.audits = new AuditQueue({ tryWrite: (rows) => this.writeAudit(rows) }, new AuditJournal(auditJournalPath(o.dir)));
     this.allowed = new Set([process.getuid!(), ...(o.allowUids ?? [])]);
     this.server = new AgentServer({
       ioTimeoutMs: o.ioTimeoutMs,
       allowPeer: (p) => this.allowed.has(p.uid),
       onRequest: (line, peer) => this.onRequest(line, peer),
-      onRefused: (peer, code, reason) => this.log.warn({ ev: 'refused', peer: peer && { uid: peer.uid, pid: peer.pid }, result: code, reason }),
+      onRefused: (peer, code, reason) => this.refusals.refused(peer, code, reason),
     });
   }
 
@@ -109,12 +116,21 @@ class Agent {
 
   // ---- requests ----------------------------------------------------------------------------
 
-  private onRequest(line: Buffer, peer: Peer): Answer {
+  private onRequest(line: Buffer, peer: Peer): Answer | Promise<Answer> {
     const t0 = process.hrtime.bigint();
     let req: Request | undefined;
     const info: RequestInfo = {};
-    let answer: Answer;
-    let result = 'ok';
+    const done = (answer: Answer, result: string): Answer => {
+      const keys = info.keys && info.keys.length > 20 ? [...info.keys.slice(0, 20), `+${info.keys.length - 20} more`] : info.keys;
+      const us = Number((process.hrtime.bigint() - t0) / 1000n);
+      this.log.info({ ev: 'request', op: req?.op, project: info.project, keys, token: info.token, peer: { uid: peer.uid, pid: peer.pid }, result, us });
+      return answer;
+    };
+    const failed = (err: unknown): Answer => {
+      const { code, message } = classify(err);
+      if (code === 'internal') this.log.error({ ev: 'internal', op: req?.op, error: message });
+      return done({ line: errorLine(code, message) }, code);
+    };
     try {
       req = parseRequest(line);
       let token: TokenSpec | undefined;
@@ -124,26 +140,15 @@ class Agent {
         info.token = token?.id;
         req = authorize(token, req, Date.now());
       }
-      answer = this.dispatch(req, peer, info, token);
+      if (req.op === 'status') return done({ line: okLine(this.status(req.project, token)) }, 'ok');
+      if (req.op === 'stop') return done({ line: okLine({ pid: process.pid, stopping: true }), after: () => this.stop('stop', 0) }, 'ok');
+      return this.read(req, peer, info, token).then((r) => done({ line: r.line }, 'ok'), failed);
     } catch (err) {
-      const { code, message } = classify(err);
-      result = code;
-      answer = { line: errorLine(code, message) };
-      if (code === 'internal') this.log.error({ ev: 'internal', op: req?.op, error: message });
+      return failed(err);
     }
-    const keys = info.keys && info.keys.length > 20 ? [...info.keys.slice(0, 20), `+${info.keys.length - 20} more`] : info.keys;
-    const us = Number((process.hrtime.bigint() - t0) / 1000n);
-    this.log.info({ ev: 'request', op: req?.op, project: info.project, keys, token: info.token, peer: { uid: peer.uid, pid: peer.pid }, result, us });
-    return answer;
   }
 
-  private dispatch(req: Request, peer: Peer, info: RequestInfo, token: TokenSpec | undefined): Answer {
-    if (req.op === 'status') return { line: okLine(this.status(req.project, token)) };
-    if (req.op === 'stop') return { line: okLine({ pid: process.pid, stopping: true }), after: () => this.stop('stop', ExitCode.OK) };
-    return { line: this.read(req, peer, info, token).line };
-  }
-
-  private read(req: ReadRequest, peer: Peer, info: RequestInfo, token: TokenSpec | undefined) {
+  private async read(req: ReadRequest, peer: Peer, info: RequestInfo, token: TokenSpec | undefined) {
     if (this.state === 'stopping') throw new ProtocolError('locked', 'the agent is locking; unlock directly or start it again');
     this.touch();
     info.project = req.project ?? undefined;
@@ -151,16 +156,19 @@ class Agent {
     const vault = this.vault.get();
     this.checkKey();
     const actor: Actor = { via: 'agent', uid: peer.uid, pid: peer.pid, ...(token && { tokenId: token.id }) };
-    let r: ReturnType<typeof serveRead>;
-    try {
-      r = serveRead(vault, this.key.use(), req, actor);
-    } finally {
-      this.vault.wrote(); // a refused read is audited too
-    }
+    const r = await serveRead(vault, req, { kek: () => this.key.use(), audit: (ev) => this.audits.record(ev, actor) });
     info.project = r.project;
     info.keys = r.keys;
     this.served++;
     return r;
+  }
+
+  /** Commits queued audit rows (the audit queue's sink); with the KEK, so that they carry the MAC. */
+  private writeAudit(rows: Array<{ ev: AuditEvent; actor: Actor }>): boolean {
+    if (!this.key.held) throw lockedError('the agent locked before the read was recorded');
+    const ok = this.vault.get().tryAuditBatch(rows, this.key.use());
+    if (ok) this.vault.wrote();
+    return ok;
   }
 
   /** After `key rotate` the KEK no longer opens the vault: wipe it and say so on every read. */
@@ -239,13 +247,10 @@ class Agent {
     this.log.info({ ev: 'tokens', action: 'reloaded', file: next.file, tokens: next.size, added, removed });
     const n = (k: number, what: string) => `${k} ${what}${k === 1 ? '' : 's'}`;
     process.stderr.write(`tvault agent: reloaded ${n(next.size, 'token')} from ${next.file} (${added.length} added, ${removed.length} removed)\n`);
-    try {
-      // With the KEK while the agent holds it, so that the row carries the audit MAC.
-      const detail = `tokens=${next.size} added=${added.join(',') || '-'} removed=${removed.join(',') || '-'}`;
-      this.vault.get().audit({ op: 'token.reload', detail }, undefined, this.key.held ? this.key.use() : undefined);
-    } catch (err) {
-      this.log.error({ ev: 'internal', op: 'token.reload', error: (err as Error).message });
-    }
+    // Through the audit queue (with the KEK, so that the row carries the MAC): never blocking on the lock.
+    const detail = `tokens=${next.size} added=${added.join(',') || '-'} removed=${removed.join(',') || '-'}`;
+    const self: Actor = { via: 'agent', uid: process.getuid!(), pid: process.pid };
+    this.audits.record({ op: 'token.reload', detail }, self).catch((err: Error) => this.log.error({ ev: 'internal', op: 'token.reload', error: err.message }));
   }
 
   // ---- stopping ----------------------------------------------------------------------------
@@ -254,6 +259,14 @@ class Agent {
   stop(reason: StopReason, code: number): void {
     if (this.state === 'stopping') return;
     this.state = 'stopping';
+    // One last try, with the key, to move journaled rows into vault.db (never waits for the lock).
+    if (this.key.held) {
+      try {
+        this.audits.flush();
+      } catch {
+        /* they stay in the journal for the next agent */
+      }
+    }
     this.key.wipe();
     clearTimeout(this.idleTimer);
     clearTimeout(this.ttlTimer);
@@ -267,12 +280,14 @@ class Agent {
     step(() => notify(this.log, 'STOPPING=1'));
     step(() => this.server.close());
     step(() => this.server.refuseAll('locked', `the agent locked (${reason}) before answering; unlock directly or start it again`));
+    step(() => this.audits.abandon(lockedError('the agent locked before the read was recorded')));
     removeRunFiles(this.sockets, this.files.pid);
     step(() => this.vault.get().audit({ op: 'agent.stop', detail: `reason=${reason} served=${this.served}` }));
     step(() => (this.lastAuditHead = this.vault.get().auditHead()));
     step(() => this.vault.close());
     // The audit chain's head, logged outside the vault: an anchor against a later rewrite.
-    step(() => this.log.info({ ev: 'stop', reason, served: this.served, exitCode: code, auditHead: this.lastAuditHead }));
+    step(() => this.refusals.flush());
+    step(() => this.anchor('info', { ev: 'stop', reason, served: this.served, exitCode: code, auditHead: this.lastAuditHead }));
     step(() => process.stderr.write(`tvault agent: stopped (${reason}); the key is wiped\n`));
     const deadline = Date.now() + DRAIN_MS;
     const exit = () => (this.server.inFlight === 0 || Date.now() > deadline ? process.exit(code) : setTimeout(exit, 10));
@@ -334,7 +349,7 @@ export async function startAgent(o: AgentOptions): Promise<void> {
     sockets.push(join(o.delegateDir, 'agent.sock'));
     clearSocketPath(sockets[1]);
   }
-  const { log } = openLog(process.env, o.logMaxBytes);
+  const { log, anchor } = openLog(process.env, o.logMaxBytes);
   const self: Actor = { via: 'agent', uid: process.getuid!(), pid: process.pid };
   let vault: VaultHandle | undefined;
   let key: KeyHolder | undefined;
@@ -346,7 +361,15 @@ export async function startAgent(o: AgentOptions): Promise<void> {
     } finally {
       pass.fill(0);
     }
-    const agent = new Agent(o, vault, key, log, tokens, sockets);
+    // Rows a previous agent journaled and could not commit (audit-queue.ts) go in first.
+    const journal = new AuditJournal(auditJournalPath(o.dir));
+    const left = journal.load();
+    if (left.length) {
+      vault.get().tryAuditBatch(left, key.use(), true);
+      journal.clear();
+      log.warn({ ev: 'audit_journal', committed: left.length });
+    }
+    const agent = new Agent(o, vault, key, log, tokens, sockets, anchor);
     process.on('uncaughtException', (err) => agent.onCrash(err));
     process.on('unhandledRejection', (err) => agent.onCrash(err));
     // SIGHUP reloads the token file when there is one (like sshd); otherwise it locks, as the
@@ -366,7 +389,7 @@ export async function startAgent(o: AgentOptions): Promise<void> {
       ...(o.allowUids?.length ? [`allow-uid ${o.allowUids.join(',')}`] : []),
     ].join(', ');
     vault.get().audit({ op: 'agent.start', detail: settings }, self, key.use()); // with the key: the row carries the audit MAC
-    log.info({
+    anchor('info', {
       ev: 'start', auditHead: vault.get().auditHead(), socket: files.sock, vault: o.dir, idleMs: o.idleMs, maxTtlMs: o.maxTtlMs, hardening, mlocked: key.mlocked, staleSocketReplaced: stale === 'stale', version: VERSION,
       ...(tokens && { tokenFile: tokens.file, tokens: tokens.ids(), allowUids: o.allowUids ?? [], delegateSocket: sockets[1] }),
     });
@@ -382,6 +405,9 @@ export async function startAgent(o: AgentOptions): Promise<void> {
     throw err;
   }
 }
+
+/** Where the agent journals audit rows while another process holds the vault's write lock. */
+const auditJournalPath = (dir: string) => join(dir, 'audit-journal.jsonl');
 
 /** What status tells a token's holder about it. */
 function tokenInfo(t: TokenSpec): TokenInfo {

@@ -2,7 +2,9 @@
 // (default ~/.local/state/tvault/agent.log), directory 0700 and file 0600. It records events,
 // ops, project and key names, peers and result codes; never a value, passphrase, key or token.
 // Past a size limit (10 MiB by default) the file is renamed agent.log.1, replacing the one
-// before, and a new one is started: the two files stay within about twice the limit.
+// before, and a new one is started: the two files stay within about twice the limit. The
+// start and stop lines, which anchor the audit chain, also go to agent-anchors.log, which a
+// flood of other lines cannot rotate away. A log that cannot be written never stops the agent.
 import { closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, chmodSync, renameSync, statSync, writeSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
@@ -56,8 +58,35 @@ class RotatingFile {
     this.ident = fileIdentity(fstatSync(this.fd));
   }
 
-  /** The whole line or an exception (a short write is continued: EFBIG, ENOSPC surface). */
+  private failing: string | null = null;
+  private lost = 0;
+
+  /**
+   * Appends the line; never throws. A log that cannot be written (disk full, EFBIG, EIO) must
+   * not take the agent down with it: the agent keeps serving, says so once on stderr (the
+   * journal under systemd), counts the lines lost, and says so again once writing works.
+   */
   write(line: string): void {
+    try {
+      this.append(line);
+    } catch (err) {
+      this.lost++;
+      if (this.failing) return;
+      this.failing = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+      process.stderr.write(`tvault agent: cannot write ${this.path} (${this.failing}); serving on without logging until it can\n`);
+      return;
+    }
+    if (this.failing) {
+      const lost = this.lost;
+      process.stderr.write(`tvault agent: ${this.path} is writable again; ${lost} line${lost === 1 ? '' : 's'} lost\n`);
+      this.failing = null;
+      this.lost = 0;
+      this.write(`${JSON.stringify({ level: 'warn', time: new Date().toISOString(), pid: process.pid, ev: 'log_gap', lost, error: 'write failed' })}\n`);
+    }
+  }
+
+  /** The whole line or an exception (a short write is continued: EFBIG, ENOSPC surface). */
+  private append(line: string): void {
     const st = statSync(this.path, { throwIfNoEntry: false });
     if (!st || fileIdentity(st) !== this.ident) this.reopen();
     else if (st.size >= this.maxBytes) this.rotate();
@@ -97,8 +126,23 @@ class RotatingFile {
   }
 }
 
+/** Where a flood of refusals cannot rotate them away: only start and stop lines go there. */
+export const ANCHORS_MAX_BYTES = 1 << 20;
+
+export interface AgentLog {
+  log: Logger;
+  path: string;
+  /**
+   * Writes an anchor of the audit chain (the start and stop lines, with the chain's head) to
+   * agent.log and to agent-anchors.log, which nothing else writes: however many lines a flood
+   * makes agent.log rotate, the anchors stay. agent-anchors.log rotates (once) past 1 MiB,
+   * some thousands of starts and stops.
+   */
+  anchor(level: 'info' | 'warn', fields: Record<string, unknown>): void;
+}
+
 /** Opens (appends to) the log file and returns a synchronous logger. */
-export function openLog(env: NodeJS.ProcessEnv = process.env, maxBytes = DEFAULT_LOG_MAX_BYTES): { log: Logger; path: string } {
+export function openLog(env: NodeJS.ProcessEnv = process.env, maxBytes = DEFAULT_LOG_MAX_BYTES): AgentLog {
   const dir = logDir(env);
   const path = join(dir, 'agent.log');
   try {
@@ -107,9 +151,51 @@ export function openLog(env: NodeJS.ProcessEnv = process.env, maxBytes = DEFAULT
     if (err instanceof TvaultError) throw err;
     throw new TvaultError(`cannot open the agent log ${path}: ${errnoText(err)}`);
   }
-  const log = pino(
-    { base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime, formatters: { level: (label) => ({ level: label }) } },
-    new RotatingFile(path, maxBytes),
-  );
-  return { log, path };
+  const options = { base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime, formatters: { level: (label: string) => ({ level: label }) } };
+  const log = pino(options, new RotatingFile(path, maxBytes));
+  const anchors = pino(options, new RotatingFile(join(dir, 'agent-anchors.log'), ANCHORS_MAX_BYTES));
+  const anchor = (level: 'info' | 'warn', fields: Record<string, unknown>) => {
+    log[level](fields);
+    anchors[level](fields);
+  };
+  return { log, path, anchor };
+}
+
+/**
+ * Refusals, rate-limited per uid and result code: the first of each WINDOW_MS is logged as it
+ * happens, the rest are counted and summed up in one line at the end of the window. A flood
+ * of refused connections so costs two lines per uid and code a minute, not one per connection.
+ */
+export class RefusalDigest {
+  static readonly WINDOW_MS = 60_000;
+  /** Beyond this many uid/code pairs in one window, the rest are counted together. */
+  static readonly MAX_KEYS = 64;
+  private readonly counts = new Map<string, { uid: number | null; result: string; n: number; reason: string }>();
+  private timer?: NodeJS.Timeout;
+
+  constructor(private readonly log: Logger) {}
+
+  refused(peer: { uid: number; pid: number } | null, result: string, reason: string): void {
+    let key = `${peer?.uid ?? '?'}:${result}`;
+    if (!this.counts.has(key) && this.counts.size >= RefusalDigest.MAX_KEYS) key = `*:${result}`;
+    const seen = this.counts.get(key);
+    if (seen) {
+      seen.n++;
+      seen.reason = reason;
+      return;
+    }
+    this.counts.set(key, { uid: key.startsWith('*') ? null : (peer?.uid ?? null), result, n: 0, reason });
+    this.log.warn({ ev: 'refused', peer: peer && { uid: peer.uid, pid: peer.pid }, result, reason });
+    this.timer ??= setTimeout(() => this.flush(), RefusalDigest.WINDOW_MS).unref();
+  }
+
+  /** Logs the counts of the window (also called on the way out). */
+  flush(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    for (const [key, c] of this.counts) {
+      if (c.n) this.log.warn({ ev: 'refused', peer: key.startsWith('*') ? 'other uids' : { uid: c.uid }, result: c.result, repeated: c.n, windowMs: RefusalDigest.WINDOW_MS, lastReason: c.reason });
+    }
+    this.counts.clear();
+  }
 }

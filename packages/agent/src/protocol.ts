@@ -133,6 +133,23 @@ export function valueLine(project: string, key: string, value: Uint8Array): Buff
   return joinLine([head({ project, key }), Buffer.from(',"value":'), v, Buffer.from('}'), NL], [v]);
 }
 
+/**
+ * One part of a secrets line: `{"v":1,"ok":true,"project":P,"secrets":{` before the first
+ * (first), `NAME:"value",...` for these secrets (comma-led unless first), `}}` and the newline
+ * after the last (last). Zeroes its pieces; the caller zeroes the values and the part.
+ */
+export function secretsPart(project: string, secrets: Array<{ name: string; value: Uint8Array }>, first: boolean, last: boolean): Buffer {
+  const parts: Buffer[] = first ? [head({ project }), Buffer.from(',"secrets":{')] : [];
+  const values: Buffer[] = [];
+  secrets.forEach((s, i) => {
+    const v = jsonStringBytes(s.value);
+    values.push(v);
+    parts.push(Buffer.from(`${i || !first ? ',' : ''}${JSON.stringify(s.name)}:`), v);
+  });
+  if (last) parts.push(Buffer.from('}}'), NL);
+  return joinLine(parts, values);
+}
+
 /** `{"v":1,"ok":true,"project":P,"secrets":{NAME:"value",...}}` — the caller zeroes values and line. */
 export function secretsLine(project: string, secrets: Array<{ name: string; value: Uint8Array }>): Buffer {
   const parts: Buffer[] = [head({ project }), Buffer.from(',"secrets":{')];

@@ -11,7 +11,8 @@ import { errorLine } from './protocol';
 export type Peer = PeerCred;
 
 export interface Answer {
-  line: Buffer;
+  /** One line, or one line in parts (a large getall), written with backpressure; zeroed after the close. */
+  line: Buffer | Buffer[];
   /** Runs once the connection is closed (after the answer was written, or failed to be). */
   after?: () => void;
 }
@@ -20,17 +21,30 @@ export interface ServerHooks {
   ioTimeoutMs: number;
   /** Who may talk to the agent: its own uid, and the --allow-uid uids (which then need a token). */
   allowPeer(peer: Peer): boolean;
-  /** Handles one complete request line; must not throw. The line is zeroed afterwards. */
-  onRequest(line: Buffer, peer: Peer): Answer;
+  /**
+   * Handles one complete request line; must not throw (nor reject). The line is zeroed once it
+   * returns: an answer that takes time (a read waiting for its audit row) comes as a promise.
+   */
+  onRequest(line: Buffer, peer: Peer): Answer | Promise<Answer>;
   onRefused(peer: Peer | null, code: ErrorCode, reason: string): void;
 }
 
-const MAX_CONNECTIONS = 256;
+// Connection limits (docs/PROTOCOL.md). Each uid may hold PER_UID connections, so that one
+// uid's flood cannot take the slots of another (a delegate's those of the owner, or the
+// reverse); MAX_CONNECTIONS bounds them all. A uid at its cap makes room by closing its own
+// oldest connection that has not sent a complete request within EVICT_IDLE_MS (a client sends
+// its request right after connecting, so such a connection is a stalled or hostile one); with
+// none to close, the new connection is answered `busy` at once. Refused peers hold no slot.
+export const PER_UID = 64;
+export const MAX_CONNECTIONS = 256;
+const EVICT_IDLE_MS = 1000;
 // DRAINING: closing a unix socket with unread data makes the peer's pending write fail (EPIPE or
 // ECONNRESET), and a client that is still writing then loses the answer queued for it. So when
-// the agent answers before it has read the whole request (permission_denied, too_large), it
-// keeps reading and dropping bytes until the client's end-of-input, at most this many.
+// the agent answers before it has read the whole request (too_large), it keeps reading and
+// dropping bytes until the client's end-of-input, at most this many.
 const MAX_DISCARD = MAX_REQUEST_BYTES * 16;
+
+const zeroAnswer = (a: Answer) => (Array.isArray(a.line) ? a.line : [a.line]).forEach((b) => b.fill(0));
 
 /** One accepted, authorised connection, from its first byte to its close. */
 class Connection {
@@ -38,15 +52,18 @@ class Connection {
   private size = 0;
   private discarded = 0;
   private answer: Answer | null = null;
+  /** Until the request is complete: the deadline; while an answer is written: the stall limit. */
   private timer: NodeJS.Timeout;
+  private requested = false;
+  private closed = false;
+  readonly openedAt = Date.now();
 
   constructor(
     private readonly sock: Socket,
-    private readonly peer: Peer,
+    readonly peer: Peer,
     private readonly hooks: ServerHooks,
-    private readonly live: Set<Connection>,
+    private readonly release: (c: Connection) => void,
   ) {
-    live.add(this);
     this.timer = setTimeout(() => this.onDeadline(), hooks.ioTimeoutMs);
     sock.on('data', (c: Buffer) => this.onData(c));
     sock.on('end', () => (this.answer ? sock.destroy() : this.complete()));
@@ -55,8 +72,13 @@ class Connection {
     sock.resume();
   }
 
+  /** Still waiting for its request (the kind of connection a uid at its cap may lose). */
+  get idle(): boolean {
+    return !this.requested && !this.answer;
+  }
+
   private onData(chunk: Buffer): void {
-    if (this.answer) {
+    if (this.answer || this.requested) {
       this.discard(chunk);
       return;
     }
@@ -74,19 +96,24 @@ class Connection {
 
   /** The request ends at the first newline, or at end of input when the client sends none. */
   private complete(): void {
-    if (this.answer) return;
+    if (this.answer || this.requested) return;
+    this.requested = true;
+    clearTimeout(this.timer); // the deadline is for receiving the request, not for answering it
     this.sock.pause();
     const line = Buffer.concat(this.chunks);
     this.chunks.forEach((c) => c.fill(0));
     this.chunks = [];
+    let a: Answer | Promise<Answer>;
     try {
-      this.send(this.hooks.onRequest(line, this.peer));
+      a = this.hooks.onRequest(line, this.peer);
     } finally {
       line.fill(0);
     }
+    if (a instanceof Promise) a.then((x) => this.send(x));
+    else this.send(a);
   }
 
-  /** Bytes that arrive after the answer are dropped unread, up to a limit. */
+  /** Bytes that arrive after the request are dropped unread, up to a limit. */
   private discard(chunk: Buffer): void {
     this.discarded += chunk.length;
     chunk.fill(0);
@@ -102,12 +129,52 @@ class Connection {
   /**
    * Writes the answer and half-closes. With drain, the rest of the request is read and dropped
    * until the client's end (see DRAINING); otherwise the connection closes once the answer is out.
+   * An answer that comes after the connection was closed or answered otherwise is only zeroed.
    */
   private send(a: Answer, drain = false): void {
+    if (this.answer || this.closed) {
+      zeroAnswer(a);
+      return;
+    }
     this.answer = a;
-    this.sock.end(a.line);
+    clearTimeout(this.timer);
     if (drain) this.sock.resume();
     else this.sock.once('finish', () => this.sock.destroy());
+    if (!Array.isArray(a.line)) {
+      this.stallTimer();
+      this.sock.end(a.line);
+      return;
+    }
+    void this.writeParts(a.line);
+  }
+
+  /** Writes a large answer part by part, waiting for the client to read (backpressure). */
+  private async writeParts(parts: Buffer[]): Promise<void> {
+    for (const p of parts) {
+      if (this.closed) return;
+      if (!this.sock.write(p)) {
+        this.stallTimer();
+        await new Promise<void>((resolve) => {
+          const done = () => {
+            this.sock.off('drain', done);
+            this.sock.off('close', done);
+            resolve();
+          };
+          this.sock.on('drain', done);
+          this.sock.on('close', done);
+        });
+      }
+    }
+    if (!this.closed) {
+      this.stallTimer();
+      this.sock.end();
+    }
+  }
+
+  /** A client that reads nothing of its answer for the deadline is cut off. */
+  private stallTimer(): void {
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.sock.destroy(), this.hooks.ioTimeoutMs);
   }
 
   private onDeadline(): void {
@@ -120,39 +187,33 @@ class Connection {
   }
 
   private onClose(): void {
+    this.closed = true;
     clearTimeout(this.timer);
-    this.live.delete(this);
+    this.release(this);
     this.chunks.forEach((c) => c.fill(0));
     const a = this.answer;
     if (!a) return;
-    a.line.fill(0);
+    zeroAnswer(a);
     a.after?.();
   }
 }
 
 /**
- * Answers before reading a byte of the request, which is then never parsed: what the client
- * sends is dropped unread until its end (see DRAINING), or until the limit or the deadline.
+ * Answers before reading a byte of the request, which is never read, and closes at once, so
+ * that a refused peer holds no slot and no time: the answer is in the client's receive buffer
+ * before the close, and the kernel delivers it ahead of the reset.
  */
-function deny(sock: Socket, hooks: ServerHooks, peer: Peer | null, reason: string): void {
-  hooks.onRefused(peer, 'permission_denied', reason);
+function answerAndClose(sock: Socket, line: Buffer): void {
   sock.on('error', () => sock.destroy());
-  sock.end(errorLine('permission_denied', 'permission denied: this agent serves only the user it runs as'));
-  let dropped = 0;
-  sock.on('data', (c: Buffer) => {
-    dropped += c.length;
-    c.fill(0);
-    if (dropped > MAX_DISCARD) sock.destroy();
-  });
-  sock.on('end', () => sock.destroy());
-  setTimeout(() => sock.destroy(), hooks.ioTimeoutMs).unref();
-  sock.resume();
+  sock.end(line, () => sock.destroy());
+  setTimeout(() => sock.destroy(), 1000).unref(); // a write that cannot complete
 }
 
 export class AgentServer {
   /** One per socket: the private one in the vault dir, and with --delegate-dir a second one. */
   private readonly servers: Server[] = [];
   private readonly live = new Set<Connection>();
+  private readonly byUid = new Map<number, Set<Connection>>();
 
   constructor(private readonly hooks: ServerHooks) {}
 
@@ -165,14 +226,53 @@ export class AgentServer {
     try {
       peer = peerCred(socketFd(sock));
     } catch (err) {
-      deny(sock, this.hooks, null, `cannot read the peer's credentials (${errnoText(err)})`);
+      this.deny(sock, null, `cannot read the peer's credentials (${errnoText(err)})`);
       return;
     }
     if (!this.hooks.allowPeer(peer)) {
-      deny(sock, this.hooks, peer, `peer uid ${peer.uid} is not allowed`);
+      this.deny(sock, peer, `peer uid ${peer.uid} is not allowed`);
       return;
     }
-    new Connection(sock, peer, this.hooks, this.live);
+    if (!this.makeRoom(peer)) {
+      const reason = `the agent is busy: ${PER_UID} connections of uid ${peer.uid} (or ${MAX_CONNECTIONS} in all) are in progress`;
+      this.hooks.onRefused(peer, 'busy', reason);
+      answerAndClose(sock, errorLine('busy', reason));
+      return;
+    }
+    const c = new Connection(sock, peer, this.hooks, (x) => this.release(x));
+    this.live.add(c);
+    let mine = this.byUid.get(peer.uid);
+    if (!mine) this.byUid.set(peer.uid, (mine = new Set()));
+    mine.add(c);
+  }
+
+  /** Refused peers (wrong uid, unreadable credentials): answered and closed at once. */
+  private deny(sock: Socket, peer: Peer | null, reason: string): void {
+    this.hooks.onRefused(peer, 'permission_denied', reason);
+    answerAndClose(sock, errorLine('permission_denied', 'permission denied: this agent serves only the user it runs as'));
+  }
+
+  /** Whether a connection of this peer's uid fits, after closing one of its stalled ones if need be. */
+  private makeRoom(peer: Peer): boolean {
+    const mine = this.byUid.get(peer.uid);
+    if ((mine?.size ?? 0) < PER_UID && this.live.size < MAX_CONNECTIONS) return true;
+    const now = Date.now();
+    for (const c of mine ?? []) {
+      // Sets iterate in insertion order: the first idle one is the oldest.
+      if (c.idle && now - c.openedAt >= EVICT_IDLE_MS) {
+        this.release(c);
+        c.refuse('busy', `closed to make room: no complete request within ${now - c.openedAt} ms while uid ${peer.uid} is at its ${PER_UID} connections`);
+        return true;
+      }
+    }
+    return false;
+  }
+
+  private release(c: Connection): void {
+    this.live.delete(c);
+    const mine = this.byUid.get(c.peer.uid);
+    mine?.delete(c);
+    if (mine && !mine.size) this.byUid.delete(c.peer.uid);
   }
 
   /**
@@ -183,7 +283,6 @@ export class AgentServer {
   listen(path: string, mode = 0o600, onError: (err: Error) => void = () => undefined): Promise<void> {
     // pauseOnConnect: nothing is read from a client before its credentials are checked.
     const server = createServer({ allowHalfOpen: true, pauseOnConnect: true }, (sock) => this.accept(sock));
-    server.maxConnections = MAX_CONNECTIONS;
     this.servers.push(server);
     return new Promise((resolve, reject) => {
       const old = process.umask(0o777 & ~mode);

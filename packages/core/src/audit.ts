@@ -21,6 +21,8 @@ export interface AuditEvent {
   project?: string | null;
   keys?: string[] | null;
   detail?: string | null;
+  /** When it happened, if not now (a row the agent journaled while the vault was locked). */
+  ts?: number;
 }
 
 export interface AuditRow {
@@ -96,7 +98,7 @@ export function appendAudit(db: Db, actor: Actor, ev: AuditEvent, macKey?: Uint8
   const last = lastStmt.get();
   const row = {
     id: (last?.id ?? 0) + 1,
-    ts: Date.now(),
+    ts: ev.ts ?? Date.now(),
     op: ev.op,
     ok: ev.ok === false ? 0 : 1,
     project: ev.project ?? null,

@@ -9,7 +9,7 @@ import { createPrivateFile, noVaultError } from './paths';
 
 export type Db = Database;
 export const SCHEMA_VERSION = 2;
-const BUSY_TIMEOUT_MS = 30_000;
+export const BUSY_TIMEOUT_MS = 30_000;
 
 const MIGRATIONS: Array<(db: Db) => void> = [
   // 0 -> 1: the initial schema.

@@ -12,7 +12,7 @@ import { ExitCode, TvaultError, integrityError, notFound, usageError } from './e
 import { DEFAULT_KDF, type KdfParams, checkKdfParams, deriveKek } from './kdf';
 import { checkKeyName, checkProjectName, checkValue } from './names';
 import { ensurePrivateDir, vaultFiles } from './paths';
-import { type Db, mapSqliteError, openDb, writeTx } from './store';
+import { BUSY_TIMEOUT_MS, type Db, mapSqliteError, openDb, writeTx } from './store';
 import { createTempFile } from './temp-file';
 import { type VaultDir, openVaultDir } from './vault-dir';
 
@@ -230,6 +230,24 @@ export class Vault {
         return result;
       }),
     );
+  }
+
+  /**
+   * Appends several rows in one transaction without waiting for the write lock: false (nothing
+   * written) when another process holds it, so that the agent's event loop never blocks on it.
+   * With `wait`, it waits for the lock as every writer does (the agent at start).
+   */
+  tryAuditBatch(rows: Array<{ ev: AuditEvent; actor: Actor }>, kek?: Uint8Array, wait = false): boolean {
+    if (!wait) this.db.pragma('busy_timeout = 0');
+    try {
+      writeTx(this.db, () => this.withAuditKey(kek, (mac) => rows.forEach((r) => appendAudit(this.db, r.actor, r.ev, mac))));
+      return true;
+    } catch (err) {
+      if (String((err as { code?: string })?.code).startsWith('SQLITE_BUSY')) return false;
+      mapSqliteError(err, vaultFiles(this.dir).db);
+    } finally {
+      this.db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+    }
   }
 
   /**
@@ -453,19 +471,44 @@ export class Vault {
 
   /** Decrypts one secret; the caller zeroes it. `actor` overrides who the audit row names. */
   getSecret(kek: Uint8Array, project: string, name: string, actor: Actor = this.actor): Buffer {
-    checkKeyName(name);
-    const value = this.withDek(kek, project, (dek, p) => {
-      const row = this.currentRow(p.id, name);
-      if (!row) throw notFound(`secret '${name}' not found in project '${project}'`);
-      return this.openSealed(dek, p, row.name, row.version, row.sealed);
-    });
-    this.audit({ op: 'get', project, keys: [name] }, actor, kek);
+    const value = this.readSecretUnaudited(kek, project, name);
+    try {
+      this.audit({ op: 'get', project, keys: [name] }, actor, kek);
+    } catch (err) {
+      zero(value);
+      throw err;
+    }
     return value;
   }
 
   /** Decrypts the selected secrets; the caller zeroes the values. */
   getSecrets(kek: Uint8Array, project: string, sel: Selection = {}, op = 'getall', actor: Actor = this.actor): Secret[] {
-    const out = this.withDek(kek, project, (dek, p) => {
+    const out = this.readSecretsUnaudited(kek, project, sel);
+    try {
+      this.audit({ op, project, keys: out.map((s) => s.name) }, actor, kek);
+    } catch (err) {
+      zero(...out.map((s) => s.value));
+      throw err;
+    }
+    return out;
+  }
+
+  /**
+   * getSecret without its audit row, for the agent, which commits the rows of its reads in
+   * batches (tryAuditBatch) and answers only once a read's row is committed.
+   */
+  readSecretUnaudited(kek: Uint8Array, project: string, name: string): Buffer {
+    checkKeyName(name);
+    return this.withDek(kek, project, (dek, p) => {
+      const row = this.currentRow(p.id, name);
+      if (!row) throw notFound(`secret '${name}' not found in project '${project}'`);
+      return this.openSealed(dek, p, row.name, row.version, row.sealed);
+    });
+  }
+
+  /** getSecrets without its audit row (see readSecretUnaudited). */
+  readSecretsUnaudited(kek: Uint8Array, project: string, sel: Selection = {}): Secret[] {
+    return this.withDek(kek, project, (dek, p) => {
       const secrets: Secret[] = [];
       try {
         for (const r of this.currentRows(p.id, sel)) secrets.push({ name: r.name, value: this.openSealed(dek, p, r.name, r.version, r.sealed) });
@@ -475,8 +518,6 @@ export class Vault {
       }
       return secrets;
     });
-    this.audit({ op, project, keys: out.map((s) => s.name) }, actor, kek);
-    return out;
   }
 
   list(project: string, sel: Selection = {}): SecretMeta[] {

@@ -140,6 +140,7 @@ export const ERROR_CODES = [
   'key_rotated',
   'locked',
   'timeout',
+  'busy',
   'internal',
   'token_required',
   'token_scope',
@@ -174,6 +175,9 @@ export const CLIENT_ACTIONS: Readonly<Record<ErrorCode, ClientAction>> = {
   key_rotated: 'fallback_say',
   locked: 'fallback',
   timeout: 'fallback',
+  // The agent is there and holds the key but is at its connection cap (or could not record the
+  // read in time): falling back would only end in "locked" or a prompt where the truth is "try again".
+  busy: 'final',
   internal: 'fallback',
   token_required: 'token_hint',
   token_scope: 'final_with_token',
