@@ -1,0 +1,32 @@
+// Edge cases of names and input that once did something surprising (issue 9, "Files and
+// names"): each is a clear one-line error with the documented exit code, or exact bytes.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { assertOneLineError, makeVault } from './helpers.mjs';
+import { startAgent } from './agent-helpers.mjs';
+
+test("an empty -p '' (or a bare -p, --project=) is a usage error, not the current project", (t) => {
+  const v = makeVault(t);
+  assert.equal(v.run(['set', 'K', '--stdin'], { input: 'current-project-value' }).code, 0);
+  for (const p of [['-p', ''], ['-p'], ['--project='], ['--project', '']]) {
+    for (const cmd of [['get', 'K'], ['list'], ['env'], ['audit'], ['set', 'K2', '--stdin']]) {
+      const r = v.run([...cmd, ...p], { input: 'x' });
+      assertOneLineError(assert, r, 2, /-p\/--project needs a project name/);
+      assert.equal(r.stdout, '', `${cmd.join(' ')} ${p.join(' ')} printed something`);
+    }
+  }
+  assert.equal(v.run(['get', 'K2']).code, 4, 'nothing was written');
+});
+
+test("-p '' through a running agent: the fast path hands over and the full CLI refuses it (2)", async (t) => {
+  const v = makeVault(t);
+  assert.equal(v.run(['set', 'K', '--stdin'], { input: 'current-project-value' }).code, 0);
+  await startAgent(t, v);
+  const env = { TVAULT_NO_AGENT: '', TVAULT_PASSPHRASE: '' }; // only the agent can answer
+  assert.equal(v.run(['get', 'K'], { env }).stdout, 'current-project-value\n', 'the agent answers');
+  for (const args of [['get', 'K', '-p', ''], ['get', 'K', '--project='], ['env', '-p', ''], ['env', '--format', 'json', '--project=']]) {
+    const r = v.run(args, { env });
+    assertOneLineError(assert, r, 2, /-p\/--project needs a project name/);
+    assert.equal(r.stdout, '');
+  }
+});
