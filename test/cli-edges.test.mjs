@@ -30,3 +30,11 @@ test("-p '' through a running agent: the fast path hands over and the full CLI r
     assert.equal(r.stdout, '');
   }
 });
+
+test("run -- '' is 'command not found' (127) in one line, with and without --pristine, and through env --", (t) => {
+  const v = makeVault(t);
+  assert.equal(v.run(['set', 'K', '--stdin'], { input: 'v' }).code, 0);
+  for (const args of [['run', '--', ''], ['run', '--pristine', '--', '', 'arg'], ['env', '--', '']]) {
+    assertOneLineError(assert, v.run(args), 127, /^tvault: '': command not found$/m);
+  }
+});
