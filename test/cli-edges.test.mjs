@@ -2,7 +2,7 @@
 // names"): each is a clear one-line error with the documented exit code, or exact bytes.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { assertOneLineError, makeVault } from './helpers.mjs';
+import { assertOneLineError, makeVault, tvault } from './helpers.mjs';
 import { startAgent } from './agent-helpers.mjs';
 
 test("an empty -p '' (or a bare -p, --project=) is a usage error, not the current project", (t) => {
@@ -37,4 +37,30 @@ test("run -- '' is 'command not found' (127) in one line, with and without --pri
   for (const args of [['run', '--', ''], ['run', '--pristine', '--', '', 'arg'], ['env', '--', '']]) {
     assertOneLineError(assert, v.run(args), 127, /^tvault: '': command not found$/m);
   }
+});
+
+test('an unknown command says "unknown command" first, at every level, with a suggestion only when one is close', () => {
+  const cases = [
+    [['frobnicate'], /^tvault: unknown command 'frobnicate' \(see tvault --help\)$/m],
+    [['lst'], /^tvault: unknown command 'lst'; did you mean list\? \(see tvault --help\)$/m],
+    [['-p', 'backend', 'lst'], /^tvault: unknown command 'lst'; did you mean list\?/],
+    [['projects', 'frob'], /^tvault: unknown command 'frob' for tvault projects \(see tvault projects --help\)$/m],
+    [['agent', 'stat'], /^tvault: unknown command 'stat' for tvault agent; did you mean status\?/],
+    [['agent', 'token', 'crate'], /^tvault: unknown command 'crate' for tvault agent token; did you mean create\?/],
+    [['key', 'rot'], /^tvault: unknown command 'rot' for tvault key; did you mean rotate\?/],
+    [['copy'], /^tvault: unknown command 'copy' \(see tvault --help\)$/m],
+    [['$(id)\n'], /^tvault: unknown command '\$\(id\)\\n' \(see tvault --help\)$/m],
+    [[], /^tvault: give a command \(see tvault --help\)$/m],
+    [['projects'], /^tvault: give a projects subcommand: create, list, use or delete \(see tvault projects --help\)$/m],
+    // not commands: an extra argument of a command stays what it is
+    [['list', 'extra'], /^tvault: Unknown argument: extra/],
+  ];
+  for (const [args, re] of cases) {
+    const r = tvault(args, { env: { TVAULT_DIR: '/nonexistent/tvault-test' } });
+    assertOneLineError(assert, r, 2, re);
+  }
+  const help = tvault(['--help']);
+  assert.equal(help.code, 0);
+  assert.match(help.stdout, /^tvault <command> \[options\]\n/);
+  assert.doesNotMatch(help.stdout, /words/, 'the hidden fallback shows in help');
 });

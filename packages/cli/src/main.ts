@@ -8,6 +8,7 @@ import { projectCommands } from './commands/projects';
 import { vaultCommands } from './commands/vault';
 import { trustCommands } from './commands/trust';
 import { auditCommands } from './commands/audit';
+import { unknownCommand } from './commands/argv';
 import { exitQuietlyOnClosedStdout } from './output';
 
 declare const TVAULT_VERSION: string;
@@ -49,9 +50,9 @@ async function main(argv: string[]): Promise<void> {
     .command('hook [shell]', 'print shell integration: bash, zsh, fish or direnv', (y) => require('./commands/hook').hookOptions(y), (a) =>
       require('./commands/hook').hookCommand(a),
     )
-    .demandCommand(1, 'give a command; see tvault --help')
+    .command(...(unknownCommand(cli, 'give a command') as unknown as [string, string])) // last: it reads the names above
+    .usage('$0 <command> [options]')
     .strict()
-    .recommendCommands()
     .wrap(Math.min(100, process.stdout.columns || 100))
     .epilogue('Exit codes: 0 ok, 1 error, 2 usage, 3 locked, 4 not found, 5 not initialized, 6 wrong passphrase, 8 integrity failure.')
     .fail((msg, err) => {

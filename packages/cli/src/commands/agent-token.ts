@@ -21,7 +21,7 @@ import {
   readTokenBytes,
   readTokenFile,
 } from '@tvault/agent/src/tokens';
-import type { Y } from './argv';
+import { type Y, unknownCommand } from './argv';
 import { parseDuration } from './agent';
 import { TOKEN_ERRORS, isOwnAgent, probeAgent } from './agent-probe';
 import { isoTime, printJson, printTable } from '../output';
@@ -298,5 +298,5 @@ export function tokenCommands(y: Y): Y {
           .example('tvault agent token revoke 3f2a9c1b', ''),
       revoke,
     )
-    .demandCommand(1, 'give a token subcommand: create, list or revoke');
+    .command(...unknownCommand(y, 'give a token subcommand: create, list or revoke', 'agent token'));
 }

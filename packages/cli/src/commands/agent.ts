@@ -6,7 +6,7 @@ import { join, resolve } from 'node:path';
 import ms from 'ms';
 import type { AgentOptions } from '@tvault/agent';
 import { ExitCode, type ExitCodeValue, TvaultError, resolveVaultDir, usageError, vaultFiles } from '@tvault/core';
-import type { Y } from './argv';
+import { type Y, unknownCommand } from './argv';
 import { type AgentResponse, agentRequest, isSocket } from '../agent-client';
 import { printJson } from '../output';
 import { getPassphrase } from '../passphrase';
@@ -385,5 +385,5 @@ export function agentCommands(y: Y): Y {
       (c: Y): Y => targetOption(c).example('tvault agent uninstall', 'after: systemctl --user disable --now tvault-agent'),
       uninstall,
     )
-    .demandCommand(1, 'give an agent subcommand: start, status, stop, token, install or uninstall');
+    .command(...unknownCommand(y, 'give an agent subcommand: start, status, stop, token, install or uninstall', 'agent'));
 }

@@ -1,5 +1,5 @@
 // Projects: each has its own data key; `use` sets the vault's current project.
-import type { Y } from './argv';
+import { type Y, unknownCommand } from './argv';
 import { usageError } from '@tvault/core';
 import { isoTime, printJson, printTable } from '../output';
 import { type GlobalArgs, Session } from '../session';
@@ -72,7 +72,7 @@ export function projectCommands(y: Y): Y {
             });
           },
         )
-        .demandCommand(1, 'give a projects subcommand: create, list, use or delete'),
+        .command(...unknownCommand(p, 'give a projects subcommand: create, list, use or delete', 'projects')),
     )
     .command('use <name>', 'make a project the current one (same as projects use)', (c: Y): Y => c.positional('name', { type: 'string', demandOption: true }).example('tvault use backend', ''), useProject);
 }

@@ -1,6 +1,6 @@
 // Whole-vault commands: init, status, doctor, key rotate, import, backup, restore.
 import { existsSync, statSync } from 'node:fs';
-import type { Y } from './argv';
+import { type Y, unknownCommand } from './argv';
 import { DEFAULT_KDF, ExitCode, TvaultError, Vault, checkPrivateDir, integrityError, isWeak, usageError, vaultFiles, verifyAuditChain } from '@tvault/core';
 import { agentRequest, isSocket } from '../agent-client';
 import { warnIfDangerous } from '../dangerous-env';
@@ -188,7 +188,7 @@ export function vaultCommands(y: Y): Y {
       k
         .example('TVAULT_NEW_PASSPHRASE=... tvault key rotate', '')
         .command('rotate', 'change the passphrase (TVAULT_NEW_PASSPHRASE for scripts); values are untouched', (c: Y): Y => kdfOptions(c, false).example('tvault key rotate', ''), rotate)
-        .demandCommand(1, 'give a key subcommand: rotate'),
+        .command(...unknownCommand(k, 'give a key subcommand: rotate', 'key')),
     )
     .command(
       'import <file>',
