@@ -56,7 +56,7 @@ export function projectCommands(y: Y): Y {
         .command('use <name>', 'make a project the current one', (c: Y): Y => c.positional('name', { type: 'string', demandOption: true }).example('tvault projects use backend', ''), useProject)
         .command(
           'delete <name>',
-          'delete a project and all its secrets',
+          'delete a project and all its secrets (not the current one: tvault use another first)',
           (c: Y): Y =>
             c
               .positional('name', { type: 'string', demandOption: true })
