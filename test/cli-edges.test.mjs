@@ -2,6 +2,8 @@
 // names"): each is a clear one-line error with the documented exit code, or exact bytes.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { assertOneLineError, makeVault, tvault } from './helpers.mjs';
 import { startAgent } from './agent-helpers.mjs';
 
@@ -63,4 +65,28 @@ test('an unknown command says "unknown command" first, at every level, with a su
   assert.equal(help.code, 0);
   assert.match(help.stdout, /^tvault <command> \[options\]\n/);
   assert.doesNotMatch(help.stdout, /words/, 'the hidden fallback shows in help');
+});
+
+test('import keeps __proto__ and constructor as names, and refuses invalid UTF-8 naming the line, never the value', (t) => {
+  const v = makeVault(t);
+  const file = join(v.dir, 'in.env');
+  writeFileSync(file, '__proto__=p1\nconstructor=c1\nMULTI="first\n__proto__=not-a-key"\nX__proto__Y=z\nPLAIN=has __proto__ inside\n');
+  const r = v.run(['import', file]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /imported 5 secrets/);
+  assert.equal(v.run(['get', '__proto__', '--raw']).stdout, 'p1');
+  assert.equal(v.run(['get', 'constructor', '--raw']).stdout, 'c1');
+  assert.equal(v.run(['get', 'MULTI', '--raw']).stdout, 'first\n__proto__=not-a-key');
+  assert.equal(v.run(['get', 'X__proto__Y', '--raw']).stdout, 'z');
+  assert.equal(v.run(['get', 'PLAIN', '--raw']).stdout, 'has __proto__ inside');
+
+  const bad = join(v.dir, 'bad.env');
+  writeFileSync(bad, Buffer.concat([Buffer.from('GOOD=fine\n# comment\nBAD=secret-'), Buffer.from([0xff, 0xfe]), Buffer.from('-tail\nAFTER=x\n')]));
+  for (const args of [['import', bad], ['import', '--dry-run', bad], ['import', '-']]) {
+    const res = v.run(args, { input: readFileSync(bad) });
+    assertOneLineError(assert, res, 2, /: line 3 is not valid UTF-8; nothing was imported$/m);
+    assert.doesNotMatch(res.stderr, /secret|tail|BAD/, 'the line is named, not quoted');
+  }
+  assert.equal(v.run(['get', 'GOOD']).code, 4, 'nothing was imported');
+  assert.equal(v.run(['get', 'AFTER']).code, 4, 'nothing was imported');
 });
