@@ -2,7 +2,7 @@
 // names"): each is a clear one-line error with the documented exit code, or exact bytes.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { assertOneLineError, makeVault, tvault } from './helpers.mjs';
 import { startAgent } from './agent-helpers.mjs';
@@ -89,4 +89,32 @@ test('import keeps __proto__ and constructor as names, and refuses invalid UTF-8
   }
   assert.equal(v.run(['get', 'GOOD']).code, 4, 'nothing was imported');
   assert.equal(v.run(['get', 'AFTER']).code, 4, 'nothing was imported');
+});
+
+test('agent install: a control character in a path is a usage error, never a line of the unit', (t) => {
+  const v = makeVault(t);
+  const env = { HOME: join(v.dir, 'home'), XDG_CONFIG_HOME: '' };
+  const evil = (p) => `${join(v.dir, p)}\nExecStartPre=/bin/touch ${join(v.dir, 'PWNED')}`;
+  const cases = [
+    [['--passphrase-file', evil('pass')], /--passphrase-file contains a control character/],
+    [['--token-file', evil('tokens')], /--token-file contains a control character/],
+    [['--token-file', join(v.dir, 'tokens'), '--delegate-dir', evil('d')], /--delegate-dir contains a control character/],
+    [['--vault', evil('vault')], /the vault directory \(--vault or TVAULT_DIR\) contains a control character/],
+    [['--passphrase-file', `${join(v.dir, 'p')}\r`], /--passphrase-file contains a control character/],
+  ];
+  for (const target of ['systemd', 'launchd']) {
+    for (const [args, re] of cases) {
+      const r = v.run(['agent', 'install', '--dry-run', '--target', target, ...args], { env });
+      assertOneLineError(assert, r, 2, re);
+      assert.equal(r.stdout, '', `${target} ${args.join(' ')}: a unit was printed`);
+    }
+    // The environment's TVAULT_DIR reaches the unit too.
+    const r = v.run(['agent', 'install', '--dry-run', '--target', target], { env: { ...env, TVAULT_DIR: evil('vault') } });
+    assertOneLineError(assert, r, 2, /the vault directory .* contains a control character/);
+    assert.equal(r.stdout, '');
+  }
+  // And without --dry-run nothing is written.
+  const r = v.run(['agent', 'install', '--target', 'systemd', '--passphrase-file', evil('pass')], { env });
+  assert.equal(r.code, 2);
+  assert.ok(!existsSync(join(v.dir, 'home', '.config', 'systemd')), 'a unit was written');
 });
