@@ -2,9 +2,9 @@
 // names"): each is a clear one-line error with the documented exit code, or exact bytes.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { assertOneLineError, makeVault, tvault } from './helpers.mjs';
+import { ROOT, assertOneLineError, makeVault, tvault } from './helpers.mjs';
 import { startAgent } from './agent-helpers.mjs';
 
 test("an empty -p '' (or a bare -p, --project=) is a usage error, not the current project", (t) => {
@@ -117,4 +117,38 @@ test('agent install: a control character in a path is a usage error, never a lin
   const r = v.run(['agent', 'install', '--target', 'systemd', '--passphrase-file', evil('pass')], { env });
   assert.equal(r.code, 2);
   assert.ok(!existsSync(join(v.dir, 'home', '.config', 'systemd')), 'a unit was written');
+});
+
+/** A literal passphrase or token put on a command line: `VAR=value cmd`, unless the value is read from somewhere. */
+const SECRET_ON_COMMAND_LINE = /\b(TVAULT_(?:NEW_)?PASSPHRASE|TVAULT_AGENT_TOKEN)=(?!"?\$\()\S/;
+
+test('no help text or README example puts a passphrase or token on a command line', () => {
+  const seen = new Set();
+  const walk = (path) => {
+    const r = tvault([...path, '--help']);
+    assert.equal(r.code, 0, `${path.join(' ')} --help: ${r.stderr}`);
+    assert.doesNotMatch(r.stdout, SECRET_ON_COMMAND_LINE, `tvault ${path.join(' ')} --help`);
+    const commands = r.stdout.split('\nOptions:')[0].split('\n').map((l) => new RegExp(`^  tvault ${path.map((p) => `${p} `).join('')}([a-z]+)\\b`).exec(l)?.[1]).filter(Boolean);
+    for (const c of commands) {
+      const next = [...path, c];
+      if (!seen.has(next.join(' '))) (seen.add(next.join(' ')), walk(next));
+    }
+  };
+  walk([]);
+  for (const c of ['init', 'key rotate', 'agent token create', 'agent start', 'set', 'run']) assert.ok(seen.has(c), `${c} was not checked`);
+  const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+  const bad = readme.split('\n').filter((l) => SECRET_ON_COMMAND_LINE.test(l));
+  assert.deepEqual(bad, [], 'README lines with a secret on a command line');
+});
+
+test('TVAULT_NEW_PASSPHRASE_FILE gives key rotate its new passphrase from a 0600 file (the help example)', (t) => {
+  const v = makeVault(t);
+  assert.equal(v.run(['set', 'K', '--stdin'], { input: 'v' }).code, 0);
+  const file = join(v.dir, 'new-pass');
+  writeFileSync(file, 'the new passphrase\n', { mode: 0o644 });
+  assertOneLineError(assert, v.run(['key', 'rotate'], { env: { TVAULT_NEW_PASSPHRASE_FILE: file } }), 1, /TVAULT_NEW_PASSPHRASE_FILE .* has mode 0644; it must be 0600/);
+  chmodSync(file, 0o600);
+  const r = v.run(['key', 'rotate'], { env: { TVAULT_NEW_PASSPHRASE_FILE: file } });
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(v.run(['get', 'K'], { env: { TVAULT_PASSPHRASE: 'the new passphrase' } }).stdout, 'v\n');
 });

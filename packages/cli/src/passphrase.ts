@@ -8,20 +8,20 @@ const UNLOCK_HINT =
   'start the agent (tvault agent start), run in a terminal, or set TVAULT_PASSPHRASE or TVAULT_PASSPHRASE_FILE';
 
 /** Reads a passphrase file, refusing one that others can read. A single trailing newline is dropped. */
-export function readPassphraseFile(path: string): Buffer {
+export function readPassphraseFile(path: string, name = 'TVAULT_PASSPHRASE_FILE'): Buffer {
   let fd: number;
   try {
     fd = openSync(path, 'r');
   } catch (err) {
-    throw new TvaultError(`cannot read TVAULT_PASSPHRASE_FILE ${path}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
+    throw new TvaultError(`cannot read ${name} ${path}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
   }
   try {
     const st = fstatSync(fd);
     if (st.mode & 0o077) {
-      throw new TvaultError(`TVAULT_PASSPHRASE_FILE ${path} has mode ${(st.mode & 0o777).toString(8).padStart(4, '0')}; it must be 0600 (chmod 600 ${path})`);
+      throw new TvaultError(`${name} ${path} has mode ${(st.mode & 0o777).toString(8).padStart(4, '0')}; it must be 0600 (chmod 600 ${path})`);
     }
     if (typeof process.getuid === 'function' && st.uid !== process.getuid()) {
-      throw new TvaultError(`TVAULT_PASSPHRASE_FILE ${path} is owned by uid ${st.uid}, not by you`);
+      throw new TvaultError(`${name} ${path} is owned by uid ${st.uid}, not by you`);
     }
     const data = readFileSync(fd);
     let end = data.length;
@@ -52,12 +52,13 @@ export async function getPassphrase(purpose = 'Vault passphrase: '): Promise<Buf
   return readHidden(purpose);
 }
 
-/** A new passphrase: from the named variable, or asked twice on the terminal. */
+/** A new passphrase: from the named variable, its _FILE (0600), or asked twice on the terminal. */
 export async function getNewPassphrase(envName: 'TVAULT_PASSPHRASE' | 'TVAULT_NEW_PASSPHRASE', label: string): Promise<Buffer> {
   const env = fromEnv(envName);
   if (env) return env;
-  if (envName === 'TVAULT_PASSPHRASE' && process.env.TVAULT_PASSPHRASE_FILE) return readPassphraseFile(process.env.TVAULT_PASSPHRASE_FILE);
-  if (!hasTty()) throw lockedError(`no terminal to ask for the ${label}: set ${envName}`);
+  const file = process.env[`${envName}_FILE`];
+  if (file) return readPassphraseFile(file, `${envName}_FILE`);
+  if (!hasTty()) throw lockedError(`no terminal to ask for the ${label}: set ${envName} or ${envName}_FILE`);
   const a = await readHidden(`${label}: `);
   const b = await readHidden(`Repeat ${label.toLowerCase()}: `);
   const same = a.equals(b);

@@ -220,13 +220,13 @@ const kdfOptions = (c: Y, defaults: boolean): Y =>
 
 export function vaultCommands(y: Y): Y {
   return y
-    .command('init', 'create a vault (TVAULT_PASSPHRASE makes it non-interactive)', (c: Y): Y => kdfOptions(c, true).example('tvault init', '').example('TVAULT_PASSPHRASE=... tvault init --vault /tmp/v', ''), init)
+    .command('init', 'create a vault (TVAULT_PASSPHRASE makes it non-interactive)', (c: Y): Y => kdfOptions(c, true).example('tvault init', '').example('TVAULT_PASSPHRASE_FILE=~/.config/tvault/passphrase tvault init', 'without a prompt: the passphrase from a 0600 file'), init)
     .command('status', 'show the vault, current project and agent', (c: Y): Y => c.example('tvault status --json', ''), status)
     .command('doctor', 'check permissions, integrity and settings', (c: Y): Y => c.example('tvault doctor', ''), doctor)
     .command('key', 'manage the vault key', (k: Y): Y =>
       k
-        .example('TVAULT_NEW_PASSPHRASE=... tvault key rotate', '')
-        .command('rotate', 'change the passphrase (TVAULT_NEW_PASSPHRASE for scripts); values are untouched', (c: Y): Y => kdfOptions(c, false).example('tvault key rotate', ''), rotate)
+        .example('TVAULT_NEW_PASSPHRASE_FILE=~/new-passphrase tvault key rotate', 'without a prompt: the new passphrase from a 0600 file')
+        .command('rotate', 'change the passphrase (TVAULT_NEW_PASSPHRASE or _FILE for scripts); values are untouched', (c: Y): Y => kdfOptions(c, false).example('tvault key rotate', ''), rotate)
         .command(...unknownCommand(k, 'give a key subcommand: rotate', 'key')),
     )
     .command(
