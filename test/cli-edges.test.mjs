@@ -4,7 +4,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ROOT, assertOneLineError, makeVault, tvault } from './helpers.mjs';
+import { spawnSync } from 'node:child_process';
+import { ROOT, assertOneLineError, makeVault, requireCommand, tvault } from './helpers.mjs';
 import { startAgent } from './agent-helpers.mjs';
 
 test("an empty -p '' (or a bare -p, --project=) is a usage error, not the current project", (t) => {
@@ -151,4 +152,21 @@ test('TVAULT_NEW_PASSPHRASE_FILE gives key rotate its new passphrase from a 0600
   const r = v.run(['key', 'rotate'], { env: { TVAULT_NEW_PASSPHRASE_FILE: file } });
   assert.equal(r.code, 0, r.stderr);
   assert.equal(v.run(['get', 'K'], { env: { TVAULT_PASSPHRASE: 'the new passphrase' } }).stdout, 'v\n');
+});
+
+test('an OpenSSH private key stored with -f comes back byte for byte and still loads', (t) => {
+  if (!requireCommand(t, 'ssh-keygen')) return;
+  const v = makeVault(t);
+  const key = join(v.dir, 'id_ed25519');
+  const gen = spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'tvault-test', '-f', key]);
+  assert.equal(gen.status, 0, String(gen.stderr));
+  assert.equal(v.run(['set', 'SSH_KEY', '-f', key]).code, 0);
+  const back = v.run(['get', 'SSH_KEY', '--raw'], { encoding: 'buffer' });
+  assert.equal(back.code, 0);
+  assert.ok(back.stdout.equals(readFileSync(key)), 'the key changed on the way through the vault');
+  const copy = join(v.dir, 'copy');
+  writeFileSync(copy, back.stdout, { mode: 0o600 });
+  const pub = spawnSync('ssh-keygen', ['-y', '-f', copy], { encoding: 'utf8' });
+  assert.equal(pub.status, 0, `ssh-keygen cannot load the key read back: ${pub.stderr}`);
+  assert.equal(pub.stdout.trim(), readFileSync(`${key}.pub`, 'utf8').trim());
 });
