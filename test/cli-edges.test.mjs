@@ -27,7 +27,7 @@ test("-p '' through a running agent: the fast path hands over and the full CLI r
   await startAgent(t, v);
   const env = { TVAULT_NO_AGENT: '', TVAULT_PASSPHRASE: '' }; // only the agent can answer
   assert.equal(v.run(['get', 'K'], { env }).stdout, 'current-project-value\n', 'the agent answers');
-  for (const args of [['get', 'K', '-p', ''], ['get', 'K', '--project='], ['env', '-p', ''], ['env', '--format', 'json', '--project=']]) {
+  for (const args of [['get', 'K', '-p', ''], ['get', 'K', '-p'], ['get', 'K', '--project='], ['env', '-p', ''], ['env', '--format', 'json', '--project=']]) {
     const r = v.run(args, { env });
     assertOneLineError(assert, r, 2, /-p\/--project needs a project name/);
     assert.equal(r.stdout, '');
