@@ -114,6 +114,9 @@ test('start: a malformed token file is refused naming the line, and never echoes
     [`${SECRET}\nsha256:${tokenHash(SECRET).toUpperCase()}`, 3, /line 3: the same token as line 2/],
     [`sha256:abc123`, 2, /line 2: "sha256:" must be followed by the 64 hex digits/],
     [`${SECRET}!`, 2, /line 2: a token may hold only letters, digits and \. _ ~ \+ \/ = -/],
+    // A line whose token was left out: its first attribute must not become a raw token.
+    [`project=backend  keys=STRIPE_KEY`, 2, /line 2: the first field looks like an attribute \(name=value\), not a token: the line has no token/],
+    [`name=ci:backend`, 2, /line 2: the first field looks like an attribute/],
   ];
   for (const [line, n, re] of cases) {
     writeTokens(file, `# header\n${line}\n`);
@@ -122,6 +125,7 @@ test('start: a malformed token file is refused naming the line, and never echoes
     assert.match(r.stderr, new RegExp(`^tvault: ${file}: line ${n}: `), line);
     assert.match(r.stderr, re, line);
     assert.ok(!r.stderr.includes(SECRET) && !r.stderr.includes('tokenYYYY'), `a token echoed: ${r.stderr}`);
+    assert.ok(!r.stderr.includes(line.split(/\s/)[0]), `the first field echoed: ${r.stderr}`);
   }
   assert.ok(!agentLog(v).text.includes(SECRET), 'the log holds a token');
 });

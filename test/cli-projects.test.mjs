@@ -37,10 +37,11 @@ test('projects create, list, use and delete (--yes required)', (t) => {
   assert.match(listed, /^\s+NAME\s+SECRETS\s+CREATED\n\s+backend\s+2\s/);
   assert.match(listed, /\n\* default\s+1\s/);
 
-  // Delete needs --yes; deleting the current project falls back to default.
+  // Delete needs --yes; the current project cannot be deleted (see the next test).
   assert.equal(v.run(['use', 'backend']).code, 0);
   assertOneLineError(assert, v.run(['projects', 'delete', 'backend']), 2, /erases all its secrets; add --yes/);
   assert.equal(v.run(['get', 'SAME']).stdout, 'backend-value\n', 'nothing deleted without --yes');
+  assert.equal(v.run(['use', 'default']).code, 0);
   const d = v.run(['projects', 'delete', 'backend', '--yes']);
   assert.equal(d.code, 0, d.stderr);
   assert.deepEqual(projects(v), [['default', 1, true], ['web.front-end_2', 0, false]]);
@@ -54,14 +55,30 @@ test('projects create, list, use and delete (--yes required)', (t) => {
   assertVaultIntact(assert, v, { SAME: 'default-value' });
 });
 
-test('deleting the default project is recoverable', (t) => {
+test('the current project cannot be deleted; once another is current, deleting default leaves every command working', (t) => {
   const v = makeVault(t);
   set(v, ['K'], 'v');
+  for (const name of ['default', 'backend']) {
+    if (name === 'backend') {
+      assert.equal(v.run(['projects', 'create', 'backend']).code, 0);
+      assert.equal(v.run(['use', 'backend']).code, 0);
+    }
+    const r = v.run(['projects', 'delete', name, '--yes']);
+    assertOneLineError(assert, r, 1, new RegExp(`project '${name}' is the current project; make another one current first \\(tvault use OTHER\\), then delete it`));
+  }
+  assertVaultIntact(assert, v, { K: 'v' }, 'default');
+  // backend is current: default can go, and every command still works without -p.
   assert.equal(v.run(['projects', 'delete', 'default', '--yes']).code, 0);
-  assertOneLineError(assert, v.run(['get', 'K']), 4, /project 'default' does not exist; create it with: tvault projects create default/);
-  assert.equal(v.run(['projects', 'create', 'default']).code, 0);
-  set(v, ['K'], 'again');
-  assertVaultIntact(assert, v, { K: 'again' });
+  set(v, ['B'], 'backend-value');
+  assert.equal(v.run(['get', 'B']).stdout, 'backend-value\n');
+  for (const args of [['list'], ['env'], ['export', '--format', 'json'], ['history', 'B'], ['status'], ['doctor'], ['projects', 'list'], ['audit', 'verify']]) {
+    const r = v.run(args);
+    assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
+  }
+  assert.equal(JSON.parse(v.run(['status', '--json']).stdout).project, 'backend');
+  assert.deepEqual(projects(v), [['backend', 1, true]]);
+  // The last project is the current one: it stays.
+  assertOneLineError(assert, v.run(['projects', 'delete', 'backend', '--yes']), 1, /is the current project/);
 });
 
 test('project resolution: -p > allowed tvault.toml (walking up) > use > default', (t) => {

@@ -37,20 +37,25 @@ test('stdin: one trailing newline (LF or CRLF) is dropped; --keep-newline keeps 
   assertOneLineError(assert, v.run(['set', 'K2'], { input: 'piped' }), 2, /--stdin/);
 });
 
-test('-f FILE: read like stdin; a missing file or two sources are one-line errors', (t) => {
+test('-f FILE: the file\'s exact bytes, final newline included; a missing file or two sources are one-line errors', (t) => {
   const v = makeVault(t);
   const pem = '-----BEGIN KEY-----\nabc\n-----END KEY-----\n';
   const f = join(v.dir, 'key.pem');
+  for (const content of [pem, 'value\r\n', 'value\n\n', 'no-newline', '\n', '']) {
+    writeFileSync(f, content);
+    assert.equal(v.run(['set', 'K', '-f', f]).code, 0);
+    assert.equal(getRaw(v, 'K').toString(), content, JSON.stringify(content));
+  }
   writeFileSync(f, pem);
   assert.equal(v.run(['set', 'TLS_KEY', '-f', f]).code, 0);
-  assert.equal(getRaw(v, 'TLS_KEY').toString(), pem.slice(0, -1));
-  assert.equal(v.run(['set', 'TLS_KEY', '--file', f, '--keep-newline']).code, 0);
+  assert.equal(getRaw(v, 'TLS_KEY').toString(), pem);
+  assert.equal(v.run(['set', 'TLS_KEY', '--file', f, '--keep-newline']).code, 0, '--keep-newline is accepted and changes nothing');
   assert.equal(getRaw(v, 'TLS_KEY').toString(), pem);
   assertOneLineError(assert, v.run(['set', 'X', '-f', join(v.dir, 'missing')]), 1, /cannot read .*missing: ENOENT/);
   assertOneLineError(assert, v.run(['set', 'X', '-f', v.dir]), 1, /cannot read .*EISDIR/);
   assertOneLineError(assert, v.run(['set', 'X', '-f', f, '--stdin'], { input: 'x' }), 2, /give the value one way/);
   assertOneLineError(assert, v.run(['set', 'X', 'arg', '--stdin'], { input: 'x' }), 2, /give the value one way/);
-  assertVaultIntact(assert, v, { TLS_KEY: pem });
+  assertVaultIntact(assert, v, { K: '', TLS_KEY: pem });
 });
 
 test('a value given as an argument works but warns about shell history and ps', (t) => {

@@ -11,7 +11,11 @@ function readAll(fd: number | string): Buffer {
   }
 }
 
-/** One trailing newline (LF or CRLF) is dropped from stdin/file input, as `echo` adds one. */
+/**
+ * One trailing newline (LF or CRLF) is dropped from --stdin, as `echo "$X" |` adds one (and
+ * `printf %s "$X" |` does not, so both habits store the same value). A file is never trimmed:
+ * its bytes are the value (an OpenSSH private key without its final newline does not load).
+ */
 function chompOne(b: Buffer): Buffer {
   let end = b.length;
   if (end && b[end - 1] === 0x0a) {
@@ -27,7 +31,7 @@ export async function readValue(opts: { stdin?: boolean; file?: string; value?: 
   if (opts.value !== undefined) return Buffer.from(opts.value, 'utf8');
   if (opts.stdin || opts.file !== undefined) {
     const raw = readAll(opts.stdin ? 0 : opts.file!);
-    if (opts.keepNewline) return raw;
+    if (opts.keepNewline || !opts.stdin) return raw;
     const out = Buffer.from(chompOne(raw));
     raw.fill(0);
     return out;

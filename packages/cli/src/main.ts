@@ -2,7 +2,7 @@
 // did not answer by itself. Every failure ends here as one line on stderr and an exit code from
 // the documented table; a stack trace is shown only with TVAULT_DEBUG=1.
 import yargs from 'yargs/yargs';
-import { ExitCode, isTvaultError } from '@tvault/core';
+import { ExitCode, checkProjectName, isTvaultError, usageError } from '@tvault/core';
 import type { Answer } from '@tvault/protocol';
 import { secretCommands } from './commands/secrets';
 import { envCommands } from './commands/env';
@@ -10,6 +10,7 @@ import { projectCommands } from './commands/projects';
 import { vaultCommands } from './commands/vault';
 import { trustCommands } from './commands/trust';
 import { auditCommands } from './commands/audit';
+import { unknownCommand } from './commands/argv';
 import { exitQuietlyOnClosedStdout } from './output';
 
 declare const TVAULT_VERSION: string;
@@ -38,6 +39,12 @@ async function parse(argv: string[], fastPathAnswer: Answer | null | undefined):
     // What the fast path already heard from the agent reaches the commands' Session through their
     // arguments; set here, after parsing, so no command line can put it there.
     .middleware((a: Record<string, unknown>) => void (a.fastPathAnswer = fastPathAnswer));
+  // Checked once for every command: an empty -p '' (or a bare -p, --project=) must not fall
+  // back to the current project, and a typo is a usage error (2), not "not found".
+  cli.middleware((argv) => {
+    if (argv.project === '') throw usageError('-p/--project needs a project name (leave it out for the current project)');
+    if (argv.project !== undefined) checkProjectName(String(argv.project));
+  }, true);
   vaultCommands(cli);
   secretCommands(cli);
   projectCommands(cli);
@@ -49,9 +56,9 @@ async function parse(argv: string[], fastPathAnswer: Answer | null | undefined):
     .command('hook [shell]', 'print shell integration: bash, zsh, fish or direnv', (y) => require('./commands/hook').hookOptions(y), (a) =>
       require('./commands/hook').hookCommand(a),
     )
-    .demandCommand(1, 'give a command; see tvault --help')
+    .command(...(unknownCommand(cli, 'give a command') as unknown as [string, string])) // last: it reads the names above
+    .usage('$0 <command> [options]')
     .strict()
-    .recommendCommands()
     .wrap(Math.min(100, process.stdout.columns || 100))
     .epilogue('Exit codes: 0 ok, 1 error, 2 usage, 3 locked, 4 not found, 5 not initialized, 6 wrong passphrase, 8 integrity failure.')
     .fail((msg, err) => {

@@ -11,15 +11,15 @@ const UNLOCK_HINT =
 export const PASSPHRASE_FILE: PrivacyRule = { forbid: 0o077 };
 
 /** Reads a passphrase file, refusing one that others can read. A single trailing newline is dropped. */
-export function readPassphraseFile(path: string): Buffer {
+export function readPassphraseFile(path: string, name = 'TVAULT_PASSPHRASE_FILE'): Buffer {
   let fd: number;
   try {
     fd = openSync(path, 'r');
   } catch (err) {
-    throw new TvaultError(`cannot read TVAULT_PASSPHRASE_FILE ${path}: ${errnoText(err)}`);
+    throw new TvaultError(`cannot read ${name} ${path}: ${errnoText(err)}`);
   }
   try {
-    checkPrivate(fstatSync(fd), { what: 'TVAULT_PASSPHRASE_FILE', path, remedy: `it must be 0600 (chmod 600 ${path})` }, PASSPHRASE_FILE);
+    checkPrivate(fstatSync(fd), { what: name, path, remedy: `it must be 0600 (chmod 600 ${path})` }, PASSPHRASE_FILE);
     const data = readFileSync(fd);
     let end = data.length;
     if (end && data[end - 1] === 0x0a) end--;
@@ -49,12 +49,13 @@ export async function getPassphrase(purpose = 'Vault passphrase: '): Promise<Buf
   return readHidden(purpose);
 }
 
-/** A new passphrase: from the named variable, or asked twice on the terminal. */
+/** A new passphrase: from the named variable, its _FILE (0600), or asked twice on the terminal. */
 export async function getNewPassphrase(envName: 'TVAULT_PASSPHRASE' | 'TVAULT_NEW_PASSPHRASE', label: string): Promise<Buffer> {
   const env = fromEnv(envName);
   if (env) return env;
-  if (envName === 'TVAULT_PASSPHRASE' && process.env.TVAULT_PASSPHRASE_FILE) return readPassphraseFile(process.env.TVAULT_PASSPHRASE_FILE);
-  if (!hasTty()) throw lockedError(`no terminal to ask for the ${label}: set ${envName}`);
+  const file = process.env[`${envName}_FILE`];
+  if (file) return readPassphraseFile(file, `${envName}_FILE`);
+  if (!hasTty()) throw lockedError(`no terminal to ask for the ${label}: set ${envName} or ${envName}_FILE`);
   const a = await readHidden(`${label}: `);
   const b = await readHidden(`Repeat ${label.toLowerCase()}: `);
   const same = a.equals(b);

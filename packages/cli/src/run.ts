@@ -94,9 +94,22 @@ export function runChild(cmd: string[], env: NodeJS.ProcessEnv, opts: { lookupPa
       process.on(sig, h);
       return [sig, h] as const;
     });
-    const file = opts.lookupPath !== undefined ? resolveCommand(cmd[0], opts.lookupPath) : cmd[0];
-    child = spawn(file, cmd.slice(1), { stdio: 'inherit', env, argv0: cmd[0] });
     const cleanup = () => handlers.forEach(([sig, h]) => process.off(sig, h));
+    // An empty name is found nowhere (as in a shell: 127); spawn() would throw instead.
+    if (cmd[0] === '') {
+      cleanup();
+      process.stderr.write(`tvault: '': command not found\n`);
+      return resolve(NOT_FOUND);
+    }
+    const file = opts.lookupPath !== undefined ? resolveCommand(cmd[0], opts.lookupPath) : cmd[0];
+    try {
+      child = spawn(file, cmd.slice(1), { stdio: 'inherit', env, argv0: cmd[0] });
+    } catch (err) {
+      // spawn() refuses some arguments synchronously (e.g. a NUL byte): tvault's own failure.
+      cleanup();
+      process.stderr.write(`tvault: cannot run ${cmd[0]}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}\n`);
+      return resolve(RUN_FAILED);
+    }
     child.on('error', (err: NodeJS.ErrnoException) => {
       cleanup();
       if (err.code === 'ENOENT') {

@@ -41,7 +41,8 @@ export class Session {
 
   /** -p/--project > tvault.toml; null means "the vault's current project". */
   explicitProject(): string | null {
-    if (this.args.project) return checkProjectName(this.args.project); // a typo is a usage error (2), not "not found"
+    // `!== undefined`: an empty -p '' is refused (main.ts checks it too), never "the current project".
+    if (this.args.project !== undefined) return checkProjectName(this.args.project);
     return this.projectConfig()?.project || null;
   }
 

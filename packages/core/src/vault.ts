@@ -366,8 +366,12 @@ export class Vault {
   deleteProject(name: string, kek?: Uint8Array): void {
     this.write(kek, { op: 'project.delete', project: name }, () => {
       const p = this.project(name);
+      // The current project always exists: every command without -p reads it. Falling back
+      // to 'default' would leave a vault whose every command fails once 'default' is gone.
+      if (this.currentProject() === name) {
+        throw new TvaultError(`project '${name}' is the current project; make another one current first (tvault use OTHER), then delete it`);
+      }
       this.q<[number]>('DELETE FROM projects WHERE id = ?').run(p.id);
-      if (this.currentProject() === name) this.q<[string]>("UPDATE meta SET value = ? WHERE key = 'current_project'").run(DEFAULT_PROJECT);
     });
   }
 

@@ -4,6 +4,7 @@
 //
 //   sha256:HEX      [attr=value ...]   the token's SHA-256 (what `token create` writes)
 //   TOKEN[:project] [attr=value ...]   the raw token, the agent page's form; hashed on reading
+//                                      ("=" in a raw token only as trailing base64 padding)
 //
 // Attributes: project=P, keys=K1,K2, expires=2026-12-01T00:00:00Z, name=N, created=TIME.
 // `#` starts a comment (a whole line, or the rest of a line after a blank); blank lines are
@@ -173,6 +174,12 @@ function credential(field: Buffer): { hash: string; stored: 'hash' | 'raw'; proj
   if (token.length === 0) throw new ValueError('the token before ":" is empty');
   if (token.length > MAX_RAW_TOKEN) throw new ValueError(`a token is at most ${MAX_RAW_TOKEN} characters`);
   if (!token.every((b) => TOKEN_BYTE[b] === 1)) throw new ValueError('a token may hold only letters, digits and . _ ~ + / = -');
+  // '=' only as base64 padding at the end: `project=backend keys=A` is a line whose token was
+  // left out, and must not become a token that anyone can type.
+  const eq = token.indexOf(0x3d);
+  if (eq >= 0 && token.subarray(eq).some((b) => b !== 0x3d)) {
+    throw new ValueError('the first field looks like an attribute (name=value), not a token: the line has no token (a token may end in "=" padding only)');
+  }
   return { hash: hashToken(token), stored: 'raw', project: colon >= 0 ? field.toString('latin1', colon + 1) : undefined };
 }
 

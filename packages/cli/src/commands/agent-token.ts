@@ -24,7 +24,7 @@ import {
   readTokenFile,
   tokenId,
 } from '@tvault/tokens';
-import type { Y } from './argv';
+import { type Y, unknownCommand } from './argv';
 import { isOwnAgent, probeAgent } from './agent-probe';
 import { parseDuration } from '../flags';
 import { isoTime, printJson, printTable } from '../output';
@@ -195,7 +195,7 @@ export function tokenCommands(y: Y): Y {
           .option('name', { type: 'string', describe: 'a name to list and revoke it by' })
           .option('force', { type: 'boolean', describe: 'print the token even when stdout is not a terminal' })
           .example('tvault agent token create -p backend --keys DATABASE_URL --ttl 8h --name ci', 'a token that reads one key of backend for 8 hours')
-          .example('TVAULT_AGENT_TOKEN=tvt_... tvault get DATABASE_URL', 'how the delegate uses it'),
+          .example('TVAULT_AGENT_TOKEN="$(cat ~/.config/tvault/token)" tvault get DATABASE_URL', 'how the delegate uses it: from a 0600 file, never typed on a command line'),
       create,
     )
     .command(
@@ -214,5 +214,5 @@ export function tokenCommands(y: Y): Y {
           .example('tvault agent token revoke 3f2a9c1b', ''),
       revoke,
     )
-    .demandCommand(1, 'give a token subcommand: create, list or revoke');
+    .command(...unknownCommand(y, 'give a token subcommand: create, list or revoke', 'agent token'));
 }

@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
-import { TvaultError } from '@tvault/core';
+import { TvaultError, usageError } from '@tvault/core';
 
 export type UnitTarget = 'systemd' | 'launchd';
 
@@ -87,7 +87,29 @@ function renderLaunchd(o: RenderOptions): string {
 }
 
 export function renderUnit(target: UnitTarget, o: RenderOptions): string {
+  checkUnitStrings(o);
   return target === 'systemd' ? renderSystemd(o) : renderLaunchd(o);
+}
+
+/**
+ * Refuses a control character in anything written into a unit: a newline in a path would start
+ * a unit line of its own (`ExecStartPre=...`, a second `Environment=`), which quoting cannot
+ * prevent, and a plist cannot hold most of them. Names the field, not its text.
+ */
+function checkUnitStrings(o: RenderOptions): void {
+  const fields: Array<[string, string]> = [
+    ['the path of node', process.execPath],
+    ['the path of tvault', BIN],
+    ['the vault directory (--vault or TVAULT_DIR)', o.vaultDir ?? ''],
+    ['--passphrase-file', o.passphraseFile],
+    ...o.startArgs.map((arg, i): [string, string] => {
+      const flag = o.startArgs[i - 1];
+      return [flag?.startsWith('--') && !arg.startsWith('--') ? flag : 'an agent start flag', arg];
+    }),
+  ];
+  for (const [what, text] of fields) {
+    if (/[\x00-\x1f\x7f-\x9f]/.test(text)) throw usageError(`${what} contains a control character (a newline would add lines to the unit); refusing to write it`);
+  }
 }
 
 export function nextSteps(target: UnitTarget, path: string): string {

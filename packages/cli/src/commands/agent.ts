@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { ExitCode, TvaultError, errnoCode, formatDuration, resolveVaultDir, vaultFiles } from '@tvault/core';
 import { type Answer, type TokenInfo, TOKEN_ERRORS } from '@tvault/protocol';
 import { describeScope } from '@tvault/tokens';
-import type { Y } from './argv';
+import { type Y, unknownCommand } from './argv';
 import { agentRequest, isSocket } from '../agent-client';
 import { type AgentStartFlags, startOptions } from '../flags';
 import { printJson } from '../output';
@@ -198,5 +198,6 @@ export function agentCommands(y: Y): Y {
       status,
     )
     .command('stop', 'stop the agent (it wipes its key) and wait until it is gone', (c: Y): Y => c.example('tvault agent stop', ''), stop);
-  return serviceCommands(own).demandCommand(1, 'give an agent subcommand: start, status, stop, token, install or uninstall');
+  const all = serviceCommands(own);
+  return all.command(...unknownCommand(all, 'give an agent subcommand: start, status, stop, token, install or uninstall', 'agent'));
 }

@@ -1,5 +1,62 @@
 // yargs' inferred option types do not survive a chain of nested commands whose handlers
 // declare their own argument interfaces; commands type their arguments themselves and
 // build on a loosely typed yargs instance.
+import { usageError } from '@tvault/core';
+
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type Y = any;
+
+/**
+ * The last command of a group (the top level, `projects`, `agent`, ...), as
+ * `.command(...unknownCommand(y, 'give a ... subcommand: ...', 'projects'))`: a word that names
+ * none of the group's commands is "unknown command 'X'" (with a suggestion when one is close),
+ * and no word at all is `missing`. A hidden default command does it, because yargs' strict mode
+ * reports an unknown command as "Unknown argument: X", or only as "Did you mean Y?". Register it
+ * after the group's other commands: their names are read here, for the suggestion.
+ */
+export function unknownCommand(y: Y, missing: string, path = ''): [string, false, (c: Y) => Y, (a: { words?: string[] }) => never] {
+  const help = `see tvault ${path ? `${path} ` : ''}--help`;
+  const names = commandNames(y);
+  return ['$0 [words..]', false, (c: Y): Y => c, (a) => {
+    const word = a.words?.[0];
+    if (word === undefined) throw usageError(`${missing} (${help})`);
+    const shown = JSON.stringify(word.length > 40 ? `${word.slice(0, 40)}...` : word).slice(1, -1);
+    const near = closest(word, names);
+    throw usageError(`unknown command '${shown}'${path ? ` for tvault ${path}` : ''}${near ? `; did you mean ${near}?` : ''} (${help})`);
+  }];
+}
+
+/** The commands registered so far on this level (yargs clears them before a handler runs). */
+function commandNames(y: Y): string[] {
+  try {
+    return (y.getInternalMethods().getCommandInstance().getCommands() as string[]).filter((n) => !n.startsWith('$'));
+  } catch {
+    return []; // yargs changed its internals: no suggestion, and the error stays right
+  }
+}
+
+/** The command `word` is most likely a typo of: a prefix of it, or at most len/3 edits away. */
+export function closest(word: string, names: string[]): string | undefined {
+  if (word.length >= 2) {
+    const prefixed = names.filter((n) => n.startsWith(word));
+    if (prefixed.length === 1) return prefixed[0];
+  }
+  const limit = Math.max(1, Math.floor(word.length / 3));
+  let best: string | undefined;
+  let bestD = limit + 1;
+  for (const n of names) {
+    const d = distance(word, n);
+    if (d < bestD) [best, bestD] = [n, d];
+  }
+  return best;
+}
+
+function distance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) cur[j] = Math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = cur;
+  }
+  return prev[b.length];
+}

@@ -1,5 +1,5 @@
 // Projects: each has its own data key; `use` sets the vault's current project.
-import type { Y } from './argv';
+import { type Y, unknownCommand } from './argv';
 import { usageError } from '@tvault/core';
 import { isoTime, printJson, printTable } from '../output';
 import { type GlobalArgs, Session } from '../session';
@@ -56,7 +56,7 @@ export function projectCommands(y: Y): Y {
         .command('use <name>', 'make a project the current one', (c: Y): Y => c.positional('name', { type: 'string', demandOption: true }).example('tvault projects use backend', ''), useProject)
         .command(
           'delete <name>',
-          'delete a project and all its secrets',
+          'delete a project and all its secrets (not the current one: tvault use another first)',
           (c: Y): Y =>
             c
               .positional('name', { type: 'string', demandOption: true })
@@ -72,7 +72,7 @@ export function projectCommands(y: Y): Y {
             });
           },
         )
-        .demandCommand(1, 'give a projects subcommand: create, list, use or delete'),
+        .command(...unknownCommand(p, 'give a projects subcommand: create, list, use or delete', 'projects')),
     )
     .command('use <name>', 'make a project the current one (same as projects use)', (c: Y): Y => c.positional('name', { type: 'string', demandOption: true }).example('tvault use backend', ''), useProject);
 }

@@ -17,11 +17,11 @@ export function secretCommands(y: Y): Y {
         c
           .positional('key', { type: 'string', demandOption: true })
           .positional('value', { type: 'string', describe: 'discouraged: lands in shell history and ps' })
-          .option('stdin', { type: 'boolean', describe: 'read the value from stdin (one trailing newline is dropped)' })
-          .option('file', { alias: 'f', type: 'string', describe: 'read the value from a file (one trailing newline is dropped)' })
-          .option('keep-newline', { type: 'boolean', describe: 'keep a trailing newline from --stdin or -f' })
-          .example('printf %s "$TOKEN" | tvault set API_TOKEN --stdin', '')
-          .example('tvault set TLS_KEY -f key.pem', ''),
+          .option('stdin', { type: 'boolean', describe: 'read the value from stdin (one trailing newline, as echo adds, is dropped)' })
+          .option('file', { alias: 'f', type: 'string', describe: 'read the value from a file, byte for byte (a final newline is kept)' })
+          .option('keep-newline', { type: 'boolean', describe: 'keep the trailing newline from --stdin too' })
+          .example('printf %s "$TOKEN" | tvault set API_TOKEN --stdin', 'echo "$TOKEN" | ... stores the same value')
+          .example('tvault set SSH_KEY -f ~/.ssh/id_ed25519', 'exactly the file\'s bytes'),
       async (a: A<{ key: string; value?: string; stdin?: boolean; file?: string; keepNewline?: boolean }>) => {
         checkKeyName(a.key); // before any warning, so that a bad name gets one line of error
         const s = new Session(a);

@@ -1,6 +1,6 @@
 // Whole-vault commands: init, status, doctor, key rotate, import, backup, restore.
 import { existsSync, statSync } from 'node:fs';
-import type { Y } from './argv';
+import { type Y, unknownCommand } from './argv';
 import { DEFAULT_KDF, ExitCode, type PrivacyRule, TvaultError, Vault, backup, checkPrivateDir, errnoText, integrityError, isWeak, noVaultError, privacyFinding, restore, usageError, vaultFiles } from '@tvault/core';
 import { agentRequest, isSocket } from '../agent-client';
 import { warnIfDangerous } from '../dangerous-env';
@@ -143,6 +143,42 @@ async function rotate(a: A<{ kdfMemory?: number; kdfPasses?: number; kdfParallel
   });
 }
 
+/**
+ * A .env file's KEY=value pairs, as dotenv parses them (no shell or variable expansion:
+ * `$(cmd)` and `${X}` stay literal), with two repairs. Bytes that are not UTF-8 are refused,
+ * naming the line (never its text), where decoding would silently turn them into U+FFFD. And a
+ * key `__proto__`, which dotenv's plain-object result drops (assigning it sets the prototype),
+ * is kept: every `__proto__` in the text is swapped for a random word that the text does not
+ * contain, and swapped back in names and values afterwards; a one-to-one rewrite of word
+ * characters, which dotenv's grammar treats alike.
+ */
+export function parseDotenv(raw: Buffer, label: string): Array<[string, string]> {
+  const strict = new TextDecoder('utf-8', { fatal: true });
+  let text: string;
+  try {
+    text = strict.decode(raw);
+  } catch {
+    // 0x0a never occurs inside a multi-byte sequence, so the bad bytes are within one line.
+    let start = 0;
+    for (let line = 1; ; line++) {
+      const end = raw.indexOf(0x0a, start);
+      try {
+        strict.decode(raw.subarray(start, end < 0 ? raw.length : end));
+      } catch {
+        throw usageError(`${label}: line ${line} is not valid UTF-8; nothing was imported`);
+      }
+      start = end + 1;
+    }
+  }
+  const { randomBytes } = require('node:crypto') as typeof import('node:crypto');
+  let word: string;
+  do word = `x${randomBytes(16).toString('hex')}`;
+  while (text.includes(word));
+  const back = (s: string) => s.split(word).join('__proto__');
+  const parsed = (require('dotenv') as typeof import('dotenv')).parse(text.split('__proto__').join(word));
+  return Object.entries(parsed).map(([k, v]) => [back(k), back(v)]);
+}
+
 async function importFile(a: A<{ file: string; dryRun?: boolean }>) {
   const { readFileSync } = await import('node:fs');
   let raw: Buffer;
@@ -152,10 +188,13 @@ async function importFile(a: A<{ file: string; dryRun?: boolean }>) {
   } catch (err) {
     throw new TvaultError(`cannot read ${a.file}: ${errnoText(err)}`);
   }
-  // dotenv's parser does no shell or variable expansion: `$(cmd)` and `${X}` stay literal.
-  const parsed = (require('dotenv') as typeof import('dotenv')).parse(raw);
-  raw.fill(0);
-  const entries = Object.entries(parsed).map(([name, value]) => ({ name, value: Buffer.from(value, 'utf8') }));
+  let parsed: Array<[string, string]>;
+  try {
+    parsed = parseDotenv(raw, a.file === '-' || a.file === '' ? 'stdin' : a.file);
+  } finally {
+    raw.fill(0);
+  }
+  const entries = parsed.map(([name, value]) => ({ name, value: Buffer.from(value, 'utf8') }));
   if (!entries.length) throw usageError(`${a.file} holds no KEY=value lines`);
   entries.forEach((e) => warnIfDangerous(e.name));
   const s = new Session(a);
@@ -186,14 +225,14 @@ const kdfOptions = (c: Y, defaults: boolean): Y =>
 
 export function vaultCommands(y: Y): Y {
   return y
-    .command('init', 'create a vault (TVAULT_PASSPHRASE makes it non-interactive)', (c: Y): Y => kdfOptions(c, true).example('tvault init', '').example('TVAULT_PASSPHRASE=... tvault init --vault /tmp/v', ''), init)
+    .command('init', 'create a vault (TVAULT_PASSPHRASE makes it non-interactive)', (c: Y): Y => kdfOptions(c, true).example('tvault init', '').example('TVAULT_PASSPHRASE_FILE=~/.config/tvault/passphrase tvault init', 'without a prompt: the passphrase from a 0600 file'), init)
     .command('status', 'show the vault, current project and agent', (c: Y): Y => c.example('tvault status --json', ''), status)
     .command('doctor', 'check permissions, integrity and settings', (c: Y): Y => c.example('tvault doctor', ''), doctor)
     .command('key', 'manage the vault key', (k: Y): Y =>
       k
-        .example('TVAULT_NEW_PASSPHRASE=... tvault key rotate', '')
-        .command('rotate', 'change the passphrase (TVAULT_NEW_PASSPHRASE for scripts); values are untouched', (c: Y): Y => kdfOptions(c, false).example('tvault key rotate', ''), rotate)
-        .demandCommand(1, 'give a key subcommand: rotate'),
+        .example('TVAULT_NEW_PASSPHRASE_FILE=~/new-passphrase tvault key rotate', 'without a prompt: the new passphrase from a 0600 file')
+        .command('rotate', 'change the passphrase (TVAULT_NEW_PASSPHRASE or _FILE for scripts); values are untouched', (c: Y): Y => kdfOptions(c, false).example('tvault key rotate', ''), rotate)
+        .command(...unknownCommand(k, 'give a key subcommand: rotate', 'key')),
     )
     .command(
       'import <file>',
