@@ -1,16 +1,8 @@
 // The tvault command line. Every failure ends here as one line on stderr and an exit code
 // from the documented table; a stack trace is shown only with TVAULT_DEBUG=1.
-import yargs from 'yargs/yargs';
 import { ExitCode, TvaultError } from '@tvault/core';
-import { secretCommands } from './commands/secrets';
-import { envCommands } from './commands/env';
-import { projectCommands } from './commands/projects';
-import { vaultCommands } from './commands/vault';
-import { trustCommands } from './commands/trust';
-import { auditCommands } from './commands/audit';
 import { exitQuietlyOnClosedStdout } from './output';
-
-declare const TVAULT_VERSION: string;
+import { buildParser } from './parser';
 
 function fail(err: unknown): never {
   if (err instanceof TvaultError) {
@@ -24,30 +16,7 @@ function fail(err: unknown): never {
 }
 
 async function main(argv: string[]): Promise<void> {
-  const cli = yargs(argv)
-    .scriptName('tvault')
-    .version(typeof TVAULT_VERSION === 'string' ? TVAULT_VERSION : '0.0.0-dev')
-    .parserConfiguration({ 'populate--': true })
-    .option('vault', { type: 'string', global: true, describe: 'vault directory (default: $TVAULT_DIR or ~/.tvault)' })
-    .option('project', { alias: 'p', type: 'string', global: true, describe: 'project (default: tvault.toml, then the current project)' })
-    .option('agent', { type: 'boolean', global: true, default: true, describe: 'use a running agent for reads (--no-agent or TVAULT_NO_AGENT=1 to skip it)' })
-    .option('json', { type: 'boolean', global: true, describe: 'machine-readable output' }) ;
-  vaultCommands(cli);
-  secretCommands(cli);
-  projectCommands(cli);
-  envCommands(cli);
-  trustCommands(cli);
-  auditCommands(cli);
-  await cli
-    .command('agent', 'run and control the unlock agent', (y) => require('./commands/agent').agentCommands(y))
-    .command('hook [shell]', 'print shell integration: bash, zsh, fish or direnv', (y) => require('./commands/hook').hookOptions(y), (a) =>
-      require('./commands/hook').hookCommand(a),
-    )
-    .demandCommand(1, 'give a command; see tvault --help')
-    .strict()
-    .recommendCommands()
-    .wrap(Math.min(100, process.stdout.columns || 100))
-    .epilogue('Exit codes: 0 ok, 1 error, 2 usage, 3 locked, 4 not found, 5 not initialized, 6 wrong passphrase, 8 integrity failure.')
+  await buildParser(argv)
     .fail((msg, err) => {
       if (err) fail(err);
       process.stderr.write(`tvault: ${String(msg).replace(/\s*\n\s*/g, ' ')} (see tvault --help)\n`);
