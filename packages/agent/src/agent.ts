@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { harden, sdNotify } from '@tvault/native';
 import { acquireLock, checkDelegateDir, clearSocketPath, removeRunFiles, writePidFile } from './files';
 import { KeyHolder } from './key';
+import { LockTimers } from './lock-timers';
 import { type Logger, openLog } from './log';
 import { type ErrorCode, ProtocolError, type Request, errorLine, okLine, parseRequest } from './protocol';
 import { type ReadRequest, serveRead } from './reads';
@@ -86,12 +87,9 @@ function notify(log: Logger, state: string): void {
 
 class Agent {
   private state: 'serving' | 'rotated' | 'stopping' = 'serving';
-  private readonly unlockedAt = Date.now();
-  private lastRead = Date.now();
+  private readonly timers: LockTimers;
   private served = 0;
   private lastAuditHead = '';
-  private idleTimer?: NodeJS.Timeout;
-  private ttlTimer?: NodeJS.Timeout;
   private readonly allowed: ReadonlySet<number>;
   readonly server: AgentServer;
   private readonly files: ReturnType<typeof vaultFiles>;
@@ -108,6 +106,7 @@ class Agent {
   ) {
     this.files = vaultFiles(o.dir);
     this.allowed = new Set([process.getuid!(), ...(o.allowUids ?? [])]);
+    this.timers = new LockTimers(o, (reason) => this.stop(reason, 0));
     this.server = new AgentServer({
       ioTimeoutMs: o.ioTimeoutMs,
       allowPeer: (p) => this.allowed.has(p.uid),
@@ -117,8 +116,7 @@ class Agent {
   }
 
   startTimers(): void {
-    if (this.o.idleMs) this.idleTimer = setTimeout(() => this.stop('idle', 0), this.o.idleMs);
-    if (this.o.maxTtlMs) this.ttlTimer = setTimeout(() => this.stop('max-ttl', 0), Math.max(0, this.unlockedAt + this.o.maxTtlMs - Date.now()));
+    this.timers.start();
   }
 
   // ---- requests ----------------------------------------------------------------------------
@@ -190,8 +188,7 @@ class Agent {
   }
 
   private touch(): void {
-    this.lastRead = Date.now();
-    this.idleTimer?.refresh();
+    this.timers.touch();
   }
 
   private status(project: string | null, token: TokenSpec | undefined): Record<string, unknown> {
@@ -209,15 +206,15 @@ class Agent {
       version: VERSION,
       vault: this.o.dir,
       socket: this.files.sock,
-      startedAt: new Date(this.unlockedAt).toISOString(),
-      uptimeMs: now - this.unlockedAt,
+      startedAt: new Date(this.timers.unlockedAt).toISOString(),
+      uptimeMs: now - this.timers.unlockedAt,
       unlocked: this.key.held,
       keyRotated: this.state === 'rotated',
       mlocked: this.key.mlocked,
       idleMs: this.o.idleMs,
-      idleRemainingMs: this.o.idleMs ? Math.max(0, this.lastRead + this.o.idleMs - now) : null,
+      idleRemainingMs: this.timers.idleRemainingMs(now),
       maxTtlMs: this.o.maxTtlMs,
-      maxTtlRemainingMs: this.o.maxTtlMs ? Math.max(0, this.unlockedAt + this.o.maxTtlMs - now) : null,
+      maxTtlRemainingMs: this.timers.maxTtlRemainingMs(now),
       served: this.served,
       requireToken: this.tokens !== null,
       ...(token && { token: tokenInfo(token) }),
@@ -269,8 +266,7 @@ class Agent {
     if (this.state === 'stopping') return;
     this.state = 'stopping';
     this.key.wipe();
-    clearTimeout(this.idleTimer);
-    clearTimeout(this.ttlTimer);
+    this.timers.stop();
     const step = (fn: () => void) => {
       try {
         fn();
