@@ -67,7 +67,7 @@ test('vectors: any change to an envelope, or the wrong row, is an integrity fail
 });
 
 test('vectors: audit rows hash and MAC as the spec says, chained from 32 zero bytes', () => {
-  let prev = GENESIS;
+  let prev: Buffer = GENESIS;
   for (const a of V.audit) {
     const r = a.row;
     assert.equal(a.prevHash, prev.toString('hex'));
