@@ -1,5 +1,7 @@
 // Auto-lock: the idle timeout (reset by reads), the absolute max-ttl (however busy), what a
-// request in flight gets when the agent locks, and the per-connection deadline.
+// request in flight gets when the agent locks, and the per-connection deadline. These are the
+// wall-clock tests on a real agent; the deadlines' rules on a test clock, without waiting, are
+// in packages/agent/src/lock-timers.test.ts.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { makeVault } from './helpers.mjs';

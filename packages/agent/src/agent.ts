@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { harden, sdNotify } from '@tvault/native';
 import { acquireLock, checkDelegateDir, clearSocketPath, removeRunFiles, writePidFile } from './files';
 import { KeyHolder } from './key';
+import { LockTimers } from './lock-timers';
 import { type AgentLog, type Logger, RefusalDigest, openLog } from './log';
 import { type ErrorCode, type ReadRequest, type Request, type StatusAnswer, type TokenInfo } from '@tvault/protocol';
 import { ProtocolError, errorLine, okLine, parseRequest } from './protocol';
@@ -73,12 +74,9 @@ function notify(log: Logger, state: string): void {
 
 class Agent {
   private state: 'serving' | 'rotated' | 'stopping' = 'serving';
-  private readonly unlockedAt = Date.now();
-  private lastRead = Date.now();
+  private readonly timers: LockTimers;
   private served = 0;
   private lastAuditHead = '';
-  private idleTimer?: NodeJS.Timeout;
-  private ttlTimer?: NodeJS.Timeout;
   private readonly allowed: ReadonlySet<number>;
   readonly server: AgentServer;
   private readonly files: ReturnType<typeof vaultFiles>;
@@ -101,6 +99,7 @@ class Agent {
     this.refusals = new RefusalDigest(log);
     this.audits = new AuditQueue({ tryWrite: (rows) => this.writeAudit(rows) }, new AuditJournal(auditJournalPath(o.dir)));
     this.allowed = new Set([process.getuid!(), ...(o.allowUids ?? [])]);
+    this.timers = new LockTimers(o, (reason) => this.stop(reason, 0));
     this.server = new AgentServer({
       ioTimeoutMs: o.ioTimeoutMs,
       allowPeer: (p) => this.allowed.has(p.uid),
@@ -110,8 +109,7 @@ class Agent {
   }
 
   startTimers(): void {
-    if (this.o.idleMs) this.idleTimer = setTimeout(() => this.stop('idle', ExitCode.OK), this.o.idleMs);
-    if (this.o.maxTtlMs) this.ttlTimer = setTimeout(() => this.stop('max-ttl', ExitCode.OK), Math.max(0, this.unlockedAt + this.o.maxTtlMs - Date.now()));
+    this.timers.start();
   }
 
   // ---- requests ----------------------------------------------------------------------------
@@ -184,8 +182,7 @@ class Agent {
   }
 
   private touch(): void {
-    this.lastRead = Date.now();
-    this.idleTimer?.refresh();
+    this.timers.touch();
   }
 
   private status(project: string | null | undefined, token: TokenSpec | undefined): StatusAnswer {
@@ -203,15 +200,15 @@ class Agent {
       version: VERSION,
       vault: this.o.dir,
       socket: this.files.sock,
-      startedAt: new Date(this.unlockedAt).toISOString(),
-      uptimeMs: now - this.unlockedAt,
+      startedAt: new Date(this.timers.unlockedAt).toISOString(),
+      uptimeMs: now - this.timers.unlockedAt,
       unlocked: this.key.held,
       keyRotated: this.state === 'rotated',
       mlocked: this.key.mlocked,
       idleMs: this.o.idleMs,
-      idleRemainingMs: this.o.idleMs ? Math.max(0, this.lastRead + this.o.idleMs - now) : null,
+      idleRemainingMs: this.timers.idleRemainingMs(now),
       maxTtlMs: this.o.maxTtlMs,
-      maxTtlRemainingMs: this.o.maxTtlMs ? Math.max(0, this.unlockedAt + this.o.maxTtlMs - now) : null,
+      maxTtlRemainingMs: this.timers.maxTtlRemainingMs(now),
       served: this.served,
       requireToken: this.tokens !== null,
       ...(token && { token: tokenInfo(token) }),
@@ -268,8 +265,7 @@ class Agent {
       }
     }
     this.key.wipe();
-    clearTimeout(this.idleTimer);
-    clearTimeout(this.ttlTimer);
+    this.timers.stop();
     const step = (fn: () => void) => {
       try {
         fn();

@@ -61,24 +61,24 @@ function systemdEnv(name: string, value: string): string {
 const INSTALLED = '# Written by `tvault agent install` (remove it with `tvault agent uninstall`).';
 const xml = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 
-function renderSystemd(o: RenderOptions): string {
+function renderSystemd(o: RenderOptions, text: string): string {
   const exec = [process.execPath, BIN, 'agent', 'start', ...o.startArgs].map(systemdArg).join(' ');
   // With a token file, SIGHUP reloads it: `systemctl --user reload tvault-agent`. Without one,
   // SIGHUP would stop the agent, so there is no ExecReload that could do that by surprise.
   const reload = o.startArgs.includes('--token-file') ? '\nExecReload=/bin/kill -HUP $MAINPID' : '';
   const env = o.vaultDir ? `\n${systemdEnv('TVAULT_DIR', o.vaultDir)}` : '';
-  const body = template('systemd')
+  const body = text
     .replace(/^ExecStart=.*$/m, () => `ExecStart=${exec}${reload}${env}`)
     .replace(/^LoadCredential=tvault-passphrase:.*$/m, () => `LoadCredential=tvault-passphrase:${o.passphraseFile.replace(/%/g, '%%')}`);
   return `${INSTALLED}\n${body}`;
 }
 
-function renderLaunchd(o: RenderOptions): string {
+function renderLaunchd(o: RenderOptions, text: string): string {
   const args = [process.execPath, BIN, 'agent', 'start', ...o.startArgs].map((a) => `    <string>${xml(a)}</string>`).join('\n');
   const env: Array<[string, string]> = [['TVAULT_PASSPHRASE_FILE', o.passphraseFile]];
   if (o.vaultDir) env.push(['TVAULT_DIR', o.vaultDir]);
   const envDict = env.map(([k, v]) => `    <key>${k}</key>\n    <string>${xml(v)}</string>`).join('\n');
-  return template('launchd')
+  return text
     .replace(/(<!DOCTYPE[^>]*>\n)/, (doctype) => `${doctype}<!-- ${INSTALLED.slice(2)} -->\n`)
     .replace(
       /  <key>ProgramArguments<\/key>\n  <array>[\s\S]*?<\/array>/,
@@ -86,9 +86,10 @@ function renderLaunchd(o: RenderOptions): string {
     );
 }
 
-export function renderUnit(target: UnitTarget, o: RenderOptions): string {
+/** The unit for `target`, from the committed template (or `text`, a template given in a test). */
+export function renderUnit(target: UnitTarget, o: RenderOptions, text = template(target)): string {
   checkUnitStrings(o);
-  return target === 'systemd' ? renderSystemd(o) : renderLaunchd(o);
+  return target === 'systemd' ? renderSystemd(o, text) : renderLaunchd(o, text);
 }
 
 /**

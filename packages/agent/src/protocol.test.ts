@@ -1,0 +1,92 @@
+// Request parsing (docs/PROTOCOL.md), table-driven: each line is either a request of a known
+// shape or a ProtocolError with a stable code; and the response encoders' exact bytes.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ProtocolError, errorLine, jsonStringBytes, okLine, parseRequest, secretsLine, valueLine } from './protocol';
+
+const parse = (line: string) => parseRequest(Buffer.from(line, 'utf8'));
+
+test('protocol: requests that parse', () => {
+  const cases: Array<[string, object]> = [
+    ['{"v":1,"op":"status"}', { op: 'status', project: null, token: undefined }],
+    ['{"v":1,"op":"status","project":"web"}', { op: 'status', project: 'web', token: undefined }],
+    ['{"v":1,"op":"stop"}', { op: 'stop', token: undefined }],
+    ['{"v":1,"op":"stop","project":"ignored"}', { op: 'stop', token: undefined }],
+    ['{"v":1,"op":"get","key":"K"}', { op: 'get', project: null, key: 'K', token: undefined }],
+    ['{"v":1,"op":"get","key":"_K9","project":null,"token":"t"}', { op: 'get', project: null, key: '_K9', token: 't' }],
+    ['{"v":1,"op":"getall","project":"a.b_c-1"}', { op: 'getall', project: 'a.b_c-1', token: undefined }],
+    ['{"v":1,"op":"getselected","only":["A","B"]}', { op: 'getselected', project: null, only: ['A', 'B'], prefix: undefined, token: undefined }],
+    ['{"v":1,"op":"getselected","prefix":""}', { op: 'getselected', project: null, only: undefined, prefix: '', token: undefined }],
+    ['{"v":1,"op":"getselected","only":[],"prefix":"APP_"}', { op: 'getselected', project: null, only: [], prefix: 'APP_', token: undefined }],
+    [' {"op":"get","v":1,"key":"K","extra":true} ', { op: 'get', project: null, key: 'K', token: undefined }],
+  ];
+  for (const [line, want] of cases) assert.deepEqual(parse(line), want, line);
+});
+
+test('protocol: requests that are refused, with their code', () => {
+  const cases: Array<[string, string, RegExp?]> = [
+    ['', 'bad_json'],
+    ['{"v":1,"op":"get"', 'bad_json'],
+    ['\xff', 'bad_json'],
+    ['[1]', 'bad_request', /must be a JSON object/],
+    ['"get"', 'bad_request'],
+    ['null', 'bad_request'],
+    ['{"op":"get","key":"K"}', 'bad_version', /no "v" field/],
+    ['{"v":2,"op":"get","key":"K"}', 'bad_version', /version 2\).*speaks v1/],
+    ['{"v":"1","op":"status"}', 'bad_version'],
+    ['{"v":1}', 'bad_request', /"op" is missing/],
+    ['{"v":1,"op":5}', 'bad_request'],
+    ['{"v":1,"op":"set"}', 'unknown_op', /unknown op "set"; known ops: get, getall, getselected, status, stop/],
+    ['{"v":1,"op":"__proto__"}', 'unknown_op'],
+    ['{"v":1,"op":"status","token":5}', 'bad_request', /"token" must be a string/],
+    ['{"v":1,"op":"getall","key":"K"}', 'bad_request', /"key" is only valid with op get/],
+    ['{"v":1,"op":"get","key":"K","only":["K"]}', 'bad_request', /only valid with op getselected/],
+    ['{"v":1,"op":"getall","prefix":"A"}', 'bad_request', /only valid with op getselected/],
+    ['{"v":1,"op":"get"}', 'bad_request', /op get needs "key"/],
+    ['{"v":1,"op":"get","key":7}', 'bad_request', /op get needs "key"/],
+    ['{"v":1,"op":"get","key":"1K"}', 'bad_request', /invalid key name/],
+    ['{"v":1,"op":"get","key":"K-1"}', 'bad_request', /invalid key name/],
+    [`{"v":1,"op":"get","key":"${'K'.repeat(256)}"}`, 'bad_request', /invalid key name/],
+    ['{"v":1,"op":"get","key":"K","project":5}', 'bad_request', /"project" must be a string or null/],
+    ['{"v":1,"op":"get","key":"K","project":"../x"}', 'bad_request'],
+    ['{"v":1,"op":"get","key":"K","project":""}', 'bad_request'],
+    ['{"v":1,"op":"getselected"}', 'bad_request', /needs "only" or "prefix"/],
+    ['{"v":1,"op":"getselected","only":"A"}', 'bad_request', /"only" must be an array of key names/],
+    ['{"v":1,"op":"getselected","only":["A",1]}', 'bad_request', /"only" must be an array/],
+    ['{"v":1,"op":"getselected","only":["A","2B"]}', 'bad_request', /invalid key name/],
+    ['{"v":1,"op":"getselected","prefix":5}', 'bad_request', /"prefix" must be a string of at most 255/],
+    [`{"v":1,"op":"getselected","prefix":"${'P'.repeat(256)}"}`, 'bad_request', /at most 255/],
+  ];
+  for (const [line, code, re] of cases) {
+    assert.throws(() => parse(line), (err: unknown) => {
+      assert.ok(err instanceof ProtocolError, line);
+      assert.equal(err.code, code, line);
+      if (re) assert.match(err.message, re, line);
+      return true;
+    });
+  }
+});
+
+test('protocol: a prefix of exactly 255 characters is accepted', () => {
+  assert.deepEqual(parse(`{"v":1,"op":"getselected","prefix":"${'P'.repeat(255)}"}`), { op: 'getselected', project: null, only: undefined, prefix: 'P'.repeat(255), token: undefined });
+});
+
+test('protocol: jsonStringBytes escapes like JSON.stringify for every value tvault stores', () => {
+  const samples = ['', 'plain', 'quote " backslash \\ slash /', 'tab\tnl\ncr\rbs\bff\f', '\x01\x1f\x7f', 'é ü 日本 😀', "it's & <tag>", '\u2028\u2029'];
+  for (let c = 1; c < 0x80; c++) samples.push(String.fromCharCode(c));
+  for (const s of samples) {
+    const got = jsonStringBytes(Buffer.from(s, 'utf8'));
+    assert.equal(got.toString('utf8'), JSON.stringify(s), JSON.stringify(s));
+    assert.equal(JSON.parse(got.toString('utf8')), s);
+  }
+});
+
+test('protocol: response lines, byte for byte', () => {
+  assert.equal(errorLine('locked', 'the agent locked\nsecond line').toString(), '{"v":1,"ok":false,"error":"locked","message":"the agent locked"}\n');
+  assert.equal(okLine({ pid: 7, stopping: true }).toString(), '{"v":1,"ok":true,"pid":7,"stopping":true}\n');
+  assert.equal(valueLine('web', 'K', Buffer.from('a"b\nc')).toString(), '{"v":1,"ok":true,"project":"web","key":"K","value":"a\\"b\\nc"}\n');
+  assert.equal(secretsLine('web', []).toString(), '{"v":1,"ok":true,"project":"web","secrets":{}}\n');
+  const line = secretsLine('web', [{ name: 'A', value: Buffer.from('1') }, { name: 'B', value: Buffer.from('é') }]);
+  assert.equal(line.toString(), '{"v":1,"ok":true,"project":"web","secrets":{"A":"1","B":"é"}}\n');
+  assert.deepEqual(JSON.parse(line.toString()), { v: 1, ok: true, project: 'web', secrets: { A: '1', B: 'é' } });
+});

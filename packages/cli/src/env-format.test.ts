@@ -1,0 +1,101 @@
+// Rendering secrets for shells and tools (env-format.ts), byte for byte, table-driven. Whether
+// the real readers (bash, zsh, fish, dotenv, yaml, GitHub's parser) read each format back is the
+// slow tier's job: test/formats-roundtrip.test.mjs and test/shell-*.test.mjs.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ENV_FORMATS, dotenvQuote, fishQuote, formatEnv, shellQuote } from './env-format';
+
+const one = (value: string, format: string, opts = {}) => formatEnv([{ name: 'K', value }], format, opts);
+
+test('env format: shell quoting', () => {
+  const cases: Array<[string, string]> = [
+    ['', "''"],
+    ['plain', "'plain'"],
+    ["it's", "'it'\\''s'"],
+    ["''", "''\\'''\\'''"],
+    ['$(rm -rf /) `x` $HOME !! \\n', "'$(rm -rf /) `x` $HOME !! \\n'"],
+    ['line1\nline2\r', "'line1\nline2\r'"],
+    ['=ls ~/x a:~/y', "'=ls ~/x a:~/y'"],
+    ['é 日本 😀', "'é 日本 😀'"],
+  ];
+  for (const [value, want] of cases) assert.equal(shellQuote(value), want, JSON.stringify(value));
+});
+
+test('env format: fish quoting', () => {
+  const cases: Array<[string, string]> = [
+    ['', "''"],
+    ["it's", "'it\\'s'"],
+    ['back\\slash', "'back\\\\slash'"],
+    ['\\\'', "'\\\\\\''"],
+    ['$x (y) {z}\nnext', "'$x (y) {z}\nnext'"],
+  ];
+  for (const [value, want] of cases) assert.equal(fishQuote(value), want, JSON.stringify(value));
+});
+
+test('env format: dotenv picks the first quoting its parser reads back exactly', () => {
+  const cases: Array<[string, string]> = [
+    ['', "''"],
+    ['plain', "'plain'"],
+    ['a "b" #c', `'a "b" #c'`],
+    ['multi\nline', "'multi\nline'"],
+    ["it's", '`it\'s`'],
+    ["it's `x`", `"it's \`x\`"`],
+    ['cr\rhere', '"cr\\rhere"'],
+    ['ends\\', 'ends\\'],
+    ["x'`\"y", `x'\`"y`],
+    ["a'\r", `"a'\\r"`],
+  ];
+  for (const [value, want] of cases) assert.equal(dotenvQuote('K', value), want, JSON.stringify(value));
+  for (const value of ["'`\"x", "'`\"\n", "'`\"\\n", " '`\" ", "x'`\"#y", '"a\\']) {
+    assert.throws(() => dotenvQuote('K', value), /the value of K cannot be written exactly in dotenv format/, JSON.stringify(value));
+  }
+});
+
+test('env format: each format, whole', () => {
+  const entries = [
+    { name: 'A', value: "x'y" },
+    { name: 'B_2', value: 'é\n' },
+  ];
+  assert.equal(formatEnv(entries, 'shell'), "export A='x'\\''y'\nexport B_2='é\n'\n");
+  assert.equal(formatEnv(entries, 'shell', { export: false }), "A='x'\\''y'\nB_2='é\n'\n");
+  assert.equal(formatEnv(entries, 'fish'), "set -gx -- A 'x\\'y'\nset -gx -- B_2 'é\n'\n");
+  assert.equal(formatEnv(entries, 'fish', { export: false }), "set -g -- A 'x\\'y'\nset -g -- B_2 'é\n'\n");
+  assert.equal(formatEnv(entries, 'dotenv'), "A=`x'y`\nB_2='é\n'\n");
+  assert.equal(formatEnv(entries, 'dotenv', { export: true }), "A=`x'y`\nB_2='é\n'\n", 'dotenv never exports');
+  assert.equal(formatEnv(entries, 'json'), '{\n  "A": "x\'y",\n  "B_2": "é\\n"\n}\n');
+  assert.equal(formatEnv(entries, 'yaml'), 'A: "x\'y"\nB_2: "é\\n"\n');
+  const gh = formatEnv(entries, 'github');
+  const m = /^A<<(TVAULT_EOF_[0-9a-f]{24})\nx'y\n\1\nB_2<<(TVAULT_EOF_[0-9a-f]{24})\né\n\n\2\n$/.exec(gh);
+  assert.ok(m, gh);
+  assert.notEqual(m[1], m[2], 'a fresh delimiter per entry');
+  for (const f of ENV_FORMATS) assert.equal(formatEnv([], f), f === 'json' ? '{}\n' : f === 'yaml' ? '{}\n' : '', f);
+});
+
+test('env format: yaml escapes what YAML 1.1 or 1.2 would not read back', () => {
+  const cases: Array<[string, string]> = [
+    ['a"b\\c', '"a\\"b\\\\c"'],
+    ['\t\r\n', '"\\t\\r\\n"'],
+    ['\x00\x1f\x7f\x85\x9f', '"\\x00\\x1f\\x7f\\x85\\x9f"'],
+    ['\u2028\u2029\ufeff\ufffe\uffff', '"\\u2028\\u2029\\ufeff\\ufffe\\uffff"'],
+    ['é 😀 ~ #', '"é 😀 ~ #"'],
+  ];
+  for (const [value, want] of cases) assert.equal(one(value, 'yaml'), `K: ${want}\n`, JSON.stringify(value));
+  assert.equal(formatEnv([{ name: 'yes', value: '1' }, { name: 'On', value: '2' }, { name: 'NULL', value: '3' }, { name: 'yes_', value: '4' }], 'yaml'), '"yes": "1"\n"On": "2"\n"NULL": "3"\nyes_: "4"\n');
+});
+
+test('env format: refusals', () => {
+  const cases: Array<[string, string, object, RegExp]> = [
+    ['RANDOM', 'shell', {}, /RANDOM cannot be loaded into bash or zsh: the shell reserves this name/],
+    ['_', 'shell', {}, /cannot be loaded into bash or zsh/],
+    ['status', 'fish', {}, /status cannot be loaded into fish/],
+    ['TVAULT_DIR', 'json', {}, /names starting with TVAULT_ are reserved/],
+    ['LD_PRELOAD', 'shell', {}, /refusing to inject LD_PRELOAD: it changes how programs load/],
+    ['PATH', 'dotenv', {}, /refusing to inject PATH/],
+  ];
+  for (const [name, format, opts, re] of cases) assert.throws(() => formatEnv([{ name, value: 'v' }], format, opts), re, `${name} ${format}`);
+  assert.throws(() => formatEnv([], 'xml'), /unknown format 'xml'; use one of: shell, fish, dotenv, json, yaml, github/);
+  // What the user let through, and what `tvault export` (checkNames: false) writes as data.
+  assert.equal(formatEnv([{ name: 'LD_PRELOAD', value: 'v' }], 'shell', { allowDangerous: ['LD_PRELOAD'] }), "export LD_PRELOAD='v'\n");
+  assert.equal(formatEnv([{ name: 'TVAULT_DIR', value: 'v' }], 'dotenv', { checkNames: false }), "TVAULT_DIR='v'\n");
+  assert.equal(formatEnv([{ name: 'RANDOM', value: 'v' }], 'fish'), "set -gx -- RANDOM 'v'\n", 'fish does not reserve RANDOM');
+});

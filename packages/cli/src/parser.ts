@@ -1,0 +1,53 @@
+// The full CLI's command line: global options and every command, without the failure handler
+// and the parse call, which main.ts adds. Apart from main.ts so that a test can parse an argv
+// with it (fast-args.parity.test.ts, against the fast path's parser).
+import type { Argv } from 'yargs';
+import yargs from 'yargs/yargs';
+import { checkProjectName, usageError } from '@tvault/core';
+import type { Answer } from '@tvault/protocol';
+import { secretCommands } from './commands/secrets';
+import { envCommands } from './commands/env';
+import { projectCommands } from './commands/projects';
+import { vaultCommands } from './commands/vault';
+import { trustCommands } from './commands/trust';
+import { auditCommands } from './commands/audit';
+import { unknownCommand } from './commands/argv';
+
+declare const TVAULT_VERSION: string;
+
+/** `fastPathAnswer`: what the agent already told fast.ts for this command (see main.ts). */
+export function buildParser(argv: string[], fastPathAnswer?: Answer | null): Argv {
+  const cli = yargs(argv)
+    .scriptName('tvault')
+    .version(typeof TVAULT_VERSION === 'string' ? TVAULT_VERSION : '0.0.0-dev')
+    .parserConfiguration({ 'populate--': true })
+    .option('vault', { type: 'string', global: true, describe: 'vault directory (default: $TVAULT_DIR or ~/.tvault)' })
+    .option('project', { alias: 'p', type: 'string', global: true, describe: 'project (default: tvault.toml, then the current project)' })
+    .option('agent', { type: 'boolean', global: true, default: true, describe: 'use a running agent for reads (--no-agent or TVAULT_NO_AGENT=1 to skip it)' })
+    .option('json', { type: 'boolean', global: true, describe: 'machine-readable output' })
+    // What the fast path already heard from the agent reaches the commands' Session through their
+    // arguments; set here, after parsing, so no command line can put it there.
+    .middleware((a: Record<string, unknown>) => void (a.fastPathAnswer = fastPathAnswer));
+  // Checked once for every command: an empty -p '' (or a bare -p, --project=) must not fall
+  // back to the current project, and a typo is a usage error (2), not "not found".
+  cli.middleware((a) => {
+    if (a.project === '') throw usageError('-p/--project needs a project name (leave it out for the current project)');
+    if (a.project !== undefined) checkProjectName(String(a.project));
+  }, true);
+  vaultCommands(cli);
+  secretCommands(cli);
+  projectCommands(cli);
+  envCommands(cli);
+  trustCommands(cli);
+  auditCommands(cli);
+  return cli
+    .command('agent', 'run and control the unlock agent', (y) => require('./commands/agent').agentCommands(y))
+    .command('hook [shell]', 'print shell integration: bash, zsh, fish or direnv', (y) => require('./commands/hook').hookOptions(y), (a) =>
+      require('./commands/hook').hookCommand(a),
+    )
+    .command(...(unknownCommand(cli, 'give a command') as unknown as [string, string])) // last: it reads the names above
+    .usage('$0 <command> [options]')
+    .strict()
+    .wrap(Math.min(100, process.stdout.columns || 100))
+    .epilogue('Exit codes: 0 ok, 1 error, 2 usage, 3 locked, 4 not found, 5 not initialized, 6 wrong passphrase, 8 integrity failure.') as Argv;
+}
