@@ -1,7 +1,7 @@
 // The tvault command line. Every failure ends here as one line on stderr and an exit code
 // from the documented table; a stack trace is shown only with TVAULT_DEBUG=1.
 import yargs from 'yargs/yargs';
-import { ExitCode, TvaultError, checkProjectName, usageError } from '@tvault/core';
+import { ExitCode, TvaultError, usageError } from '@tvault/core';
 import { secretCommands } from './commands/secrets';
 import { envCommands } from './commands/env';
 import { projectCommands } from './commands/projects';
@@ -34,10 +34,9 @@ async function main(argv: string[]): Promise<void> {
     .option('agent', { type: 'boolean', global: true, default: true, describe: 'use a running agent for reads (--no-agent or TVAULT_NO_AGENT=1 to skip it)' })
     .option('json', { type: 'boolean', global: true, describe: 'machine-readable output' }) ;
   // Checked once for every command: an empty -p '' (or a bare -p, --project=) must not fall
-  // back to the current project, and a typo is a usage error (2), not "not found".
+  // back to the current project. The name itself is checked where it is used.
   cli.middleware((argv) => {
     if (argv.project === '') throw usageError('-p/--project needs a project name (leave it out for the current project)');
-    if (argv.project !== undefined) checkProjectName(String(argv.project));
   }, true);
   vaultCommands(cli);
   secretCommands(cli);
