@@ -1,6 +1,6 @@
 // The client side of the agent protocol (docs/PROTOCOL.md): one line of JSON in, one line out.
 // This module is on the hot path of `tvault get`: it loads nothing but the small native addon.
-import { lstatSync, statSync } from 'node:fs';
+import { lstatSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { TvaultError } from '@tvault/core/src/errors';
 import { vaultFiles } from '@tvault/core/src/paths';
@@ -73,26 +73,24 @@ export function isSocket(path: string): boolean {
 }
 
 /**
- * The socket to dial, or null when there is none (no agent). Whoever can create files in its
- * directory could have planted it there to feed us values (or collect a token), so the client
- * dials only a socket in a directory that neither group nor others can write, and that is its
- * own (or root's). A delegate, which sets TVAULT_AGENT_TOKEN, dials a directory of the agent's
- * user: choosing it is the delegate's configuration, and the agent requires it not writable by
- * others too.
+ * Why the client will not dial a socket (thrown by the addon's agentCall with checkDir). Whoever
+ * can create files in its directory could have planted it there to feed us values (or collect a
+ * token), so the client dials only a socket in a directory that neither group nor others can
+ * write, and that is its own (or root's). A delegate, which sets TVAULT_AGENT_TOKEN, dials a
+ * directory of the agent's user: choosing it is the delegate's configuration, and the agent
+ * requires it not writable by others too. The addon checks the open directory and connects
+ * through it, so that renaming an ancestor between the check and the connect changes nothing.
  */
-function socketToDial(vaultDir: string): string | null {
-  const sock = agentSocketPath(vaultDir);
-  if (!isSocket(sock)) return null;
-  const dir = dirname(sock);
-  const st = statSync(dir);
-  if (st.mode & 0o022) {
-    throw new TvaultError(`refusing the agent socket in ${dir}: the directory is writable by group or others (fix it with: chmod go-w ${dir})`);
+function refusal(err: unknown, dir: string): TvaultError | null {
+  const e = err as { code?: string; uid?: number };
+  const why = (text: string) => new TvaultError(`refusing the agent socket in ${dir}: ${text}`);
+  switch (e?.code) {
+    case 'EDIRWRITABLE': return why(`the directory is writable by group or others (fix it with: chmod go-w ${dir})`);
+    case 'EDIROWNER': return why(`the directory belongs to uid ${e.uid}, not to you (a delegate reaches another user's agent with TVAULT_AGENT_TOKEN)`);
+    case 'EDIRLINK': return why('the directory is a symbolic link (point --vault or TVAULT_DIR at the real directory)');
+    case 'EDIRSWAP': return why('the directory changed while it was checked');
+    default: return null;
   }
-  const uid = process.getuid?.();
-  if (uid !== undefined && st.uid !== uid && st.uid !== 0 && !process.env.TVAULT_AGENT_TOKEN) {
-    throw new TvaultError(`refusing the agent socket in ${dir}: the directory belongs to uid ${st.uid}, not to you (a delegate reaches another user's agent with TVAULT_AGENT_TOKEN)`);
-  }
-  return sock;
 }
 
 /**
@@ -103,8 +101,8 @@ function socketToDial(vaultDir: string): string | null {
  * unlock. A socket that is there but that this install cannot dial (no addon) is an error.
  */
 export function agentRequest(vaultDir: string, req: AgentRequest, timeoutMs = 5000): AgentResponse | null {
-  const sock = socketToDial(vaultDir);
-  if (!sock) return null;
+  const sock = agentSocketPath(vaultDir);
+  if (!isSocket(sock)) return null; // no agent: a missing addon does not matter then
   let agentCall: typeof import('@tvault/native').agentCall;
   try {
     agentCall = (require('@tvault/native') as typeof import('@tvault/native')).agentCall;
@@ -115,8 +113,14 @@ export function agentRequest(vaultDir: string, req: AgentRequest, timeoutMs = 50
   }
   const token = process.env.TVAULT_AGENT_TOKEN;
   const body = Buffer.from(JSON.stringify({ v: PROTOCOL_VERSION, ...req, ...(token ? { token } : {}) }) + '\n');
-  const answer = agentCall(sock, body, timeoutMs, MAX_RESPONSE);
-  body.fill(0); // it may carry the token
+  let answer: Buffer | null;
+  try {
+    answer = agentCall(sock, body, timeoutMs, MAX_RESPONSE, token ? 'any' : 'own');
+  } catch (err) {
+    throw refusal(err, dirname(sock)) ?? err;
+  } finally {
+    body.fill(0); // it may carry the token
+  }
   if (!answer) return null;
   try {
     return parseAnswer(answer);

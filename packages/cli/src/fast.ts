@@ -2,6 +2,7 @@
 // without loading yargs, SQLite, the KDF or NaCl: a Node start, a connect and one line of
 // JSON. Anything else — another command, a flag this parser does not know, no agent, an
 // agent that refuses — hands over to the full CLI (dist/cli.cjs), which decides properly.
+import './harden'; // first: before anything can read a secret
 import { checkProjectName } from '@tvault/core/src/names';
 import { resolveVaultDir } from '@tvault/core/src/paths';
 import { type AgentMemo, FINAL_ERRORS, agentDisabledByEnv, agentRequest, answerSecrets, finalExitCode, readRequest } from './agent-client';
@@ -116,11 +117,6 @@ export function tryFastPath(argv: string[]): boolean {
   writeStdoutSync(text);
   return true;
 }
-
-// Node opens an unauthenticated debugger on 127.0.0.1:9229 when it receives SIGUSR1; any local
-// process could then read this process's memory (values, the passphrase). A listener of our
-// own replaces Node's handler. `run` forwards SIGUSR1 to its child instead.
-process.on('SIGUSR1', () => {});
 
 let handled = false;
 try {

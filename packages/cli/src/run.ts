@@ -9,6 +9,7 @@ import { constants } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { isatty } from 'node:tty';
 import { RESERVED_PREFIX } from './dangerous-env';
+import { childCoreLimit } from './harden';
 
 export const RUN_FAILED = 125;
 export const NOT_EXECUTABLE = 126;
@@ -92,7 +93,14 @@ export function runChild(cmd: string[], env: NodeJS.ProcessEnv, opts: { lookupPa
       return [sig, h] as const;
     });
     const file = opts.lookupPath !== undefined ? resolveCommand(cmd[0], opts.lookupPath) : cmd[0];
-    child = spawn(file, cmd.slice(1), { stdio: 'inherit', env, argv0: cmd[0] });
+    // The child starts with the caller's core limit (execve makes it dumpable again); tvault
+    // itself stays non-dumpable, so no core of it is written meanwhile.
+    const restoreLimit = childCoreLimit();
+    try {
+      child = spawn(file, cmd.slice(1), { stdio: 'inherit', env, argv0: cmd[0] });
+    } finally {
+      restoreLimit();
+    }
     const cleanup = () => handlers.forEach(([sig, h]) => process.off(sig, h));
     child.on('error', (err: NodeJS.ErrnoException) => {
       cleanup();
