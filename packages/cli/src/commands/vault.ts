@@ -1,5 +1,6 @@
 // Whole-vault commands: init, status, doctor, key rotate, import, backup, restore.
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, realpathSync, statSync } from 'node:fs';
+import { dirname } from 'node:path';
 import type { Y } from './argv';
 import { DEFAULT_KDF, ExitCode, TvaultError, Vault, checkPrivateDir, integrityError, isWeak, usageError, vaultFiles, verifyAuditChain } from '@tvault/core';
 import { agentRequest, isSocket } from '../agent-client';
@@ -60,6 +61,25 @@ interface Check {
 /** Thrown by a check that found something worth saying but nothing broken. */
 class DoctorWarning extends Error {}
 
+/**
+ * Whoever can rename an entry in an ancestor of the vault directory can swap the directory for
+ * one of theirs (the client's socket check holds the directory open, but a delegate's token, a
+ * tvault.toml and the next command by path would still go there). As OpenSSH's StrictModes:
+ * every ancestor up to / must be owned by you or root and writable by neither group nor others,
+ * except a sticky directory of yours or root's (/tmp), where only an entry's owner can rename it.
+ */
+function checkAncestors(dir: string): string {
+  const uid = process.getuid?.();
+  const real = realpathSync(dir);
+  for (let d = dirname(real); ; d = dirname(d)) {
+    const st = statSync(d);
+    const owned = uid === undefined || st.uid === uid || st.uid === 0;
+    if (!owned) throw new Error(`${d} belongs to uid ${st.uid}, who could replace the vault directory; move the vault (--vault or TVAULT_DIR) under directories of yours`);
+    if (st.mode & 0o022 && !(st.mode & 0o1000)) throw new Error(`${d} is writable by group or others, who could replace the vault directory; fix it with: chmod go-w ${d}`);
+    if (dirname(d) === d) return `no one but you or root can replace ${real}`;
+  }
+}
+
 async function doctor(a: GlobalArgs) {
   const s = new Session(a);
   if (!Vault.exists(s.dir)) {
@@ -83,6 +103,7 @@ async function doctor(a: GlobalArgs) {
     }
   };
   attempt('vault directory', () => (checkPrivateDir(s.dir), `${s.dir} is private (0700)`));
+  attempt('ancestors', () => checkAncestors(s.dir));
   attempt('vault.db mode', () => {
     const mode = statSync(vaultFiles(s.dir).db).mode & 0o777;
     if (mode & 0o077) throw new Error(`vault.db has mode ${mode.toString(8)}; fix it with: chmod 600 ${vaultFiles(s.dir).db}`);
