@@ -543,3 +543,19 @@ test('type misuse throws TypeError and never crashes', () => {
   ];
   for (const fn of cases) assert.throws(fn, TypeError, fn.toString());
 });
+
+describe('scrubEnv', () => {
+  test("wipes the values from the initial environment block that /proc/self/environ shows; getenv still sees them", () => {
+    const code = `const n=require(${JSON.stringify(ADDON)});const fs=require('fs');
+const before=fs.readFileSync('/proc/self/environ','latin1');const wiped=n.scrubEnv(['TVAULT_S','TVAULT_ABSENT']);
+const after=fs.readFileSync('/proc/self/environ','latin1');
+console.log(JSON.stringify({before:before.includes('TVAULT_S=secret-x'),wiped,after:after.includes('secret-x'),name:after.includes('TVAULT_S=\\0'),env:process.env.TVAULT_S,other:after.includes('TVAULT_T=keep-me')}));`;
+    const r = spawnSync(process.execPath, ['-e', code], { env: { PATH: process.env.PATH, TVAULT_S: 'secret-x', TVAULT_T: 'keep-me' }, encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(JSON.parse(r.stdout), { before: true, wiped: 1, after: false, name: true, env: 'secret-x', other: true });
+  });
+
+  test('refuses anything but an array of plain names', () => {
+    for (const bad of ['TVAULT_S', [1], ['A=B'], [''], Array(9).fill('X')]) assert.throws(() => native.scrubEnv(bad), TypeError);
+  });
+});
