@@ -73,7 +73,10 @@ test('as uid 65534: the child cannot read its parent environ at all, a same-uid 
   t.after(() => {
     for (const c of childrenOf(run.pid).concat(run.pid)) try { process.kill(c, 'SIGKILL'); } catch { /* gone */ }
   });
-  const [sleeper] = await waitFor(() => existsSync(`/proc/${run.pid}`) && childrenOf(run.pid).length && childrenOf(run.pid), { what: 'the child of tvault run' });
+  // The child once it has exec'd sleep (between fork and exec it is still a copy of tvault).
+  const comm = (pid) => { try { return readFileSync(`/proc/${pid}/comm`, 'utf8').trim(); } catch { return ''; } };
+  const sleepers = () => (existsSync(`/proc/${run.pid}`) ? childrenOf(run.pid).filter((c) => comm(c) === 'sleep') : []);
+  const [sleeper] = await waitFor(() => sleepers().length && sleepers(), { timeout: 20_000, what: 'the child of tvault run' });
   // /proc/PID/* belong to root for a non-dumpable process; the child's to its own uid again.
   assert.equal(statSync(`/proc/${run.pid}/mem`).uid, 0, 'tvault run is non-dumpable');
   assert.equal(statSync(`/proc/${sleeper}/mem`).uid, NOBODY, 'the child is dumpable (execve reset it)');
@@ -93,9 +96,10 @@ test('a crash of `tvault run` writes no core file, and the child keeps the calle
   const limit = v.run(['run', '--', 'sh', '-c', 'ulimit -c'], { cwd, env: {} });
   // (spawnSync's child inherits this test's limit; `sh -c "ulimit -c unlimited; ..."` below sets one)
   assert.equal(limit.code, 0, limit.stderr);
-  const script = (what) => `ulimit -c unlimited; ${what} & p=$!; sleep 1.5; ulimit -c >limit; kill -SEGV $p; wait $p; echo $?`;
+  // Killed once it is surely running: for tvault, once its child wrote child-limit (bounded wait).
+  const script = (what, ready) => `ulimit -c unlimited; ${what} & p=$!; for i in $(seq 200); do [ -e ${ready} ] && break; sleep 0.1; done; sleep 0.3; kill -SEGV $p; wait $p; echo $?`;
   // The child of `tvault run` reports its core limit: the caller's (unlimited), not 0.
-  const r = spawnSync('bash', ['-c', script(`"${process.execPath}" "${BIN}" run -- sh -c 'ulimit -c >child-limit; sleep 5'`)], { cwd, env: baseEnv(v.env), encoding: 'utf8' });
+  const r = spawnSync('bash', ['-c', script(`"${process.execPath}" "${BIN}" run -- sh -c 'ulimit -c >child-limit; sleep 5'`, 'child-limit')], { cwd, env: baseEnv(v.env), encoding: 'utf8' });
   assert.equal(r.stdout.trim(), '139', r.stderr); // killed by SIGSEGV
   assert.equal(readFileSync(join(cwd, 'child-limit'), 'utf8').trim(), 'unlimited');
   const cores = () => readdirSync(cwd).filter((f) => f.startsWith('core'));
@@ -106,7 +110,7 @@ test('a crash of `tvault run` writes no core file, and the child keeps the calle
     return;
   }
   // Control: the same crash of an unhardened node in the same place writes one.
-  const c = spawnSync('bash', ['-c', script(`"${process.execPath}" -e "setInterval(() => {}, 1e6)"`)], { cwd, encoding: 'utf8' });
+  const c = spawnSync('bash', ['-c', script(`"${process.execPath}" -e "require('fs').writeFileSync('up', ''); setInterval(() => {}, 1e6)"`, 'up')], { cwd, encoding: 'utf8' });
   assert.equal(c.stdout.trim(), '139', c.stderr);
   assert.equal(cores().length, 1, 'the control wrote no core file, so this test proves nothing here');
 });

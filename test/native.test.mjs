@@ -555,6 +555,28 @@ console.log(JSON.stringify({before:before.includes('TVAULT_S=secret-x'),wiped,af
     assert.deepEqual(JSON.parse(r.stdout), { before: true, wiped: 1, after: false, name: true, env: 'secret-x', other: true });
   });
 
+  test('also wipes what environ no longer points to: a duplicate name, and one unset before the call', () => {
+    // execve with a hand-made environment (two TVAULT_S entries), which no Node API can build.
+    const py = [
+      'import ctypes, sys',
+      'libc = ctypes.CDLL(None)',
+      'argv = (ctypes.c_char_p * 4)(sys.argv[1].encode(), b"-e", sys.argv[2].encode(), None)',
+      'envs = [b"TVAULT_S=first-secret", b"TVAULT_S=second-secret", b"TVAULT_T=keep"]',
+      'libc.execve(argv[0], argv, (ctypes.c_char_p * 4)(*envs, None))',
+    ].join('\n');
+    const code = `const fs=require('fs');const n=require(${JSON.stringify(ADDON)});
+const show=()=>fs.readFileSync('/proc/self/environ','latin1').split('\\0').filter(Boolean);
+const before=show();delete process.env.TVAULT_S;const wiped=n.scrubEnv(['TVAULT_S']);
+console.log(JSON.stringify({before,wiped,after:show()}));`;
+    const r = spawnSync('python3', ['-c', py, process.execPath, code], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(JSON.parse(r.stdout), {
+      before: ['TVAULT_S=first-secret', 'TVAULT_S=second-secret', 'TVAULT_T=keep'],
+      wiped: 2,
+      after: ['TVAULT_S=', 'TVAULT_S=', 'TVAULT_T=keep'],
+    });
+  });
+
   test('refuses anything but an array of plain names', () => {
     for (const bad of ['TVAULT_S', [1], ['A=B'], [''], Array(9).fill('X')]) assert.throws(() => native.scrubEnv(bad), TypeError);
   });

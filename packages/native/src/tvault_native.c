@@ -508,7 +508,7 @@ static int initial_env_block(char **start, char **end) {
   buf[n] = '\0';
   p = strrchr(buf, ')'); /* the command name may hold spaces and parentheses */
   if (p == NULL) return 0;
-  for (p++; *p && field < 49; p++) if (*p == ' ') field++;
+  for (p++; *p && field < 50; p++) if (*p == ' ') field++;
   if (sscanf(p, "%llu %llu", &a, &b) != 2 || a == 0 || b <= a) return 0;
   *start = (char *)(uintptr_t)a;
   *end = (char *)(uintptr_t)b;
