@@ -4,12 +4,12 @@
 // a direct unlock would have to exit 3 ("locked").
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, cpSync, mkdtempSync, rmSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { chmodSync, chownSync, cpSync, mkdtempSync, renameSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BIN, ROOT, baseEnv, makeVault } from './helpers.mjs';
-import { AGENT_ONLY, auditRows, request, startAgent, tvaultNoTty } from './agent-helpers.mjs';
+import { AGENT_ONLY, auditRows, request, startAgent, tvaultNoTty, waitFor } from './agent-helpers.mjs';
 
 function vaultWithSecrets(t) {
   const v = makeVault(t);
@@ -190,4 +190,46 @@ test('a socket that this install cannot dial (no native addon) is a one-line err
   assert.match(r.stderr, /^tvault: cannot reach the agent at .*agent\.sock: Cannot find module '@tvault\/native'\n$/);
   assert.equal(r.stdout, '');
   assert.equal(client(['get', 'API_KEY']).stdout, 'k-123\n', 'the installed CLI still reads through the agent');
+});
+
+// A listener that answers every read with an injected value and reports what it was sent.
+const FAKE_AGENT = `
+import socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.bind(sys.argv[1])
+s.listen(8)
+print('listening', flush=True)
+while True:
+    c, _ = s.accept()
+    data = c.recv(65536)
+    print('GOT ' + data.decode(errors='replace').strip(), flush=True)
+    c.sendall(b'{"v":1,"ok":true,"project":"default","value":"INJECTED"}\\n')
+    c.close()
+`;
+
+test('a vault directory swapped for a symlink to a directory another user controls is refused, even for a delegate with a token (which that user would collect)', async (t) => {
+  const { v, client } = vaultWithSecrets(t);
+  const evil = mkdtempSync(join(tmpdir(), 'tvault-evil-'));
+  t.after(() => rmSync(evil, { recursive: true, force: true }));
+  chmodSync(evil, 0o755);
+  chownSync(evil, 65534, 65534);
+  const fake = spawn('python3', ['-c', FAKE_AGENT, join(evil, 'agent.sock')], { stdio: ['ignore', 'pipe', 'inherit'] });
+  t.after(() => fake.kill('SIGKILL'));
+  let heard = '';
+  fake.stdout.on('data', (d) => (heard += d));
+  await waitFor(() => heard.startsWith('listening'), { what: 'the fake agent' });
+  // Someone who can write the vault's parent replaces the vault directory with a link.
+  renameSync(v.vault, `${v.vault}.real`);
+  symlinkSync(evil, v.vault);
+  const msg = `tvault: refusing the agent socket in ${v.vault}: the directory is a symbolic link (point --vault or TVAULT_DIR at the real directory)\n`;
+  for (const env of [{}, { TVAULT_AGENT_TOKEN: 'tvt_delegate-secret-token' }]) {
+    const r = client(['get', 'API_KEY'], env);
+    assert.equal(r.code, 1, r.stderr);
+    assert.equal(r.stderr, msg);
+    assert.equal(r.stdout, '');
+  }
+  assert.doesNotMatch(heard, /GOT/, 'the fake agent was dialled');
+  // The real directory, named as such, is served as before (no agent there: locked).
+  const real = client(['get', 'API_KEY'], { TVAULT_DIR: `${v.vault}.real` });
+  assert.equal(real.code, 3, real.stderr);
 });

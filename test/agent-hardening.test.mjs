@@ -126,9 +126,14 @@ test('without the native addon the agent refuses to start (fail closed) with a c
   assert.equal(r.stderr.trim().split('\n').length, 1);
   assert.equal(r.stdout, '');
   assert.ok(gone(join(v.vault, 'agent.sock')));
-  // The rest of the CLI does not need the addon.
-  const get = spawnSync(process.execPath, [join(root, 'packages/cli/bin/tvault'), 'list'], { env: baseEnv(v.env), encoding: 'utf8' });
-  assert.equal(get.status, 0, get.stderr);
+  // Commands that read no secret do not need the addon.
+  const list = spawnSync(process.execPath, [join(root, 'packages/cli/bin/tvault'), 'list'], { env: baseEnv(v.env), encoding: 'utf8' });
+  assert.equal(list.status, 0, list.stderr);
+  // A passphrase is not read by a process that cannot harden itself (fail closed).
+  const get = spawnSync(process.execPath, [join(root, 'packages/cli/bin/tvault'), 'get', 'K'], { env: baseEnv(v.env), encoding: 'utf8' });
+  assert.equal(get.status, 1, get.stderr);
+  assert.match(get.stderr, /^tvault: refusing to read the passphrase: this process cannot be protected from debuggers and core dumps \(its native addon did not load \(tvault native addon is not built/);
+  assert.equal(get.stderr.trim().split('\n').length, 1);
 });
 
 const RECEIVER = `

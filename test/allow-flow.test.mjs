@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { assertOneLineError, makeVault } from './helpers.mjs';
 
@@ -123,4 +123,60 @@ test('[secrets] KEY = { required = true }: run --strict stops before the child s
   const ok = v.run(['run', '--strict', '--', 'sh', '-c', 'printf %s "$K$NEEDED"'], { cwd: repo });
   assert.equal(ok.code, 0, ok.stderr);
   assert.equal(ok.stdout, 'from-appx');
+});
+
+// A tvault.toml that another user put or can change (think /tmp/tvault.toml) must neither break
+// the commands beneath it nor be offered for `allow`: it is ignored with a one-line note, and
+// the walk up ends there, as it does at a directory others can write.
+const IS_ROOT = process.getuid() === 0;
+const ignoredNote = (file, why) => new RegExp(`^tvault: ignoring ${esc(file)}: ${why}; only a tvault.toml that you or root own and no one else can write is used\n$`);
+
+test("a parent's tvault.toml owned by another user is ignored with one note, never offered for allow, also through the agent", { skip: !IS_ROOT && !process.env.CI && 'needs root (chown)' }, async (t) => {
+  const { v, repo, file, get } = setup(t);
+  chownSync(file, 65534, 65534);
+  for (const cwd of [repo, join(repo, 'sub', 'deeper')]) {
+    const r = get(cwd);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, 'from-default\n', 'the current project, as if there were no tvault.toml');
+    assert.match(r.stderr, ignoredNote(file, 'it is owned by uid 65534'));
+    assert.doesNotMatch(r.stderr, /tvault allow/);
+  }
+  // `allow` neither finds it by walking up nor accepts it by name.
+  const walk = v.run(['allow'], { cwd: join(repo, 'sub') });
+  assert.equal(walk.code, 2, walk.stderr);
+  assert.equal(walk.stderr.split('\n')[1], 'tvault: no tvault.toml here or in a parent directory', 'after the note that says why');
+  assertOneLineError(assert, v.run(['allow', file]), 1, /refusing to allow .*tvault\.toml: it or its directory is owned by uid 65534/);
+  // The agent's fast path (and the full CLI after it) note it once, and serve the current project.
+  const { startAgent, AGENT_ONLY } = await import('./agent-helpers.mjs');
+  await startAgent(t, v);
+  const r = v.run(['get', 'K'], { cwd: repo, env: AGENT_ONLY });
+  assert.equal(r.stdout, 'from-default\n', r.stderr);
+  assert.match(r.stderr, ignoredNote(file, 'it is owned by uid 65534'));
+});
+
+test('a tvault.toml in a directory others can write (sticky or not) is ignored, and the walk ends there', (t) => {
+  const { v, repo, file, get } = setup(t);
+  assert.equal(v.run(['allow', file]).code, 0);
+  assert.equal(get().stdout, 'from-app\n');
+  for (const mode of [0o777, 0o1777, 0o775]) {
+    chmodSync(repo, mode);
+    const r = get(join(repo, 'sub'));
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, 'from-default\n', `mode ${mode.toString(8)}`);
+    assert.match(r.stderr, ignoredNote(file, `its directory ${esc(repo)} is writable by group or others`));
+  }
+  chmodSync(repo, 0o755);
+  // A writable directory between the cwd and an allowed tvault.toml ends the walk before it.
+  chmodSync(join(repo, 'sub'), 0o777);
+  const r = get(join(repo, 'sub', 'deeper'));
+  assert.equal(r.stdout, 'from-default\n', r.stderr);
+  assert.equal(r.stderr, '', 'nothing to note: no tvault.toml was looked at past the boundary');
+  chmodSync(join(repo, 'sub'), 0o755);
+  assert.equal(get(join(repo, 'sub', 'deeper')).stdout, 'from-app\n');
+  // A file others can write, in a good directory, is ignored too (and cannot be allowed).
+  chmodSync(file, 0o666);
+  const w = get();
+  assert.equal(w.stdout, 'from-default\n', w.stderr);
+  assert.match(w.stderr, ignoredNote(file, 'it is writable by group or others'));
+  assertOneLineError(assert, v.run(['allow', file]), 1, /refusing to allow .*: it or its directory is writable by group or others/);
 });

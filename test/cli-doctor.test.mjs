@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync } from 'node:fs';
+import { chmodSync, chownSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeVault } from './helpers.mjs';
 
@@ -28,7 +28,7 @@ test('a fresh test vault passes, with a warning about its weak KDF', (t) => {
   assert.equal(code, 0);
   assert.equal(doc.ok, true);
   assert.equal(doc.warnings, 1);
-  assert.deepEqual(status, { 'vault directory': 'ok', 'vault.db mode': 'ok', database: 'ok', 'key derivation': 'warn', 'audit chain': 'ok', agent: 'ok' });
+  assert.deepEqual(status, { 'vault directory': 'ok', ancestors: 'ok', 'vault.db mode': 'ok', database: 'ok', 'key derivation': 'warn', 'audit chain': 'ok', agent: 'ok' });
   for (const c of doc.checks) assert.equal(c.ok, c.status !== 'fail');
 });
 
@@ -55,4 +55,24 @@ test('a stale agent socket is a warning, not a failure', (t) => {
   assert.equal(status.agent, 'warn');
   assert.match(doc.checks.find((c) => c.check === 'agent').detail, /stale agent\.sock/);
   assert.equal(doc.warnings, 2);
+});
+
+test('an ancestor of the vault directory that others can write, or that another user owns, fails; a sticky one (/tmp) does not', (t) => {
+  const v = makeVault(t); // <tmp>/tvault-test-XXXX/vault: /tmp is sticky and root's
+  assert.equal(doctorJson(v).status.ancestors, 'ok');
+  chmodSync(v.dir, 0o777);
+  let r = v.run(['doctor']);
+  assert.equal(r.code, 1, r.stdout);
+  assert.match(r.stdout, new RegExp(`^FAIL  ancestors +${v.dir} is writable by group or others, who could replace the vault directory; fix it with: chmod go-w ${v.dir}$`, 'm'));
+  chmodSync(v.dir, 0o1777);
+  assert.equal(doctorJson(v).status.ancestors, 'ok', 'sticky: only the entry owner can rename the vault directory');
+  chmodSync(v.dir, 0o700);
+  if (process.getuid() !== 0) return t.diagnostic('the chown case needs root');
+  chownSync(v.dir, 65534, 65534);
+  r = v.run(['doctor', '--json']);
+  const c = JSON.parse(r.stdout).checks.find((x) => x.check === 'ancestors');
+  assert.equal(c.status, 'fail');
+  assert.equal(c.detail, `${v.dir} belongs to uid 65534, who could replace the vault directory; move the vault (--vault or TVAULT_DIR) under directories of yours`);
+  assert.equal(r.code, 1);
+  chownSync(v.dir, 0, 0);
 });

@@ -280,7 +280,9 @@ describe('harden', { skip: !IS_ROOT && 'needs root for setpriv/prlimit' }, () =>
 
   test('reports what took effect (Linux: non-dumpable + core limit)', () => {
     assert.equal(process.platform, 'linux');
-    assert.deepEqual(hardened.r, { dumpable: true, coreLimit: true, denyAttach: false });
+    const { coreSoftBefore, ...r } = hardened.r;
+    assert.deepEqual(r, { dumpable: true, coreLimit: true, denyAttach: false });
+    assert.equal(typeof coreSoftBefore, 'number');
   });
 
   test('/proc/PID files become root:root; the control stays 65534', () => {
@@ -540,4 +542,42 @@ test('type misuse throws TypeError and never crashes', () => {
     () => native.agentCall('/tmp/x', Buffer.from('x')),
   ];
   for (const fn of cases) assert.throws(fn, TypeError, fn.toString());
+});
+
+describe('scrubEnv', () => {
+  test("wipes the values from the initial environment block that /proc/self/environ shows; getenv still sees them", () => {
+    const code = `const n=require(${JSON.stringify(ADDON)});const fs=require('fs');
+const before=fs.readFileSync('/proc/self/environ','latin1');const wiped=n.scrubEnv(['TVAULT_S','TVAULT_ABSENT']);
+const after=fs.readFileSync('/proc/self/environ','latin1');
+console.log(JSON.stringify({before:before.includes('TVAULT_S=secret-x'),wiped,after:after.includes('secret-x'),name:after.includes('TVAULT_S=\\0'),env:process.env.TVAULT_S,other:after.includes('TVAULT_T=keep-me')}));`;
+    const r = spawnSync(process.execPath, ['-e', code], { env: { PATH: process.env.PATH, TVAULT_S: 'secret-x', TVAULT_T: 'keep-me' }, encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(JSON.parse(r.stdout), { before: true, wiped: 1, after: false, name: true, env: 'secret-x', other: true });
+  });
+
+  test('also wipes what environ no longer points to: a duplicate name, and one unset before the call', () => {
+    // execve with a hand-made environment (two TVAULT_S entries), which no Node API can build.
+    const py = [
+      'import ctypes, sys',
+      'libc = ctypes.CDLL(None)',
+      'argv = (ctypes.c_char_p * 4)(sys.argv[1].encode(), b"-e", sys.argv[2].encode(), None)',
+      'envs = [b"TVAULT_S=first-secret", b"TVAULT_S=second-secret", b"TVAULT_T=keep"]',
+      'libc.execve(argv[0], argv, (ctypes.c_char_p * 4)(*envs, None))',
+    ].join('\n');
+    const code = `const fs=require('fs');const n=require(${JSON.stringify(ADDON)});
+const show=()=>fs.readFileSync('/proc/self/environ','latin1').split('\\0').filter(Boolean);
+const before=show();delete process.env.TVAULT_S;const wiped=n.scrubEnv(['TVAULT_S']);
+console.log(JSON.stringify({before,wiped,after:show()}));`;
+    const r = spawnSync('python3', ['-c', py, process.execPath, code], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(JSON.parse(r.stdout), {
+      before: ['TVAULT_S=first-secret', 'TVAULT_S=second-secret', 'TVAULT_T=keep'],
+      wiped: 2,
+      after: ['TVAULT_S=', 'TVAULT_S=', 'TVAULT_T=keep'],
+    });
+  });
+
+  test('refuses anything but an array of plain names', () => {
+    for (const bad of ['TVAULT_S', [1], ['A=B'], [''], Array(9).fill('X')]) assert.throws(() => native.scrubEnv(bad), TypeError);
+  });
 });

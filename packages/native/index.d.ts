@@ -16,6 +16,8 @@ export interface HardenResult {
   coreLimit: boolean;
   /** macOS: ptrace(PT_DENY_ATTACH) succeeded. false on Linux (non-dumpable covers it there). */
   denyAttach: boolean;
+  /** The soft RLIMIT_CORE before the call (Infinity = unlimited), for setCoreLimit. */
+  coreSoftBefore: number;
 }
 
 /** An Error from a failed system call. */
@@ -39,8 +41,22 @@ export declare function peerCred(fd: number): PeerCred;
  */
 export declare function flockExclusive(fd: number): boolean;
 
-/** Make this process non-dumpable / deny debugger attach, and disable core files. Never throws on Linux/macOS. */
-export declare function harden(): HardenResult;
+/**
+ * Make this process non-dumpable / deny debugger attach, and disable core files (RLIMIT_CORE 0/0).
+ * harden(true), the CLI's variant, sets only the soft limit to 0 and keeps the hard limit, so that a
+ * child can be given the caller's limit back with setCoreLimit. Never throws on Linux/macOS.
+ */
+export declare function harden(softCoreLimitOnly?: boolean): HardenResult;
+
+/** Set the soft RLIMIT_CORE (Infinity = unlimited), capped by the hard limit. false if refused. */
+export declare function setCoreLimit(soft: number): boolean;
+
+/**
+ * Move the named variables (at most 8) out of the process's initial environment block, the bytes
+ * that /proc/PID/environ shows (to root too), into heap copies, and wipe the original value bytes.
+ * getenv and process.env still see the values. Returns how many values were wiped.
+ */
+export declare function scrubEnv(names: string[]): number;
 
 /** Lock the pages under buf into RAM. false if the OS refuses (EPERM/ENOMEM/EAGAIN, e.g. RLIMIT_MEMLOCK). */
 export declare function mlock(buf: Uint8Array): boolean;
@@ -63,8 +79,15 @@ export declare function sdNotify(address: string, message: string): boolean;
  * until the first newline or EOF, all within `timeoutMs`. Returns what arrived (possibly a partial
  * line after a timeout or reset: the caller parses it), or null when nothing listens at `path` or the
  * answer grows past `maxBytes`. The addon's copy of the answer is wiped before it is freed.
+ *
+ * With `checkDir`, the socket's directory is opened without following a link, checked on the open
+ * directory (not group/other-writable; owned by this euid or root, or by anyone with 'any'), the
+ * socket looked up in it without following a link, and the connect made through that same open
+ * directory (Linux: /proc/self/fd/N/NAME). A refusal throws an Error whose code is EDIRWRITABLE or
+ * EDIROWNER (with .uid, the directory's owner), EDIRLINK (a symlink with a socket behind it), or,
+ * without /proc, EDIRSWAP (the listener is neither this user nor the directory's owner).
  */
-export declare function agentCall(path: string, request: Uint8Array, timeoutMs: number, maxBytes: number): Buffer | null;
+export declare function agentCall(path: string, request: Uint8Array, timeoutMs: number, maxBytes: number, checkDir?: 'own' | 'any'): Buffer | null;
 
 /**
  * The file descriptor under a connected node:net Socket (its internal `_handle.fd`: the one place

@@ -42,6 +42,8 @@ module.exports = Object.freeze({
   peerCred: addon.peerCred,
   flockExclusive: addon.flockExclusive,
   harden: addon.harden,
+  setCoreLimit: addon.setCoreLimit,
+  scrubEnv: addon.scrubEnv,
   mlock: addon.mlock,
   munlock: addon.munlock,
   zero: addon.zero,

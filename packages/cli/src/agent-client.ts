@@ -1,8 +1,8 @@
 // The client side of the agent protocol (docs/PROTOCOL.md): one line of JSON in, one line out.
 // This module is on the hot path of `tvault get`: it loads nothing but the small native addon.
-import { lstatSync, statSync } from 'node:fs';
+import { lstatSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { ExitCode, type PrivacyRule, TvaultError, privacyFinding, vaultFiles } from '@tvault/core/base';
+import { ExitCode, TvaultError, vaultFiles } from '@tvault/core/base';
 import { type Answer, type ErrorAnswer, MAX_ANSWER_BYTES, type Request, clientAction, isFinal, parseAnswer, requestLine } from '@tvault/protocol';
 
 /** Whether this process speaks for a delegate: it sends TVAULT_AGENT_TOKEN with every request. */
@@ -58,25 +58,24 @@ export function isSocket(path: string): boolean {
 }
 
 /**
- * The socket to dial, or null when there is none (no agent). Whoever can create files in its
- * directory could have planted it there to feed us values (or collect a token), so the client
- * dials only a socket in a directory that neither group nor others can write, and that is its
- * own (or root's). A delegate, which sets TVAULT_AGENT_TOKEN, dials a directory of the agent's
- * user: choosing it is the delegate's configuration, and the agent requires it not writable by
- * others too.
+ * Why the client will not dial a socket (thrown by the addon's agentCall with checkDir). Whoever
+ * can create files in its directory could have planted it there to feed us values (or collect a
+ * token), so the client dials only a socket in a directory that neither group nor others can
+ * write, and that is its own (or root's). A delegate, which sets TVAULT_AGENT_TOKEN, dials a
+ * directory of the agent's user: choosing it is the delegate's configuration, and the agent
+ * requires it not writable by others too. The addon checks the open directory and connects
+ * through it, so that renaming an ancestor between the check and the connect changes nothing.
  */
-function socketToDial(vaultDir: string): string | null {
-  const sock = agentSocketPath(vaultDir);
-  if (!isSocket(sock)) return null;
-  const dir = dirname(sock);
-  const rule: PrivacyRule = { forbid: 0o022, rootMayOwn: true, anyOwner: sendsToken() };
-  const f = privacyFinding(statSync(dir), rule);
-  // Worded for the socket (and pinned so by test/agent-client.test.mjs), checked by the one rule engine.
-  if (f?.problem === 'mode') throw new TvaultError(`refusing the agent socket in ${dir}: the directory is writable by group or others (fix it with: chmod go-w ${dir})`);
-  if (f?.problem === 'owner') {
-    throw new TvaultError(`refusing the agent socket in ${dir}: the directory belongs to uid ${f.uid}, not to you (a delegate reaches another user's agent with TVAULT_AGENT_TOKEN)`);
+function refusal(err: unknown, dir: string): TvaultError | null {
+  const e = err as { code?: string; uid?: number };
+  const why = (text: string) => new TvaultError(`refusing the agent socket in ${dir}: ${text}`);
+  switch (e?.code) {
+    case 'EDIRWRITABLE': return why(`the directory is writable by group or others (fix it with: chmod go-w ${dir})`);
+    case 'EDIROWNER': return why(`the directory belongs to uid ${e.uid}, not to you (a delegate reaches another user's agent with TVAULT_AGENT_TOKEN)`);
+    case 'EDIRLINK': return why('the directory is a symbolic link (point --vault or TVAULT_DIR at the real directory)');
+    case 'EDIRSWAP': return why('the directory changed while it was checked');
+    default: return null;
   }
-  return sock;
 }
 
 /**
@@ -87,8 +86,8 @@ function socketToDial(vaultDir: string): string | null {
  * unlock. A socket that is there but that this install cannot dial (no addon) is an error.
  */
 export function agentRequest(vaultDir: string, req: Request, timeoutMs = 5000): Answer | null {
-  const sock = socketToDial(vaultDir);
-  if (!sock) return null;
+  const sock = agentSocketPath(vaultDir);
+  if (!isSocket(sock)) return null; // no agent: a missing addon does not matter then
   let agentCall: typeof import('@tvault/native').agentCall;
   try {
     agentCall = (require('@tvault/native') as typeof import('@tvault/native')).agentCall;
@@ -99,8 +98,14 @@ export function agentRequest(vaultDir: string, req: Request, timeoutMs = 5000): 
   }
   const token = process.env.TVAULT_AGENT_TOKEN;
   const body = Buffer.from(requestLine({ ...req, ...(token ? { token } : {}) }));
-  const answer = agentCall(sock, body, timeoutMs, MAX_ANSWER_BYTES);
-  body.fill(0); // it may carry the token
+  let answer: Buffer | null;
+  try {
+    answer = agentCall(sock, body, timeoutMs, MAX_ANSWER_BYTES, token ? 'any' : 'own');
+  } catch (err) {
+    throw refusal(err, dirname(sock)) ?? err;
+  } finally {
+    body.fill(0); // it may carry the token
+  }
   if (!answer) return null;
   try {
     return parseAnswerBytes(answer);

@@ -2,6 +2,7 @@
 // without loading yargs, SQLite, the KDF or NaCl: a Node start, a connect and one line of
 // JSON. Anything else — another command, a flag this parser does not know, no agent, an
 // agent that refuses — hands over to the full CLI (dist/cli.cjs), which decides properly.
+import './harden'; // first: before anything can read a secret
 import { checkProjectName, resolveVaultDir } from '@tvault/core/base';
 import type { Answer } from '@tvault/protocol';
 import { agentDisabledByEnv, agentRequest, answerSecrets, finalRefusal, readRequest } from './agent-client';
@@ -58,11 +59,6 @@ export function tryFastPath(argv: string[]): FastResult {
   writeStdoutSync(text);
   return { handled: true };
 }
-
-// Node opens an unauthenticated debugger on 127.0.0.1:9229 when it receives SIGUSR1; any local
-// process could then read this process's memory (values, the passphrase). A listener of our
-// own replaces Node's handler. `run` forwards SIGUSR1 to its child instead.
-process.on('SIGUSR1', () => {});
 
 let result: FastResult = { handled: false };
 try {

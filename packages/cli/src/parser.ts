@@ -3,7 +3,7 @@
 // with it (fast-args.parity.test.ts, against the fast path's parser).
 import type { Argv } from 'yargs';
 import yargs from 'yargs/yargs';
-import { checkProjectName, usageError } from '@tvault/core';
+import { usageError } from '@tvault/core';
 import type { Answer } from '@tvault/protocol';
 import { secretCommands } from './commands/secrets';
 import { envCommands } from './commands/env';
@@ -29,10 +29,9 @@ export function buildParser(argv: string[], fastPathAnswer?: Answer | null): Arg
     // arguments; set here, after parsing, so no command line can put it there.
     .middleware((a: Record<string, unknown>) => void (a.fastPathAnswer = fastPathAnswer));
   // Checked once for every command: an empty -p '' (or a bare -p, --project=) must not fall
-  // back to the current project, and a typo is a usage error (2), not "not found".
+  // back to the current project. (A malformed name is each command's usage error, in its words.)
   cli.middleware((a) => {
     if (a.project === '') throw usageError('-p/--project needs a project name (leave it out for the current project)');
-    if (a.project !== undefined) checkProjectName(String(a.project));
   }, true);
   vaultCommands(cli);
   secretCommands(cli);

@@ -2,6 +2,7 @@
 // hidden prompt on the terminal. Without any of them the vault is "locked" (exit 3).
 import { closeSync, fstatSync, openSync, readFileSync } from 'node:fs';
 import { type PrivacyRule, TvaultError, checkPrivate, errnoText, lockedError } from '@tvault/core';
+import { requireHardened } from './harden';
 import { hasTty, readHidden } from './prompt';
 
 const UNLOCK_HINT =
@@ -41,6 +42,7 @@ function fromEnv(name: 'TVAULT_PASSPHRASE' | 'TVAULT_NEW_PASSPHRASE'): Buffer | 
 }
 
 export async function getPassphrase(purpose = 'Vault passphrase: '): Promise<Buffer> {
+  requireHardened();
   const env = fromEnv('TVAULT_PASSPHRASE');
   if (env) return env;
   const file = process.env.TVAULT_PASSPHRASE_FILE;
@@ -51,6 +53,7 @@ export async function getPassphrase(purpose = 'Vault passphrase: '): Promise<Buf
 
 /** A new passphrase: from the named variable, its _FILE (0600), or asked twice on the terminal. */
 export async function getNewPassphrase(envName: 'TVAULT_PASSPHRASE' | 'TVAULT_NEW_PASSPHRASE', label: string): Promise<Buffer> {
+  requireHardened();
   const env = fromEnv(envName);
   if (env) return env;
   const file = process.env[`${envName}_FILE`];

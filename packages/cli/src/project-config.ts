@@ -2,7 +2,7 @@
 // A cloned repository can carry one that points at your production project, so a file is
 // used only after `tvault allow` recorded a hash of its absolute path and its content (as
 // direnv does for .envrc): any edit or move makes it unknown again, and `tvault deny` forgets it.
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { type Stats, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { TvaultError, checkKeyName, checkPrivateDir, checkProjectName, errnoText, writeFileAtomic } from '@tvault/core';
 
@@ -16,19 +16,61 @@ export interface ProjectConfig {
 }
 
 /** Without throwing on a missing file: this runs for every parent dir on `tvault get`'s hot path. */
-function isFile(p: string): boolean {
+function statOf(p: string): Stats | null {
   try {
-    return statSync(p, { throwIfNoEntry: false })?.isFile() ?? false;
+    return statSync(p, { throwIfNoEntry: false }) ?? null;
   } catch {
-    return false; // EACCES and the like: not a file we can use
+    return null; // EACCES and the like: nothing we can use
   }
 }
 
-/** The nearest tvault.toml (a regular file) walking up from dir, or null. */
+function isFile(p: string): boolean {
+  return statOf(p)?.isFile() ?? false;
+}
+
+/**
+ * Why a directory on the walk, or a tvault.toml in it, is not to be trusted, or null: another
+ * user could have put the file there (/tmp/tvault.toml) or could change it. Like OpenSSH's
+ * StrictModes: owned by you or root, and writable by neither group nor others.
+ */
+function untrusted(st: Stats): string | null {
+  if (process.platform === 'win32') return null;
+  const uid = process.getuid?.();
+  if (uid !== undefined && st.uid !== uid && st.uid !== 0) return `owned by uid ${st.uid}`;
+  if (st.mode & 0o022) return 'writable by group or others';
+  return null;
+}
+
+/** One line on stderr per ignored file, however often the walk runs in this process. */
+function noteIgnored(path: string, why: string): void {
+  const memo = globalThis as { tvaultIgnoredConfigs?: Set<string> };
+  const seen = (memo.tvaultIgnoredConfigs ??= new Set());
+  if (seen.has(path)) return;
+  seen.add(path);
+  process.stderr.write(`tvault: ignoring ${path}: ${why}; only a ${CONFIG_NAME} that you or root own and no one else can write is used\n`);
+}
+
+/**
+ * The nearest tvault.toml (a regular file) walking up from dir, or null. The walk ends at the
+ * first directory that is not trusted (see untrusted), and at a file that is not: such a file
+ * is ignored, with a note.
+ */
 export function findConfig(dir = process.cwd()): string | null {
   for (let d = resolve(dir); ; d = dirname(d)) {
+    const dst = statOf(d);
     const p = join(d, CONFIG_NAME);
-    if (isFile(p)) return p;
+    const dirWhy = dst ? untrusted(dst) : 'not readable';
+    if (dirWhy) {
+      if (isFile(p)) noteIgnored(p, `its directory ${d} is ${dirWhy}`);
+      return null;
+    }
+    const st = statOf(p);
+    if (st?.isFile()) {
+      const why = untrusted(st);
+      if (!why) return p;
+      noteIgnored(p, `it is ${why}`);
+      return null;
+    }
     if (dirname(d) === d) return null;
   }
 }
@@ -64,6 +106,8 @@ export function isAllowed(vaultDir: string, path: string, content: Buffer): bool
 export function allow(vaultDir: string, path: string): string {
   const abs = resolve(path);
   if (!isFile(abs)) throw new TvaultError(`${abs} is not a file`);
+  const why = untrusted(statSync(abs)) ?? untrusted(statSync(dirname(abs)));
+  if (why) throw new TvaultError(`refusing to allow ${abs}: it or its directory is ${why}, so another user could change it`);
   const content = readConfig(abs);
   parseConfig(abs, content); // refuse to allow a file that does not parse
   deny(vaultDir, abs);

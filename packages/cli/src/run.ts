@@ -10,6 +10,7 @@ import { delimiter, join } from 'node:path';
 import { isatty } from 'node:tty';
 import { errnoText } from '@tvault/core';
 import { RESERVED_PREFIX } from './dangerous-env';
+import { childCoreLimit } from './harden';
 
 export const RUN_FAILED = 125;
 export const NOT_EXECUTABLE = 126;
@@ -102,6 +103,9 @@ export function runChild(cmd: string[], env: NodeJS.ProcessEnv, opts: { lookupPa
       return resolve(NOT_FOUND);
     }
     const file = opts.lookupPath !== undefined ? resolveCommand(cmd[0], opts.lookupPath) : cmd[0];
+    // The child starts with the caller's core limit (execve makes it dumpable again); tvault
+    // itself stays non-dumpable, so no core of it is written meanwhile.
+    const restoreLimit = childCoreLimit();
     try {
       child = spawn(file, cmd.slice(1), { stdio: 'inherit', env, argv0: cmd[0] });
     } catch (err) {
@@ -109,6 +113,8 @@ export function runChild(cmd: string[], env: NodeJS.ProcessEnv, opts: { lookupPa
       cleanup();
       process.stderr.write(`tvault: cannot run ${cmd[0]}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}\n`);
       return resolve(RUN_FAILED);
+    } finally {
+      restoreLimit();
     }
     child.on('error', (err: NodeJS.ErrnoException) => {
       cleanup();

@@ -32,6 +32,7 @@
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/un.h>
@@ -238,13 +239,31 @@ static napi_value FlockExclusive(napi_env env, napi_callback_info info) {
 
 /* ---------- harden -------------------------------------------------------- */
 
-/* Keep same-uid debuggers and core dumps away from key material held in memory. */
+#ifdef TVAULT_POSIX
+/* An rlimit as a JS number: RLIM_INFINITY is Infinity. */
+static napi_value rlim_value(napi_env env, rlim_t r) {
+  napi_value v;
+  NAPI_OK(napi_create_double(env, r == RLIM_INFINITY ? INFINITY : (double)r, &v));
+  return v;
+}
+#endif
+
+/*
+ * Keep same-uid debuggers and core dumps away from key material held in memory.
+ * harden(true) is the client's variant: the soft core limit becomes 0 but the hard limit stays,
+ * so that a child started later (tvault run) can be given the caller's limit back (setCoreLimit).
+ */
 static napi_value Harden(napi_env env, napi_callback_info info) {
-  (void)info;
+  napi_value argv[1];
+  bool soft_only = false;
+  if (!get_args(env, info, 1, argv)) return NULL;
+  if (napi_get_value_bool(env, argv[0], &soft_only) != napi_ok) soft_only = false; /* undefined: the agent's 0/0 */
 #ifdef TVAULT_POSIX
   bool dumpable = false, core_limit = false, deny_attach = false;
-  struct rlimit zero_core = {0, 0};
-  core_limit = setrlimit(RLIMIT_CORE, &zero_core) == 0;
+  struct rlimit before = {0, 0}, core = {0, 0};
+  if (getrlimit(RLIMIT_CORE, &before) != 0) before.rlim_cur = before.rlim_max = 0;
+  if (soft_only) core.rlim_max = before.rlim_max;
+  core_limit = setrlimit(RLIMIT_CORE, &core) == 0;
 #if defined(__linux__)
   /* Non-dumpable: no same-uid ptrace or /proc/PID/mem; /proc/PID files owned by root. Verified, not assumed. */
   dumpable = prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == 0 && prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) == 0;
@@ -252,12 +271,34 @@ static napi_value Harden(napi_env env, napi_callback_info info) {
   /* macOS has no dumpable flag; PT_DENY_ATTACH makes later ptrace/debugger attaches fail. */
   deny_attach = ptrace(PT_DENY_ATTACH, 0, 0, 0) == 0;
 #endif
-  napi_value obj;
+  napi_value obj, was;
   NAPI_OK(napi_create_object(env, &obj));
   NAPI_OK(napi_set_named_property(env, obj, "dumpable", make_bool(env, dumpable)));
   NAPI_OK(napi_set_named_property(env, obj, "coreLimit", make_bool(env, core_limit)));
   NAPI_OK(napi_set_named_property(env, obj, "denyAttach", make_bool(env, deny_attach)));
+  was = rlim_value(env, before.rlim_cur);
+  if (was == NULL) return NULL;
+  NAPI_OK(napi_set_named_property(env, obj, "coreSoftBefore", was));
   return obj;
+#else
+  return throw_unsupported(env);
+#endif
+}
+
+/* Set the soft RLIMIT_CORE (Infinity = unlimited), within the hard limit; false if refused. */
+static napi_value SetCoreLimit(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  double soft;
+  if (!get_args(env, info, 1, argv)) return NULL;
+  if (napi_get_value_double(env, argv[0], &soft) != napi_ok || !(soft >= 0)) return throw_type(env, "setCoreLimit(soft): soft must be a number >= 0 or Infinity");
+#ifdef TVAULT_POSIX
+  {
+    struct rlimit r;
+    if (getrlimit(RLIMIT_CORE, &r) != 0) return make_bool(env, false);
+    r.rlim_cur = isinf(soft) ? RLIM_INFINITY : (rlim_t)soft;
+    if (r.rlim_max != RLIM_INFINITY && (r.rlim_cur == RLIM_INFINITY || r.rlim_cur > r.rlim_max)) r.rlim_cur = r.rlim_max;
+    return make_bool(env, setrlimit(RLIMIT_CORE, &r) == 0);
+  }
 #else
   return throw_unsupported(env);
 #endif
@@ -443,6 +484,112 @@ static napi_value SdNotify(napi_env env, napi_callback_info info) {
   return result;
 }
 
+/* ---------- scrubEnv ------------------------------------------------------ */
+
+#ifdef TVAULT_POSIX
+extern char **environ;
+
+static int env_entry_is(const char *entry, const char *name, size_t nlen) {
+  return strncmp(entry, name, nlen) == 0 && entry[nlen] == '=';
+}
+
+#if defined(__linux__)
+/* [env_start, env_end) of this process: the bytes /proc/PID/environ shows (fields 50 and 51 of /proc/self/stat). */
+static int initial_env_block(char **start, char **end) {
+  char buf[2048];
+  ssize_t n;
+  int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC), field = 2;
+  unsigned long long a = 0, b = 0;
+  char *p;
+  if (fd < 0) return 0;
+  n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0) return 0;
+  buf[n] = '\0';
+  p = strrchr(buf, ')'); /* the command name may hold spaces and parentheses */
+  if (p == NULL) return 0;
+  for (p++; *p && field < 50; p++) if (*p == ' ') field++;
+  if (sscanf(p, "%llu %llu", &a, &b) != 2 || a == 0 || b <= a) return 0;
+  *start = (char *)(uintptr_t)a;
+  *end = (char *)(uintptr_t)b;
+  return 1;
+}
+#endif
+#endif
+
+/*
+ * Move the named variables out of the process's initial environment block (what
+ * /proc/PID/environ shows, to root too) into heap copies, and wipe the original value bytes.
+ * getenv and process.env still see the values. Returns how many values were wiped.
+ */
+static napi_value ScrubEnv(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  bool is_array = false;
+  uint32_t count = 0, i;
+  char names[8][64];
+  size_t lens[8];
+  if (!get_args(env, info, 1, argv)) return NULL;
+  if (napi_is_array(env, argv[0], &is_array) != napi_ok || !is_array) return throw_type(env, "scrubEnv(names): names must be an array of strings");
+  NAPI_OK(napi_get_array_length(env, argv[0], &count));
+  if (count > 8) return throw_type(env, "scrubEnv(names): at most 8 names");
+  for (i = 0; i < count; i++) {
+    napi_value v;
+    NAPI_OK(napi_get_element(env, argv[0], i, &v));
+    if (!is_string(env, v) || napi_get_value_string_utf8(env, v, names[i], sizeof names[i], &lens[i]) != napi_ok || lens[i] == 0 ||
+        lens[i] >= sizeof names[i] - 1 || strchr(names[i], '=') != NULL)
+      return throw_type(env, "scrubEnv(names): each name must be a non-empty string of at most 62 bytes without '='");
+  }
+#ifdef TVAULT_POSIX
+  {
+    int wiped = 0;
+    napi_value r;
+    for (char **e = environ; e != NULL && *e != NULL; e++) {
+      for (i = 0; i < count; i++) {
+        if (!env_entry_is(*e, names[i], lens[i])) continue;
+        size_t len = strlen(*e);
+        char *copy = malloc(len + 1), *orig = *e;
+        if (copy == NULL) {
+          napi_throw_error(env, NULL, "scrubEnv: out of memory");
+          return NULL;
+        }
+        memcpy(copy, orig, len + 1);
+        *e = copy; /* never freed: getenv's callers may hold it, as with putenv */
+        wipe(orig + lens[i] + 1, len - lens[i] - 1);
+        wiped++;
+        break;
+      }
+    }
+#if defined(__linux__)
+    {
+      /* Entries environ no longer points to (a duplicate, one unset before now) are still shown. */
+      char *p, *end;
+      if (initial_env_block(&p, &end)) {
+        while (p < end) {
+          size_t len = strnlen(p, (size_t)(end - p));
+          for (i = 0; i < count; i++) {
+            if (len > lens[i] && env_entry_is(p, names[i], lens[i])) {
+              char *v = p + lens[i] + 1;
+              size_t vlen = len - lens[i] - 1, k;
+              for (k = 0; k < vlen && v[k] == '\0'; k++) {}
+              if (k < vlen) {
+                wipe(v, vlen);
+                wiped++;
+              }
+            }
+          }
+          p += len + 1;
+        }
+      }
+    }
+#endif
+    NAPI_OK(napi_create_int32(env, wiped, &r));
+    return r;
+  }
+#else
+  return throw_unsupported(env);
+#endif
+}
+
 /* ---------- agentCall ------------------------------------------------------- */
 
 #ifdef TVAULT_POSIX
@@ -587,18 +734,115 @@ static ssize_t recv_line(int fd, char **out, size_t max, int64_t deadline) {
 }
 #endif
 
+#ifdef TVAULT_POSIX
+/* A refusal of the socket's directory, thrown with a code (and the owner's uid) the client words. */
+static napi_value throw_dir(napi_env env, const char *code, const char *msg, uid_t owner) {
+  napi_value js_msg, js_code, js_err, js_uid;
+  NAPI_OK(napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &js_msg));
+  NAPI_OK(napi_create_string_utf8(env, code, NAPI_AUTO_LENGTH, &js_code));
+  NAPI_OK(napi_create_error(env, js_code, js_msg, &js_err));
+  NAPI_OK(napi_create_uint32(env, (uint32_t)owner, &js_uid));
+  NAPI_OK(napi_set_named_property(env, js_err, "uid", js_uid));
+  napi_throw(env, js_err);
+  return NULL;
+}
+
+/*
+ * Checks the socket's directory and connects through the same open directory, so that nobody who
+ * can rename an ancestor can swap the directory between the check and the connect. The directory
+ * is opened without following a link; it must be neither group- nor other-writable, and owned by
+ * this euid or root unless any_owner (a delegate with a token); the socket is looked up in it
+ * without following a link. Returns the connected fd, -1 when there is no agent (no directory, no
+ * socket, nobody listening), or -2 with an exception pending (a refusal).
+ */
+static int connect_checked(napi_env env, const char *path, size_t plen, int any_owner, int64_t deadline) {
+  char dir[PATH_MAX], via[128];
+  const char *slash = NULL, *name;
+  struct stat dst, sst;
+  int dfd, fd;
+  size_t k;
+  for (k = 0; k < plen; k++) if (path[k] == '/') slash = path + k;
+  if (slash == NULL || (size_t)(slash - path) >= sizeof dir || slash[1] == '\0') return -1;
+  name = slash + 1;
+  if (slash == path) strcpy(dir, "/");
+  else {
+    memcpy(dir, path, (size_t)(slash - path));
+    dir[slash - path] = '\0';
+  }
+#if defined(__linux__)
+  /* O_PATH: a delegate may traverse the agent's directory without being able to list it. */
+  dfd = open(dir, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+#else
+  dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+#endif
+  if (dfd < 0) {
+    /* A link where the directory should be: an error if an agent socket is behind it, else no agent. */
+    if ((errno == ELOOP || errno == ENOTDIR) && stat(path, &sst) == 0 && S_ISSOCK(sst.st_mode)) {
+      throw_dir(env, "EDIRLINK", "the socket's directory is a symbolic link", 0);
+      return -2;
+    }
+    return -1;
+  }
+  if (fstat(dfd, &dst) != 0 || !S_ISDIR(dst.st_mode) || fstatat(dfd, name, &sst, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISSOCK(sst.st_mode)) {
+    close(dfd);
+    return -1;
+  }
+  if (dst.st_mode & 022) {
+    close(dfd);
+    throw_dir(env, "EDIRWRITABLE", "the socket's directory is writable by group or others", dst.st_uid);
+    return -2;
+  }
+  if (!any_owner && dst.st_uid != geteuid() && dst.st_uid != 0) {
+    close(dfd);
+    throw_dir(env, "EDIROWNER", "the socket's directory belongs to another user", dst.st_uid);
+    return -2;
+  }
+#if defined(__linux__)
+  /* connect() has no *at form; the magic link of the open directory is the same object. */
+  snprintf(via, sizeof via, "/proc/self/fd/%d/%s", dfd, name);
+  fd = strlen(via) < sizeof via - 1 ? connect_unix(via, strlen(via), deadline) : -1;
+  close(dfd);
+  return fd;
+#else
+  /* Fallback without /proc: connect by path, then require the listener to be this user or the
+     checked directory's owner, which a swapped-in directory's listener is not. */
+  (void)via;
+  fd = connect_unix(path, plen, deadline);
+  close(dfd);
+  if (fd >= 0) {
+    uid_t u;
+    gid_t g;
+    if (getpeereid(fd, &u, &g) != 0 || (u != geteuid() && u != dst.st_uid)) {
+      close(fd);
+      throw_dir(env, "EDIRSWAP", "the socket's directory changed while it was checked", dst.st_uid);
+      return -2;
+    }
+  }
+  return fd;
+#endif
+}
+#endif
+
 /*
  * One synchronous request/answer on the agent's socket, for the client's hot path: a Node
  * client pays ~3 ms here for loading node:net and a few event-loop turns; this costs a dlopen.
  * null when nobody listens there, or the answer is larger than maxBytes.
  */
 static napi_value AgentCall(napi_env env, napi_callback_info info) {
-  napi_value argv[4];
+  napi_value argv[5];
   void *req = NULL;
   size_t plen = 0, rlen = 0;
   double timeout_ms, max_bytes;
-  char *path;
-  if (!get_args(env, info, 4, argv)) return NULL;
+  char *path, check[8] = "";
+  napi_valuetype t5;
+  if (!get_args(env, info, 5, argv)) return NULL;
+  if (napi_typeof(env, argv[4], &t5) != napi_ok) return NULL;
+  if (t5 != napi_undefined) {
+    size_t clen = 0;
+    if (t5 != napi_string || napi_get_value_string_utf8(env, argv[4], check, sizeof check, &clen) != napi_ok ||
+        (strcmp(check, "own") != 0 && strcmp(check, "any") != 0))
+      return throw_type(env, "agentCall: checkDir must be 'own' or 'any'");
+  }
   if (!is_string(env, argv[0])) return throw_type(env, "agentCall(path, request, timeoutMs, maxBytes): path must be a string");
   if (!get_bytes(env, argv[1], &req, &rlen)) return throw_type(env, "agentCall: request must be a Buffer or Uint8Array");
   if (napi_get_value_double(env, argv[2], &timeout_ms) != napi_ok || !(timeout_ms >= 1 && timeout_ms <= 3600000))
@@ -617,8 +861,9 @@ static napi_value AgentCall(napi_env env, napi_callback_info info) {
       napi_throw_error(env, NULL, "agentCall: out of memory");
       return NULL;
     }
-    fd = connect_unix(path, plen, deadline);
+    fd = check[0] ? connect_checked(env, path, plen, check[0] == 'a', deadline) : connect_unix(path, plen, deadline);
     free(path);
+    if (fd == -2) return NULL; /* a refusal is pending */
     if (fd >= 0) {
       if (send_all(fd, req, rlen, deadline) != 0) alen = recv_line(fd, &answer, (size_t)max_bytes, deadline);
       close(fd);
@@ -645,6 +890,8 @@ static napi_value Init(napi_env env, napi_value exports) {
       {"peerCred", NULL, PeerCred, NULL, NULL, NULL, napi_enumerable, NULL},
       {"flockExclusive", NULL, FlockExclusive, NULL, NULL, NULL, napi_enumerable, NULL},
       {"harden", NULL, Harden, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"setCoreLimit", NULL, SetCoreLimit, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"scrubEnv", NULL, ScrubEnv, NULL, NULL, NULL, napi_enumerable, NULL},
       {"mlock", NULL, Mlock, NULL, NULL, NULL, napi_enumerable, NULL},
       {"munlock", NULL, Munlock, NULL, NULL, NULL, napi_enumerable, NULL},
       {"zero", NULL, Zero, NULL, NULL, NULL, napi_enumerable, NULL},

@@ -1,5 +1,6 @@
 // Whole-vault commands: init, status, doctor, key rotate, import, backup, restore.
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, realpathSync, statSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { type Y, unknownCommand } from './argv';
 import { DEFAULT_KDF, ExitCode, type PrivacyRule, TvaultError, Vault, backup, checkPrivateDir, errnoText, integrityError, isWeak, noVaultError, privacyFinding, restore, usageError, vaultFiles } from '@tvault/core';
 import { agentRequest, isSocket } from '../agent-client';
@@ -63,6 +64,25 @@ const VAULT_DB: PrivacyRule = { forbid: 0o077, anyOwner: true };
 /** Thrown by a check that found something worth saying but nothing broken. */
 class DoctorWarning extends Error {}
 
+/**
+ * Whoever can rename an entry in an ancestor of the vault directory can swap the directory for
+ * one of theirs (the client's socket check holds the directory open, but a delegate's token, a
+ * tvault.toml and the next command by path would still go there). As OpenSSH's StrictModes:
+ * every ancestor up to / must be owned by you or root and writable by neither group nor others,
+ * except a sticky directory of yours or root's (/tmp), where only an entry's owner can rename it.
+ */
+function checkAncestors(dir: string): string {
+  const uid = process.getuid?.();
+  const real = realpathSync(dir);
+  for (let d = dirname(real); ; d = dirname(d)) {
+    const st = statSync(d);
+    const owned = uid === undefined || st.uid === uid || st.uid === 0;
+    if (!owned) throw new Error(`${d} belongs to uid ${st.uid}, who could replace the vault directory; move the vault (--vault or TVAULT_DIR) under directories of yours`);
+    if (st.mode & 0o022 && !(st.mode & 0o1000)) throw new Error(`${d} is writable by group or others, who could replace the vault directory; fix it with: chmod go-w ${d}`);
+    if (dirname(d) === d) return `no one but you or root can replace ${real}`;
+  }
+}
+
 async function doctor(a: GlobalArgs) {
   const s = new Session(a);
   if (!Vault.exists(s.dir)) {
@@ -86,6 +106,7 @@ async function doctor(a: GlobalArgs) {
     }
   };
   attempt('vault directory', () => (checkPrivateDir(s.dir), `${s.dir} is private (0700)`));
+  attempt('ancestors', () => checkAncestors(s.dir));
   attempt('vault.db mode', () => {
     const db = vaultFiles(s.dir).db;
     const f = privacyFinding(statSync(db), VAULT_DB);
