@@ -111,7 +111,7 @@ export function jsonStringBytes(value: Uint8Array): Buffer {
     if (esc === undefined) out[i++] = b;
     else i += out.write(esc, i, 'latin1');
   }
-  out[i++] = 0x22;
+  out[i] = 0x22;
   return out;
 }
 

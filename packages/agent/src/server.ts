@@ -109,7 +109,8 @@ class Connection {
     } finally {
       line.fill(0);
     }
-    if (a instanceof Promise) a.then((x) => this.send(x));
+    // onRequest's promise settles with an answer; a rejection would be a bug, answered as one.
+    if (a instanceof Promise) a.then((x) => this.send(x), (err: unknown) => this.send({ line: errorLine('internal', String((err as Error)?.message ?? err)) }));
     else this.send(a);
   }
 

@@ -18,7 +18,9 @@ class Refused {
 /** yargs' verdict on argv: the parsed arguments, or its refusal. No handler runs. */
 function yargsParse(argv: string[]): Parsed | Refused {
   try {
-    buildParser(argv)
+    // parse() is synchronous here (the middleware throws before any handler could run); void: its
+    // type says it may be a promise.
+    void buildParser(argv)
       .exitProcess(false)
       .fail((msg: string | undefined, err: Error | undefined) => {
         throw new Refused(msg ?? err?.message ?? 'failed');

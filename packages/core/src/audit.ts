@@ -165,8 +165,12 @@ export interface AuditFilter {
 export function auditRows(db: Db, f: AuditFilter): AuditRow[] {
   const where = ['id > ?'];
   const params: Array<string | number> = [f.afterId];
-  if (f.since !== undefined) (where.push('ts >= ?'), params.push(f.since));
-  if (f.project) (where.push('project = ?'), params.push(f.project));
-  if (f.op) (where.push('(op = ? OR op LIKE ?)'), params.push(f.op, `${f.op}.%`));
+  const and = (clause: string, ...values: Array<string | number>) => {
+    where.push(clause);
+    params.push(...values);
+  };
+  if (f.since !== undefined) and('ts >= ?', f.since);
+  if (f.project) and('project = ?', f.project);
+  if (f.op) and('(op = ? OR op LIKE ?)', f.op, `${f.op}.%`);
   return db.prepare<Array<string | number>, AuditRow>(`SELECT * FROM audit WHERE ${where.join(' AND ')} ORDER BY id`).all(...params);
 }

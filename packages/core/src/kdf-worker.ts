@@ -4,7 +4,7 @@
 import { parentPort } from 'node:worker_threads';
 import { type Argon2Job, argon2Backends } from './kdf-backends';
 
-parentPort!.once('message', async (job: Argon2Job & { backend?: string }) => {
+async function derive(job: Argon2Job & { backend?: string }): Promise<void> {
   try {
     const backends = argon2Backends();
     const backend = job.backend ? backends.find((b) => b.name === job.backend) : backends[0];
@@ -16,4 +16,7 @@ parentPort!.once('message', async (job: Argon2Job & { backend?: string }) => {
     job.passphrase.fill(0);
     parentPort!.postMessage({ error: String((err as Error)?.message ?? err) });
   }
-});
+}
+
+// derive() answers every failure itself (above), so its promise never rejects.
+parentPort!.once('message', (job: Argon2Job & { backend?: string }) => void derive(job));

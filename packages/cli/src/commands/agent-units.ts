@@ -81,7 +81,7 @@ function renderLaunchd(o: RenderOptions, text: string): string {
   return text
     .replace(/(<!DOCTYPE[^>]*>\n)/, (doctype) => `${doctype}<!-- ${INSTALLED.slice(2)} -->\n`)
     .replace(
-      /  <key>ProgramArguments<\/key>\n  <array>[\s\S]*?<\/array>/,
+      / {2}<key>ProgramArguments<\/key>\n {2}<array>[\s\S]*?<\/array>/,
       () => `  <key>ProgramArguments</key>\n  <array>\n${args}\n  </array>\n  <key>EnvironmentVariables</key>\n  <dict>\n${envDict}\n  </dict>`,
     );
 }
@@ -109,6 +109,7 @@ function checkUnitStrings(o: RenderOptions): void {
     }),
   ];
   for (const [what, text] of fields) {
+    // eslint-disable-next-line no-control-regex -- control characters are exactly what is refused
     if (/[\x00-\x1f\x7f-\x9f]/.test(text)) throw usageError(`${what} contains a control character (a newline would add lines to the unit); refusing to write it`);
   }
 }
