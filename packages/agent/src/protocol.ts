@@ -19,6 +19,7 @@ export type ErrorCode =
   | 'locked'
   | 'timeout'
   | 'internal'
+  | 'integrity'
   | 'token_required'
   | 'token_scope'
   | 'token_expired';

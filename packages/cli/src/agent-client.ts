@@ -20,7 +20,8 @@ export type AgentResponse =
   | { v: number; ok: true; project?: string; value?: string; secrets?: Record<string, string>; [k: string]: unknown }
   | { v: number; ok: false; error: string; message: string };
 
-const ALWAYS_FINAL: ReadonlySet<string> = new Set(['not_found', 'bad_request']);
+// integrity: the vault was tampered with; a direct unlock would only say so again, later.
+const ALWAYS_FINAL: ReadonlySet<string> = new Set(['not_found', 'bad_request', 'integrity']);
 // A process that sends a token (a delegate) means to be served by the agent: its refusal is
 // the answer, not a reason to fall back to a direct unlock that would fail with a confusing
 // "locked". Without a token, these fall back as before (the owner can always unlock directly).
@@ -47,8 +48,8 @@ export function agentDisabledByEnv(env: NodeJS.ProcessEnv = process.env): boolea
 }
 
 /** The exit code for a final refusal: 4 when something was not found, else 1. */
-export function finalExitCode(error: string): 1 | 4 {
-  return error === 'not_found' ? 4 : 1;
+export function finalExitCode(error: string): 1 | 4 | 8 {
+  return error === 'not_found' ? 4 : error === 'integrity' ? 8 : 1;
 }
 
 /** The request for one key, a selection (only/prefix), or the whole project. */
