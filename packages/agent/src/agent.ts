@@ -56,7 +56,7 @@ const DRAIN_MS = 1000;
 function classify(err: unknown): { code: ErrorCode; message: string } {
   if (err instanceof ProtocolError) return { code: err.code, message: err.message };
   if (err instanceof TvaultError) {
-    const code: ErrorCode = err.exitCode === ExitCode.NOT_FOUND ? 'not_found' : err.exitCode === ExitCode.USAGE ? 'bad_request' : err.exitCode === ExitCode.LOCKED ? 'locked' : 'internal';
+    const code: ErrorCode = err.exitCode === ExitCode.NOT_FOUND ? 'not_found' : err.exitCode === ExitCode.USAGE ? 'bad_request' : err.exitCode === ExitCode.LOCKED ? 'locked' : err.exitCode === ExitCode.INTEGRITY ? 'integrity' : 'internal';
     return { code, message: err.message };
   }
   return { code: 'internal', message: `internal error: ${(err as Error)?.message ?? String(err)}` };

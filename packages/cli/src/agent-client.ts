@@ -14,7 +14,9 @@ const sendsToken = (): boolean => !!process.env.TVAULT_AGENT_TOKEN;
  */
 export function finalRefusal(res: ErrorAnswer): TvaultError | null {
   if (!isFinal(res.error, sendsToken())) return null;
-  return new TvaultError(res.message, clientAction(res.error) === 'final_not_found' ? ExitCode.NOT_FOUND : ExitCode.ERROR);
+  const action = clientAction(res.error);
+  const code = action === 'final_not_found' ? ExitCode.NOT_FOUND : action === 'final_integrity' ? ExitCode.INTEGRITY : ExitCode.ERROR;
+  return new TvaultError(res.message, code);
 }
 
 /** Says why a running agent was passed over, where the user would otherwise be puzzled. */

@@ -2,7 +2,7 @@
 // Secretbox has no associated data, so every plaintext starts with a context header that
 // names what it is and where it belongs (see docs/FORMAT.md, "Binding"). A ciphertext moved
 // to another row opens under the right key but carries the wrong header: that is tampering.
-import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
 import { integrityError } from './errors';
 import { loadNacl } from './lazy';
 import { u16, u32, zero } from './bytes';
@@ -39,7 +39,9 @@ export function randomKey(): Buffer {
 
 const TAG_SECRET = Buffer.from('tvault/secret/v1\0');
 const TAG_DEK = Buffer.from('tvault/dek/v1\0');
-const TAG_VERIFIER = Buffer.from('tvault/verifier/v1\0');
+const TAG_VERIFIER_V1 = Buffer.from('tvault/verifier/v1\0');
+const TAG_VERIFIER = Buffer.from('tvault/verifier/v2\0');
+const TAG_HEADER = Buffer.from('tvault/header/v1\0');
 const TAG_AUDIT_KEY = Buffer.from('tvault/audit-key/v1\0');
 
 export function secretHeader(projectUid: Uint8Array, name: string, version: number): Buffer {
@@ -56,8 +58,48 @@ export function auditKeyHeader(vaultId: Uint8Array): Buffer {
   return Buffer.concat([TAG_AUDIT_KEY, vaultId]);
 }
 
+/**
+ * The verifier's plaintext. v2 says "this vault's structure is authenticated" (header MAC,
+ * project manifests); a v1 verifier is a vault from before schema 3 that has not been unlocked
+ * since, whose manifests are made at its next unlock. Only the KEK can write either.
+ */
 export function verifierPlaintext(vaultId: Uint8Array): Buffer {
   return Buffer.concat([TAG_VERIFIER, vaultId]);
+}
+
+export function legacyVerifierPlaintext(vaultId: Uint8Array): Buffer {
+  return Buffer.concat([TAG_VERIFIER_V1, vaultId]);
+}
+
+// ---- keys derived from the KEK -----------------------------------------------------------
+
+export type SubkeyPurpose = 'header' | 'manifest';
+
+/** HKDF-SHA-256(ikm = KEK, salt = empty, info = "tvault/<purpose>-key/v1"), 32 bytes; the caller zeroes it. */
+export function subkey(kek: Uint8Array, purpose: SubkeyPurpose): Buffer {
+  return Buffer.from(hkdfSync('sha256', kek, Buffer.alloc(0), `tvault/${purpose}-key/v1`, KEY_BYTES));
+}
+
+/** HMAC-SHA-256 under a subkey of the KEK; the subkey is zeroed here. */
+export function macUnder(kek: Uint8Array, purpose: SubkeyPurpose, data: Uint8Array): Buffer {
+  const key = subkey(kek, purpose);
+  try {
+    return createHmac('sha256', key).update(data).digest();
+  } finally {
+    zero(key);
+  }
+}
+
+export function macEquals(a: Uint8Array | null | undefined, b: Uint8Array): boolean {
+  return !!a && a.length === b.length && timingSafeEqual(a, b);
+}
+
+/**
+ * The bytes the header MAC covers: tag, vault_id (16), then the kdf meta value and the salt,
+ * each as u16 length || bytes, exactly as stored.
+ */
+export function headerBytes(vaultId: Uint8Array, kdf: Uint8Array, salt: Uint8Array): Buffer {
+  return Buffer.concat([TAG_HEADER, vaultId, u16(kdf.length), kdf, u16(salt.length), salt]);
 }
 
 /** Seals header||body. The body is not zeroed here: the caller owns it. */

@@ -9,7 +9,7 @@ export {
   formatDuration,
 } from './base';
 export { zero } from './bytes';
-export { type KdfParams, DEFAULT_KDF, isWeak, checkKdfParams, deriveKek } from './kdf';
+export { type KdfParams, DEFAULT_KDF, isWeak, checkKdfParams, checkNewKdfParams, deriveKek } from './kdf';
 export { type Actor, type AuditEvent, type AuditFilter, type AuditRow, type ChainReport, directActor } from './audit';
 export { Vault, DEFAULT_PROJECT, PASSPHRASE_RECIPIENT } from './vault';
 export { backup, restore } from './backup';

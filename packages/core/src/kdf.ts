@@ -1,7 +1,8 @@
 // Key derivation: KEK = Argon2id(passphrase, salt, params), computed in a worker thread.
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { TvaultError } from './errors';
+import { totalmem } from 'node:os';
+import { TvaultError, usageError } from './errors';
 import type { Argon2Backend } from './kdf-backends';
 
 export interface KdfParams {
@@ -26,6 +27,30 @@ export function checkKdfParams(p: KdfParams): KdfParams {
     p.memoryKiB >= 8 * p.parallelism && p.memoryKiB <= 4 * 1024 * 1024 &&
     p.passes >= 1 && p.passes <= 64;
   if (!ok) throw new TvaultError('invalid Argon2id parameters (memory ≥ 8×lanes KiB, 1-64 passes, 1-16 lanes)');
+  return p;
+}
+
+/**
+ * The most memory hash-wasm's Argon2id can use: its WebAssembly module declares a maximum of
+ * 32768 pages (2 GiB) for the block memory plus its own state, so a larger --kdf-memory would
+ * fail mid-derivation. 1 MiB is left for that state.
+ */
+export const MAX_KDF_MEMORY_KIB = 2 * 1024 * 1024 - 1024;
+
+/**
+ * Parameters chosen for a new KEK (init, key rotate): valid, and memory the KDF can really get,
+ * so that an impossible --kdf-memory is a usage error now rather than a failure mid-derivation
+ * (or a vault that this machine cannot open): at most MAX_KDF_MEMORY_KIB, and at most half of
+ * the machine's memory.
+ */
+export function checkNewKdfParams(p: KdfParams): KdfParams {
+  try {
+    checkKdfParams(p);
+  } catch (err) {
+    throw usageError((err as Error).message);
+  }
+  const limit = Math.min(MAX_KDF_MEMORY_KIB, Math.floor(totalmem() / 2 / 1024));
+  if (p.memoryKiB > limit) throw usageError(`--kdf-memory ${p.memoryKiB} KiB is more than the KDF can allocate here (at most ${limit} KiB)`);
   return p;
 }
 

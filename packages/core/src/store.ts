@@ -8,7 +8,7 @@ import { loadSqlite } from './lazy';
 import { createPrivateFile, noVaultError } from './paths';
 
 export type Db = Database;
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;
 export const BUSY_TIMEOUT_MS = 30_000;
 
 const MIGRATIONS: Array<(db: Db) => void> = [
@@ -74,6 +74,18 @@ const MIGRATIONS: Array<(db: Db) => void> = [
   // (meta.audit_key, sealed under the KEK; created at the next unlock of an older vault).
   (db) => {
     db.exec('ALTER TABLE audit ADD COLUMN mac BLOB');
+  },
+  // 2 -> 3: each project's manifest (its authenticated name, uid, current versions and
+  // deletions; see manifest.ts) and meta.header_mac. Both are made at the next unlock of an
+  // older vault, which also rewrites its verifier to v2 (crypto.ts).
+  (db) => {
+    db.exec(`
+      CREATE TABLE manifests (
+        project_id INTEGER PRIMARY KEY REFERENCES projects(id) ON DELETE CASCADE,
+        body       BLOB NOT NULL,
+        mac        BLOB NOT NULL
+      );
+    `);
   },
 ];
 

@@ -1,15 +1,31 @@
 // The vault: a directory holding vault.db, unlocked by a passphrase-derived KEK.
 // Every project has a random DEK wrapped under the KEK; values are sealed under the DEK and
 // bound to (project, key name, version). Callers pass the KEK in; this module never keeps it.
-import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { closeSync, existsSync, renameSync, rmSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import type { Statement } from 'better-sqlite3';
 import { type Actor, type AuditEvent, type AuditFilter, type AuditRow, type ChainReport, appendAudit, auditHead, auditRows, directActor, verifyAuditChain } from './audit';
 import { u32, zero } from './bytes';
-import { auditKeyHeader, dekHeader, openBound, randomKey, sealBound, secretHeader, verifierPlaintext, open as openBox, seal } from './crypto';
+import {
+  auditKeyHeader,
+  dekHeader,
+  headerBytes,
+  legacyVerifierPlaintext,
+  macEquals,
+  macUnder,
+  openBound,
+  randomKey,
+  sealBound,
+  secretHeader,
+  subkey,
+  verifierPlaintext,
+  open as openBox,
+  seal,
+} from './crypto';
 import { ExitCode, TvaultError, integrityError, notFound, usageError } from './errors';
-import { DEFAULT_KDF, type KdfParams, checkKdfParams, deriveKek } from './kdf';
+import { DEFAULT_KDF, type KdfParams, checkKdfParams, checkNewKdfParams, deriveKek, isWeak } from './kdf';
+import { type Manifest, type ManifestEntry, decodeManifest, encodeManifest } from './manifest';
 import { checkKeyName, checkProjectName, checkValue } from './names';
 import { ensurePrivateDir, vaultFiles } from './paths';
 import { BUSY_TIMEOUT_MS, type Db, mapSqliteError, openDb, writeTx } from './store';
@@ -50,11 +66,18 @@ export interface Selection {
   prefix?: string;
 }
 
-interface CurrentRow {
+/** A key's secrets row and the version row it points at (null columns when that row is missing). */
+interface KeyState {
   name: string;
-  version: number;
-  sealed: Buffer;
+  current: number;
+  version: number | null;
+  sealed: Buffer | null;
 }
+
+/** What checking a KEK against the vault header found. */
+type KekCheck = { ok: true; legacy: boolean } | { ok: false; tampered?: string };
+
+const tampered = (what: string) => integrityError(`integrity check failed for ${what}`);
 
 const now = () => Date.now();
 
@@ -66,6 +89,11 @@ export class Vault {
     private readonly vaultDir?: VaultDir,
   ) {}
 
+  /** Manifest changes made by the write in progress: project id -> key -> entry (null: purged). */
+  private readonly pending = new Map<number, Map<string, ManifestEntry | null>>();
+  /** Verified manifests by project id, reused while their row and the key are unchanged. */
+  private readonly manifests = new Map<number, { body: Buffer; mac: Buffer; keyTag: Buffer; m: Manifest }>();
+
   // ---- lifecycle ---------------------------------------------------------------------------
 
   static exists(dir: string): boolean {
@@ -74,7 +102,7 @@ export class Vault {
 
   /** Creates a new vault with a default project. The passphrase buffer stays the caller's. */
   static async init(dir: string, passphrase: Uint8Array, kdf: KdfParams = DEFAULT_KDF): Promise<Vault> {
-    checkKdfParams(kdf);
+    checkNewKdfParams(kdf);
     if (passphrase.length === 0) throw usageError('the passphrase is empty');
     ensurePrivateDir(dir);
     const path = vaultFiles(dir).db;
@@ -97,6 +125,7 @@ export class Vault {
         put.run('current_project', DEFAULT_PROJECT);
         const audit = newAuditSecret(1);
         put.run('audit_key', sealBound(kek, auditKeyHeader(vaultId), audit));
+        storeHeaderMac(db, kek);
         insertProject(db, kek, DEFAULT_PROJECT);
         appendAudit(db, directActor(), { op: 'init', project: DEFAULT_PROJECT }, audit.subarray(0, 32));
         zero(audit);
@@ -190,25 +219,102 @@ export class Vault {
     return this.meta('verifier');
   }
 
-  /** Derives the KEK and checks it against the verifier. Records success and failure. */
+  /**
+   * Derives the KEK and checks it against the header (verifier and header MAC). Records success
+   * and failure; a header that was tampered with is exit 8 and audited as such, not "wrong
+   * passphrase". A vault from before schema 3 gets its manifests and header MAC here.
+   */
   async unlock(passphrase: Uint8Array): Promise<Buffer> {
-    const kek = await deriveKek(passphrase, this.meta('kdf_salt'), this.kdfParams());
-    if (!this.kekMatches(kek)) {
+    const kdf = this.kdfParams();
+    const salt = this.meta('kdf_salt');
+    const kek = await deriveKek(passphrase, salt, kdf);
+    let check = this.checkKek(kek);
+    if (!check.ok && !check.tampered && isWeak(kdf)) check = await this.checkLoweredKdf(passphrase, salt);
+    if (!check.ok) {
       zero(kek);
+      if (check.tampered) {
+        this.audit({ op: 'unlock', ok: false, detail: `tampered: ${check.tampered}` });
+        throw integrityError(`the vault header was tampered with: ${check.tampered}; restore the vault from a backup with: tvault restore PATH`);
+      }
       this.audit({ op: 'unlock', ok: false });
       throw new TvaultError('wrong passphrase', ExitCode.WRONG_PASSPHRASE);
     }
-    this.audit({ op: 'unlock' }, this.actor, kek);
+    try {
+      if (check.legacy) this.upgrade(kek);
+      this.audit({ op: 'unlock' }, this.actor, kek);
+    } catch (err) {
+      zero(kek);
+      throw err;
+    }
     return kek;
   }
 
+  /** Whether `kek` opens this vault (and its header is intact). */
   kekMatches(kek: Uint8Array): boolean {
+    return this.checkKek(kek).ok;
+  }
+
+  /**
+   * The verifier must open under the KEK and name this vault; a v2 verifier also needs a valid
+   * header MAC. When the verifier does not open but the header MAC verifies, the KEK is right
+   * and the verifier was altered. Neither opening is a wrong passphrase, or a header whose KDF
+   * input (salt, parameters) was changed: those cannot be told apart (docs/SECURITY.md).
+   */
+  private checkKek(kek: Uint8Array): KekCheck {
+    const vaultId = this.vaultId();
     const plain = openBox(kek, this.verifier());
-    if (!plain) return false;
-    const expected = verifierPlaintext(this.vaultId());
-    const ok = plain.length === expected.length && timingSafeEqual(plain, expected);
-    zero(plain);
-    return ok;
+    if (!plain) return this.headerMacOk(kek) ? { ok: false, tampered: 'the verifier was altered (the header MAC shows the passphrase is right)' } : { ok: false };
+    try {
+      if (bytesEqual(plain, verifierPlaintext(vaultId))) {
+        return this.headerMacOk(kek) ? { ok: true, legacy: false } : { ok: false, tampered: 'the header (vault id, KDF parameters or salt) does not match its MAC' };
+      }
+      if (bytesEqual(plain, legacyVerifierPlaintext(vaultId))) return { ok: true, legacy: true };
+      return { ok: false, tampered: 'the vault id does not match the verifier' };
+    } finally {
+      zero(plain);
+    }
+  }
+
+  private headerMacOk(kek: Uint8Array): boolean {
+    const row = this.q<[], { value: Buffer }>("SELECT value FROM meta WHERE key = 'header_mac'").get();
+    if (!row) return false;
+    return macEquals(row.value, macUnder(kek, 'header', headerBytes(this.vaultId(), this.meta('kdf'), this.meta('kdf_salt'))));
+  }
+
+  /**
+   * A failed unlock with KDF parameters below the default: if the passphrase opens the vault
+   * with the default parameters, someone lowered them. One more derivation, only on this path.
+   */
+  private async checkLoweredKdf(passphrase: Uint8Array, salt: Buffer): Promise<KekCheck> {
+    const kek = await deriveKek(passphrase, salt, DEFAULT_KDF);
+    try {
+      const plain = openBox(kek, this.verifier());
+      if (!plain) return { ok: false };
+      zero(plain);
+      return { ok: false, tampered: 'the KDF parameters were lowered (the passphrase opens the vault with the default ones)' };
+    } finally {
+      zero(kek);
+    }
+  }
+
+  /**
+   * Makes a vault from before schema 3 authenticate its structure: a manifest for every project
+   * and the header MAC, and a v2 verifier that says so. What is sealed is the state found at
+   * this first unlock (docs/SECURITY.md says what that means).
+   */
+  private upgrade(kek: Uint8Array): void {
+    this.write(kek, { op: 'vault.upgrade', detail: 'structure authenticated: project manifests and header MAC (schema 3)' }, () => {
+      const c = this.checkKek(kek); // again inside the lock: another process may have done it
+      if (!c.ok || !c.legacy) return;
+      const missing = this.q<[], ProjectRow>('SELECT p.* FROM projects p WHERE NOT EXISTS (SELECT 1 FROM manifests m WHERE m.project_id = p.id)').all();
+      for (const p of missing) {
+        const entries = new Map<string, ManifestEntry>();
+        for (const r of this.keyStates(p.id)) entries.set(r.name, { version: r.current, live: r.sealed !== null });
+        storeManifest(this.db, kek, p.id, { uid: Buffer.from(p.uid), name: p.name, entries });
+      }
+      storeHeaderMac(this.db, kek);
+      this.q<[Buffer]>("UPDATE meta SET value = ? WHERE key = 'verifier'").run(seal(kek, verifierPlaintext(this.vaultId())));
+    });
   }
 
   /** Appends an audit row; authenticated (see audit.ts) when the KEK is given. */
@@ -224,10 +330,16 @@ export class Vault {
   private write<T>(kek: Uint8Array | undefined, ev: AuditEvent | ((result: T) => AuditEvent), fn: () => T, actor: Actor = this.actor): T {
     return this.guard(() =>
       writeTx(this.db, () => {
-        const result = fn();
-        const event = typeof ev === 'function' ? ev(result) : ev;
-        this.withAuditKey(kek, (mac) => appendAudit(this.db, actor, event, mac));
-        return result;
+        this.pending.clear();
+        try {
+          const result = fn();
+          this.applyPending(kek);
+          const event = typeof ev === 'function' ? ev(result) : ev;
+          this.withAuditKey(kek, (mac) => appendAudit(this.db, actor, event, mac));
+          return result;
+        } finally {
+          this.pending.clear();
+        }
       }),
     );
   }
@@ -372,6 +484,7 @@ export class Vault {
         throw new TvaultError(`project '${name}' is the current project; make another one current first (tvault use OTHER), then delete it`);
       }
       this.q<[number]>('DELETE FROM projects WHERE id = ?').run(p.id);
+      this.manifests.delete(p.id);
     });
   }
 
@@ -408,6 +521,87 @@ export class Vault {
     }
   }
 
+  // ---- manifests (see manifest.ts) ---------------------------------------------------------
+
+  /**
+   * The project's verified manifest, which must name this row's uid and name: a project row
+   * renamed, or given another's uid, is tampering. A verified manifest is reused while its row
+   * and the KEK are the same bytes (the agent's `get KEY` then costs one row read and a compare).
+   */
+  private manifest(kek: Uint8Array, p: ProjectRow): Manifest {
+    const read = () => this.guard(() => this.q<[number], { body: Buffer; mac: Buffer }>('SELECT body, mac FROM manifests WHERE project_id = ?').get(p.id));
+    let row = read();
+    if (!row) {
+      // A vault from before schema 3 that was not unlocked since (restored, or opened by an agent).
+      const c = this.checkKek(kek);
+      if (c.ok && c.legacy) {
+        this.upgrade(kek);
+        row = read();
+      }
+      if (!row) throw tampered(`project '${p.name}': its manifest is missing (deleted without the key)`);
+    }
+    const key = subkey(kek, 'manifest');
+    try {
+      const keyTag = createHash('sha256').update('tvault/manifest-cache\0').update(key).digest();
+      const hit = this.manifests.get(p.id);
+      let m: Manifest;
+      if (hit && hit.keyTag.equals(keyTag) && hit.body.equals(row.body) && hit.mac.equals(row.mac)) m = hit.m;
+      else {
+        if (!macEquals(row.mac, createHmac('sha256', key).update(row.body).digest())) throw tampered(`project '${p.name}': its manifest was altered`);
+        m = decodeManifest(row.body, `project '${p.name}'`);
+        this.manifests.set(p.id, { body: row.body, mac: row.mac, keyTag, m });
+      }
+      if (m.name !== p.name || !m.uid.equals(Buffer.from(p.uid))) {
+        throw tampered(`project '${p.name}': its row does not carry the name and uid its manifest authenticates (the projects table was edited)`);
+      }
+      return m;
+    } finally {
+      zero(key);
+    }
+  }
+
+  /** Records a change to a key's manifest entry; write() applies it before it commits. */
+  private noteChange(projectId: number, name: string, entry: ManifestEntry | null): void {
+    let changes = this.pending.get(projectId);
+    if (!changes) this.pending.set(projectId, (changes = new Map()));
+    changes.set(name, entry);
+  }
+
+  /** Applies the pending changes to each project's verified manifest and stores it, MACed again. */
+  private applyPending(kek: Uint8Array | undefined): void {
+    if (!this.pending.size) return;
+    if (!kek) throw new TvaultError('internal error: a change to secrets needs the vault key');
+    for (const [projectId, changes] of this.pending) {
+      const p = this.q<[number], ProjectRow>('SELECT * FROM projects WHERE id = ?').get(projectId);
+      if (!p) throw new TvaultError('internal error: a change to a project that is gone');
+      const m = this.manifest(kek, p);
+      const entries = new Map(m.entries);
+      for (const [name, e] of changes) {
+        if (e) entries.set(name, e);
+        else entries.delete(name);
+      }
+      storeManifest(this.db, kek, projectId, { uid: m.uid, name: m.name, entries });
+      this.manifests.delete(projectId);
+    }
+  }
+
+  /**
+   * A key's rows must be exactly what its manifest entry says: present, pointing at the
+   * authenticated current version, that version row present and a value or a deletion as
+   * recorded. No entry: no rows.
+   */
+  private checkKey(p: ProjectRow, name: string, e: ManifestEntry | undefined, s: KeyState | undefined): void {
+    const what = `${p.name}/${name}`;
+    if (!e) {
+      if (s) throw tampered(`${what}: it is not in the project's manifest (its rows were added without the key)`);
+      return;
+    }
+    if (!s) throw tampered(`${what}: its rows were deleted without the key`);
+    if (s.current !== e.version) throw tampered(`${what}: its current version was moved to ${s.current} (the manifest says ${e.version})`);
+    if (s.version === null) throw tampered(`${what}: its current version ${e.version} was deleted`);
+    if ((s.sealed !== null) !== e.live) throw tampered(`${what}: version ${e.version} is ${e.live ? 'a value' : 'a deletion'} in the manifest and not in the table`);
+  }
+
   // ---- secrets -----------------------------------------------------------------------------
 
   /** Stores a new version of each value; all of them or none. Values stay the caller's to zero. */
@@ -436,25 +630,26 @@ export class Vault {
     }
     const sealed = value ? sealBound(dek, secretHeader(p.uid, name, version), value) : null;
     this.q<[number, number, string, Buffer | null, number]>('INSERT INTO secret_versions (secret_id, version, op, sealed, created_at) VALUES (?, ?, ?, ?, ?)').run(s.id, version, op, sealed, t);
+    this.noteChange(p.id, name, { version, live: value !== null });
     return version;
   }
 
   /**
-   * Current, non-deleted secrets of a project, sealed (decrypt with openSealed). The selection
-   * is applied in SQL so that `get KEY` reads one row, not the whole project (and a damaged page
-   * costs only the values on it); substr(), not LIKE, whose `_` wildcard is in key names.
+   * Every key of a project with its current version row (tombstones too, for the manifest
+   * check). The selection is applied in SQL so that `get KEY` reads one row, not the whole
+   * project (and a damaged page costs only the values on it); substr(), not LIKE, whose `_`
+   * wildcard is in key names.
    */
-  private currentRows(projectId: number, sel: Selection = {}): CurrentRow[] {
+  private keyStates(projectId: number, sel: Selection = {}): KeyState[] {
     return this.guard(() =>
-      this.q<[{ projectId: number; only: string | null; prefix: string | null }], CurrentRow>(
-          `SELECT s.name, v.version, v.sealed FROM secrets s
-           JOIN secret_versions v ON v.secret_id = s.id AND v.version = s.current_version
-           WHERE s.project_id = @projectId AND v.sealed IS NOT NULL
-             AND (@only IS NULL OR s.name IN (SELECT value FROM json_each(@only)))
-             AND (@prefix IS NULL OR substr(s.name, 1, length(@prefix)) = @prefix)
-           ORDER BY s.name`,
-        )
-        .all({ projectId, only: sel.only ? JSON.stringify(sel.only) : null, prefix: sel.prefix || null }),
+      this.q<[{ projectId: number; only: string | null; prefix: string | null }], KeyState>(
+        `SELECT s.name, s.current_version AS current, v.version, v.sealed FROM secrets s
+         LEFT JOIN secret_versions v ON v.secret_id = s.id AND v.version = s.current_version
+         WHERE s.project_id = @projectId
+           AND (@only IS NULL OR s.name IN (SELECT value FROM json_each(@only)))
+           AND (@prefix IS NULL OR substr(s.name, 1, length(@prefix)) = @prefix)
+         ORDER BY s.name`,
+      ).all({ projectId, only: sel.only ? JSON.stringify(sel.only) : null, prefix: sel.prefix || null }),
     );
   }
 
@@ -462,13 +657,13 @@ export class Vault {
     return openBound(dek, secretHeader(p.uid, name, version), sealed, `${p.name}/${name} (version ${version})`);
   }
 
-  /** One current, non-deleted secret by name: the (project_id, name) index, no scan. */
-  private currentRow(projectId: number, name: string): CurrentRow | undefined {
+  /** One key by name: the (project_id, name) index, no scan. */
+  private keyState(projectId: number, name: string): KeyState | undefined {
     return this.guard(() =>
-      this.q<[number, string], CurrentRow>(
-        `SELECT s.name, v.version, v.sealed FROM secrets s
-         JOIN secret_versions v ON v.secret_id = s.id AND v.version = s.current_version
-         WHERE s.project_id = ? AND s.name = ? AND v.sealed IS NOT NULL`,
+      this.q<[number, string], KeyState>(
+        `SELECT s.name, s.current_version AS current, v.version, v.sealed FROM secrets s
+         LEFT JOIN secret_versions v ON v.secret_id = s.id AND v.version = s.current_version
+         WHERE s.project_id = ? AND s.name = ?`,
       ).get(projectId, name),
     );
   }
@@ -504,18 +699,28 @@ export class Vault {
   readSecretUnaudited(kek: Uint8Array, project: string, name: string): Buffer {
     checkKeyName(name);
     return this.withDek(kek, project, (dek, p) => {
-      const row = this.currentRow(p.id, name);
-      if (!row) throw notFound(`secret '${name}' not found in project '${project}'`);
-      return this.openSealed(dek, p, row.name, row.version, row.sealed);
+      const m = this.manifest(kek, p);
+      const row = this.keyState(p.id, name);
+      this.checkKey(p, name, m.entries.get(name), row);
+      if (!row?.sealed) throw notFound(`secret '${name}' not found in project '${project}'`);
+      return this.openSealed(dek, p, name, row.current, row.sealed);
     });
   }
 
   /** getSecrets without its audit row (see readSecretUnaudited). */
   readSecretsUnaudited(kek: Uint8Array, project: string, sel: Selection = {}): Secret[] {
     return this.withDek(kek, project, (dek, p) => {
+      const m = this.manifest(kek, p);
       const secrets: Secret[] = [];
       try {
-        for (const r of this.currentRows(p.id, sel)) secrets.push({ name: r.name, value: this.openSealed(dek, p, r.name, r.version, r.sealed) });
+        const seen = new Set<string>();
+        for (const r of this.keyStates(p.id, sel)) {
+          this.checkKey(p, r.name, m.entries.get(r.name), r);
+          seen.add(r.name);
+          if (r.sealed) secrets.push({ name: r.name, value: this.openSealed(dek, p, r.name, r.current, r.sealed) });
+        }
+        // A key the manifest lists and the selection covers must have had rows.
+        for (const name of m.entries.keys()) if (selects(sel, name) && !seen.has(name)) this.checkKey(p, name, m.entries.get(name), undefined);
       } catch (err) {
         zero(...secrets.map((s) => s.value));
         throw err;
@@ -538,15 +743,17 @@ export class Vault {
   }
 
   /** Marks a secret deleted (a tombstone version; history stays), or purges it with all history. */
-  deleteSecret(project: string, name: string, purge = false, kek?: Uint8Array): void {
+  deleteSecret(project: string, name: string, purge: boolean, kek: Uint8Array): void {
     checkKeyName(name);
     const p = this.project(project);
     this.write(kek, { op: purge ? 'purge' : 'delete', project, keys: [name] }, () => {
       const s = this.q<[number, string], { id: number }>('SELECT id FROM secrets WHERE project_id = ? AND name = ?').get(p.id, name);
-      const live = s && this.currentRow(p.id, name) !== undefined;
+      const live = !!s && !!this.keyState(p.id, name)?.sealed;
       if (!s || (!live && !purge)) throw notFound(`secret '${name}' not found in project '${project}'`);
-      if (purge) this.q<[number]>('DELETE FROM secrets WHERE id = ?').run(s.id);
-      else this.putVersion(Buffer.alloc(0), p, name, null, 'delete');
+      if (purge) {
+        this.q<[number]>('DELETE FROM secrets WHERE id = ?').run(s.id);
+        this.noteChange(p.id, name, null);
+      } else this.putVersion(Buffer.alloc(0), p, name, null, 'delete');
     });
   }
 
@@ -593,7 +800,7 @@ export class Vault {
 
   /** Re-wraps every DEK and the verifier under a KEK from the new passphrase, atomically. */
   async rotate(oldKek: Uint8Array, newPassphrase: Uint8Array, kdf: KdfParams = this.kdfParams()): Promise<void> {
-    checkKdfParams(kdf);
+    checkNewKdfParams(kdf);
     if (newPassphrase.length === 0) throw usageError('the new passphrase is empty');
     const salt = randomBytes(16);
     const newKek = await deriveKek(newPassphrase, salt, kdf);
@@ -614,10 +821,13 @@ export class Vault {
             zero(dek);
           }
         }
+        // Every manifest is checked under the old KEK and MACed again under the new one.
+        for (const p of this.q<[], ProjectRow>('SELECT * FROM projects').all()) storeManifest(this.db, newKek, p.id, this.manifest(oldKek, p));
         const put = this.q<[Buffer | string, string]>('UPDATE meta SET value = ? WHERE key = ?');
         put.run(salt, 'kdf_salt');
         put.run(JSON.stringify(kdf), 'kdf');
         put.run(seal(newKek, verifierPlaintext(this.vaultId())), 'verifier');
+        storeHeaderMac(this.db, newKek);
         // The audit key itself does not change: it is re-sealed under the new KEK.
         this.withAuditSecret(oldKek, (audit) => put.run(sealBound(newKek, auditKeyHeader(this.vaultId()), audit), 'audit_key'));
         return rows.length;
@@ -636,6 +846,33 @@ function newAuditSecret(firstRow: number): Buffer {
   return secret;
 }
 
+/** Stores a project's manifest, MACed under the KEK's manifest key. */
+function storeManifest(db: Db, kek: Uint8Array, projectId: number, m: Manifest): void {
+  const body = encodeManifest(m);
+  db.prepare<[number, Buffer, Buffer]>('INSERT OR REPLACE INTO manifests (project_id, body, mac) VALUES (?, ?, ?)').run(projectId, body, macUnder(kek, 'manifest', body));
+}
+
+/** MACs the header (vault id, KDF parameters, salt) as stored, under the KEK's header key. */
+function storeHeaderMac(db: Db, kek: Uint8Array): void {
+  const meta = db.prepare<[string], { value: Buffer | string }>('SELECT value FROM meta WHERE key = ?');
+  const bytes = (key: string) => {
+    const v = meta.get(key)?.value;
+    if (v === undefined) throw integrityError(`the vault is damaged: meta entry '${key}' is missing`);
+    return typeof v === 'string' ? Buffer.from(v, 'utf8') : Buffer.from(v);
+  };
+  const mac = macUnder(kek, 'header', headerBytes(bytes('vault_id'), bytes('kdf'), bytes('kdf_salt')));
+  db.prepare<[Buffer]>("INSERT OR REPLACE INTO meta (key, value) VALUES ('header_mac', ?)").run(mac);
+}
+
+function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+/** Whether a selection covers a key name (the same rule as the SQL in keyStates). */
+function selects(sel: Selection, name: string): boolean {
+  return (!sel.only || sel.only.includes(name)) && (!sel.prefix || name.startsWith(sel.prefix));
+}
+
 function insertProject(db: Db, kek: Uint8Array, name: string): void {
   const uid = randomBytes(16);
   const t = now();
@@ -651,6 +888,7 @@ function insertProject(db: Db, kek: Uint8Array, name: string): void {
   } finally {
     zero(dek);
   }
+  storeManifest(db, kek, id, { uid, name, entries: new Map() });
 }
 
 /** `*` matches any run, `?` one character; anything else is literal. A substring if no wildcard. */

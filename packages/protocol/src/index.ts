@@ -142,6 +142,7 @@ export const ERROR_CODES = [
   'timeout',
   'busy',
   'internal',
+  'integrity',
   'token_required',
   'token_scope',
   'token_expired',
@@ -155,13 +156,14 @@ export const TOKEN_ERRORS: ReadonlySet<string> = new Set<ErrorCode>(['token_requ
  * What a client does on an error code (the table in PROTOCOL.md, "Errors"):
  * - `final`: the agent's refusal is the answer: report its message, exit 1.
  * - `final_not_found`: the same, exit 4 (not found).
+ * - `final_integrity`: the same, exit 8 (the vault failed an integrity check).
  * - `final_with_token`: final (exit 1) for a client that sent a token (a delegate, which means to
  *   be served by the agent and could not unlock directly); any other client falls back.
  * - `fallback`: unlock directly instead, as if no agent ran.
  * - `fallback_say`: the same, after showing the agent's message (it says what to do).
  * - `token_hint`: final with a token; without one, fall back after saying that the agent wants one.
  */
-export type ClientAction = 'final' | 'final_not_found' | 'final_with_token' | 'fallback' | 'fallback_say' | 'token_hint';
+export type ClientAction = 'final' | 'final_not_found' | 'final_integrity' | 'final_with_token' | 'fallback' | 'fallback_say' | 'token_hint';
 
 /** A Record over every code: a new error code does not type-check until its row is written. */
 export const CLIENT_ACTIONS: Readonly<Record<ErrorCode, ClientAction>> = {
@@ -179,6 +181,8 @@ export const CLIENT_ACTIONS: Readonly<Record<ErrorCode, ClientAction>> = {
   // read in time): falling back would only end in "locked" or a prompt where the truth is "try again".
   busy: 'final',
   internal: 'fallback',
+  // The vault was tampered with: a direct unlock would only say so again, later (exit 8).
+  integrity: 'final_integrity',
   token_required: 'token_hint',
   token_scope: 'final_with_token',
   token_expired: 'final_with_token',
@@ -192,5 +196,5 @@ export function clientAction(code: string): ClientAction {
 /** Whether a refusal is the final answer for a client that did (or did not) send a token. */
 export function isFinal(code: string, sentToken: boolean): boolean {
   const a = clientAction(code);
-  return a === 'final' || a === 'final_not_found' || (sentToken && (a === 'final_with_token' || a === 'token_hint'));
+  return a === 'final' || a === 'final_not_found' || a === 'final_integrity' || (sentToken && (a === 'final_with_token' || a === 'token_hint'));
 }

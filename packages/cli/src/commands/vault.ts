@@ -2,7 +2,7 @@
 import { existsSync, realpathSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { type Y, unknownCommand } from './argv';
-import { DEFAULT_KDF, ExitCode, type PrivacyRule, TvaultError, Vault, backup, checkPrivateDir, errnoText, integrityError, isWeak, noVaultError, privacyFinding, restore, usageError, vaultFiles } from '@tvault/core';
+import { DEFAULT_KDF, ExitCode, type KdfParams, type PrivacyRule, TvaultError, Vault, backup, checkNewKdfParams, checkPrivateDir, errnoText, integrityError, isWeak, noVaultError, privacyFinding, restore, usageError, vaultFiles } from '@tvault/core';
 import { agentRequest, isSocket } from '../agent-client';
 import { warnIfDangerous } from '../dangerous-env';
 import { printJson, warn } from '../output';
@@ -11,10 +11,16 @@ import { type GlobalArgs, Session } from '../session';
 
 type A<T> = GlobalArgs & T;
 
+/** init and key rotate say the same when they are asked for parameters below the default. */
+function warnIfWeakKdf(kdf: KdfParams): void {
+  if (isWeak(kdf)) warn(`Argon2id parameters below the default (${DEFAULT_KDF.memoryKiB} KiB, ${DEFAULT_KDF.passes} passes): fine for tests, weak for real secrets`);
+}
+
 async function init(a: A<{ kdfMemory: number; kdfPasses: number; kdfParallelism: number }>) {
   const s = new Session(a);
   if (Vault.exists(s.dir)) throw new TvaultError(`a vault already exists at ${s.dir}`);
   const kdf = { alg: 'argon2id' as const, memoryKiB: a.kdfMemory, passes: a.kdfPasses, parallelism: a.kdfParallelism };
+  checkNewKdfParams(kdf); // refused before the passphrase is asked for
   const pass = await getNewPassphrase('TVAULT_PASSPHRASE', 'New vault passphrase');
   try {
     (await Vault.init(s.dir, pass, kdf)).close();
@@ -22,7 +28,7 @@ async function init(a: A<{ kdfMemory: number; kdfPasses: number; kdfParallelism:
     pass.fill(0);
   }
   // After the vault exists, so that a refused init prints only its error.
-  if (isWeak(kdf)) warn(`Argon2id parameters below the default (${DEFAULT_KDF.memoryKiB} KiB, ${DEFAULT_KDF.passes} passes): fine for tests, weak for real secrets`);
+  warnIfWeakKdf(kdf);
   if (a.json) printJson({ vault: s.dir, project: 'default' });
   else process.stderr.write(`created vault at ${s.dir} (project: default)\n`);
 }
@@ -153,6 +159,9 @@ async function rotate(a: A<{ kdfMemory?: number; kdfPasses?: number; kdfParallel
   await s.withUnlocked(async (vault, kek) => {
     const cur = vault.kdfParams();
     const kdf = { alg: 'argon2id' as const, memoryKiB: a.kdfMemory ?? cur.memoryKiB, passes: a.kdfPasses ?? cur.passes, parallelism: a.kdfParallelism ?? cur.parallelism };
+    checkNewKdfParams(kdf); // before the new passphrase is asked for
+    // Keeping a vault's weak parameters is doctor's to flag; lowering them is warned about here.
+    if (kdf.memoryKiB < cur.memoryKiB || kdf.passes < cur.passes || !isWeak(cur)) warnIfWeakKdf(kdf);
     const pass = await getNewPassphrase('TVAULT_NEW_PASSPHRASE', 'New passphrase');
     try {
       await vault.rotate(kek, pass, kdf);
