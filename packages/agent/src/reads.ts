@@ -44,7 +44,8 @@ export async function serveRead(vault: Vault, req: ReadRequest, ctx: ReadContext
     return { line, project, keys: [req.key] };
   }
   const sel = req.op === 'getselected' ? { only: req.only, prefix: req.prefix } : {};
-  const names = vault.list(project, sel).map((s) => s.name);
+  // From the authenticated manifest's view: a key whose rows were deleted fails here (exit 8).
+  const names = vault.verifiedNames(ctx.kek(), project, sel);
   const parts: Buffer[] = [];
   const keys: string[] = [];
   try {

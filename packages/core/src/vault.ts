@@ -710,23 +710,41 @@ export class Vault {
   /** getSecrets without its audit row (see readSecretUnaudited). */
   readSecretsUnaudited(kek: Uint8Array, project: string, sel: Selection = {}): Secret[] {
     return this.withDek(kek, project, (dek, p) => {
-      const m = this.manifest(kek, p);
       const secrets: Secret[] = [];
       try {
-        const seen = new Set<string>();
-        for (const r of this.keyStates(p.id, sel)) {
-          this.checkKey(p, r.name, m.entries.get(r.name), r);
-          seen.add(r.name);
-          if (r.sealed) secrets.push({ name: r.name, value: this.openSealed(dek, p, r.name, r.current, r.sealed) });
-        }
-        // A key the manifest lists and the selection covers must have had rows.
-        for (const name of m.entries.keys()) if (selects(sel, name) && !seen.has(name)) this.checkKey(p, name, m.entries.get(name), undefined);
+        for (const r of this.verifiedStates(kek, p, sel)) if (r.sealed) secrets.push({ name: r.name, value: this.openSealed(dek, p, r.name, r.current, r.sealed) });
       } catch (err) {
         zero(...secrets.map((s) => s.value));
         throw err;
       }
       return secrets;
     });
+  }
+
+  /**
+   * The names of the selected live secrets, after checking every selected key's rows against
+   * the project's manifest (as readSecretsUnaudited does, without decrypting): for a reader that
+   * fetches the values in chunks, so that a key whose rows were deleted is an integrity failure,
+   * not a key silently missing from the answer.
+   */
+  verifiedNames(kek: Uint8Array, project: string, sel: Selection = {}): string[] {
+    return this.verifiedStates(kek, this.project(project), sel)
+      .filter((r) => r.sealed)
+      .map((r) => r.name);
+  }
+
+  /** The selected keys' rows, each checked against the manifest, and none that it lists missing. */
+  private verifiedStates(kek: Uint8Array, p: ProjectRow, sel: Selection): KeyState[] {
+    const m = this.manifest(kek, p);
+    const states = this.keyStates(p.id, sel);
+    const seen = new Set<string>();
+    for (const r of states) {
+      this.checkKey(p, r.name, m.entries.get(r.name), r);
+      seen.add(r.name);
+    }
+    // A key the manifest lists and the selection covers must have had rows.
+    for (const name of m.entries.keys()) if (selects(sel, name) && !seen.has(name)) this.checkKey(p, name, m.entries.get(name), undefined);
+    return states;
   }
 
   list(project: string, sel: Selection = {}): SecretMeta[] {
