@@ -3,7 +3,6 @@
 // under a name nobody can guess, next to the file it will replace (a rename is atomic only
 // within one filesystem). A fixed name like `${dest}.tmp-${pid}` would let another user who
 // can write the directory pre-create it, or read the copy while it is being written.
-import { randomBytes } from 'node:crypto';
 import { closeSync, constants, fchmodSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 
@@ -11,6 +10,9 @@ const CREATE = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | const
 
 /** Creates `<base>.tmp-<random>` in dir and returns its path and an open, writable fd. */
 export function createTempFile(dir: string, base: string): { path: string; fd: number } {
+  // node:crypto loads here, not at import: the fast path bundles this module (through
+  // project-config) and must not pay ~5 ms for it on every `tvault get`.
+  const { randomBytes } = require('node:crypto') as typeof import('node:crypto');
   const path = join(dir, `${base}.tmp-${randomBytes(8).toString('hex')}`);
   return { path, fd: openSync(path, CREATE, 0o600) };
 }
