@@ -350,15 +350,16 @@ export class Vault {
    * With `wait`, it waits for the lock as every writer does (the agent at start).
    */
   tryAuditBatch(rows: Array<{ ev: AuditEvent; actor: Actor }>, kek?: Uint8Array, wait = false): boolean {
-    if (!wait) this.db.pragma('busy_timeout = 0');
+    // Prepared once (q caches them): db.pragma() would parse and prepare twice per batch.
+    if (!wait) this.q('PRAGMA busy_timeout = 0').run();
     try {
       writeTx(this.db, () => this.withAuditKey(kek, (mac) => rows.forEach((r) => appendAudit(this.db, r.actor, r.ev, mac))));
       return true;
     } catch (err) {
       if (String((err as { code?: string })?.code).startsWith('SQLITE_BUSY')) return false;
-      mapSqliteError(err, vaultFiles(this.dir).db);
+      return mapSqliteError(err, vaultFiles(this.dir).db);
     } finally {
-      this.db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+      if (!wait) this.q(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`).run();
     }
   }
 
