@@ -38,13 +38,17 @@ async function idleConnections(t, sock, n) {
   const socks = [];
   t.after(() => socks.forEach((s) => s.destroy()));
   await Promise.all(
-    Array.from({ length: n }, () => new Promise((resolve) => {
-      const s = net.connect(sock);
-      socks.push(s);
-      s.on('connect', resolve);
-      s.on('error', resolve);
-      s.on('close', resolve);
-    })),
+    Array.from(
+      { length: n },
+      () =>
+        new Promise((resolve) => {
+          const s = net.connect(sock);
+          socks.push(s);
+          s.on('connect', resolve);
+          s.on('error', resolve);
+          s.on('close', resolve);
+        }),
+    ),
   );
   return socks;
 }
@@ -83,7 +87,11 @@ test('200 connections of a refused uid (setpriv 65534) and 200 idle ones of the 
   assert.equal(r.stdout, 'one\n');
   // The refusals of uid 65534 took one log line (the rest are counted), and the start line,
   // the anchor of the audit chain, is kept in agent-anchors.log whatever agent.log rotated.
-  const lines = (p) => readFileSync(p, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+  const lines = (p) =>
+    readFileSync(p, 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l));
   const state = join(v.dir, 'state/tvault');
   const refused = lines(join(state, 'agent.log')).filter((e) => e.ev === 'refused' && e.peer?.uid === 65534);
   assert.ok(refused.length <= 1, `${refused.length} refusal lines for one uid`);

@@ -135,7 +135,11 @@ test('through the agent, output reaches a pipe whole even when it is full and no
   assert.equal(r.status, 0, r.stderr);
   assert.equal(r.stdout, lines.map((l) => l.replace('=', "='") + "'\n").join(''));
   for (const cmd of ['env', 'get KEY_0001']) {
-    const early = spawnSync('bash', ['-o', 'pipefail', '-c', `"${process.execPath}" "${BIN}" ${cmd} 2>err | head -c 1 >/dev/null; echo $?; cat err`], { env, cwd: v.dir, encoding: 'utf8' });
+    const early = spawnSync('bash', ['-o', 'pipefail', '-c', `"${process.execPath}" "${BIN}" ${cmd} 2>err | head -c 1 >/dev/null; echo $?; cat err`], {
+      env,
+      cwd: v.dir,
+      encoding: 'utf8',
+    });
     // get's 41 bytes fit in the pipe before head leaves: it ends 0; env's 150 KB cannot: 141.
     assert.equal(early.stdout, cmd === 'env' ? '141\n' : '0\n', `${cmd}: ${early.stdout}`);
   }
@@ -170,7 +174,10 @@ test("a socket in another user's directory is refused without a token (it could 
   chownSync(v.vault, 65534, 65534);
   let r = client(['get', 'API_KEY']);
   assert.equal(r.code, 1, r.stderr);
-  assert.equal(r.stderr, `tvault: refusing the agent socket in ${v.vault}: the directory belongs to uid 65534, not to you (a delegate reaches another user's agent with TVAULT_AGENT_TOKEN)\n`);
+  assert.equal(
+    r.stderr,
+    `tvault: refusing the agent socket in ${v.vault}: the directory belongs to uid 65534, not to you (a delegate reaches another user's agent with TVAULT_AGENT_TOKEN)\n`,
+  );
   assert.equal(r.stdout, '');
   // With a token the client dials it (this agent wants none and serves it).
   r = client(['get', 'API_KEY'], { TVAULT_AGENT_TOKEN: 'some-token' });
@@ -185,7 +192,10 @@ test('a socket that this install cannot dial (no native addon) is a one-line err
   const copy = mkdtempSync(join(tmpdir(), 'tvault-noaddon-'));
   t.after(() => rmSync(copy, { recursive: true, force: true }));
   cpSync(join(ROOT, 'packages/cli/dist'), copy, { recursive: true });
-  const r = spawnSync(process.execPath, [join(copy, 'tvault.cjs'), 'get', 'API_KEY'], { env: baseEnv({ ...v.env, ...AGENT_ONLY, TVAULT_PASSPHRASE: 'correct horse battery staple' }), encoding: 'utf8' });
+  const r = spawnSync(process.execPath, [join(copy, 'tvault.cjs'), 'get', 'API_KEY'], {
+    env: baseEnv({ ...v.env, ...AGENT_ONLY, TVAULT_PASSPHRASE: 'correct horse battery staple' }),
+    encoding: 'utf8',
+  });
   assert.equal(r.status, 1, r.stderr);
   assert.match(r.stderr, /^tvault: cannot reach the agent at .*agent\.sock: Cannot find module '@tvault\/native'\n$/);
   assert.equal(r.stdout, '');

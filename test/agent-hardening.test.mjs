@@ -82,7 +82,9 @@ test('a same-uid process can neither ptrace the agent nor read its memory (harde
     return;
   }
   // Control: the same attacker against an unhardened node process of the same uid succeeds.
-  const victim = spawn('setpriv', [...SETPRIV, process.execPath, '-e', 'console.log("up"); setInterval(() => {}, 1e6)'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const victim = spawn('setpriv', [...SETPRIV, process.execPath, '-e', 'console.log("up"); setInterval(() => {}, 1e6)'], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   t.after(() => victim.kill('SIGKILL'));
   await new Promise((resolve) => victim.stdout.once('data', resolve));
   const ctl = asNobody(process.execPath, ['-e', READ_MEM, String(victim.pid)]);
@@ -95,7 +97,9 @@ test('a same-uid process can neither ptrace the agent nor read its memory (harde
 test('/proc/PID/status shows the agent non-dumpable-protected (root-owned /proc files) and without core dumps', async (t) => {
   const v = makeVault(t);
   const a = await startAgent(t, v);
-  const limits = readFileSync(`/proc/${a.pid}/limits`, 'utf8').split('\n').find((l) => l.startsWith('Max core file size'));
+  const limits = readFileSync(`/proc/${a.pid}/limits`, 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith('Max core file size'));
   assert.match(limits, /Max core file size\s+0\s+0\s/);
   const mem = spawnSync('stat', ['-c', '%u', `/proc/${a.pid}/mem`], { encoding: 'utf8' });
   assert.equal(mem.stdout.trim(), '0');
@@ -132,7 +136,10 @@ test('without the native addon the agent refuses to start (fail closed) with a c
   // A passphrase is not read by a process that cannot harden itself (fail closed).
   const get = spawnSync(process.execPath, [join(root, 'packages/cli/bin/tvault'), 'get', 'K'], { env: baseEnv(v.env), encoding: 'utf8' });
   assert.equal(get.status, 1, get.stderr);
-  assert.match(get.stderr, /^tvault: refusing to read the passphrase: this process cannot be protected from debuggers and core dumps \(its native addon did not load \(tvault native addon is not built/);
+  assert.match(
+    get.stderr,
+    /^tvault: refusing to read the passphrase: this process cannot be protected from debuggers and core dumps \(its native addon did not load \(tvault native addon is not built/,
+  );
   assert.equal(get.stderr.trim().split('\n').length, 1);
 });
 
@@ -160,7 +167,12 @@ for (const kind of ['path', 'abstract']) {
     rx.stdout.on('data', (d) => (out += d));
     await waitFor(() => out.startsWith('bound'), { what: 'the python receiver' });
     const a = await startAgent(t, v, [], { env: { NOTIFY_SOCKET: addr } });
-    const messages = () => out.split('\n').slice(1).filter(Boolean).map((l) => JSON.parse(l));
+    const messages = () =>
+      out
+        .split('\n')
+        .slice(1)
+        .filter(Boolean)
+        .map((l) => JSON.parse(l));
     await waitFor(() => messages().length >= 1, { what: 'READY=1' });
     const ready = messages()[0].split('\n');
     assert.ok(ready.includes('READY=1'), messages()[0]);
@@ -187,7 +199,10 @@ function tcpListeners(pid) {
     }
   }
   const rows = ['/proc/net/tcp', '/proc/net/tcp6'].flatMap((f) => (existsSync(f) ? readFileSync(f, 'utf8').trim().split('\n').slice(1) : []));
-  return rows.map((r) => r.trim().split(/\s+/)).filter((c) => c[3] === '0A' && inodes.has(c[9])).map((c) => c[1]);
+  return rows
+    .map((r) => r.trim().split(/\s+/))
+    .filter((c) => c[3] === '0A' && inodes.has(c[9]))
+    .map((c) => c[1]);
 }
 
 test('SIGUSR1 does not open the Node inspector (an unauthenticated debugger on localhost) in the agent', async (t) => {

@@ -161,7 +161,14 @@ export function agentLog(v) {
   const path = join(v.dir, 'state/tvault/agent.log');
   if (!existsSync(path)) return { text: '', events: [] };
   const text = readFileSync(path, 'utf8');
-  return { text, events: text.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l)) };
+  return {
+    text,
+    events: text
+      .trim()
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l)),
+  };
 }
 
 /** Every regular file under dir (recursively) whose bytes contain needle. */

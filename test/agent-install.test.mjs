@@ -21,7 +21,10 @@ function systemdVerify(t, text) {
 }
 
 function plist(text) {
-  const r = spawnSync('python3', ['-c', 'import json, plistlib, sys; print(json.dumps(plistlib.loads(sys.stdin.buffer.read())))'], { input: text, encoding: 'utf8' });
+  const r = spawnSync('python3', ['-c', 'import json, plistlib, sys; print(json.dumps(plistlib.loads(sys.stdin.buffer.read())))'], {
+    input: text,
+    encoding: 'utf8',
+  });
   assert.equal(r.status, 0, r.stderr);
   return JSON.parse(r.stdout);
 }
@@ -127,13 +130,23 @@ test('under systemd the agent takes the passphrase from $CREDENTIALS_DIRECTORY; 
 
 test('install passes the token flags, with absolute paths, and refuses other uids without a token file', (t) => {
   const v = makeVault(t);
-  const r = v.run(['agent', 'install', '--dry-run', '--token-file', 'tokens', '--allow-uid', '1001', '--allow-uid', '1002', '--delegate-dir', 'share'], { env: home(t, v), cwd: v.dir });
+  const r = v.run(['agent', 'install', '--dry-run', '--token-file', 'tokens', '--allow-uid', '1001', '--allow-uid', '1002', '--delegate-dir', 'share'], {
+    env: home(t, v),
+    cwd: v.dir,
+  });
   assert.equal(r.code, 0, r.stderr);
   systemdVerify(t, r.stdout);
   const exec = r.stdout.split('\n').find((l) => l.startsWith('ExecStart='));
-  assert.equal(exec, `ExecStart=${process.execPath} ${BIN} agent start --require-token --token-file ${join(v.dir, 'tokens')} --allow-uid 1001 --allow-uid 1002 --delegate-dir ${join(v.dir, 'share')}`);
+  assert.equal(
+    exec,
+    `ExecStart=${process.execPath} ${BIN} agent start --require-token --token-file ${join(v.dir, 'tokens')} --allow-uid 1001 --allow-uid 1002 --delegate-dir ${join(v.dir, 'share')}`,
+  );
   assert.match(r.stdout, /^ExecReload=\/bin\/kill -HUP \$MAINPID$/m, 'systemctl reload re-reads the token file');
-  for (const args of [['--allow-uid', '1001'], ['--delegate-dir', 'share'], ['--token-file', 'tokens', '--allow-uid', 'bob']]) {
+  for (const args of [
+    ['--allow-uid', '1001'],
+    ['--delegate-dir', 'share'],
+    ['--token-file', 'tokens', '--allow-uid', 'bob'],
+  ]) {
     const bad = v.run(['agent', 'install', '--dry-run', ...args], { env: home(t, v), cwd: v.dir });
     assert.equal(bad.code, 2, `${args.join(' ')}: ${bad.stderr}`);
     assert.equal(bad.stdout, '');

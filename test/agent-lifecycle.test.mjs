@@ -56,7 +56,12 @@ test('start: no vault, wrong passphrase, no passphrase and bad flags fail with o
   assert.ok(gone(join(v.vault, 'agent.sock')) && gone(pidPath(v.vault)), 'nothing left behind');
   r = startAgentFails(v, [], { env: { TVAULT_PASSPHRASE: undefined } });
   assert.equal(r.code, 3, r.stderr);
-  for (const [flag, val] of [['--idle', '15'], ['--idle', 'soon'], ['--max-ttl', '-1s'], ['--max-ttl', '30d']]) {
+  for (const [flag, val] of [
+    ['--idle', '15'],
+    ['--idle', 'soon'],
+    ['--max-ttl', '-1s'],
+    ['--max-ttl', '30d'],
+  ]) {
     r = startAgentFails(v, [`${flag}=${val}`]);
     assert.equal(r.code, 2, `${flag} ${val}: ${r.stderr}`);
     assert.match(r.stderr, new RegExp(`^tvault: .*${flag}`));
@@ -232,7 +237,11 @@ test('agent.log is rotated to agent.log.1 (0600) past --log-max-size; the two fi
   const a = await startAgent(t, v, ['--log-max-size', '4K']);
   const log = join(v.dir, 'state/tvault/agent.log');
   for (let i = 0; i < 60; i++) assert.equal((await request(a.sock, { v: 1, op: 'get', key: 'A', project: null })).value, 'one');
-  const lines = (p) => readFileSync(p, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+  const lines = (p) =>
+    readFileSync(p, 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l));
   for (const p of [log, `${log}.1`]) {
     assert.equal(statSync(p).mode & 0o777, 0o600, p);
     assert.ok(statSync(p).size < 4096 + 1024, `${p} is ${statSync(p).size} bytes`);
@@ -247,7 +256,7 @@ test('agent.log is rotated to agent.log.1 (0600) past --log-max-size; the two fi
   assert.equal(startAgentFails(v, ['--log-max-size', '10']).code, 2, 'a size below 1K is a usage error');
 });
 
-test('two agents (two vaults) sharing agent.log rotate it without losing each other\'s newer lines', async (t) => {
+test("two agents (two vaults) sharing agent.log rotate it without losing each other's newer lines", async (t) => {
   const v1 = makeVault(t);
   const v2 = makeVault(t);
   const state = join(v1.dir, 'state');
@@ -263,12 +272,21 @@ test('two agents (two vaults) sharing agent.log rotate it without losing each ot
   }
   const log = join(state, 'tvault/agent.log');
   const kept = [`${log}.1`, log]
-    .flatMap((p) => readFileSync(p, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l)))
+    .flatMap((p) =>
+      readFileSync(p, 'utf8')
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l)),
+    )
     .filter((e) => e.ev === 'request')
     .map((e) => Number(e.keys[0].slice(1)))
     .sort((x, y) => x - y);
   // Rotation drops the oldest lines only: what is kept is K(first)..K89 without a gap.
   assert.equal(kept.at(-1), N - 1);
-  assert.deepEqual(kept, Array.from({ length: kept.length }, (_, i) => kept[0] + i), `lines kept: ${kept.join(' ')}`);
+  assert.deepEqual(
+    kept,
+    Array.from({ length: kept.length }, (_, i) => kept[0] + i),
+    `lines kept: ${kept.join(' ')}`,
+  );
   assert.ok(kept.length >= 10, `only ${kept.length} lines kept`);
 });

@@ -27,7 +27,11 @@ async function servingAgent(t) {
 test('reads: get, getall, getselected (only, prefix), explicit project and the current project', async (t) => {
   const { a } = await servingAgent(t);
   assert.deepEqual(await request(a.sock, { v: 1, op: 'get', project: null, key: 'DB_URL' }), {
-    v: 1, ok: true, project: 'default', key: 'DB_URL', value: 'postgres://u:p@h/db',
+    v: 1,
+    ok: true,
+    project: 'default',
+    key: 'DB_URL',
+    value: 'postgres://u:p@h/db',
   });
   const all = await request(a.sock, { v: 1, op: 'getall' });
   assert.equal(all.project, 'default');

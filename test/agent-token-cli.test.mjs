@@ -15,7 +15,11 @@ const sh = (w) => `'${String(w).replace(/'/g, `'\\''`)}'`;
 /** Runs tvault with stdout on a terminal (script(1) provides one). */
 function onTty(v, args) {
   const cmd = [process.execPath, BIN, ...args].map(sh).join(' ');
-  const r = spawnSync('script', ['-qec', cmd, '/dev/null'], { env: baseEnv({ ...v.env, XDG_STATE_HOME: join(v.dir, 'state') }), encoding: 'utf8', timeout: 30_000 });
+  const r = spawnSync('script', ['-qec', cmd, '/dev/null'], {
+    env: baseEnv({ ...v.env, XDG_STATE_HOME: join(v.dir, 'state') }),
+    encoding: 'utf8',
+    timeout: 30_000,
+  });
   return { code: r.status, out: r.stdout.replace(/\r\n/g, '\n') };
 }
 
@@ -35,7 +39,10 @@ test('create prints the token once on a terminal and stores only its sha256 line
   assert.equal(tokens.length, 1, `printed once: ${r.out}`);
   const [token] = tokens;
   const id = tokenIdOf(token);
-  assert.match(r.out, new RegExp(`created token ${id} \\(ci\\): project backend, keys DATABASE_URL, expires \\d{4}-.*; its hash is in ${file}, the token is shown only now`));
+  assert.match(
+    r.out,
+    new RegExp(`created token ${id} \\(ci\\): project backend, keys DATABASE_URL, expires \\d{4}-.*; its hash is in ${file}, the token is shown only now`),
+  );
   assert.equal(statSync(file).mode & 0o777, 0o600);
   const text = readFileSync(file, 'utf8');
   assert.match(text, new RegExp(`^sha256:${tokenHash(token)}  name=ci  project=backend  keys=DATABASE_URL  expires=\\S+Z  created=\\S+Z\\n$`));
@@ -133,21 +140,33 @@ test('revoke by name or id removes only that line (comments and raw lines kept) 
   r = v.run(['agent', 'token', 'revoke', tokenIdOf('tokenRAW-plain')]);
   assert.equal(r.code, 0, r.stderr);
   const lines = readFileSync(file, 'utf8').split('\n');
-  assert.deepEqual(lines.map((l) => l.replace(/^sha256:(\w{8})\w+.*$/, '$1')), ['# my delegates', tokenIdOf(made[0]), '']);
+  assert.deepEqual(
+    lines.map((l) => l.replace(/^sha256:(\w{8})\w+.*$/, '$1')),
+    ['# my delegates', tokenIdOf(made[0]), ''],
+  );
   const rows = auditRows(v.vault).filter((x) => x.op === 'token.revoke');
-  assert.deepEqual(rows.map((x) => [x.token_id, x.detail]), [
-    [tokenIdOf(made[1]), 'name=b scope=unrestricted'],
-    [tokenIdOf(made[2]), 'name=c scope=unrestricted'],
-    [tokenIdOf('tokenRAW-plain'), 'scope=project backend, all keys'],
-  ]);
+  assert.deepEqual(
+    rows.map((x) => [x.token_id, x.detail]),
+    [
+      [tokenIdOf(made[1]), 'name=b scope=unrestricted'],
+      [tokenIdOf(made[2]), 'name=c scope=unrestricted'],
+      [tokenIdOf('tokenRAW-plain'), 'scope=project backend, all keys'],
+    ],
+  );
 });
 
 test('concurrent creates under the file lock: none is lost', async (t) => {
   const { v, file } = vaultWithProjects(t);
   const n = 6;
-  const results = await tvaultMany(Array.from({ length: n }, (_, i) => [['agent', 'token', 'create', '--force', '--name', `n${i}`], { env: v.env }]), n);
+  const results = await tvaultMany(
+    Array.from({ length: n }, (_, i) => [['agent', 'token', 'create', '--force', '--name', `n${i}`], { env: v.env }]),
+    n,
+  );
   for (const r of results) assert.equal(r.code, 0, r.stderr);
-  const stored = readFileSync(file, 'utf8').trim().split('\n').map((l) => l.slice(7, 71));
+  const stored = readFileSync(file, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => l.slice(7, 71));
   assert.deepEqual(stored.sort(), results.map((r) => tokenHash(r.stdout.trim())).sort());
 });
 
@@ -172,7 +191,13 @@ test('with a running token agent: a created token works as soon as create return
   assert.equal(a.child.exitCode, null);
   const log = agentLog(v);
   assert.ok(!log.text.includes(ci) && !log.text.includes(first));
-  assert.deepEqual(log.events.filter((e) => e.ev === 'tokens').map((e) => [e.action, e.added, e.removed]), [['reloaded', [tokenIdOf(ci)], []], ['reloaded', [], [tokenIdOf(ci)]]]);
+  assert.deepEqual(
+    log.events.filter((e) => e.ev === 'tokens').map((e) => [e.action, e.added, e.removed]),
+    [
+      ['reloaded', [tokenIdOf(ci)], []],
+      ['reloaded', [], [tokenIdOf(ci)]],
+    ],
+  );
 });
 
 test('create never signals an agent that does not use tokens (SIGHUP would stop it)', async (t) => {
@@ -198,7 +223,10 @@ test('agent stop: a token agent stops over its socket for an unrestricted token;
   a = await startAgent(t, v, ['--require-token', '--token-file', file]);
   r = v.run(['agent', 'stop'], { env: { TVAULT_AGENT_TOKEN: scoped } });
   assert.equal(r.code, 0, r.stderr);
-  assert.match(r.stderr, /the agent wants an unrestricted token to stop over its socket \(not in scope: .*\); it runs as you, so it was sent SIGTERM\nstopped the agent/);
+  assert.match(
+    r.stderr,
+    /the agent wants an unrestricted token to stop over its socket \(not in scope: .*\); it runs as you, so it was sent SIGTERM\nstopped the agent/,
+  );
   assert.deepEqual(await a.done, { code: 0, signal: null });
   assert.match(a.stderr(), /stopped \(SIGTERM\)/);
   assert.ok(gone(a.sock));
@@ -217,7 +245,12 @@ test('a token made with --ttl 2s works, then is refused with token_expired witho
   const refused = await waitFor(async () => ((await get()).error === 'token_expired' ? Date.now() : 0), { timeout: 5000, what: 'token_expired' });
   assert.ok(refused >= expiresAt, `refused ${expiresAt - refused} ms before its expiry`);
   const answer = await get();
-  assert.deepEqual(answer, { v: 1, ok: false, error: 'token_expired', message: `token expired at ${new Date(expiresAt).toISOString()} (token_id ${tokenIdOf(token)}); ask for a new one` });
+  assert.deepEqual(answer, {
+    v: 1,
+    ok: false,
+    error: 'token_expired',
+    message: `token expired at ${new Date(expiresAt).toISOString()} (token_id ${tokenIdOf(token)}); ask for a new one`,
+  });
   assert.equal(JSON.parse(v.run(['agent', 'token', 'list', '--json']).stdout)[1].expired, true);
   assert.match(v.run(['agent', 'token', 'list']).stdout, new RegExp(`^${tokenIdOf(token)} .* expired +hash$`, 'm'));
 });

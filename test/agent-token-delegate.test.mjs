@@ -45,7 +45,10 @@ test('without --allow-uid a delegate under another uid is refused by the uid che
   assert.equal(r.stdout, '');
   assert.equal(r.stderr, 'tvault: permission denied: this agent serves only the user it runs as\n');
   const refused = agentLog(v).events.filter((e) => e.ev === 'refused');
-  assert.deepEqual(refused.map((e) => [e.peer.uid, e.result]), [[NOBODY, 'permission_denied']]);
+  assert.deepEqual(
+    refused.map((e) => [e.peer.uid, e.result]),
+    [[NOBODY, 'permission_denied']],
+  );
   assert.equal(agentLog(v).events.filter((e) => e.ev === 'request').length, 0, 'the request was never read');
   // The owner still uses either socket with a token.
   assert.equal((await request(dsock, { v: 1, op: 'get', key: 'TOP', token: OWNER })).value, 'owner-only-secret');
@@ -82,14 +85,23 @@ test('with --allow-uid and a valid token the delegate is served; a bad, out-of-s
   assert.equal(r.code, 1);
   assert.equal(r.stdout, '');
   // It says why it passed the agent over, then why the direct unlock failed.
-  assert.match(r.stderr, /^tvault: the running agent requires a capability token \(set TVAULT_AGENT_TOKEN\); unlocking directly instead\ntvault: vault directory .*share is owned by uid \d+, not by you \(uid 65534\)/);
+  assert.match(
+    r.stderr,
+    /^tvault: the running agent requires a capability token \(set TVAULT_AGENT_TOKEN\); unlocking directly instead\ntvault: vault directory .*share is owned by uid \d+, not by you \(uid 65534\)/,
+  );
   // The private socket stays out of reach (its directory is 0700): no agent there, the same fallback.
   r = asDelegate(share, ['get', 'DATABASE_URL', '--vault', v.vault], DELEGATE);
   assert.equal(r.code, 1);
   assert.equal(r.stdout, '');
   assert.match(r.stderr, /^tvault: vault directory .*vault is owned by uid \d+, not by you/);
   const reads = auditRows(v.vault).filter((row) => row.via === 'agent' && row.uid === NOBODY);
-  assert.deepEqual(reads.map((row) => [row.op, row.project, row.token_id]), [['get', 'backend', tokenIdOf(DELEGATE)], ['getall', 'backend', tokenIdOf(DELEGATE)]]);
+  assert.deepEqual(
+    reads.map((row) => [row.op, row.project, row.token_id]),
+    [
+      ['get', 'backend', tokenIdOf(DELEGATE)],
+      ['getall', 'backend', tokenIdOf(DELEGATE)],
+    ],
+  );
 });
 
 test('the delegate directory must exist, be ours, writable by nobody else, not the vault dir, and used by one agent', async (t) => {

@@ -37,7 +37,10 @@ test('SIGHUP: a removed line is revoked for the next request, an added one works
   assert.equal(await get(NEW), 'token_required');
   writeTokens(file, `${KEEP}\n${NEW}:default  name=new\n`);
   const ev = await hup();
-  assert.deepEqual({ action: ev.action, tokens: ev.tokens, added: ev.added, removed: ev.removed }, { action: 'reloaded', tokens: 2, added: [tokenIdOf(NEW)], removed: [tokenIdOf(DROP)] });
+  assert.deepEqual(
+    { action: ev.action, tokens: ev.tokens, added: ev.added, removed: ev.removed },
+    { action: 'reloaded', tokens: 2, added: [tokenIdOf(NEW)], removed: [tokenIdOf(DROP)] },
+  );
   assert.equal(await get(DROP), 'token_required', 'the revoked token, on the very next request');
   assert.equal(await get(KEEP), 'the-value');
   assert.equal(await get(NEW), 'the-value');

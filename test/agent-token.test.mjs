@@ -145,7 +145,13 @@ test('the line format: plain token[:project] and sha256: lines with attributes, 
   assert.deepEqual(await status(ALL), { id: tokenIdOf(ALL), name: null, project: null, keys: null, expiresAt: null });
   assert.deepEqual(await status(BACKEND), { id: tokenIdOf(BACKEND), name: null, project: 'backend', keys: null, expiresAt: null });
   assert.deepEqual(await status(KEYS), { id: tokenIdOf(KEYS), name: 'ci', project: 'backend', keys: ['DATABASE_URL', 'REDIS_URL'], expiresAt: null });
-  assert.deepEqual(await status(PLAIN_ATTR), { id: tokenIdOf(PLAIN_ATTR), name: 'plain-attrs', project: null, keys: ['STRIPE_KEY'], expiresAt: '2998-12-31T22:00:00.000Z' });
+  assert.deepEqual(await status(PLAIN_ATTR), {
+    id: tokenIdOf(PLAIN_ATTR),
+    name: 'plain-attrs',
+    project: null,
+    keys: ['STRIPE_KEY'],
+    expiresAt: '2998-12-31T22:00:00.000Z',
+  });
   // Only an unrestricted token is told the file and the count.
   const full = await req(a, ALL, { op: 'status' });
   assert.equal(full.requireToken, true);
@@ -207,7 +213,12 @@ test('scope: a project token is refused on another project, resolves a null proj
   const reads = auditRows(v.vault).filter((row) => row.via === 'agent' && ['get', 'getall'].includes(row.op));
   assert.deepEqual(
     reads.map((row) => [row.op, row.project, row.token_id]),
-    [['get', 'backend', tokenIdOf(BACKEND)], ['getall', 'backend', tokenIdOf(BACKEND)], ['get', 'default', tokenIdOf(ALL)], ['get', 'other', tokenIdOf(ALL)]],
+    [
+      ['get', 'backend', tokenIdOf(BACKEND)],
+      ['getall', 'backend', tokenIdOf(BACKEND)],
+      ['get', 'default', tokenIdOf(ALL)],
+      ['get', 'other', tokenIdOf(ALL)],
+    ],
   );
 });
 
@@ -231,7 +242,13 @@ test('scope: a token limited to keys reads those, is refused any other key, geta
   r = await req(a, KEYS, { op: 'get', project: 'other', key: 'DATABASE_URL' });
   assert.equal(r.error, 'token_scope', 'still limited to its project');
   const audited = auditRows(v.vault).filter((row) => row.token_id === tokenIdOf(KEYS));
-  assert.deepEqual(audited.map((row) => [row.op, row.keys]), [['get', '["DATABASE_URL"]'], ['getselected', '["REDIS_URL"]']]);
+  assert.deepEqual(
+    audited.map((row) => [row.op, row.keys]),
+    [
+      ['get', '["DATABASE_URL"]'],
+      ['getselected', '["REDIS_URL"]'],
+    ],
+  );
 });
 
 test('an expired token is refused with token_expired at request time; the raw token is nowhere on disk', async (t) => {
@@ -239,7 +256,12 @@ test('an expired token is refused with token_expired at request time; the raw to
   const a = await startAgent(t, v, ['--require-token', '--token-file', file]);
   for (const fields of [{ op: 'get', key: 'TOP' }, { op: 'status' }, { op: 'stop' }]) {
     const r = await req(a, OLD, fields);
-    assert.deepEqual(r, { v: 1, ok: false, error: 'token_expired', message: `token expired at 2020-01-01T00:00:00.000Z (token_id ${tokenIdOf(OLD)}); ask for a new one` });
+    assert.deepEqual(r, {
+      v: 1,
+      ok: false,
+      error: 'token_expired',
+      message: `token expired at 2020-01-01T00:00:00.000Z (token_id ${tokenIdOf(OLD)}); ask for a new one`,
+    });
   }
   await req(a, BACKEND, { op: 'get', key: 'DATABASE_URL' });
   await req(a, ALL, { op: 'stop' });

@@ -70,7 +70,11 @@ test('a restore while the agent runs: the agent serves the restored data', async
 
 test('every read the agent serves is audited with via=agent, the peer uid and pid, and key names only', async (t) => {
   const v = makeVault(t);
-  for (const [k, val] of [['A', 'audit-value-a'], ['B', 'audit-value-b']]) assert.equal(v.run(['set', k, '--stdin'], { input: val }).code, 0);
+  for (const [k, val] of [
+    ['A', 'audit-value-a'],
+    ['B', 'audit-value-b'],
+  ])
+    assert.equal(v.run(['set', k, '--stdin'], { input: val }).code, 0);
   const a = await startAgent(t, v);
   await get(a, 'A');
   await request(a.sock, { v: 1, op: 'getall' });
@@ -82,11 +86,14 @@ test('every read the agent serves is audited with via=agent, the peer uid and pi
   assert.equal(byOp('agent.start')[0].pid, a.pid);
   assert.match(byOp('agent.start')[0].detail, /idle 15m, max-ttl off/);
   const reads = rows.filter((r) => ['get', 'getall', 'getselected'].includes(r.op));
-  assert.deepEqual(reads.map((r) => [r.op, r.project, r.keys]), [
-    ['get', 'default', '["A"]'],
-    ['getall', 'default', '["A","B"]'],
-    ['getselected', 'default', '["B"]'],
-  ]);
+  assert.deepEqual(
+    reads.map((r) => [r.op, r.project, r.keys]),
+    [
+      ['get', 'default', '["A"]'],
+      ['getall', 'default', '["A","B"]'],
+      ['getselected', 'default', '["B"]'],
+    ],
+  );
   for (const r of reads) {
     assert.equal(r.uid, process.getuid(), 'the peer uid');
     assert.ok(r.pid > 0 && r.pid !== a.pid, 'the peer pid, not the agent');
@@ -118,12 +125,33 @@ test('agent.log (0600 in a 0700 dir) records requests by key name and never hold
   for (const secret of [...Object.values(values), 'line one', 'line two', PASS, 'capability-token-xyz']) {
     assert.ok(!log.includes(secret), `agent.log contains ${JSON.stringify(secret)}`);
   }
-  const events = log.trim().split('\n').map((l) => JSON.parse(l));
+  const events = log
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
   const reqs = events.filter((e) => e.ev === 'request');
-  assert.deepEqual(reqs.slice(0, 3).map((e) => [e.op, e.keys[0], e.result]), [['get', 'DB_PASSWORD', 'ok'], ['get', 'API_TOKEN', 'ok'], ['get', 'MULTI', 'ok']]);
-  assert.deepEqual(reqs.slice(5).map((e) => [e.op, e.result]), [['get', 'ok'], [undefined, 'bad_request'], [undefined, 'bad_json'], ['stop', 'ok']]);
+  assert.deepEqual(
+    reqs.slice(0, 3).map((e) => [e.op, e.keys[0], e.result]),
+    [
+      ['get', 'DB_PASSWORD', 'ok'],
+      ['get', 'API_TOKEN', 'ok'],
+      ['get', 'MULTI', 'ok'],
+    ],
+  );
+  assert.deepEqual(
+    reqs.slice(5).map((e) => [e.op, e.result]),
+    [
+      ['get', 'ok'],
+      [undefined, 'bad_request'],
+      [undefined, 'bad_json'],
+      ['stop', 'ok'],
+    ],
+  );
   assert.ok(reqs.every((e) => e.peer.uid === process.getuid() && e.peer.pid > 0));
-  assert.deepEqual(events.map((e) => e.ev).filter((e) => e !== 'request'), ['start', 'stop']);
+  assert.deepEqual(
+    events.map((e) => e.ev).filter((e) => e !== 'request'),
+    ['start', 'stop'],
+  );
 });
 
 test('once reads stop, the agent checkpoints its audit rows into vault.db itself', async (t) => {

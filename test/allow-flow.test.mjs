@@ -11,7 +11,11 @@ import { assertOneLineError, makeVault } from './helpers.mjs';
 /** A vault with K=from-default in `default` and K=from-app in `app`, and a repo dir holding tvault.toml. */
 function setup(t, toml = 'project = "app"\n') {
   const v = makeVault(t);
-  for (const args of [['set', 'K', '--stdin'], ['projects', 'create', 'app'], ['set', 'K', '--stdin', '-p', 'app']]) {
+  for (const args of [
+    ['set', 'K', '--stdin'],
+    ['projects', 'create', 'app'],
+    ['set', 'K', '--stdin', '-p', 'app'],
+  ]) {
     const r = v.run(args, { input: args.includes('app') ? 'from-app' : 'from-default' });
     assert.equal(r.code, 0, r.stderr);
   }
@@ -129,30 +133,35 @@ test('[secrets] KEY = { required = true }: run --strict stops before the child s
 // the commands beneath it nor be offered for `allow`: it is ignored with a one-line note, and
 // the walk up ends there, as it does at a directory others can write.
 const IS_ROOT = process.getuid() === 0;
-const ignoredNote = (file, why) => new RegExp(`^tvault: ignoring ${esc(file)}: ${why}; only a tvault.toml that you or root own and no one else can write is used\n$`);
+const ignoredNote = (file, why) =>
+  new RegExp(`^tvault: ignoring ${esc(file)}: ${why}; only a tvault.toml that you or root own and no one else can write is used\n$`);
 
-test("a parent's tvault.toml owned by another user is ignored with one note, never offered for allow, also through the agent", { skip: !IS_ROOT && !process.env.CI && 'needs root (chown)' }, async (t) => {
-  const { v, repo, file, get } = setup(t);
-  chownSync(file, 65534, 65534);
-  for (const cwd of [repo, join(repo, 'sub', 'deeper')]) {
-    const r = get(cwd);
-    assert.equal(r.code, 0, r.stderr);
-    assert.equal(r.stdout, 'from-default\n', 'the current project, as if there were no tvault.toml');
+test(
+  "a parent's tvault.toml owned by another user is ignored with one note, never offered for allow, also through the agent",
+  { skip: !IS_ROOT && !process.env.CI && 'needs root (chown)' },
+  async (t) => {
+    const { v, repo, file, get } = setup(t);
+    chownSync(file, 65534, 65534);
+    for (const cwd of [repo, join(repo, 'sub', 'deeper')]) {
+      const r = get(cwd);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stdout, 'from-default\n', 'the current project, as if there were no tvault.toml');
+      assert.match(r.stderr, ignoredNote(file, 'it is owned by uid 65534'));
+      assert.doesNotMatch(r.stderr, /tvault allow/);
+    }
+    // `allow` neither finds it by walking up nor accepts it by name.
+    const walk = v.run(['allow'], { cwd: join(repo, 'sub') });
+    assert.equal(walk.code, 2, walk.stderr);
+    assert.equal(walk.stderr.split('\n')[1], 'tvault: no tvault.toml here or in a parent directory', 'after the note that says why');
+    assertOneLineError(assert, v.run(['allow', file]), 1, /refusing to allow .*tvault\.toml: it or its directory is owned by uid 65534/);
+    // The agent's fast path (and the full CLI after it) note it once, and serve the current project.
+    const { startAgent, AGENT_ONLY } = await import('./agent-helpers.mjs');
+    await startAgent(t, v);
+    const r = v.run(['get', 'K'], { cwd: repo, env: AGENT_ONLY });
+    assert.equal(r.stdout, 'from-default\n', r.stderr);
     assert.match(r.stderr, ignoredNote(file, 'it is owned by uid 65534'));
-    assert.doesNotMatch(r.stderr, /tvault allow/);
-  }
-  // `allow` neither finds it by walking up nor accepts it by name.
-  const walk = v.run(['allow'], { cwd: join(repo, 'sub') });
-  assert.equal(walk.code, 2, walk.stderr);
-  assert.equal(walk.stderr.split('\n')[1], 'tvault: no tvault.toml here or in a parent directory', 'after the note that says why');
-  assertOneLineError(assert, v.run(['allow', file]), 1, /refusing to allow .*tvault\.toml: it or its directory is owned by uid 65534/);
-  // The agent's fast path (and the full CLI after it) note it once, and serve the current project.
-  const { startAgent, AGENT_ONLY } = await import('./agent-helpers.mjs');
-  await startAgent(t, v);
-  const r = v.run(['get', 'K'], { cwd: repo, env: AGENT_ONLY });
-  assert.equal(r.stdout, 'from-default\n', r.stderr);
-  assert.match(r.stderr, ignoredNote(file, 'it is owned by uid 65534'));
-});
+  },
+);
 
 test('a tvault.toml in a directory others can write (sticky or not) is ignored, and the walk ends there', (t) => {
   const { v, repo, file, get } = setup(t);

@@ -25,14 +25,20 @@ function seeded(t) {
 const rows = (v, args = []) => {
   const r = v.run(['audit', '--json', ...args]);
   assert.equal(r.code, 0, r.stderr);
-  return r.stdout.trim() ? r.stdout.trim().split('\n').map((l) => JSON.parse(l)) : [];
+  return r.stdout.trim()
+    ? r.stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l))
+    : [];
 };
 
 test('audit lists every kind of event with names and actors, never a value', (t) => {
   const { v, db } = seeded(t);
   const all = rows(v);
   const ops = all.map((r) => `${r.op}${r.ok ? '' : '!'}`);
-  for (const op of ['init', 'unlock', 'set', 'get', 'getall', 'unlock!', 'project.create', 'project.use', 'export']) assert.ok(ops.includes(op), `${op} in ${ops}`);
+  for (const op of ['init', 'unlock', 'set', 'get', 'getall', 'unlock!', 'project.create', 'project.use', 'export'])
+    assert.ok(ops.includes(op), `${op} in ${ops}`);
   const get = all.find((r) => r.op === 'get');
   assert.deepEqual(get.keys, ['API_KEY']);
   assert.equal(get.via, 'direct');
@@ -104,11 +110,19 @@ test('audit verify passes on an untouched vault and names the row after an edit,
 test('a chain rewritten without the passphrase passes the plain hash check but not audit verify', (t) => {
   const { v, db } = seeded(t);
   // The attacker edits row 3 and recomputes every hash after it, as FORMAT.md documents.
-  sql(db, "UPDATE audit SET keys = '[\"SOMETHING_ELSE\"]' WHERE id = 3");
-  const all = JSON.parse(sql(db, "SELECT json_group_array(json_object('id',id,'ts',ts,'op',op,'ok',ok,'project',project,'keys',keys,'via',via,'uid',uid,'pid',pid,'token_id',token_id,'detail',detail)) FROM (SELECT * FROM audit ORDER BY id)"));
+  sql(db, 'UPDATE audit SET keys = \'["SOMETHING_ELSE"]\' WHERE id = 3');
+  const all = JSON.parse(
+    sql(
+      db,
+      "SELECT json_group_array(json_object('id',id,'ts',ts,'op',op,'ok',ok,'project',project,'keys',keys,'via',via,'uid',uid,'pid',pid,'token_id',token_id,'detail',detail)) FROM (SELECT * FROM audit ORDER BY id)",
+    ),
+  );
   let prev = Buffer.alloc(32);
   for (const r of all) {
-    const hash = createHash('sha256').update(prev).update(JSON.stringify([r.id, r.ts, r.op, r.ok, r.project, r.keys, r.via, r.uid, r.pid, r.token_id, r.detail])).digest();
+    const hash = createHash('sha256')
+      .update(prev)
+      .update(JSON.stringify([r.id, r.ts, r.op, r.ok, r.project, r.keys, r.via, r.uid, r.pid, r.token_id, r.detail]))
+      .digest();
     sql(db, `UPDATE audit SET prev_hash = X'${prev.toString('hex')}', hash = X'${hash.toString('hex')}' WHERE id = ${r.id}`);
     prev = hash;
   }

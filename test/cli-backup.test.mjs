@@ -3,7 +3,21 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { closeSync, copyFileSync, existsSync, fstatSync, lstatSync, mkdirSync, openSync, readFileSync, readdirSync, statSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  copyFileSync,
+  existsSync,
+  fstatSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readdirSync,
+  statSync,
+  symlinkSync,
+  truncateSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { BIN, PASS, assertOneLineError, assertVaultIntact, baseEnv, makeVault, requireCommand, sql, tempDir, tvault, tvaultMany } from './helpers.mjs';
 
@@ -30,7 +44,11 @@ test('backup writes a private, complete copy that opens as a vault', (t) => {
   assert.equal(r.code, 0, r.stderr);
   assert.deepEqual(JSON.parse(r.stdout), { backup: file });
   assert.equal(statSync(file).mode & 0o777, 0o600);
-  assert.deepEqual(readdirSync(v.dir).filter((f) => f.startsWith('backup.db')), ['backup.db'], 'no temporary file left');
+  assert.deepEqual(
+    readdirSync(v.dir).filter((f) => f.startsWith('backup.db')),
+    ['backup.db'],
+    'no temporary file left',
+  );
   assert.equal(sql(file, 'PRAGMA integrity_check'), 'ok');
   const copy = vaultFrom(t, file);
   assertVaultIntact(assert, copy, { A: '1', B: 'two' });
@@ -47,10 +65,14 @@ test('a backup taken while another process writes is a consistent vault', async 
   const v = makeVault(t);
   assert.equal(v.run(['set', 'W0', '--stdin'], { input: 'value-0' }).code, 0);
   // A writer: 15 sets in a row, each a separate tvault process.
-  const writer = spawn('bash', ['-c', `for i in $(seq 1 15); do printf "value-$i" | "${process.execPath}" "${BIN}" set "W$i" --stdin 2>/dev/null || exit 1; done`], {
-    env: baseEnv(v.env),
-    stdio: 'ignore',
-  });
+  const writer = spawn(
+    'bash',
+    ['-c', `for i in $(seq 1 15); do printf "value-$i" | "${process.execPath}" "${BIN}" set "W$i" --stdin 2>/dev/null || exit 1; done`],
+    {
+      env: baseEnv(v.env),
+      stdio: 'ignore',
+    },
+  );
   t.after(() => writer.kill('SIGKILL'));
   let writing = true;
   const writerDone = new Promise((resolve) => writer.on('exit', (code) => ((writing = false), resolve(code))));
@@ -72,7 +94,11 @@ test('a backup taken while another process writes is a consistent vault', async 
     assert.deepEqual(values, Object.fromEntries(Array.from({ length: n }, (_, i) => [`W${i}`, `value-${i}`])));
     counts.push(n);
   }
-  assert.deepEqual([...counts].sort((a, b) => a - b), counts, 'later backups hold at least as much');
+  assert.deepEqual(
+    [...counts].sort((a, b) => a - b),
+    counts,
+    'later backups hold at least as much',
+  );
   assert.ok(counts[0] < 16, `the first backup was taken while the writer was still writing: ${counts}`);
   assert.equal(Object.keys(json(v)).length, 16);
 });
@@ -129,7 +155,11 @@ test('a garbage, foreign, truncated or missing backup is refused and the vault i
     assertOneLineError(assert, v.run(['restore', file]), 8, /is not a valid tvault backup .*nothing was restored/);
   }
   assertOneLineError(assert, v.run(['restore', join(v.dir, 'missing.db')]), 4, /no backup at/);
-  assert.deepEqual(readdirSync(v.vault).filter((f) => f.includes('before-restore')), [], 'nothing was set aside');
+  assert.deepEqual(
+    readdirSync(v.vault).filter((f) => f.includes('before-restore')),
+    [],
+    'nothing was set aside',
+  );
   assertVaultIntact(assert, v, { A: 'keep me' });
 });
 
@@ -170,7 +200,10 @@ test('a backup from schema 1 restores and is migrated, values and audit chain in
  * it once told to), so a test can plant files at the name an old tvault would have used.
  */
 async function backupWithKnownPid(v, dest, plant) {
-  const child = spawn('bash', ['-c', 'read -r go; exec "$0" "$@"', process.execPath, BIN, 'backup', dest], { env: baseEnv(v.env), stdio: ['pipe', 'ignore', 'pipe'] });
+  const child = spawn('bash', ['-c', 'read -r go; exec "$0" "$@"', process.execPath, BIN, 'backup', dest], {
+    env: baseEnv(v.env),
+    stdio: ['pipe', 'ignore', 'pipe'],
+  });
   const err = [];
   child.stderr.on('data', (d) => err.push(d));
   plant(child.pid);
@@ -211,9 +244,14 @@ test('the backup file is created exclusively, 0600, not following a link, under 
   const dest = join(v.dir, 'traced.db');
   const log = join(v.dir, 'strace.log');
   // strace sees the mode each file is created with: no window in which another user could read it.
-  const r = spawnSync('strace', ['-f', '-qq', '-e', 'trace=open,openat,creat', '-o', log, process.execPath, BIN, 'backup', dest], { env: baseEnv(v.env), encoding: 'utf8' });
+  const r = spawnSync('strace', ['-f', '-qq', '-e', 'trace=open,openat,creat', '-o', log, process.execPath, BIN, 'backup', dest], {
+    env: baseEnv(v.env),
+    encoding: 'utf8',
+  });
   assert.equal(r.status, 0, r.stderr);
-  const creates = readFileSync(log, 'utf8').split('\n').filter((l) => l.includes(dest) && /O_CREAT/.test(l));
+  const creates = readFileSync(log, 'utf8')
+    .split('\n')
+    .filter((l) => l.includes(dest) && /O_CREAT/.test(l));
   assert.ok(creates.length >= 1, `no file created under ${dest}: ${creates}`);
   const first = creates[0];
   assert.match(first, /O_EXCL/, first);

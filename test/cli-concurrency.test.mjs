@@ -36,7 +36,9 @@ test('4 processes × 20 sets at the same moment all succeed, with no "busy"', as
   const expected = {};
   for (const p of [1, 2, 3, 4]) for (let i = 1; i <= 20; i++) expected[`P${p}_K${i}`] = `p${p}-v${i}`;
   const got = JSON.parse(v.run(['export', '--format', 'json']).stdout);
-  const wrong = Object.keys(expected).filter((k) => got[k] !== expected[k]).map((k) => `${k}=${got[k]}`);
+  const wrong = Object.keys(expected)
+    .filter((k) => got[k] !== expected[k])
+    .map((k) => `${k}=${got[k]}`);
   const extra = Object.keys(got).filter((k) => !(k in expected));
   assert.deepEqual({ wrong, extra }, { wrong: [], extra: [] });
   assert.equal(v.run(['doctor']).code, 0, 'the audit chain did not fork');
@@ -48,7 +50,10 @@ test('concurrent writers of the same key get distinct versions; none is lost', a
   const results = await Promise.all([1, 2, 3].map((p) => bash(writer(p), v.env)));
   for (const r of results) assert.equal(r.code, 0, r.stderr);
   const versions = JSON.parse(v.run(['history', 'SAME', '--json']).stdout).versions.map((x) => x.version);
-  assert.deepEqual(versions, Array.from({ length: 30 }, (_, i) => i + 1));
+  assert.deepEqual(
+    versions,
+    Array.from({ length: 30 }, (_, i) => i + 1),
+  );
   // Each version decrypts to one of the written values (rollback reads it back).
   assert.equal(v.run(['rollback', 'SAME', '--to', '17']).code, 0);
   assert.match(v.run(['get', 'SAME']).stdout, /^w[123]-([1-9]|10)\n$/);

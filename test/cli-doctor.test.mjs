@@ -21,14 +21,25 @@ test('a fresh test vault passes, with a warning about its weak KDF', (t) => {
   assert.match(r.stdout, /^ok\s+vault directory\s/m);
   assert.match(r.stdout, /^ok\s+vault\.db mode\s+0600$/m);
   assert.match(r.stdout, /^ok\s+database\s+SQLite integrity check ok$/m);
-  assert.match(r.stdout, /^WARN\s+key derivation\s+Argon2id 256 KiB, 1 passes, 1 lanes: weaker than the default; raise it with: tvault key rotate --kdf-memory 65536 --kdf-passes 3 --kdf-parallelism 4$/m);
+  assert.match(
+    r.stdout,
+    /^WARN\s+key derivation\s+Argon2id 256 KiB, 1 passes, 1 lanes: weaker than the default; raise it with: tvault key rotate --kdf-memory 65536 --kdf-passes 3 --kdf-parallelism 4$/m,
+  );
   assert.match(r.stdout, /^ok\s+audit chain\s+1 rows, chain intact$/m);
   assert.match(r.stdout, /^ok\s+agent\s+not running$/m);
   const { code, doc, status } = doctorJson(v);
   assert.equal(code, 0);
   assert.equal(doc.ok, true);
   assert.equal(doc.warnings, 1);
-  assert.deepEqual(status, { 'vault directory': 'ok', ancestors: 'ok', 'vault.db mode': 'ok', database: 'ok', 'key derivation': 'warn', 'audit chain': 'ok', agent: 'ok' });
+  assert.deepEqual(status, {
+    'vault directory': 'ok',
+    ancestors: 'ok',
+    'vault.db mode': 'ok',
+    database: 'ok',
+    'key derivation': 'warn',
+    'audit chain': 'ok',
+    agent: 'ok',
+  });
   for (const c of doc.checks) assert.equal(c.ok, c.status !== 'fail');
 });
 
@@ -63,7 +74,10 @@ test('an ancestor of the vault directory that others can write, or that another 
   chmodSync(v.dir, 0o777);
   let r = v.run(['doctor']);
   assert.equal(r.code, 1, r.stdout);
-  assert.match(r.stdout, new RegExp(`^FAIL  ancestors +${v.dir} is writable by group or others, who could replace the vault directory; fix it with: chmod go-w ${v.dir}$`, 'm'));
+  assert.match(
+    r.stdout,
+    new RegExp(`^FAIL  ancestors +${v.dir} is writable by group or others, who could replace the vault directory; fix it with: chmod go-w ${v.dir}$`, 'm'),
+  );
   chmodSync(v.dir, 0o1777);
   assert.equal(doctorJson(v).status.ancestors, 'ok', 'sticky: only the entry owner can rename the vault directory');
   chmodSync(v.dir, 0o700);
@@ -72,7 +86,10 @@ test('an ancestor of the vault directory that others can write, or that another 
   r = v.run(['doctor', '--json']);
   const c = JSON.parse(r.stdout).checks.find((x) => x.check === 'ancestors');
   assert.equal(c.status, 'fail');
-  assert.equal(c.detail, `${v.dir} belongs to uid 65534, who could replace the vault directory; move the vault (--vault or TVAULT_DIR) under directories of yours`);
+  assert.equal(
+    c.detail,
+    `${v.dir} belongs to uid 65534, who could replace the vault directory; move the vault (--vault or TVAULT_DIR) under directories of yours`,
+  );
   assert.equal(r.code, 1);
   chownSync(v.dir, 0, 0);
 });

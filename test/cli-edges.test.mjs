@@ -27,7 +27,13 @@ test("-p '' through a running agent: the fast path hands over and the full CLI r
   await startAgent(t, v);
   const env = { TVAULT_NO_AGENT: '', TVAULT_PASSPHRASE: '' }; // only the agent can answer
   assert.equal(v.run(['get', 'K'], { env }).stdout, 'current-project-value\n', 'the agent answers');
-  for (const args of [['get', 'K', '-p', ''], ['get', 'K', '-p'], ['get', 'K', '--project='], ['env', '-p', ''], ['env', '--format', 'json', '--project=']]) {
+  for (const args of [
+    ['get', 'K', '-p', ''],
+    ['get', 'K', '-p'],
+    ['get', 'K', '--project='],
+    ['env', '-p', ''],
+    ['env', '--format', 'json', '--project='],
+  ]) {
     const r = v.run(args, { env });
     assertOneLineError(assert, r, 2, /-p\/--project needs a project name/);
     assert.equal(r.stdout, '');
@@ -37,7 +43,11 @@ test("-p '' through a running agent: the fast path hands over and the full CLI r
 test("run -- '' is 'command not found' (127) in one line, with and without --pristine, and through env --", (t) => {
   const v = makeVault(t);
   assert.equal(v.run(['set', 'K', '--stdin'], { input: 'v' }).code, 0);
-  for (const args of [['run', '--', ''], ['run', '--pristine', '--', '', 'arg'], ['env', '--', '']]) {
+  for (const args of [
+    ['run', '--', ''],
+    ['run', '--pristine', '--', '', 'arg'],
+    ['env', '--', ''],
+  ]) {
     assertOneLineError(assert, v.run(args), 127, /^tvault: '': command not found$/m);
   }
 });
@@ -83,7 +93,11 @@ test('import keeps __proto__ and constructor as names, and refuses invalid UTF-8
 
   const bad = join(v.dir, 'bad.env');
   writeFileSync(bad, Buffer.concat([Buffer.from('GOOD=fine\n# comment\nBAD=secret-'), Buffer.from([0xff, 0xfe]), Buffer.from('-tail\nAFTER=x\n')]));
-  for (const args of [['import', bad], ['import', '--dry-run', bad], ['import', '-']]) {
+  for (const args of [
+    ['import', bad],
+    ['import', '--dry-run', bad],
+    ['import', '-'],
+  ]) {
     const res = v.run(args, { input: readFileSync(bad) });
     assertOneLineError(assert, res, 2, /: line 3 is not valid UTF-8; nothing was imported$/m);
     assert.doesNotMatch(res.stderr, /secret|tail|BAD/, 'the line is named, not quoted');
@@ -129,7 +143,11 @@ test('no help text or README example puts a passphrase or token on a command lin
     const r = tvault([...path, '--help']);
     assert.equal(r.code, 0, `${path.join(' ')} --help: ${r.stderr}`);
     assert.doesNotMatch(r.stdout, SECRET_ON_COMMAND_LINE, `tvault ${path.join(' ')} --help`);
-    const commands = r.stdout.split('\nOptions:')[0].split('\n').map((l) => new RegExp(`^  tvault ${path.map((p) => `${p} `).join('')}([a-z]+)\\b`).exec(l)?.[1]).filter(Boolean);
+    const commands = r.stdout
+      .split('\nOptions:')[0]
+      .split('\n')
+      .map((l) => new RegExp(`^  tvault ${path.map((p) => `${p} `).join('')}([a-z]+)\\b`).exec(l)?.[1])
+      .filter(Boolean);
     for (const c of commands) {
       const next = [...path, c];
       if (!seen.has(next.join(' '))) (seen.add(next.join(' ')), walk(next));
@@ -147,7 +165,12 @@ test('TVAULT_NEW_PASSPHRASE_FILE gives key rotate its new passphrase from a 0600
   assert.equal(v.run(['set', 'K', '--stdin'], { input: 'v' }).code, 0);
   const file = join(v.dir, 'new-pass');
   writeFileSync(file, 'the new passphrase\n', { mode: 0o644 });
-  assertOneLineError(assert, v.run(['key', 'rotate'], { env: { TVAULT_NEW_PASSPHRASE_FILE: file } }), 1, /TVAULT_NEW_PASSPHRASE_FILE .* has mode 0644; it must be 0600/);
+  assertOneLineError(
+    assert,
+    v.run(['key', 'rotate'], { env: { TVAULT_NEW_PASSPHRASE_FILE: file } }),
+    1,
+    /TVAULT_NEW_PASSPHRASE_FILE .* has mode 0644; it must be 0600/,
+  );
   chmodSync(file, 0o600);
   const r = v.run(['key', 'rotate'], { env: { TVAULT_NEW_PASSPHRASE_FILE: file } });
   assert.equal(r.code, 0, r.stderr);

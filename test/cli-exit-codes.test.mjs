@@ -103,7 +103,12 @@ test('5: not initialized', (t) => {
 
 test('6: a wrong passphrase fails distinctly, is audited, and changes nothing', (t) => {
   const v = vaultWithValues(t);
-  for (const args of [['get', 'ALPHA'], ['set', 'GAMMA', '--stdin'], ['delete', 'ALPHA'], ['key', 'rotate']]) {
+  for (const args of [
+    ['get', 'ALPHA'],
+    ['set', 'GAMMA', '--stdin'],
+    ['delete', 'ALPHA'],
+    ['key', 'rotate'],
+  ]) {
     const r = v.run(args, { env: { TVAULT_PASSPHRASE: 'not the passphrase', TVAULT_NEW_PASSPHRASE: 'new one' }, input: 'x' });
     assertOneLineError(assert, r, 6, /^tvault: wrong passphrase$/m);
   }
@@ -115,9 +120,32 @@ test('6: a wrong passphrase fails distinctly, is audited, and changes nothing', 
 
 test('--help of every command shows an example; --version prints the version', () => {
   const commands = [
-    ['init'], ['status'], ['doctor'], ['set'], ['get'], ['list'], ['delete'], ['history'], ['rollback'], ['search'],
-    ['projects'], ['projects', 'create'], ['projects', 'list'], ['projects', 'use'], ['projects', 'delete'], ['use'],
-    ['key'], ['key', 'rotate'], ['import'], ['export'], ['backup'], ['restore'], ['allow'], ['deny'], ['env'], ['run'],
+    ['init'],
+    ['status'],
+    ['doctor'],
+    ['set'],
+    ['get'],
+    ['list'],
+    ['delete'],
+    ['history'],
+    ['rollback'],
+    ['search'],
+    ['projects'],
+    ['projects', 'create'],
+    ['projects', 'list'],
+    ['projects', 'use'],
+    ['projects', 'delete'],
+    ['use'],
+    ['key'],
+    ['key', 'rotate'],
+    ['import'],
+    ['export'],
+    ['backup'],
+    ['restore'],
+    ['allow'],
+    ['deny'],
+    ['env'],
+    ['run'],
   ];
   for (const c of commands) {
     const r = tvault([...c, '--help']);

@@ -62,32 +62,47 @@ test('the CLI still reads the scrubbed variables: the passphrase unlocks, the to
   assert.equal(v.run(['get', 'K'], { env: { TVAULT_PASSPHRASE: 'next one' } }).stdout, 'value-1\n');
 });
 
-test('as uid 65534: the child cannot read its parent environ at all, a same-uid gdb cannot attach to `tvault run`, and the child itself is an ordinary dumpable process', { skip: NEEDS_ROOT }, async (t) => {
-  const { env } = nobodyVault(t);
-  const r = asNobody(process.execPath, [BIN, 'run', '--', 'sh', '-c', READ_PARENT_ENV], { env });
-  assert.equal(r.status, 0, r.stderr);
-  assert.ok(!r.stdout.includes(PASS), r.stdout);
-  assert.match(r.stdout, /^DENIED$/m, 'non-dumpable: /proc/PPID/environ is root-only');
+test(
+  'as uid 65534: the child cannot read its parent environ at all, a same-uid gdb cannot attach to `tvault run`, and the child itself is an ordinary dumpable process',
+  { skip: NEEDS_ROOT },
+  async (t) => {
+    const { env } = nobodyVault(t);
+    const r = asNobody(process.execPath, [BIN, 'run', '--', 'sh', '-c', READ_PARENT_ENV], { env });
+    assert.equal(r.status, 0, r.stderr);
+    assert.ok(!r.stdout.includes(PASS), r.stdout);
+    assert.match(r.stdout, /^DENIED$/m, 'non-dumpable: /proc/PPID/environ is root-only');
 
-  const run = spawn('setpriv', [...SETPRIV, process.execPath, BIN, 'run', '--', 'sleep', '30'], { env, stdio: 'ignore' });
-  t.after(() => {
-    for (const c of childrenOf(run.pid).concat(run.pid)) try { process.kill(c, 'SIGKILL'); } catch { /* gone */ }
-  });
-  // The child once it has exec'd sleep (between fork and exec it is still a copy of tvault).
-  const comm = (pid) => { try { return readFileSync(`/proc/${pid}/comm`, 'utf8').trim(); } catch { return ''; } };
-  const sleepers = () => (existsSync(`/proc/${run.pid}`) ? childrenOf(run.pid).filter((c) => comm(c) === 'sleep') : []);
-  const [sleeper] = await waitFor(() => sleepers().length && sleepers(), { timeout: 20_000, what: 'the child of tvault run' });
-  // /proc/PID/* belong to root for a non-dumpable process; the child's to its own uid again.
-  assert.equal(statSync(`/proc/${run.pid}/mem`).uid, 0, 'tvault run is non-dumpable');
-  assert.equal(statSync(`/proc/${sleeper}/mem`).uid, NOBODY, 'the child is dumpable (execve reset it)');
-  const gdb = asNobody('gdb', ['-nx', '-batch', '-p', String(run.pid), '-ex', 'detach'], { env: baseEnv({ HOME: '/tmp' }) });
-  assert.match(`${gdb.stdout}\n${gdb.stderr}`, /ptrace: Operation not permitted/);
-  const mem = asNobody('sh', ['-c', `head -c 1 /proc/${run.pid}/environ >/dev/null && echo READ || echo DENIED`]);
-  assert.equal(mem.stdout.trim(), 'DENIED');
-  assert.equal(run.exitCode, null, 'tvault run is unharmed');
-});
+    const run = spawn('setpriv', [...SETPRIV, process.execPath, BIN, 'run', '--', 'sleep', '30'], { env, stdio: 'ignore' });
+    t.after(() => {
+      for (const c of childrenOf(run.pid).concat(run.pid))
+        try {
+          process.kill(c, 'SIGKILL');
+        } catch {
+          /* gone */
+        }
+    });
+    // The child once it has exec'd sleep (between fork and exec it is still a copy of tvault).
+    const comm = (pid) => {
+      try {
+        return readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+      } catch {
+        return '';
+      }
+    };
+    const sleepers = () => (existsSync(`/proc/${run.pid}`) ? childrenOf(run.pid).filter((c) => comm(c) === 'sleep') : []);
+    const [sleeper] = await waitFor(() => sleepers().length && sleepers(), { timeout: 20_000, what: 'the child of tvault run' });
+    // /proc/PID/* belong to root for a non-dumpable process; the child's to its own uid again.
+    assert.equal(statSync(`/proc/${run.pid}/mem`).uid, 0, 'tvault run is non-dumpable');
+    assert.equal(statSync(`/proc/${sleeper}/mem`).uid, NOBODY, 'the child is dumpable (execve reset it)');
+    const gdb = asNobody('gdb', ['-nx', '-batch', '-p', String(run.pid), '-ex', 'detach'], { env: baseEnv({ HOME: '/tmp' }) });
+    assert.match(`${gdb.stdout}\n${gdb.stderr}`, /ptrace: Operation not permitted/);
+    const mem = asNobody('sh', ['-c', `head -c 1 /proc/${run.pid}/environ >/dev/null && echo READ || echo DENIED`]);
+    assert.equal(mem.stdout.trim(), 'DENIED');
+    assert.equal(run.exitCode, null, 'tvault run is unharmed');
+  },
+);
 
-test('a crash of `tvault run` writes no core file, and the child keeps the caller\'s core limit', async (t) => {
+test("a crash of `tvault run` writes no core file, and the child keeps the caller's core limit", async (t) => {
   const pattern = readFileSync('/proc/sys/kernel/core_pattern', 'utf8').trim();
   const v = makeVault(t);
   assert.equal(v.run(['set', 'K', '--stdin'], { input: 'v' }).code, 0);
@@ -97,9 +112,14 @@ test('a crash of `tvault run` writes no core file, and the child keeps the calle
   // (spawnSync's child inherits this test's limit; `sh -c "ulimit -c unlimited; ..."` below sets one)
   assert.equal(limit.code, 0, limit.stderr);
   // Killed once it is surely running: for tvault, once its child wrote child-limit (bounded wait).
-  const script = (what, ready) => `ulimit -c unlimited; ${what} & p=$!; for i in $(seq 200); do [ -e ${ready} ] && break; sleep 0.1; done; sleep 0.3; kill -SEGV $p; wait $p; echo $?`;
+  const script = (what, ready) =>
+    `ulimit -c unlimited; ${what} & p=$!; for i in $(seq 200); do [ -e ${ready} ] && break; sleep 0.1; done; sleep 0.3; kill -SEGV $p; wait $p; echo $?`;
   // The child of `tvault run` reports its core limit: the caller's (unlimited), not 0.
-  const r = spawnSync('bash', ['-c', script(`"${process.execPath}" "${BIN}" run -- sh -c 'ulimit -c >child-limit; sleep 5'`, 'child-limit')], { cwd, env: baseEnv(v.env), encoding: 'utf8' });
+  const r = spawnSync('bash', ['-c', script(`"${process.execPath}" "${BIN}" run -- sh -c 'ulimit -c >child-limit; sleep 5'`, 'child-limit')], {
+    cwd,
+    env: baseEnv(v.env),
+    encoding: 'utf8',
+  });
   assert.equal(r.stdout.trim(), '139', r.stderr); // killed by SIGSEGV
   assert.equal(readFileSync(join(cwd, 'child-limit'), 'utf8').trim(), 'unlimited');
   const cores = () => readdirSync(cwd).filter((f) => f.startsWith('core'));
@@ -110,7 +130,10 @@ test('a crash of `tvault run` writes no core file, and the child keeps the calle
     return;
   }
   // Control: the same crash of an unhardened node in the same place writes one.
-  const c = spawnSync('bash', ['-c', script(`"${process.execPath}" -e "require('fs').writeFileSync('up', ''); setInterval(() => {}, 1e6)"`, 'up')], { cwd, encoding: 'utf8' });
+  const c = spawnSync('bash', ['-c', script(`"${process.execPath}" -e "require('fs').writeFileSync('up', ''); setInterval(() => {}, 1e6)"`, 'up')], {
+    cwd,
+    encoding: 'utf8',
+  });
   assert.equal(c.stdout.trim(), '139', c.stderr);
   assert.equal(cores().length, 1, 'the control wrote no core file, so this test proves nothing here');
 });
@@ -126,7 +149,9 @@ for (const how of ['NODE_OPTIONS', 'node --inspect']) {
     assert.equal(r.stdout, '');
     // Node itself announces its debugger before tvault runs; tvault's own refusal is one line.
     const ours = r.stderr.split('\n').filter((l) => l.startsWith('tvault:'));
-    assert.deepEqual(ours, ['tvault: the Node inspector is active in this process (--inspect, or NODE_OPTIONS); tvault refuses to handle secrets where a debugger can read them']);
+    assert.deepEqual(ours, [
+      'tvault: the Node inspector is active in this process (--inspect, or NODE_OPTIONS); tvault refuses to handle secrets where a debugger can read them',
+    ]);
   });
 }
 
@@ -141,7 +166,10 @@ test('a flag that only looks like --inspect does not trip the refusal', (t) => {
 test('SIGUSR1 sent to `tvault run` opens no inspector in tvault (it goes to the child)', async (t) => {
   const v = makeVault(t);
   assert.equal(v.run(['set', 'K', '--stdin'], { input: 'v' }).code, 0);
-  const run = spawn(process.execPath, [BIN, 'run', '--', 'sh', '-c', 'trap "echo got-usr1; exit 0" USR1; while :; do sleep 0.05; done'], { env: baseEnv(v.env), stdio: ['ignore', 'pipe', 'pipe'] });
+  const run = spawn(process.execPath, [BIN, 'run', '--', 'sh', '-c', 'trap "echo got-usr1; exit 0" USR1; while :; do sleep 0.05; done'], {
+    env: baseEnv(v.env),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
   let err = '';
   run.stdout.on('data', (d) => (out += d));

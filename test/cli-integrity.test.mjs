@@ -28,7 +28,14 @@ function flipNibble(hex, at) {
 function seeded(t) {
   const v = makeVault(t);
   const values = { ALPHA: 'alpha-value', BETA: 'beta-value', GAMMA: 'gamma-value' };
-  assert.equal(v.run(['import', '-'], { input: Object.entries(values).map(([k, x]) => `${k}=${x}`).join('\n') }).code, 0);
+  assert.equal(
+    v.run(['import', '-'], {
+      input: Object.entries(values)
+        .map(([k, x]) => `${k}=${x}`)
+        .join('\n'),
+    }).code,
+    0,
+  );
   return { v, values };
 }
 
@@ -101,7 +108,8 @@ test('a truncated or empty vault.db is refused with one line and is not rebuilt'
   const db = dbOf(v);
   const size = statSync(db).size;
   truncateSync(db, Math.floor(size / 2));
-  for (const args of [['get', 'ALPHA'], ['list'], ['set', 'X', '--stdin']]) assertOneLineError(assert, v.run(args, { input: 'x' }), 8, /corrupt|not a tvault vault/);
+  for (const args of [['get', 'ALPHA'], ['list'], ['set', 'X', '--stdin']])
+    assertOneLineError(assert, v.run(args, { input: 'x' }), 8, /corrupt|not a tvault vault/);
   truncateSync(db, 0);
   for (const args of [['get', 'ALPHA'], ['list'], ['status'], ['set', 'X', '--stdin']]) {
     assertOneLineError(assert, v.run(args, { input: 'x' }), 8, /vault\.db is empty or not a tvault vault; restore it from a backup/);
@@ -127,7 +135,14 @@ test('a corrupted data page costs only the values on it', async (t) => {
   const v = makeVault(t);
   // ~1.5 KB per value: the version rows spread over many pages of secret_versions.
   const values = Object.fromEntries(Array.from({ length: 32 }, (_, i) => [`K${i}`, `${i}:` + randomBytes(700).toString('hex')]));
-  assert.equal(v.run(['import', '-'], { input: Object.entries(values).map(([k, x]) => `${k}=${x}`).join('\n') }).code, 0);
+  assert.equal(
+    v.run(['import', '-'], {
+      input: Object.entries(values)
+        .map(([k, x]) => `${k}=${x}`)
+        .join('\n'),
+    }).code,
+    0,
+  );
   const db = dbOf(v);
   assert.equal(existsSync(db + '-wal') && statSync(db + '-wal').size > 0, false, 'the WAL is checkpointed on close');
   const pageSize = Number(sql(db, 'PRAGMA page_size'));
@@ -169,7 +184,10 @@ test('no passphrase or value is ever written to the database in the clear; unloc
   const rows = sql(db, "SELECT op, ok, IFNULL(project, ''), IFNULL(keys, ''), IFNULL(detail, '') FROM audit ORDER BY id").split('\n');
   assert.ok(rows.includes('unlock|0|||'), rows.join('\n'));
   assert.ok(rows.includes('get|1|default|["C2"]|'), rows.join('\n'));
-  assert.ok(rows.some((r) => r.startsWith('key.rotate|1|')), rows.join('\n'));
+  assert.ok(
+    rows.some((r) => r.startsWith('key.rotate|1|')),
+    rows.join('\n'),
+  );
   const files = [db, db + '-wal', db + '-shm'].filter(existsSync).map((f) => readFileSync(f));
   for (const needle of [PASS, 'wrong-pass-canary', 'new-pass-canary', ...canaries]) {
     for (const bytes of files) {
@@ -190,7 +208,7 @@ test('an edited or removed audit row breaks the chain, and doctor says where (ex
   assert.equal(chain.status, 'ok');
 
   const original = sql(db, 'SELECT quote(keys) FROM audit WHERE id = 3');
-  sql(db, "UPDATE audit SET keys = '[\"GAMMA\"]' WHERE id = 3");
+  sql(db, 'UPDATE audit SET keys = \'["GAMMA"]\' WHERE id = 3');
   let r = v.run(['doctor']);
   assert.equal(r.code, 8);
   assert.match(r.stdout, /FAIL\s+audit chain\s+broken at row 3: its content was changed/);

@@ -6,7 +6,20 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdirSync, openSync, closeSync, statSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { BIN, CHEAP_KDF, PASS, assertOneLineError, assertVaultIntact, baseEnv, makeVault, requireCommand, tempDir, tvault, tvaultNoTty, tvaultSpawn } from './helpers.mjs';
+import {
+  BIN,
+  CHEAP_KDF,
+  PASS,
+  assertOneLineError,
+  assertVaultIntact,
+  baseEnv,
+  makeVault,
+  requireCommand,
+  tempDir,
+  tvault,
+  tvaultNoTty,
+  tvaultSpawn,
+} from './helpers.mjs';
 
 const mode = (p) => statSync(p).mode & 0o777;
 
@@ -89,7 +102,12 @@ test('a vault directory open to group or others is refused with a chmod 700 hint
   for (const m of [0o755, 0o750, 0o701, 0o770]) {
     chmodSync(v.vault, m);
     for (const args of [['get', 'K'], ['set', 'K2', '--stdin'], ['list']]) {
-      assertOneLineError(assert, v.run(args, { input: 'x' }), 1, new RegExp(`accessible by group or others \\(mode 0${m.toString(8)}\\); fix it with: chmod 700 ${v.vault}$`, 'm'));
+      assertOneLineError(
+        assert,
+        v.run(args, { input: 'x' }),
+        1,
+        new RegExp(`accessible by group or others \\(mode 0${m.toString(8)}\\); fix it with: chmod 700 ${v.vault}$`, 'm'),
+      );
     }
   }
   chmodSync(v.vault, 0o700);
@@ -157,7 +175,27 @@ function getWithSwapAt(t, breakAt) {
   make('evil', 'the planted value');
   const swap = `mv ${dir}/vault ${dir}/real && mv ${dir}/evil ${dir}/vault`;
   // No debuginfod lookups and no gdbinit: gdb must only stop and resume tvault, quickly.
-  const gdb = ['-q', '-nx', '-batch', '-iex', 'set debuginfod enabled off', '-iex', 'set auto-load off', '-ex', 'set breakpoint pending on', '-ex', `break ${breakAt}`, '-ex', 'run', '-ex', `shell ${swap}`, '-ex', 'delete', '-ex', 'continue'];
+  const gdb = [
+    '-q',
+    '-nx',
+    '-batch',
+    '-iex',
+    'set debuginfod enabled off',
+    '-iex',
+    'set auto-load off',
+    '-ex',
+    'set breakpoint pending on',
+    '-ex',
+    `break ${breakAt}`,
+    '-ex',
+    'run',
+    '-ex',
+    `shell ${swap}`,
+    '-ex',
+    'delete',
+    '-ex',
+    'continue',
+  ];
   const r = spawnSync('gdb', [...gdb, '--args', process.execPath, BIN, 'get', 'A'], {
     env: baseEnv({ TVAULT_DIR: join(dir, 'vault'), TVAULT_PASSPHRASE: PASS, TVAULT_NO_AGENT: '1' }),
     encoding: 'utf8',

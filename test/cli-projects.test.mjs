@@ -20,7 +20,11 @@ test('projects create, list, use and delete (--yes required)', (t) => {
   set(v, ['-p', 'backend', 'SAME'], 'backend-value');
   set(v, ['SAME'], 'default-value');
   set(v, ['-p', 'backend', 'ONLY_BACKEND'], 'x');
-  assert.deepEqual(projects(v), [['backend', 2, false], ['default', 1, true], ['web.front-end_2', 0, false]]);
+  assert.deepEqual(projects(v), [
+    ['backend', 2, false],
+    ['default', 1, true],
+    ['web.front-end_2', 0, false],
+  ]);
   // Same key, separate values: every project has its own data key.
   assert.equal(v.run(['get', 'SAME']).stdout, 'default-value\n');
   assert.equal(v.run(['get', '-p', 'backend', 'SAME']).stdout, 'backend-value\n');
@@ -44,7 +48,10 @@ test('projects create, list, use and delete (--yes required)', (t) => {
   assert.equal(v.run(['use', 'default']).code, 0);
   const d = v.run(['projects', 'delete', 'backend', '--yes']);
   assert.equal(d.code, 0, d.stderr);
-  assert.deepEqual(projects(v), [['default', 1, true], ['web.front-end_2', 0, false]]);
+  assert.deepEqual(projects(v), [
+    ['default', 1, true],
+    ['web.front-end_2', 0, false],
+  ]);
   assertOneLineError(assert, v.run(['get', '-p', 'backend', 'SAME']), 4, /project 'backend' does not exist/);
   // Its key and secrets are gone from the database, not just hidden.
   assert.equal(sql(db, 'SELECT COUNT(*) FROM project_keys'), '2');
@@ -64,7 +71,12 @@ test('the current project cannot be deleted; once another is current, deleting d
       assert.equal(v.run(['use', 'backend']).code, 0);
     }
     const r = v.run(['projects', 'delete', name, '--yes']);
-    assertOneLineError(assert, r, 1, new RegExp(`project '${name}' is the current project; make another one current first \\(tvault use OTHER\\), then delete it`));
+    assertOneLineError(
+      assert,
+      r,
+      1,
+      new RegExp(`project '${name}' is the current project; make another one current first \\(tvault use OTHER\\), then delete it`),
+    );
   }
   assertVaultIntact(assert, v, { K: 'v' }, 'default');
   // backend is current: default can go, and every command still works without -p.

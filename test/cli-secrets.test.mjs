@@ -12,7 +12,11 @@ const history = (v, k) => JSON.parse(v.run(['history', k, '--json']).stdout).ver
 test('history keeps every version; rollback makes an old value current as a new version', (t) => {
   const v = makeVault(t);
   for (const val of ['v1', 'v2', 'v3']) set(v, 'API_KEY', val);
-  assert.deepEqual(history(v, 'API_KEY'), [[1, 'set', false], [2, 'set', false], [3, 'set', true]]);
+  assert.deepEqual(history(v, 'API_KEY'), [
+    [1, 'set', false],
+    [2, 'set', false],
+    [3, 'set', true],
+  ]);
   const r = v.run(['rollback', 'API_KEY', '--to', '1']);
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stderr, /restored API_KEY to version 1 \(now version 4\)/);
@@ -34,8 +38,15 @@ test('delete leaves a tombstone in history; rollback after delete restores; dele
   const d = v.run(['delete', 'TOKEN']);
   assert.equal(d.code, 0, d.stderr);
   assertOneLineError(assert, get(v, 'TOKEN'), 4, /secret 'TOKEN' not found/);
-  assert.deepEqual(history(v, 'TOKEN'), [[1, 'set', false], [2, 'set', false], [3, 'delete', true]]);
-  assert.deepEqual(JSON.parse(v.run(['list', '--json']).stdout).secrets.map((s) => s.name), ['OTHER']);
+  assert.deepEqual(history(v, 'TOKEN'), [
+    [1, 'set', false],
+    [2, 'set', false],
+    [3, 'delete', true],
+  ]);
+  assert.deepEqual(
+    JSON.parse(v.run(['list', '--json']).stdout).secrets.map((s) => s.name),
+    ['OTHER'],
+  );
   assertOneLineError(assert, v.run(['delete', 'TOKEN']), 4, /not found/);
   assertOneLineError(assert, v.run(['rollback', 'TOKEN', '--to', '3']), 2, /version 3 of 'TOKEN' is a deletion/);
   assert.equal(v.run(['rollback', 'TOKEN', '--to', '1']).code, 0);
@@ -44,7 +55,10 @@ test('delete leaves a tombstone in history; rollback after delete restores; dele
   // `rm` is the same command; setting again after a delete continues the numbering.
   assert.equal(v.run(['rm', 'TOKEN']).code, 0);
   set(v, 'TOKEN', 'third');
-  assert.deepEqual(history(v, 'TOKEN').slice(-2), [[5, 'delete', false], [6, 'set', true]]);
+  assert.deepEqual(history(v, 'TOKEN').slice(-2), [
+    [5, 'delete', false],
+    [6, 'set', true],
+  ]);
   assertVaultIntact(assert, v, { OTHER: 'other', TOKEN: 'third' });
 });
 
@@ -106,12 +120,21 @@ test('list (and --json, --prefix) shows names and metadata, never values', (t) =
   assert.equal(r.code, 0, r.stderr);
   const doc = JSON.parse(r.stdout);
   assert.equal(doc.project, 'default');
-  assert.deepEqual(doc.secrets.map((s) => [s.name, s.version]), [['A_KEY', 2], ['B_KEY', 1]]);
+  assert.deepEqual(
+    doc.secrets.map((s) => [s.name, s.version]),
+    [
+      ['A_KEY', 2],
+      ['B_KEY', 1],
+    ],
+  );
   for (const s of doc.secrets) {
     assert.deepEqual(Object.keys(s).sort(), ['created_at', 'name', 'updated_at', 'version']);
     assert.match(s.created_at, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
   }
-  assert.deepEqual(JSON.parse(v.run(['ls', '--json', '--prefix', 'B_']).stdout).secrets.map((s) => s.name), ['B_KEY']);
+  assert.deepEqual(
+    JSON.parse(v.run(['ls', '--json', '--prefix', 'B_']).stdout).secrets.map((s) => s.name),
+    ['B_KEY'],
+  );
   const text = v.run(['list']);
   assert.match(text.stdout, /^NAME\s+VERSION\s+UPDATED\nA_KEY\s+2\s/);
   for (const out of [r.stdout, text.stdout, text.stderr, r.stderr]) assert.doesNotMatch(out, /canary-value/);

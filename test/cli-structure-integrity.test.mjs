@@ -14,14 +14,18 @@ const FIXTURE = join(import.meta.dirname ?? new URL('.', import.meta.url).pathna
 /** prod and staging, each with its own KEY. */
 function twoProjects(t) {
   const v = makeVault(t);
-  for (const [p, value] of [['prod', 'prod-value'], ['staging', 'staging-value']]) {
+  for (const [p, value] of [
+    ['prod', 'prod-value'],
+    ['staging', 'staging-value'],
+  ]) {
     assert.equal(v.run(['projects', 'create', p]).code, 0);
     assert.equal(v.run(['set', '-p', p, 'KEY', '--stdin'], { input: value }).code, 0);
   }
   return { ...v, db: join(v.vault, 'vault.db') };
 }
 
-const SWAP_NAMES = "UPDATE projects SET name = 'x' WHERE name = 'prod'; UPDATE projects SET name = 'prod' WHERE name = 'staging'; UPDATE projects SET name = 'staging' WHERE name = 'x';";
+const SWAP_NAMES =
+  "UPDATE projects SET name = 'x' WHERE name = 'prod'; UPDATE projects SET name = 'prod' WHERE name = 'staging'; UPDATE projects SET name = 'staging' WHERE name = 'x';";
 
 test('project names swapped in vault.db: -p prod never serves staging (direct, getall, agent, scoped token)', async (t) => {
   if (!requireCommand(t, 'sqlite3')) return;
@@ -122,7 +126,10 @@ test('KDF parameters lowered from the default are exit 8; key rotate warns when 
   const r = v.run(['key', 'rotate', '--kdf-memory', '128'], { env: { TVAULT_NEW_PASSPHRASE: 'new pass' } });
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stderr, /warning: Argon2id parameters below the default/);
-  for (const args of [['init', '--kdf-memory', '99999999999'], ['init', '--kdf-memory', '3000000', '--kdf-passes', '1']]) {
+  for (const args of [
+    ['init', '--kdf-memory', '99999999999'],
+    ['init', '--kdf-memory', '3000000', '--kdf-passes', '1'],
+  ]) {
     assertOneLineError(assert, tvault(args, { env: { ...env, TVAULT_DIR: join(dir, 'new') } }), 2, /kdf|Argon2id/i);
   }
 });
@@ -156,4 +163,3 @@ test('a vault made by tvault 39d2cd6 (schema 2) is migrated; its structure is se
   sql(db, "UPDATE secrets SET current_version = 2 WHERE name = 'C'; DELETE FROM manifests;");
   assertOneLineError(assert, run(['get', 'A']), 8, /its manifest is missing/);
 });
-

@@ -37,7 +37,7 @@ test('stdin: one trailing newline (LF or CRLF) is dropped; --keep-newline keeps 
   assertOneLineError(assert, v.run(['set', 'K2'], { input: 'piped' }), 2, /--stdin/);
 });
 
-test('-f FILE: the file\'s exact bytes, final newline included; a missing file or two sources are one-line errors', (t) => {
+test("-f FILE: the file's exact bytes, final newline included; a missing file or two sources are one-line errors", (t) => {
   const v = makeVault(t);
   const pem = '-----BEGIN KEY-----\nabc\n-----END KEY-----\n';
   const f = join(v.dir, 'key.pem');

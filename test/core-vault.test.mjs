@@ -90,7 +90,8 @@ test('binding: a value opens only under its own project, name and version', () =
     crypto.secretHeader(uid, 'API_KE', 3),
     crypto.dekHeader(uid, 'passphrase'),
   ];
-  for (const h of others) throwsCode(() => crypto.openBound(dek, h, sealed, 'p/K'), 8, /integrity check failed for p\/K: the ciphertext belongs to another key or project/);
+  for (const h of others)
+    throwsCode(() => crypto.openBound(dek, h, sealed, 'p/K'), 8, /integrity check failed for p\/K: the ciphertext belongs to another key or project/);
   throwsCode(() => crypto.openBound(crypto.randomKey(), others[0], sealed, 'p/K'), 8, /altered or is not from this vault/);
   // Names are length-prefixed, so a name cannot be shifted into the version field.
   assert.notDeepEqual(crypto.secretHeader(uid, 'A', 0x100), crypto.secretHeader(uid, 'A\u0000', 0));
@@ -119,7 +120,14 @@ test('KDF parameters: the default is 64 MiB / 3 passes / 4 lanes; weak and inval
   assert.equal(core.isWeak(CHEAP), true);
   assert.equal(core.isWeak({ ...core.DEFAULT_KDF, passes: 2 }), true);
   assert.equal(core.isWeak({ ...core.DEFAULT_KDF, memoryKiB: 1024 * 1024 }), false);
-  for (const bad of [{ ...CHEAP, alg: 'scrypt' }, { ...CHEAP, passes: 0 }, { ...CHEAP, parallelism: 0 }, { ...CHEAP, memoryKiB: 7 }, { ...CHEAP, memoryKiB: 1.5 }, { ...CHEAP, parallelism: 17 }]) {
+  for (const bad of [
+    { ...CHEAP, alg: 'scrypt' },
+    { ...CHEAP, passes: 0 },
+    { ...CHEAP, parallelism: 0 },
+    { ...CHEAP, memoryKiB: 7 },
+    { ...CHEAP, memoryKiB: 1.5 },
+    { ...CHEAP, parallelism: 17 },
+  ]) {
     throwsCode(() => core.checkKdfParams(bad), 1, /invalid Argon2id parameters/);
   }
 });
@@ -131,9 +139,21 @@ test('deriveKek is Argon2id with exactly the given parameters, and leaves the ca
   const kek = await core.deriveKek(passphrase, salt, p);
   assert.equal(kek.length, 32);
   assert.deepEqual(passphrase, pass('correct horse'), 'the caller still owns (and zeroes) its passphrase');
-  const reference = await argon2id({ password: pass('correct horse'), salt, memorySize: 512, iterations: 2, parallelism: 2, hashLength: 32, outputType: 'binary' });
+  const reference = await argon2id({
+    password: pass('correct horse'),
+    salt,
+    memorySize: 512,
+    iterations: 2,
+    parallelism: 2,
+    hashLength: 32,
+    outputType: 'binary',
+  });
   assert.deepEqual(new Uint8Array(kek), reference);
-  for (const other of [{ ...p, passes: 3 }, { ...p, parallelism: 1 }, { ...p, memoryKiB: 256 }]) {
+  for (const other of [
+    { ...p, passes: 3 },
+    { ...p, parallelism: 1 },
+    { ...p, memoryKiB: 256 },
+  ]) {
     assert.notDeepEqual(await core.deriveKek(passphrase, salt, other), kek);
   }
   assert.notDeepEqual(await core.deriveKek(passphrase, Buffer.alloc(16, 8), p), kek);
@@ -174,13 +194,36 @@ test('Vault: unlock, wrong passphrase (6), values bound and all-or-nothing write
   const kek = await v.unlock(pass('secret'));
   assert.equal(v.kekMatches(kek), true);
   assert.equal(v.kekMatches(Buffer.alloc(32)), false);
-  v.setSecrets(kek, 'default', [{ name: 'A', value: pass('1') }, { name: 'B', value: pass('2') }]);
+  v.setSecrets(kek, 'default', [
+    { name: 'A', value: pass('1') },
+    { name: 'B', value: pass('2') },
+  ]);
   // One bad entry refuses the whole batch, before anything is written.
-  throwsCode(() => v.setSecrets(kek, 'default', [{ name: 'A', value: pass('changed') }, { name: 'BAD-NAME', value: pass('x') }]), 2);
-  throwsCode(() => v.setSecrets(kek, 'default', [{ name: 'A', value: pass('changed') }, { name: 'C', value: Buffer.from([0]) }]), 2);
+  throwsCode(
+    () =>
+      v.setSecrets(kek, 'default', [
+        { name: 'A', value: pass('changed') },
+        { name: 'BAD-NAME', value: pass('x') },
+      ]),
+    2,
+  );
+  throwsCode(
+    () =>
+      v.setSecrets(kek, 'default', [
+        { name: 'A', value: pass('changed') },
+        { name: 'C', value: Buffer.from([0]) },
+      ]),
+    2,
+  );
   assert.deepEqual(v.getSecret(kek, 'default', 'A'), pass('1'));
-  assert.deepEqual(v.getSecrets(kek, 'default', { prefix: 'B' }).map((s) => [s.name, String(s.value)]), [['B', '2']]);
-  assert.deepEqual(v.getSecrets(kek, 'default', { only: ['B', 'MISSING', 'A'] }).map((s) => s.name), ['A', 'B']);
+  assert.deepEqual(
+    v.getSecrets(kek, 'default', { prefix: 'B' }).map((s) => [s.name, String(s.value)]),
+    [['B', '2']],
+  );
+  assert.deepEqual(
+    v.getSecrets(kek, 'default', { only: ['B', 'MISSING', 'A'] }).map((s) => s.name),
+    ['A', 'B'],
+  );
   throwsCode(() => v.getSecret(kek, 'default', 'MISSING'), 4);
   throwsCode(() => v.getSecret(kek, 'nope', 'A'), 4, /project 'nope' does not exist/);
   // A KEK from another vault opens nothing here.
@@ -222,14 +265,14 @@ test('the audit chain detects an edited, missing or reordered row', async (t) =>
     }
   };
   // Reorder: swap the contents of rows 2 and 3 (ids stay in order, hashes travel with rows).
-  sql(db, "UPDATE audit SET id = -2 WHERE id = 2; UPDATE audit SET id = 2 WHERE id = 3; UPDATE audit SET id = 3 WHERE id = -2;");
+  sql(db, 'UPDATE audit SET id = -2 WHERE id = 2; UPDATE audit SET id = 2 WHERE id = 3; UPDATE audit SET id = 3 WHERE id = -2;');
   assert.equal(check().ok, false);
   assert.equal(check().id, 2);
-  sql(db, "UPDATE audit SET id = -2 WHERE id = 2; UPDATE audit SET id = 2 WHERE id = 3; UPDATE audit SET id = 3 WHERE id = -2;");
+  sql(db, 'UPDATE audit SET id = -2 WHERE id = 2; UPDATE audit SET id = 2 WHERE id = 3; UPDATE audit SET id = 3 WHERE id = -2;');
   assert.equal(check().ok, true);
-  sql(db, "UPDATE audit SET ts = ts + 1 WHERE id = 4");
+  sql(db, 'UPDATE audit SET ts = ts + 1 WHERE id = 4');
   assert.deepEqual(check(), { ok: false, id: 4, reason: 'its content was changed' });
-  sql(db, "UPDATE audit SET ts = ts - 1 WHERE id = 4; DELETE FROM audit WHERE id = 4");
+  sql(db, 'UPDATE audit SET ts = ts - 1 WHERE id = 4; DELETE FROM audit WHERE id = 4');
   assert.equal(check().ok, true, 'removing the newest rows cannot be seen from the chain alone (documented)');
   sql(db, 'DELETE FROM audit WHERE id = 1');
   assert.equal(check().ok, false);

@@ -81,7 +81,7 @@ test('github: the $GITHUB_ENV heredoc form gives back every value; delimiters ar
   assert.notEqual(again[0].delimiter, parsed.find((e) => e.name === 'SEMICOLON').delimiter, 'the delimiter is not random');
 });
 
-test('shell: every line is export NAME=\'...\'; --export=false and --no-export drop export', () => {
+test("shell: every line is export NAME='...'; --export=false and --no-export drop export", () => {
   const r = v.run(['env', '--only', 'SEMICOLON,SINGLE_QUOTES']);
   assert.equal(r.code, 0, r.stderr);
   assert.equal(r.stdout, `export SEMICOLON='a; touch ${v.canary}'\nexport SINGLE_QUOTES='it'\\''s '\\''quoted'\\'' '\\'''\\'''\n`);

@@ -39,9 +39,7 @@ before(async () => {
 });
 
 // [passphrase, salt (printable: the CLI takes it as an argument), memoryKiB, passes, lanes, key]
-const KNOWN = [
-  ['password', 'somesalt', 65536, 2, 4, '1a9677b0afe81fda7b548895e7a1bfeb8668ffc19a530e37e088a668fab1c02a'],
-];
+const KNOWN = [['password', 'somesalt', 65536, 2, 4, '1a9677b0afe81fda7b548895e7a1bfeb8668ffc19a530e37e088a668fab1c02a']];
 
 const CASES = [
   ['correct horse battery staple', 'saltsaltsaltsalt', 65536, 3, 4], // tvault's default

@@ -39,8 +39,14 @@ const PTRACE_SCOPE = readPtraceScope();
 
 // [soft, hard] of "Max core file size" from /proc/<pid>/limits ('unlimited' or a byte count).
 function coreLimit(pid) {
-  const line = fs.readFileSync(`/proc/${pid}/limits`, 'utf8').split('\n').find((l) => l.startsWith('Max core file size'));
-  return line.trim().split(/\s{2,}/).slice(1, 3);
+  const line = fs
+    .readFileSync(`/proc/${pid}/limits`, 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith('Max core file size'));
+  return line
+    .trim()
+    .split(/\s{2,}/)
+    .slice(1, 3);
 }
 
 // A temp dir that uid 65534 can traverse (mkdtemp creates it 0700).
@@ -259,16 +265,17 @@ describe('harden', { skip: !IS_ROOT && 'needs root for setpriv/prlimit' }, () =>
 
   // gdb as the same uid 65534 tries to attach (batch mode detaches again on exit).
   function gdbAttach(pid) {
-    const r = spawnSync(
-      'setpriv',
-      [...SETPRIV, '/usr/bin/gdb', '-nx', '-batch', '-iex', 'set debuginfod enabled off', '-p', String(pid)],
-      { encoding: 'utf8', timeout: 60_000, env: { PATH: process.env.PATH, HOME: os.tmpdir() } },
-    );
+    const r = spawnSync('setpriv', [...SETPRIV, '/usr/bin/gdb', '-nx', '-batch', '-iex', 'set debuginfod enabled off', '-p', String(pid)], {
+      encoding: 'utf8',
+      timeout: 60_000,
+      env: { PATH: process.env.PATH, HOME: os.tmpdir() },
+    });
     return r.stdout + r.stderr;
   }
 
   const sameUidReason =
-    PTRACE_SCOPE !== 'absent' && PTRACE_SCOPE !== '0' &&
+    PTRACE_SCOPE !== 'absent' &&
+    PTRACE_SCOPE !== '0' &&
     `yama ptrace_scope=${PTRACE_SCOPE}: a same-uid sibling is refused even without harden(), so the control cannot pass`;
 
   before(async () => {
@@ -545,7 +552,7 @@ test('type misuse throws TypeError and never crashes', () => {
 });
 
 describe('scrubEnv', () => {
-  test("wipes the values from the initial environment block that /proc/self/environ shows; getenv still sees them", () => {
+  test('wipes the values from the initial environment block that /proc/self/environ shows; getenv still sees them', () => {
     const code = `const n=require(${JSON.stringify(ADDON)});const fs=require('fs');
 const before=fs.readFileSync('/proc/self/environ','latin1');const wiped=n.scrubEnv(['TVAULT_S','TVAULT_ABSENT']);
 const after=fs.readFileSync('/proc/self/environ','latin1');

@@ -19,7 +19,13 @@ function vaultWith(t, values) {
 }
 
 /** Parses `env -0` output into {name: value}. */
-const parseEnv0 = (s) => Object.fromEntries(s.split('\0').filter(Boolean).map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]));
+const parseEnv0 = (s) =>
+  Object.fromEntries(
+    s
+      .split('\0')
+      .filter(Boolean)
+      .map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]),
+  );
 
 test('run refuses a dangerous name before the child starts (125), and --allow-dangerous NAME lets it through', (t) => {
   const v = makeVault(t);
@@ -27,10 +33,20 @@ test('run refuses a dangerous name before the child starts (125), and --allow-da
   const started = join(v.dir, 'STARTED');
   const bashEnv = join(v.dir, 'bash_env.sh');
   writeFileSync(bashEnv, `touch ${canary}\n`);
-  for (const [k, val] of [['BASH_ENV', bashEnv], ['NODE_OPTIONS', '--no-warnings'], ['SAFE', 'ok']]) assert.equal(v.run(['set', k, '--stdin'], { input: val }).code, 0);
+  for (const [k, val] of [
+    ['BASH_ENV', bashEnv],
+    ['NODE_OPTIONS', '--no-warnings'],
+    ['SAFE', 'ok'],
+  ])
+    assert.equal(v.run(['set', k, '--stdin'], { input: val }).code, 0);
 
   const r = v.run(['run', '--', 'bash', '-c', `touch ${started}`]);
-  assertOneLineError(assert, r, 125, /refusing to inject BASH_ENV, NODE_OPTIONS: these change how programs load or shells start; add --allow-dangerous BASH_ENV/);
+  assertOneLineError(
+    assert,
+    r,
+    125,
+    /refusing to inject BASH_ENV, NODE_OPTIONS: these change how programs load or shells start; add --allow-dangerous BASH_ENV/,
+  );
   assert.equal(existsSync(started), false, 'the child started');
   assert.equal(existsSync(canary), false, 'BASH_ENV ran');
 
@@ -48,7 +64,10 @@ test('set and import warn about dangerous and TVAULT_* names; run refuses TVAULT
   const v = makeVault(t);
   const set = v.run(['set', 'LD_PRELOAD', '--stdin'], { input: '/tmp/x.so' });
   assert.equal(set.code, 0);
-  assert.match(set.stderr, /warning: LD_PRELOAD changes how programs load or shells start; tvault run and tvault env will refuse it unless --allow-dangerous LD_PRELOAD/);
+  assert.match(
+    set.stderr,
+    /warning: LD_PRELOAD changes how programs load or shells start; tvault run and tvault env will refuse it unless --allow-dangerous LD_PRELOAD/,
+  );
   const file = join(v.dir, 'in.env');
   writeFileSync(file, 'PROMPT_COMMAND=x\nTVAULT_DIR=/elsewhere\nPLAIN=1\n');
   const imp = v.run(['import', file]);
@@ -60,22 +79,27 @@ test('set and import warn about dangerous and TVAULT_* names; run refuses TVAULT
   assertOneLineError(assert, r, 125, /refusing to pass on TVAULT_DIR: names starting with TVAULT_ are reserved for tvault itself/);
 });
 
-test('no TVAULT_* variable of tvault\'s own environment reaches the child', (t) => {
+test("no TVAULT_* variable of tvault's own environment reaches the child", (t) => {
   const v = vaultWith(t, { K: 'v' });
   const r = v.run(['run', '--', 'env', '-0'], { env: { TVAULT_AGENT_TOKEN: 'tok', TVAULT_ANYTHING: 'x', KEPT: 'yes' } });
   assert.equal(r.code, 0, r.stderr);
   const env = parseEnv0(r.stdout);
-  assert.deepEqual(Object.keys(env).filter((k) => k.startsWith('TVAULT_')), []);
+  assert.deepEqual(
+    Object.keys(env).filter((k) => k.startsWith('TVAULT_')),
+    [],
+  );
   assert.equal(env.K, 'v');
   assert.equal(env.KEPT, 'yes');
 });
 
-test('--pristine: the child gets only the secrets plus PATH, HOME and TERM; the command is found on the caller\'s PATH', (t) => {
+test("--pristine: the child gets only the secrets plus PATH, HOME and TERM; the command is found on the caller's PATH", (t) => {
   const v = vaultWith(t, { A: 'one', B: 'two' });
   const bin = join(v.dir, 'bin');
   mkdirSync(bin);
   symlinkSync('/usr/bin/env', join(bin, 'show-env')); // found only on the caller's PATH; adds nothing (a shell would add PWD)
-  const r = v.run(['run', '--pristine', '--', 'show-env', '-0'], { env: { PATH: `${bin}:${process.env.PATH}`, HOME: '/home/x', TERM: 'xterm', EXTRA: 'leak', LANG: 'C.UTF-8' } });
+  const r = v.run(['run', '--pristine', '--', 'show-env', '-0'], {
+    env: { PATH: `${bin}:${process.env.PATH}`, HOME: '/home/x', TERM: 'xterm', EXTRA: 'leak', LANG: 'C.UTF-8' },
+  });
   assert.equal(r.code, 0, r.stderr);
   assert.deepEqual(parseEnv0(r.stdout), { A: 'one', B: 'two', PATH: '/usr/local/bin:/usr/bin:/bin', HOME: '/home/x', TERM: 'xterm' });
   const noTerm = v.run(['run', '--pristine', '--only', 'A', '--', 'env', '-0'], { env: { TERM: undefined } });
@@ -92,7 +116,7 @@ test('--strict: a key named by --only that is missing stops run before the child
   assertOneLineError(assert, v.run(['env', '--strict', '--only', 'A,MISSING']), 4, /--strict: missing MISSING/);
 });
 
-test('exit codes: the child\'s own; 125 when tvault fails (locked); 126 not executable; 127 not found; 128+N on a signal', (t) => {
+test("exit codes: the child's own; 125 when tvault fails (locked); 126 not executable; 127 not found; 128+N on a signal", (t) => {
   const v = vaultWith(t, { K: 'v' });
   assert.equal(v.run(['run', '--', 'sh', '-c', 'exit 42']).code, 42);
   assert.equal(v.run(['env', '--', 'sh', '-c', 'exit 7']).code, 7, 'env -- CMD runs like run');
@@ -163,16 +187,24 @@ test('stdin, stdout and stderr pass through byte for byte (1 MiB of random bytes
 
 test('the child gets default SIGPIPE: `tvault run -- yes | head -c 3` ends at once', (t) => {
   const v = vaultWith(t, { K: 'v' });
-  const r = spawnSync('sh', ['-c', `"${process.execPath}" "${BIN}" run -- yes | head -c 3; echo " end"`], { env: baseEnv(v.env), encoding: 'utf8', timeout: 10_000 });
+  const r = spawnSync('sh', ['-c', `"${process.execPath}" "${BIN}" run -- yes | head -c 3; echo " end"`], {
+    env: baseEnv(v.env),
+    encoding: 'utf8',
+    timeout: 10_000,
+  });
   assert.equal(r.signal, null, 'timed out: yes never got SIGPIPE');
-  assert.equal(r.stdout, "y\ny end\n");
+  assert.equal(r.stdout, 'y\ny end\n');
 });
 
 test('a terminal is passed through: the child sees a TTY on stdin, stdout and stderr', (t) => {
   if (!requireCommand(t, 'script')) return;
   const v = vaultWith(t, { K: 'v' });
   const inner = `"${process.execPath}" "${BIN}" run -- sh -c '[ -t 0 ] && [ -t 1 ] && [ -t 2 ] && echo TTY-OK "$K"'`;
-  const r = spawnSync('script', ['-qec', inner, '/dev/null'], { env: baseEnv({ ...v.env, PATH: `${BIN_DIR}:${process.env.PATH}` }), encoding: 'utf8', timeout: 20_000 });
+  const r = spawnSync('script', ['-qec', inner, '/dev/null'], {
+    env: baseEnv({ ...v.env, PATH: `${BIN_DIR}:${process.env.PATH}` }),
+    encoding: 'utf8',
+    timeout: 20_000,
+  });
   assert.equal(r.status, 0, r.stdout + r.stderr);
   assert.match(r.stdout, /TTY-OK v/);
 });

@@ -6,7 +6,10 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { BIN_DIR, makeVault } from './helpers.mjs';
 
-export const sha256 = (s) => createHash('sha256').update(typeof s === 'string' ? Buffer.from(s, 'utf8') : s).digest('hex');
+export const sha256 = (s) =>
+  createHash('sha256')
+    .update(typeof s === 'string' ? Buffer.from(s, 'utf8') : s)
+    .digest('hex');
 
 /**
  * Values that break naive quoting. Every payload that could run a command would create

@@ -83,7 +83,12 @@ test('hook: the snippet holds no secret and does not depend on the vault (it nee
   }
 });
 
-for (const [shell, check] of [['bash', ['bash', '-n']], ['zsh', ['zsh', '-n']], ['fish', ['fish', '--no-execute']], ['direnv', ['bash', '-n']]]) {
+for (const [shell, check] of [
+  ['bash', ['bash', '-n']],
+  ['zsh', ['zsh', '-n']],
+  ['fish', ['fish', '--no-execute']],
+  ['direnv', ['bash', '-n']],
+]) {
   test(`hook ${shell}: the snippet parses in ${check[0]}`, (t) => {
     if (!requireCommand(t, check[0])) return;
     const file = join(scratch.dir, `snippet.${shell}`);

@@ -95,8 +95,14 @@ test('sh (dash): eval "$(tvault env)" loads every hostile value exactly (the she
 test('zsh: options that change quoting (rc_quotes, csh_junkie_quotes, sh_word_split) do not change what loads', (t) => {
   if (!requireCommand(t, 'zsh')) return;
   const envFile = join(v.dir, 'zsh-opts.env0');
-  const script = ['setopt rc_quotes csh_junkie_quotes sh_word_split ksh_arrays no_multibyte', 'eval "$(tvault hook zsh 2>/dev/null)" || exit 90', 'tvault_load || exit 91',
-    'setopt no_csh_junkie_quotes', readBack(names()), `env -0 > ${envFile}`].join('\n');
+  const script = [
+    'setopt rc_quotes csh_junkie_quotes sh_word_split ksh_arrays no_multibyte',
+    'eval "$(tvault hook zsh 2>/dev/null)" || exit 90',
+    'tvault_load || exit 91',
+    'setopt no_csh_junkie_quotes',
+    readBack(names()),
+    `env -0 > ${envFile}`,
+  ].join('\n');
   const r = runShell('zsh', script, shellEnv(v));
   assert.equal(r.code, 0, r.stderr);
   assertLoaded(r, envFile);
@@ -124,7 +130,10 @@ function freshDir() {
 }
 
 before(() => {
-  for (const args of [['projects', 'create', 'other'], ['set', 'ONLY_IN_OTHER', '--stdin', '-p', 'other']]) {
+  for (const args of [
+    ['projects', 'create', 'other'],
+    ['set', 'ONLY_IN_OTHER', '--stdin', '-p', 'other'],
+  ]) {
     const r = v.run(args, { input: "other's value" });
     assert.equal(r.code, 0, r.stderr);
   }
@@ -157,10 +166,26 @@ for (const shell of ['bash', 'zsh', 'fish']) {
     if (!requireCommand(t, shell)) return;
     const fish = shell === 'fish';
     const script = fish
-      ? ['set -gx SINGLE_QUOTES old', 'set -e SEMICOLON', 'tvault hook fish 2>/dev/null | source', 'tvault_load', 'set st $status',
-        'printf "status=%s\\n" $st', 'printf "SINGLE_QUOTES=%s\\n" "$SINGLE_QUOTES"', 'set -q SEMICOLON; and echo SEMICOLON=set; or echo SEMICOLON=unset'].join('\n')
-      : ['export SINGLE_QUOTES=old', 'unset SEMICOLON', `eval "$(tvault hook ${shell} 2>/dev/null)"`, 'tvault_load', 'st=$?',
-        'printf "status=%s\\n" "$st"', 'printf "SINGLE_QUOTES=%s\\n" "$SINGLE_QUOTES"', 'printf "SEMICOLON=%s\\n" "${SEMICOLON-unset}"'].join('\n');
+      ? [
+          'set -gx SINGLE_QUOTES old',
+          'set -e SEMICOLON',
+          'tvault hook fish 2>/dev/null | source',
+          'tvault_load',
+          'set st $status',
+          'printf "status=%s\\n" $st',
+          'printf "SINGLE_QUOTES=%s\\n" "$SINGLE_QUOTES"',
+          'set -q SEMICOLON; and echo SEMICOLON=set; or echo SEMICOLON=unset',
+        ].join('\n')
+      : [
+          'export SINGLE_QUOTES=old',
+          'unset SEMICOLON',
+          `eval "$(tvault hook ${shell} 2>/dev/null)"`,
+          'tvault_load',
+          'st=$?',
+          'printf "status=%s\\n" "$st"',
+          'printf "SINGLE_QUOTES=%s\\n" "$SINGLE_QUOTES"',
+          'printf "SEMICOLON=%s\\n" "${SEMICOLON-unset}"',
+        ].join('\n');
     // No passphrase, no agent (none runs), no terminal (setsid): nothing can unlock.
     const r = runShell(shell, script, shellEnv(v), { noTty: true, unset: ['TVAULT_PASSPHRASE', 'TVAULT_NO_AGENT'] });
     assert.equal(r.code, 0, r.stderr);
@@ -206,7 +231,10 @@ test('direnv: `use tvault` loads every hostile value exactly (direnv exec, and d
 
   const envFile2 = join(v.dir, 'direnv-export.env0');
   const viaExport = spawnSync('bash', ['--norc', '--noprofile', '-c', ['eval "$(direnv export bash)"', script.replace(envFile, envFile2)].join('\n')], {
-    env, cwd: dir, encoding: 'utf8', maxBuffer: 64 << 20,
+    env,
+    cwd: dir,
+    encoding: 'utf8',
+    maxBuffer: 64 << 20,
   });
   assert.equal(viaExport.status, 0, viaExport.stderr);
   assertLoaded({ stdout: viaExport.stdout }, envFile2);

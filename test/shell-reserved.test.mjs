@@ -53,7 +53,12 @@ function checkShell(t, argvFor, names, format) {
   const readBack = loadable.map((n) => `printf '%s ' ${n}; printf '%s' "$${n}" | sha256sum`).join('\n');
   for (const argv of argvFor(`source ${file}\n${readBack}`)) {
     const r = spawnSync(argv[0], argv.slice(1), { env: { ...baseEnv(), ...shellEnv(v) }, encoding: 'utf8', input: '', cwd: v.dir });
-    const got = Object.fromEntries(r.stdout.trim().split('\n').map((l) => l.split(/\s+/)));
+    const got = Object.fromEntries(
+      r.stdout
+        .trim()
+        .split('\n')
+        .map((l) => l.split(/\s+/)),
+    );
     const wrong = loadable.filter((n) => got[n] !== sha256(payload));
     assert.deepEqual(wrong, [], `${argv.slice(0, 2).join(' ')}: these names load differently; refuse them for ${format}`);
     assert.equal(existsSync(canary), false, `${argv.slice(0, 2).join(' ')}: assigning a special variable ran the payload`);
@@ -69,16 +74,29 @@ test('bash and zsh: every special name is refused by the shell format or loads e
     ...lines('zsh', ['-f', '-i', '-c', 'print -l ${(k)parameters}']),
     ...BASH_MANUAL,
   ]);
-  checkShell(t, (script) => [
-    ['bash', '--norc', '--noprofile', '-c', script],
-    ['bash', '--norc', '--noprofile', '-i', '-c', script],
-    ['zsh', '-f', '-c', script],
-    ['zsh', '-f', '-i', '-c', script],
-  ], [...names], 'shell');
+  checkShell(
+    t,
+    (script) => [
+      ['bash', '--norc', '--noprofile', '-c', script],
+      ['bash', '--norc', '--noprofile', '-i', '-c', script],
+      ['zsh', '-f', '-c', script],
+      ['zsh', '-f', '-i', '-c', script],
+    ],
+    [...names],
+    'shell',
+  );
 });
 
 test('fish: every special name is refused by the fish format or loads exactly', (t) => {
   if (!requireCommand(t, 'fish')) return;
   const names = lines('fish', ['--no-config', '-c', 'set -n']);
-  checkShell(t, (script) => [['fish', '--no-config', '-c', script], ['fish', '--no-config', '-i', '-c', script]], names, 'fish');
+  checkShell(
+    t,
+    (script) => [
+      ['fish', '--no-config', '-c', script],
+      ['fish', '--no-config', '-i', '-c', script],
+    ],
+    names,
+    'fish',
+  );
 });

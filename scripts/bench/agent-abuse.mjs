@@ -28,7 +28,10 @@ try {
   const imp = spawnSync(node, tvaultArgs('import', file), { env: cleanEnv(env), encoding: 'utf8' });
   if (imp.status !== 0) throw new Error(imp.stderr);
   report(`import of ${N} values of 16 KB`, `${((performance.now() - t0) / 1000).toFixed(1)} s`);
-  agent = spawn(node, [BIN, 'agent', 'start', '--idle', '0'], { env: cleanEnv({ ...env, TVAULT_NO_AGENT: undefined, XDG_STATE_HOME: join(dir, 'state') }), stdio: ['ignore', 'pipe', 'inherit'] });
+  agent = spawn(node, [BIN, 'agent', 'start', '--idle', '0'], {
+    env: cleanEnv({ ...env, TVAULT_NO_AGENT: undefined, XDG_STATE_HOME: join(dir, 'state') }),
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   await new Promise((r) => agent.stdout.once('data', r));
   const sock = join(vault, 'agent.sock');
   const line = Buffer.from('{"v":1,"op":"get","key":"BIG_1","project":null}\n');
@@ -49,13 +52,21 @@ try {
   report('get, quiet agent', await gets());
 
   // Another client (its own process): getall of the whole project, again and again, reading it.
-  const loader = spawn(node, ['-e', `
+  const loader = spawn(
+    node,
+    [
+      '-e',
+      `
     const net = require('net'); let n = 0;
     const once = () => { const c = net.connect(process.argv[1]); let bytes = 0;
       c.on('connect', () => c.end('{"v":1,"op":"getall","project":null}\\n'));
       c.on('data', (d) => (bytes += d.length));
       c.on('close', () => { if (bytes < ${N * 16 * 1024}) { console.error('short getall ' + bytes); process.exit(1); } n++; once(); }); };
-    once(); process.on('SIGTERM', () => { console.log(n); process.exit(0); });`, sock], { stdio: ['ignore', 'pipe', 'inherit'] });
+    once(); process.on('SIGTERM', () => { console.log(n); process.exit(0); });`,
+      sock,
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
   let loaded = '';
   loader.stdout.on('data', (d) => (loaded += d));
   await new Promise((r) => setTimeout(r, 300));

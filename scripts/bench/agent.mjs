@@ -47,14 +47,20 @@ function rssMiB(pid) {
  */
 function serviceTimes(v, from) {
   const text = readFileSync(join(v.dir, 'state/tvault/agent.log')).subarray(from).toString('utf8');
-  const us = text.split('\n').filter(Boolean).map((l) => JSON.parse(l)).filter((e) => e.ev === 'request').map((e) => e.us / 1000);
+  const us = text
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l))
+    .filter((e) => e.ev === 'request')
+    .map((e) => e.us / 1000);
   return { p50: percentile(us, 50), p99: percentile(us, 99) };
 }
 const logSize = (v) => statSync(join(v.dir, 'state/tvault/agent.log')).size;
 
 /** 8 clients for 3 s, after 1 s of the same load unmeasured (JIT, the WAL file's first growth). */
 function load(sock, req, env = {}, mark = () => 0) {
-  const run = (seconds) => spawnSync(node, [join(import.meta.dirname, 'agent-load.mjs'), sock, '8', seconds, JSON.stringify(req)], { env: cleanEnv(env), encoding: 'utf8' });
+  const run = (seconds) =>
+    spawnSync(node, [join(import.meta.dirname, 'agent-load.mjs'), sock, '8', seconds, JSON.stringify(req)], { env: cleanEnv(env), encoding: 'utf8' });
   run('1');
   const logFrom = mark();
   const r = run('3');
@@ -93,9 +99,15 @@ try {
     );
   }
   const ratios = (i) => blocks.map((m) => m[i] / m[0]);
-  const show = (i) => `${median(ratios(i)).toFixed(2)}× node -e 0 (blocks: ${ratios(i).map((r) => r.toFixed(2)).join(', ')})`;
+  const show = (i) =>
+    `${median(ratios(i)).toFixed(2)}× node -e 0 (blocks: ${ratios(i)
+      .map((r) => r.toFixed(2))
+      .join(', ')})`;
   const [base, viaAgent] = [median(blocks.map((m) => m[0])), median(blocks.map((m) => m[3]))];
-  const [direct] = compare([{ cmd: node, args: tvaultArgs('get', 'KEY_1', '--no-agent'), env: { ...agentEnv, TVAULT_PASSPHRASE: PASS }, ...piped }], { runs: 11, warmup: 1 });
+  const [direct] = compare([{ cmd: node, args: tvaultArgs('get', 'KEY_1', '--no-agent'), env: { ...agentEnv, TVAULT_PASSPHRASE: PASS }, ...piped }], {
+    runs: 11,
+    warmup: 1,
+  });
   report('node -e 0', fmt(base));
   report('minimal Node client, node:net', show(1));
   report('minimal Node client, native agentCall (the floor)', show(2));

@@ -49,7 +49,10 @@ function kdf() {
     ],
     { runs: 9, warmup: 1 },
   );
-  const backend = execFileSync(node, ['-e', `process.stdout.write(String(require(${JSON.stringify(join(ROOT, 'node_modules/argon2/package.json'))}).version))`]).toString();
+  const backend = execFileSync(node, [
+    '-e',
+    `process.stdout.write(String(require(${JSON.stringify(join(ROOT, 'node_modules/argon2/package.json'))}).version))`,
+  ]).toString();
   report(`Argon2id 64 MiB/3/4, tvault's default backend (argon2 ${backend}; net of node start)`, fmt(dflt - base));
   report('Argon2id 64 MiB/3/4 with hash-wasm, the fallback (net of node start)', fmt(wasm - base));
   report('Argon2id 64 MiB/3/4 with the argon2 CLI (C, reference)', fmt(ref));
@@ -86,7 +89,10 @@ function envAndSet() {
   report('env, 1,000 secrets, KDF excluded (cheap-KDF vault)', fmt(envCheap));
   const t0 = Date.now();
   for (let i = 0; i < 1000; i++) timeOnce(node, tvaultArgs('set', `SET_${i}`, '--stdin'), { env: cheap.env, input: `v${i}` });
-  report('set of 1,000 secrets, one `tvault set` each, KDF excluded', `${((Date.now() - t0) / 1000).toFixed(1)} s (${((Date.now() - t0) / 1000).toFixed(1)} ms/set)`);
+  report(
+    'set of 1,000 secrets, one `tvault set` each, KDF excluded',
+    `${((Date.now() - t0) / 1000).toFixed(1)} s (${((Date.now() - t0) / 1000).toFixed(1)} ms/set)`,
+  );
   cheap.cleanup();
 }
 

@@ -1,7 +1,18 @@
 // The agent's life: harden, check the vault directory, take the single-instance lock, unlock
 // once, serve reads over a private socket, and on idle, max-ttl, `stop`, a signal or a crash:
 // wipe the KEK, remove the socket and pid file, exit. See docs/PROTOCOL.md for the wire format.
-import { type Actor, type AuditEvent, ExitCode, TvaultError, Vault, checkPrivateDir, formatDuration, lockedError, noVaultError, vaultFiles } from '@tvault/core';
+import {
+  type Actor,
+  type AuditEvent,
+  ExitCode,
+  TvaultError,
+  Vault,
+  checkPrivateDir,
+  formatDuration,
+  lockedError,
+  noVaultError,
+  vaultFiles,
+} from '@tvault/core';
 import { AuditJournal, AuditQueue } from './audit-queue';
 import { url as inspectorUrl } from 'node:inspector';
 import { join } from 'node:path';
@@ -56,7 +67,16 @@ const DRAIN_MS = 1000;
 function classify(err: unknown): { code: ErrorCode; message: string } {
   if (err instanceof ProtocolError) return { code: err.code, message: err.message };
   if (err instanceof TvaultError) {
-    const code: ErrorCode = err.exitCode === ExitCode.NOT_FOUND ? 'not_found' : err.exitCode === ExitCode.USAGE ? 'bad_request' : err.exitCode === ExitCode.LOCKED ? 'locked' : err.exitCode === ExitCode.INTEGRITY ? 'integrity' : 'internal';
+    const code: ErrorCode =
+      err.exitCode === ExitCode.NOT_FOUND
+        ? 'not_found'
+        : err.exitCode === ExitCode.USAGE
+          ? 'bad_request'
+          : err.exitCode === ExitCode.LOCKED
+            ? 'locked'
+            : err.exitCode === ExitCode.INTEGRITY
+              ? 'integrity'
+              : 'internal';
     return { code, message: err.message };
   }
   return { code: 'internal', message: `internal error: ${(err as Error)?.message ?? String(err)}` };
@@ -177,7 +197,10 @@ class Agent {
       this.log.warn({ ev: 'key_rotated' });
     }
     if (this.state === 'rotated') {
-      throw new ProtocolError('key_rotated', 'the vault key changed (tvault key rotate) after this agent unlocked it; restart the agent: tvault agent stop && tvault agent start');
+      throw new ProtocolError(
+        'key_rotated',
+        'the vault key changed (tvault key rotate) after this agent unlocked it; restart the agent: tvault agent stop && tvault agent start',
+      );
     }
   }
 
@@ -310,7 +333,9 @@ class Agent {
 function shutInspector(): void {
   process.on('SIGUSR1', () => undefined);
   if (inspectorUrl()) {
-    throw new TvaultError('the Node inspector is active in this process (--inspect, or NODE_OPTIONS); the agent refuses to hold the key where a debugger can read it');
+    throw new TvaultError(
+      'the Node inspector is active in this process (--inspect, or NODE_OPTIONS); the agent refuses to hold the key where a debugger can read it',
+    );
   }
 }
 
@@ -386,7 +411,16 @@ export async function startAgent(o: AgentOptions): Promise<void> {
     ].join(', ');
     vault.get().audit({ op: 'agent.start', detail: settings }, self, key.use()); // with the key: the row carries the audit MAC
     anchor('info', {
-      ev: 'start', auditHead: vault.get().auditHead(), socket: files.sock, vault: o.dir, idleMs: o.idleMs, maxTtlMs: o.maxTtlMs, hardening, mlocked: key.mlocked, staleSocketReplaced: stale === 'stale', version: VERSION,
+      ev: 'start',
+      auditHead: vault.get().auditHead(),
+      socket: files.sock,
+      vault: o.dir,
+      idleMs: o.idleMs,
+      maxTtlMs: o.maxTtlMs,
+      hardening,
+      mlocked: key.mlocked,
+      staleSocketReplaced: stale === 'stale',
+      version: VERSION,
       ...(tokens && { tokenFile: tokens.file, tokens: tokens.ids(), allowUids: o.allowUids ?? [], delegateSocket: sockets[1] }),
     });
     process.stdout.on('error', () => undefined); // a closed stdout must not kill the agent

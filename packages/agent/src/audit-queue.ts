@@ -62,7 +62,7 @@ export class AuditJournal {
     try {
       if (fstatSync(fd).uid !== process.getuid!()) throw new TvaultError(`${this.path} is not yours; refusing to journal audit rows into it`);
       const buf = Buffer.from(rows.map((r) => JSON.stringify(r) + '\n').join(''));
-      for (let off = 0; off < buf.length; ) off += writeSync(fd, buf, off);
+      for (let off = 0; off < buf.length;) off += writeSync(fd, buf, off);
     } finally {
       closeSync(fd);
     }
@@ -146,7 +146,9 @@ export class AuditQueue {
         this.journaled.push(...batch.map(({ ev, actor }) => ({ ev, actor })));
         for (const p of batch) p.resolve();
       } catch (err) {
-        const e = new TvaultError(`the vault is locked by another process and the audit journal cannot be written (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); the read was not served`);
+        const e = new TvaultError(
+          `the vault is locked by another process and the audit journal cannot be written (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); the read was not served`,
+        );
         for (const p of batch) p.reject(e);
       }
     }

@@ -64,7 +64,9 @@ export function readPid(pidPath: string): number | null {
  */
 export function clearSocketPath(sockPath: string): 'none' | 'stale' {
   if (Buffer.byteLength(sockPath) > MAX_SOCKET_PATH) {
-    throw new TvaultError(`the socket path ${sockPath} is longer than ${MAX_SOCKET_PATH} bytes, the limit of a unix socket address; use a shorter vault directory`);
+    throw new TvaultError(
+      `the socket path ${sockPath} is longer than ${MAX_SOCKET_PATH} bytes, the limit of a unix socket address; use a shorter vault directory`,
+    );
   }
   let st;
   try {

@@ -91,7 +91,7 @@ class RotatingFile {
     if (!st || fileIdentity(st) !== this.ident) this.reopen();
     else if (st.size >= this.maxBytes) this.rotate();
     const buf = Buffer.from(line, 'utf8');
-    for (let off = 0; off < buf.length; ) off += writeSync(this.fd, buf, off);
+    for (let off = 0; off < buf.length;) off += writeSync(this.fd, buf, off);
   }
 
   /** Switches to the file now at the path (creating it if it is gone); on failure keeps the current one. */
@@ -194,7 +194,15 @@ export class RefusalDigest {
     clearTimeout(this.timer);
     this.timer = undefined;
     for (const [key, c] of this.counts) {
-      if (c.n) this.log.warn({ ev: 'refused', peer: key.startsWith('*') ? 'other uids' : { uid: c.uid }, result: c.result, repeated: c.n, windowMs: RefusalDigest.WINDOW_MS, lastReason: c.reason });
+      if (c.n)
+        this.log.warn({
+          ev: 'refused',
+          peer: key.startsWith('*') ? 'other uids' : { uid: c.uid },
+          result: c.result,
+          repeated: c.n,
+          windowMs: RefusalDigest.WINDOW_MS,
+          lastReason: c.reason,
+        });
     }
     this.counts.clear();
   }

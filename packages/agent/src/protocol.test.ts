@@ -58,17 +58,26 @@ test('protocol: requests that are refused, with their code', () => {
     [`{"v":1,"op":"getselected","prefix":"${'P'.repeat(256)}"}`, 'bad_request', /at most 255/],
   ];
   for (const [line, code, re] of cases) {
-    assert.throws(() => parse(line), (err: unknown) => {
-      assert.ok(err instanceof ProtocolError, line);
-      assert.equal(err.code, code, line);
-      if (re) assert.match(err.message, re, line);
-      return true;
-    });
+    assert.throws(
+      () => parse(line),
+      (err: unknown) => {
+        assert.ok(err instanceof ProtocolError, line);
+        assert.equal(err.code, code, line);
+        if (re) assert.match(err.message, re, line);
+        return true;
+      },
+    );
   }
 });
 
 test('protocol: a prefix of exactly 255 characters is accepted', () => {
-  assert.deepEqual(parse(`{"v":1,"op":"getselected","prefix":"${'P'.repeat(255)}"}`), { op: 'getselected', project: null, only: undefined, prefix: 'P'.repeat(255), token: undefined });
+  assert.deepEqual(parse(`{"v":1,"op":"getselected","prefix":"${'P'.repeat(255)}"}`), {
+    op: 'getselected',
+    project: null,
+    only: undefined,
+    prefix: 'P'.repeat(255),
+    token: undefined,
+  });
 });
 
 test('protocol: jsonStringBytes escapes like JSON.stringify for every value tvault stores', () => {
@@ -86,7 +95,10 @@ test('protocol: response lines, byte for byte', () => {
   assert.equal(okLine({ pid: 7, stopping: true }).toString(), '{"v":1,"ok":true,"pid":7,"stopping":true}\n');
   assert.equal(valueLine('web', 'K', Buffer.from('a"b\nc')).toString(), '{"v":1,"ok":true,"project":"web","key":"K","value":"a\\"b\\nc"}\n');
   assert.equal(secretsLine('web', []).toString(), '{"v":1,"ok":true,"project":"web","secrets":{}}\n');
-  const line = secretsLine('web', [{ name: 'A', value: Buffer.from('1') }, { name: 'B', value: Buffer.from('é') }]);
+  const line = secretsLine('web', [
+    { name: 'A', value: Buffer.from('1') },
+    { name: 'B', value: Buffer.from('é') },
+  ]);
   assert.equal(line.toString(), '{"v":1,"ok":true,"project":"web","secrets":{"A":"1","B":"é"}}\n');
   assert.deepEqual(JSON.parse(line.toString()), { v: 1, ok: true, project: 'web', secrets: { A: '1', B: 'é' } });
 });

@@ -73,7 +73,8 @@ export function parseRequest(line: Buffer): Request {
     }
     case 'getselected': {
       const only = r.only === undefined ? undefined : keyList(r.only);
-      if (r.prefix !== undefined && (typeof r.prefix !== 'string' || r.prefix.length > MAX_PREFIX)) throw bad(`"prefix" must be a string of at most ${MAX_PREFIX} characters`);
+      if (r.prefix !== undefined && (typeof r.prefix !== 'string' || r.prefix.length > MAX_PREFIX))
+        throw bad(`"prefix" must be a string of at most ${MAX_PREFIX} characters`);
       const prefix = r.prefix as string | undefined;
       if (!only && prefix === undefined) throw bad('op getselected needs "only" or "prefix"');
       return { op, project: projectField(r), only, prefix, token };

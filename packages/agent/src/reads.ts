@@ -50,7 +50,7 @@ export async function serveRead(vault: Vault, req: ReadRequest, ctx: ReadContext
   const keys: string[] = [];
   try {
     let chunk = FIRST_CHUNK;
-    for (let at = 0; at < names.length || !parts.length; ) {
+    for (let at = 0; at < names.length || !parts.length;) {
       const t0 = performance.now();
       const only = names.slice(at, at + chunk);
       const secrets = readChunk(vault, ctx.kek(), project, only);

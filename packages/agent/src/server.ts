@@ -110,7 +110,11 @@ class Connection {
       line.fill(0);
     }
     // onRequest's promise settles with an answer; a rejection would be a bug, answered as one.
-    if (a instanceof Promise) a.then((x) => this.send(x), (err: unknown) => this.send({ line: errorLine('internal', String((err as Error)?.message ?? err)) }));
+    if (a instanceof Promise)
+      a.then(
+        (x) => this.send(x),
+        (err: unknown) => this.send({ line: errorLine('internal', String((err as Error)?.message ?? err)) }),
+      );
     else this.send(a);
   }
 

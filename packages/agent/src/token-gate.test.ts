@@ -76,12 +76,15 @@ test('token gate: refused requests, with their code', () => {
     [WEB_A, get('A', 'other'), 'token_scope', /project 'other'/],
   ];
   for (const [t, req, code, re] of cases) {
-    assert.throws(() => authorize(t, req, NOW), (err: unknown) => {
-      assert.ok(err instanceof ProtocolError);
-      assert.equal(err.code, code, JSON.stringify(req));
-      assert.match(err.message, re);
-      return true;
-    });
+    assert.throws(
+      () => authorize(t, req, NOW),
+      (err: unknown) => {
+        assert.ok(err instanceof ProtocolError);
+        assert.equal(err.code, code, JSON.stringify(req));
+        assert.match(err.message, re);
+        return true;
+      },
+    );
   }
 });
 

@@ -70,7 +70,8 @@ export function authorize(t: TokenSpec | undefined, req: Request, now: number): 
   const project = projectFor(t, req.project);
   if (t.keys) {
     if (req.op === 'get') checkKeys(t, [req.key]);
-    else if (req.op === 'getall') throw scope(`this token may read only named keys (${list(t.keys)}); ask for them by name, e.g. tvault env --only ${t.keys.join(',')}`);
+    else if (req.op === 'getall')
+      throw scope(`this token may read only named keys (${list(t.keys)}); ask for them by name, e.g. tvault env --only ${t.keys.join(',')}`);
     else if (req.op === 'getselected') {
       // A prefix alone would return whatever matches: only an explicit list can be checked.
       if (!req.only) throw scope(`this token may read only named keys (${list(t.keys)}); a prefix needs --only with them`);

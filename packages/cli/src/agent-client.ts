@@ -72,11 +72,16 @@ function refusal(err: unknown, dir: string): TvaultError | null {
   const e = err as { code?: string; uid?: number };
   const why = (text: string) => new TvaultError(`refusing the agent socket in ${dir}: ${text}`);
   switch (e?.code) {
-    case 'EDIRWRITABLE': return why(`the directory is writable by group or others (fix it with: chmod go-w ${dir})`);
-    case 'EDIROWNER': return why(`the directory belongs to uid ${e.uid}, not to you (a delegate reaches another user's agent with TVAULT_AGENT_TOKEN)`);
-    case 'EDIRLINK': return why('the directory is a symbolic link (point --vault or TVAULT_DIR at the real directory)');
-    case 'EDIRSWAP': return why('the directory changed while it was checked');
-    default: return null;
+    case 'EDIRWRITABLE':
+      return why(`the directory is writable by group or others (fix it with: chmod go-w ${dir})`);
+    case 'EDIROWNER':
+      return why(`the directory belongs to uid ${e.uid}, not to you (a delegate reaches another user's agent with TVAULT_AGENT_TOKEN)`);
+    case 'EDIRLINK':
+      return why('the directory is a symbolic link (point --vault or TVAULT_DIR at the real directory)');
+    case 'EDIRSWAP':
+      return why('the directory changed while it was checked');
+    default:
+      return null;
   }
 }
 

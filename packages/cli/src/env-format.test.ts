@@ -26,7 +26,7 @@ test('env format: fish quoting', () => {
     ['', "''"],
     ["it's", "'it\\'s'"],
     ['back\\slash', "'back\\\\slash'"],
-    ['\\\'', "'\\\\\\''"],
+    ["\\'", "'\\\\\\''"],
     ['$x (y) {z}\nnext', "'$x (y) {z}\nnext'"],
   ];
   for (const [value, want] of cases) assert.equal(fishQuote(value), want, JSON.stringify(value));
@@ -38,15 +38,15 @@ test('env format: dotenv picks the first quoting its parser reads back exactly',
     ['plain', "'plain'"],
     ['a "b" #c', `'a "b" #c'`],
     ['multi\nline', "'multi\nline'"],
-    ["it's", '`it\'s`'],
+    ["it's", "`it's`"],
     ["it's `x`", `"it's \`x\`"`],
     ['cr\rhere', '"cr\\rhere"'],
     ['ends\\', 'ends\\'],
-    ["x'`\"y", `x'\`"y`],
+    ['x\'`"y', `x'\`"y`],
     ["a'\r", `"a'\\r"`],
   ];
   for (const [value, want] of cases) assert.equal(dotenvQuote('K', value), want, JSON.stringify(value));
-  for (const value of ["'`\"x", "'`\"\n", "'`\"\\n", " '`\" ", "x'`\"#y", '"a\\']) {
+  for (const value of ['\'`"x', '\'`"\n', '\'`"\\n', ' \'`" ', 'x\'`"#y', '"a\\']) {
     assert.throws(() => dotenvQuote('K', value), /the value of K cannot be written exactly in dotenv format/, JSON.stringify(value));
   }
 });
@@ -80,7 +80,18 @@ test('env format: yaml escapes what YAML 1.1 or 1.2 would not read back', () => 
     ['é 😀 ~ #', '"é 😀 ~ #"'],
   ];
   for (const [value, want] of cases) assert.equal(one(value, 'yaml'), `K: ${want}\n`, JSON.stringify(value));
-  assert.equal(formatEnv([{ name: 'yes', value: '1' }, { name: 'On', value: '2' }, { name: 'NULL', value: '3' }, { name: 'yes_', value: '4' }], 'yaml'), '"yes": "1"\n"On": "2"\n"NULL": "3"\nyes_: "4"\n');
+  assert.equal(
+    formatEnv(
+      [
+        { name: 'yes', value: '1' },
+        { name: 'On', value: '2' },
+        { name: 'NULL', value: '3' },
+        { name: 'yes_', value: '4' },
+      ],
+      'yaml',
+    ),
+    '"yes": "1"\n"On": "2"\n"NULL": "3"\nyes_: "4"\n',
+  );
 });
 
 test('env format: refusals', () => {

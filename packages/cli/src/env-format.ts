@@ -38,31 +38,140 @@ export interface FormatOptions {
  */
 const SHELL_RESERVED = new Set([
   // bash
-  'BASHOPTS', 'BASHPID', 'BASH_ALIASES', 'BASH_ARGC', 'BASH_ARGV', 'BASH_ARGV0', 'BASH_CMDS', 'BASH_COMMAND', 'BASH_LINENO',
-  'BASH_REMATCH', 'BASH_SOURCE', 'BASH_SUBSHELL', 'BASH_VERSINFO', 'DIRSTACK', 'EPOCHREALTIME', 'EPOCHSECONDS', 'FUNCNAME', 'GROUPS',
-  'HISTCMD', 'MAILCHECK', 'OPTIND', 'PIPESTATUS', 'RANDOM', 'SRANDOM', 'SHELLOPTS', 'PPID', 'UID', 'EUID', '_',
+  'BASHOPTS',
+  'BASHPID',
+  'BASH_ALIASES',
+  'BASH_ARGC',
+  'BASH_ARGV',
+  'BASH_ARGV0',
+  'BASH_CMDS',
+  'BASH_COMMAND',
+  'BASH_LINENO',
+  'BASH_REMATCH',
+  'BASH_SOURCE',
+  'BASH_SUBSHELL',
+  'BASH_VERSINFO',
+  'DIRSTACK',
+  'EPOCHREALTIME',
+  'EPOCHSECONDS',
+  'FUNCNAME',
+  'GROUPS',
+  'HISTCMD',
+  'MAILCHECK',
+  'OPTIND',
+  'PIPESTATUS',
+  'RANDOM',
+  'SRANDOM',
+  'SHELLOPTS',
+  'PPID',
+  'UID',
+  'EUID',
+  '_',
   // zsh scalars and integers
-  'ARGC', 'COLUMNS', 'LINES', 'EGID', 'GID', 'FUNCNEST', 'HISTCHARS', 'HISTSIZE', 'KEYBOARD_HACK', 'KEYTIMEOUT', 'LINENO', 'LISTMAX',
-  'SAVEHIST', 'SECONDS', 'SHLVL', 'TRY_BLOCK_ERROR', 'TRY_BLOCK_INTERRUPT', 'TTYIDLE', 'USERNAME', 'ZLE_RPROMPT_INDENT',
-  'ZSH_EVAL_CONTEXT', 'ZSH_SUBSHELL',
+  'ARGC',
+  'COLUMNS',
+  'LINES',
+  'EGID',
+  'GID',
+  'FUNCNEST',
+  'HISTCHARS',
+  'HISTSIZE',
+  'KEYBOARD_HACK',
+  'KEYTIMEOUT',
+  'LINENO',
+  'LISTMAX',
+  'SAVEHIST',
+  'SECONDS',
+  'SHLVL',
+  'TRY_BLOCK_ERROR',
+  'TRY_BLOCK_INTERRUPT',
+  'TTYIDLE',
+  'USERNAME',
+  'ZLE_RPROMPT_INDENT',
+  'ZSH_EVAL_CONTEXT',
+  'ZSH_SUBSHELL',
   // zsh arrays and hashes (lower case)
-  'aliases', 'argv', 'builtins', 'cdpath', 'commands', 'dis_aliases', 'dis_builtins', 'dis_functions', 'dis_functions_source',
-  'dis_galiases', 'dis_patchars', 'dis_reswords', 'dis_saliases', 'fignore', 'fpath', 'funcfiletrace', 'funcsourcetrace', 'funcstack',
-  'functions', 'functions_source', 'functrace', 'galiases', 'histchars', 'history', 'historywords', 'jobdirs', 'jobstates', 'jobtexts',
-  'keymaps', 'mailpath', 'manpath', 'module_path', 'modules', 'nameddirs', 'options', 'parameters', 'patchars', 'path', 'pipestatus',
-  'psvar', 'reswords', 'saliases', 'signals', 'status', 'termcap', 'terminfo', 'userdirs', 'usergroups', 'widgets', 'zsh_eval_context',
-  'zsh_scheduled_events', 'watch', 'dirstack',
+  'aliases',
+  'argv',
+  'builtins',
+  'cdpath',
+  'commands',
+  'dis_aliases',
+  'dis_builtins',
+  'dis_functions',
+  'dis_functions_source',
+  'dis_galiases',
+  'dis_patchars',
+  'dis_reswords',
+  'dis_saliases',
+  'fignore',
+  'fpath',
+  'funcfiletrace',
+  'funcsourcetrace',
+  'funcstack',
+  'functions',
+  'functions_source',
+  'functrace',
+  'galiases',
+  'histchars',
+  'history',
+  'historywords',
+  'jobdirs',
+  'jobstates',
+  'jobtexts',
+  'keymaps',
+  'mailpath',
+  'manpath',
+  'module_path',
+  'modules',
+  'nameddirs',
+  'options',
+  'parameters',
+  'patchars',
+  'path',
+  'pipestatus',
+  'psvar',
+  'reswords',
+  'saliases',
+  'signals',
+  'status',
+  'termcap',
+  'terminfo',
+  'userdirs',
+  'usergroups',
+  'widgets',
+  'zsh_eval_context',
+  'zsh_scheduled_events',
+  'watch',
+  'dirstack',
 ]);
 
 /** Names fish refuses to set globally (read-only in fish 3.6), or overwrites at once. */
 const FISH_RESERVED = new Set([
-  'FISH_VERSION', 'PWD', 'SHLVL', '_', 'argv', 'fish_kill_signal', 'fish_killring', 'fish_pid', 'history', 'hostname',
-  'pipestatus', 'status', 'status_generation', 'umask', 'version', 'CMD_DURATION',
+  'FISH_VERSION',
+  'PWD',
+  'SHLVL',
+  '_',
+  'argv',
+  'fish_kill_signal',
+  'fish_killring',
+  'fish_pid',
+  'history',
+  'hostname',
+  'pipestatus',
+  'status',
+  'status_generation',
+  'umask',
+  'version',
+  'CMD_DURATION',
 ]);
 
 function refuseReserved(entries: EnvEntry[], reserved: Set<string>, shell: string): void {
   const bad = entries.filter((e) => reserved.has(e.name)).map((e) => e.name);
-  if (bad.length) throw new TvaultError(`${bad.join(', ')} cannot be loaded into ${shell}: the shell reserves ${bad.length > 1 ? 'these names' : 'this name'}; rename the secret or use tvault run`);
+  if (bad.length)
+    throw new TvaultError(
+      `${bad.join(', ')} cannot be loaded into ${shell}: the shell reserves ${bad.length > 1 ? 'these names' : 'this name'}; rename the secret or use tvault run`,
+    );
 }
 
 /**
@@ -101,7 +210,9 @@ export function dotenvQuote(name: string, value: string): string {
     return `"${value.replace(/\n/g, '\\n').replace(/\r/g, '\\r')}"`;
   }
   if (value !== '' && !/[#\r\n]/.test(value) && value === value.trim() && !DOTENV_QUOTES.test(value)) return value;
-  throw new TvaultError(`the value of ${name} cannot be written exactly in dotenv format (it mixes quote characters with a newline, #, or surrounding space); use --format json`);
+  throw new TvaultError(
+    `the value of ${name} cannot be written exactly in dotenv format (it mixes quote characters with a newline, #, or surrounding space); use --format json`,
+  );
 }
 
 /** GitHub Actions' $GITHUB_ENV multiline form with a random delimiter absent from the value. */
@@ -151,7 +262,11 @@ function yaml(entries: EnvEntry[]): string {
 export function formatEnv(entries: EnvEntry[], format: string, opts: FormatOptions = {}): string {
   const exp = opts.export !== false;
   if (!ENV_FORMATS.includes(format as EnvFormat)) throw usageError(`unknown format '${format}'; use one of: ${ENV_FORMATS.join(', ')}`);
-  if (opts.checkNames !== false) checkInjectable(entries.map((e) => e.name), opts.allowDangerous);
+  if (opts.checkNames !== false)
+    checkInjectable(
+      entries.map((e) => e.name),
+      opts.allowDangerous,
+    );
   switch (format as EnvFormat) {
     case 'shell':
       refuseReserved(entries, SHELL_RESERVED, 'bash or zsh');

@@ -41,7 +41,13 @@ function yargsParse(argv: string[]): Parsed | Refused {
 function asHandlerSees(cmd: string, a: Record<string, unknown>) {
   const common = { vault: a.vault, project: a.project, json: !!a.json };
   if (cmd === 'get') return { cmd, ...common, key: a.key, raw: !!a.raw };
-  const only = typeof a.only === 'string' && a.only ? a.only.split(',').map((k) => k.trim()).filter(Boolean) : undefined;
+  const only =
+    typeof a.only === 'string' && a.only
+      ? a.only
+          .split(',')
+          .map((k) => k.trim())
+          .filter(Boolean)
+      : undefined;
   return { cmd, ...common, format: a.json ? 'json' : a.format, export: a.export, only, prefix: a.prefix || undefined, runs: a['--'] };
 }
 
@@ -184,6 +190,10 @@ for (const [line, served] of VECTORS) {
 }
 
 test('parity: the table covers every flag the fast path knows', () => {
-  const flags = new Set(VECTORS.flatMap(([l]) => words(l)).filter((w) => w.startsWith('-')).map((w) => w.split('=')[0]));
+  const flags = new Set(
+    VECTORS.flatMap(([l]) => words(l))
+      .filter((w) => w.startsWith('-'))
+      .map((w) => w.split('=')[0]),
+  );
   for (const f of ['--vault', '-p', '--project', '--json', '--raw', '--format', '--only', '--prefix', '--no-export', '--export']) assert.ok(flags.has(f), f);
 });

@@ -49,14 +49,40 @@ function parseShapes(argv: string[]): FastArgs | null {
       return v;
     };
     switch (flag) {
-      case '--vault': a.vault = value(); break;
-      case '-p': case '--project': a.project = value(); break;
-      case '--json': if (inline !== undefined) return null; a.json = true; break;
-      case '--raw': if (cmd !== 'get' || inline !== undefined) return null; a.raw = true; break;
-      case '--format': if (cmd !== 'env') return null; a.format = value(); break;
-      case '--only': if (cmd !== 'env') return null; a.only = value()?.split(',').map((k) => k.trim()).filter(Boolean); break;
-      case '--prefix': if (cmd !== 'env') return null; a.prefix = value(); break;
-      case '--no-export': if (cmd !== 'env' || inline !== undefined) return null; a.export = false; break;
+      case '--vault':
+        a.vault = value();
+        break;
+      case '-p':
+      case '--project':
+        a.project = value();
+        break;
+      case '--json':
+        if (inline !== undefined) return null;
+        a.json = true;
+        break;
+      case '--raw':
+        if (cmd !== 'get' || inline !== undefined) return null;
+        a.raw = true;
+        break;
+      case '--format':
+        if (cmd !== 'env') return null;
+        a.format = value();
+        break;
+      case '--only':
+        if (cmd !== 'env') return null;
+        a.only = value()
+          ?.split(',')
+          .map((k) => k.trim())
+          .filter(Boolean);
+        break;
+      case '--prefix':
+        if (cmd !== 'env') return null;
+        a.prefix = value();
+        break;
+      case '--no-export':
+        if (cmd !== 'env' || inline !== undefined) return null;
+        a.export = false;
+        break;
       case '--export':
         if (cmd !== 'env' || (inline !== undefined && inline !== 'true' && inline !== 'false')) return null;
         a.export = inline !== 'false';

@@ -35,18 +35,30 @@ test('durations: parseDuration', () => {
     ['30d', /too long/],
   ];
   for (const [text, re] of bad) {
-    assert.throws(() => parseDuration(text, '--idle'), (err: Error & { exitCode?: number }) => {
-      assert.match(err.message, re, text);
-      assert.equal(err.exitCode, 2, 'a usage error');
-      return true;
-    });
+    assert.throws(
+      () => parseDuration(text, '--idle'),
+      (err: Error & { exitCode?: number }) => {
+        assert.match(err.message, re, text);
+        assert.equal(err.exitCode, 2, 'a usage error');
+        return true;
+      },
+    );
   }
   assert.equal(parseDuration('1h', '--x', { ms: 3_600_000, text: '1h' }), 3_600_000);
   assert.throws(() => parseDuration('2h', '--x', { ms: 3_600_000, text: '1h' }), /--x 2h is too long: at most 1h/);
 });
 
 test('durations: parseSize', () => {
-  const ok: Array<[string, number]> = [['1024', 1024], ['1K', 1024], ['512K', 512 * 1024], ['10M', 10 * 1024 ** 2], ['10MiB', 10 * 1024 ** 2], ['2mb', 2 * 1024 ** 2], ['1G', 1024 ** 3], [' 4 K ', 4096]];
+  const ok: Array<[string, number]> = [
+    ['1024', 1024],
+    ['1K', 1024],
+    ['512K', 512 * 1024],
+    ['10M', 10 * 1024 ** 2],
+    ['10MiB', 10 * 1024 ** 2],
+    ['2mb', 2 * 1024 ** 2],
+    ['1G', 1024 ** 3],
+    [' 4 K ', 4096],
+  ];
   for (const [text, want] of ok) assert.equal(parseSize(text, '--log-max-size'), want, text);
   for (const text of ['1023', '0', '1T', '-1K', 'big', '', '1.5M', `${2 ** 30}G`]) {
     assert.throws(() => parseSize(text, '--log-max-size'), /invalid --log-max-size .*: give a size from 1K up/, text);

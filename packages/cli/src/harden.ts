@@ -56,7 +56,10 @@ export function hardenProcess(): Hardening {
   // `run` forwards SIGUSR1 to its child instead.
   process.on('SIGUSR1', () => {});
   if (process.platform !== 'win32' && inspectorOpen()) {
-    writeSync(2, 'tvault: the Node inspector is active in this process (--inspect, or NODE_OPTIONS); tvault refuses to handle secrets where a debugger can read them\n');
+    writeSync(
+      2,
+      'tvault: the Node inspector is active in this process (--inspect, or NODE_OPTIONS); tvault refuses to handle secrets where a debugger can read them\n',
+    );
     process.exit(1);
   }
   memo.tvaultHardening = process.platform === 'win32' ? { ok: true } : harden();

@@ -10,7 +10,13 @@ export function printTable(rows: string[][], header?: string[]): void {
   const all = header ? [header, ...rows] : rows;
   if (!all.length) return;
   const widths = all[0].map((_, i) => Math.max(...all.map((r) => (r[i] ?? '').length)));
-  for (const r of all) process.stdout.write(r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]))).join('  ').trimEnd() + '\n');
+  for (const r of all)
+    process.stdout.write(
+      r
+        .map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i])))
+        .join('  ')
+        .trimEnd() + '\n',
+    );
 }
 
 export function isoTime(ms: number): string {
@@ -20,7 +26,6 @@ export function isoTime(ms: number): string {
 export function warn(msg: string): void {
   process.stderr.write(`tvault: warning: ${msg}\n`);
 }
-
 
 /** How `get` prints a value: exact bytes with --raw, a JSON object with --json, else a line. */
 export function valueText(key: string, value: string, opts: { raw?: boolean; json?: boolean }): string {
@@ -41,7 +46,7 @@ export function writeValue(key: string, value: string, opts: { raw?: boolean; js
 export function writeStdoutSync(text: string): void {
   const buf = Buffer.from(text, 'utf8');
   try {
-    for (let off = 0; off < buf.length; ) {
+    for (let off = 0; off < buf.length;) {
       try {
         off += writeSync(1, buf, off);
       } catch (err) {

@@ -41,8 +41,11 @@ export function buildParser(argv: string[], fastPathAnswer?: Answer | null): Arg
   auditCommands(cli);
   return cli
     .command('agent', 'run and control the unlock agent', (y) => require('./commands/agent').agentCommands(y))
-    .command('hook [shell]', 'print shell integration: bash, zsh, fish or direnv', (y) => require('./commands/hook').hookOptions(y), (a) =>
-      require('./commands/hook').hookCommand(a),
+    .command(
+      'hook [shell]',
+      'print shell integration: bash, zsh, fish or direnv',
+      (y) => require('./commands/hook').hookOptions(y),
+      (a) => require('./commands/hook').hookCommand(a),
     )
     .command(...(unknownCommand(cli, 'give a command') as unknown as [string, string])) // last: it reads the names above
     .usage('$0 <command> [options]')

@@ -5,8 +5,7 @@ import { type PrivacyRule, TvaultError, checkPrivate, errnoText, lockedError } f
 import { requireHardened } from './harden';
 import { hasTty, readHidden } from './prompt';
 
-const UNLOCK_HINT =
-  'start the agent (tvault agent start), run in a terminal, or set TVAULT_PASSPHRASE or TVAULT_PASSPHRASE_FILE';
+const UNLOCK_HINT = 'start the agent (tvault agent start), run in a terminal, or set TVAULT_PASSPHRASE or TVAULT_PASSPHRASE_FILE';
 
 /** A passphrase file: ours, and nobody else may even read it (0600; 0400 too). Any kind of file: a pipe from <(pass show x) passes. */
 export const PASSPHRASE_FILE: PrivacyRule = { forbid: 0o077 };

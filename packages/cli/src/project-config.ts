@@ -164,7 +164,9 @@ export function loadConfig(vaultDir: string, cwd = process.cwd()): ProjectConfig
   if (!path) return null;
   const content = readConfig(path);
   if (!isAllowed(vaultDir, path, content)) {
-    throw new TvaultError(`${path} is not allowed (it is new, or was edited or moved since it was allowed); review it, then run: tvault allow ${shellWord(path)}`);
+    throw new TvaultError(
+      `${path} is not allowed (it is new, or was edited or moved since it was allowed); review it, then run: tvault allow ${shellWord(path)}`,
+    );
   }
   return parseConfig(path, content);
 }

@@ -120,9 +120,7 @@ export function auditHead(db: Db): string {
   return last ? `${last.id}:${Buffer.from(last.hash).toString('hex').slice(0, 16)}` : '0:';
 }
 
-export type ChainReport =
-  | { ok: true; rows: number; unkeyed: number; head: string }
-  | { ok: false; id: number; reason: string };
+export type ChainReport = { ok: true; rows: number; unkeyed: number; head: string } | { ok: false; id: number; reason: string };
 
 /**
  * Walks the chain from row 1 and reports the first row that does not fit. Without `macKey`
@@ -135,13 +133,15 @@ export function verifyAuditChain(db: Db, macKey?: Uint8Array, keyedFrom = 1): Ch
   let unkeyed = 0;
   for (const r of db.prepare<[], AuditRow>('SELECT * FROM audit ORDER BY id').iterate()) {
     if (r.id !== expectId) return { ok: false, id: r.id, reason: `row ${expectId} is missing (deleted, or rows were renumbered)` };
-    if (!Buffer.from(r.prev_hash).equals(prev)) return { ok: false, id: r.id, reason: 'its link to the previous row is broken (a row was removed or reordered)' };
+    if (!Buffer.from(r.prev_hash).equals(prev))
+      return { ok: false, id: r.id, reason: 'its link to the previous row is broken (a row was removed or reordered)' };
     const hash = rowHash(prev, r);
     if (!hash.equals(Buffer.from(r.hash))) return { ok: false, id: r.id, reason: 'its content was changed' };
     if (macKey) {
       if (r.mac) {
         const mac = Buffer.from(r.mac);
-        if (mac.length !== 32 || !timingSafeEqual(mac, rowMac(macKey, hash))) return { ok: false, id: r.id, reason: 'its authentication code does not match (the row, or the chain before it, was rewritten)' };
+        if (mac.length !== 32 || !timingSafeEqual(mac, rowMac(macKey, hash)))
+          return { ok: false, id: r.id, reason: 'its authentication code does not match (the row, or the chain before it, was rewritten)' };
       } else if (r.id >= keyedFrom && !mayBeUnkeyed(r)) {
         return { ok: false, id: r.id, reason: `a '${r.op}' row must be authenticated and is not (the chain was rewritten without the key)` };
       }

@@ -51,8 +51,7 @@ export async function restore(dir: string, src: string): Promise<{ savedAs?: str
   return { savedAs };
 }
 
-const notABackup = (src: string) =>
-  integrityError(`${src} is not a valid tvault backup (corrupt, truncated or another kind of file); nothing was restored`);
+const notABackup = (src: string) => integrityError(`${src} is not a valid tvault backup (corrupt, truncated or another kind of file); nothing was restored`);
 
 /** Opens a backup read-only and checks that it is a whole tvault vault before anything is replaced. */
 function openBackup(src: string): Db {

@@ -1,5 +1,10 @@
 // The one way durations are shown: `agent start`'s line, `agent status`, token expiry.
-const UNITS = [['d', 86_400_000], ['h', 3_600_000], ['m', 60_000], ['s', 1000]] as const;
+const UNITS = [
+  ['d', 86_400_000],
+  ['h', 3_600_000],
+  ['m', 60_000],
+  ['s', 1000],
+] as const;
 
 /**
  * Exact: 900000 → "15m", 5400000 → "1h30m", 1500 → "1500ms", 0 → "off".

@@ -37,8 +37,10 @@ function nodeCrypto(): Argon2Backend | null {
     name: 'node:crypto',
     derive: (j) =>
       new Promise((resolve, reject) =>
-        argon2('argon2id', { message: j.passphrase, nonce: j.salt, parallelism: j.parallelism, tagLength: 32, memory: j.memoryKiB, passes: j.passes }, (err, key) =>
-          err ? reject(err) : resolve(owned(key)),
+        argon2(
+          'argon2id',
+          { message: j.passphrase, nonce: j.salt, parallelism: j.parallelism, tagLength: 32, memory: j.memoryKiB, passes: j.passes },
+          (err, key) => (err ? reject(err) : resolve(owned(key))),
         ),
       ),
   };

@@ -22,10 +22,15 @@ export function isWeak(p: KdfParams): boolean {
 export function checkKdfParams(p: KdfParams): KdfParams {
   const ok =
     p.alg === 'argon2id' &&
-    Number.isInteger(p.memoryKiB) && Number.isInteger(p.passes) && Number.isInteger(p.parallelism) &&
-    p.parallelism >= 1 && p.parallelism <= 16 &&
-    p.memoryKiB >= 8 * p.parallelism && p.memoryKiB <= 4 * 1024 * 1024 &&
-    p.passes >= 1 && p.passes <= 64;
+    Number.isInteger(p.memoryKiB) &&
+    Number.isInteger(p.passes) &&
+    Number.isInteger(p.parallelism) &&
+    p.parallelism >= 1 &&
+    p.parallelism <= 16 &&
+    p.memoryKiB >= 8 * p.parallelism &&
+    p.memoryKiB <= 4 * 1024 * 1024 &&
+    p.passes >= 1 &&
+    p.passes <= 64;
   if (!ok) throw new TvaultError('invalid Argon2id parameters (memory ≥ 8×lanes KiB, 1-64 passes, 1-16 lanes)');
   return p;
 }
@@ -88,9 +93,8 @@ export function deriveKek(passphrase: Uint8Array, salt: Uint8Array, p: KdfParams
       msg.key.fill(0);
       resolve(key);
     });
-    worker.postMessage(
-      { passphrase: pass, salt: new Uint8Array(salt), memoryKiB: p.memoryKiB, passes: p.passes, parallelism: p.parallelism, backend },
-      [pass.buffer],
-    );
+    worker.postMessage({ passphrase: pass, salt: new Uint8Array(salt), memoryKiB: p.memoryKiB, passes: p.passes, parallelism: p.parallelism, backend }, [
+      pass.buffer,
+    ]);
   });
 }

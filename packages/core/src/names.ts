@@ -15,7 +15,9 @@ export function checkKeyName(name: string): string {
 export function checkProjectName(name: string): string {
   // Printable, no slashes or control characters: project names appear in paths of docs and in output.
   if (name.length < 1 || name.length > MAX_PROJECT_NAME || !/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(name)) {
-    throw usageError(`invalid project name ${JSON.stringify(name.slice(0, 120))}: 1-${MAX_PROJECT_NAME} characters of letters, digits, '.', '_' or '-', starting with a letter or digit`);
+    throw usageError(
+      `invalid project name ${JSON.stringify(name.slice(0, 120))}: 1-${MAX_PROJECT_NAME} characters of letters, digits, '.', '_' or '-', starting with a letter or digit`,
+    );
   }
   return name;
 }

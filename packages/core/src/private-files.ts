@@ -19,9 +19,7 @@ export interface PrivacyRule {
 
 /** The first thing wrong with an object under a rule. */
 export type PrivacyFinding =
-  | { problem: 'type'; expected: NonNullable<PrivacyRule['type']> }
-  | { problem: 'owner'; uid: number }
-  | { problem: 'mode'; mode: number };
+  { problem: 'type'; expected: NonNullable<PrivacyRule['type']> } | { problem: 'owner'; uid: number } | { problem: 'mode'; mode: number };
 
 interface StatLike {
   uid: number;

@@ -26,7 +26,7 @@ export function writeFileAtomic(path: string, data: Uint8Array | string, mode = 
   const tmp = createTempFile(dirname(path), basename(path));
   let open = true;
   try {
-    for (let at = 0; at < bytes.length; ) at += writeSync(tmp.fd, bytes, at, bytes.length - at);
+    for (let at = 0; at < bytes.length;) at += writeSync(tmp.fd, bytes, at, bytes.length - at);
     if (mode !== 0o600) fchmodSync(tmp.fd, mode);
     fsyncSync(tmp.fd);
     closeSync(tmp.fd);

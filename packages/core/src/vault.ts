@@ -5,7 +5,18 @@ import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypt
 import { closeSync, existsSync, renameSync, rmSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import type { Statement } from 'better-sqlite3';
-import { type Actor, type AuditEvent, type AuditFilter, type AuditRow, type ChainReport, appendAudit, auditHead, auditRows, directActor, verifyAuditChain } from './audit';
+import {
+  type Actor,
+  type AuditEvent,
+  type AuditFilter,
+  type AuditRow,
+  type ChainReport,
+  appendAudit,
+  auditHead,
+  auditRows,
+  directActor,
+  verifyAuditChain,
+} from './audit';
 import { u32, zero } from './bytes';
 import {
   auditKeyHeader,
@@ -263,10 +274,13 @@ export class Vault {
   private checkKek(kek: Uint8Array): KekCheck {
     const vaultId = this.vaultId();
     const plain = openBox(kek, this.verifier());
-    if (!plain) return this.headerMacOk(kek) ? { ok: false, tampered: 'the verifier was altered (the header MAC shows the passphrase is right)' } : { ok: false };
+    if (!plain)
+      return this.headerMacOk(kek) ? { ok: false, tampered: 'the verifier was altered (the header MAC shows the passphrase is right)' } : { ok: false };
     try {
       if (bytesEqual(plain, verifierPlaintext(vaultId))) {
-        return this.headerMacOk(kek) ? { ok: true, legacy: false } : { ok: false, tampered: 'the header (vault id, KDF parameters or salt) does not match its MAC' };
+        return this.headerMacOk(kek)
+          ? { ok: true, legacy: false }
+          : { ok: false, tampered: 'the header (vault id, KDF parameters or salt) does not match its MAC' };
       }
       if (bytesEqual(plain, legacyVerifierPlaintext(vaultId))) return { ok: true, legacy: true };
       return { ok: false, tampered: 'the vault id does not match the verifier' };
@@ -450,11 +464,10 @@ export class Vault {
   listProjects(): Array<ProjectRow & { secrets: number }> {
     return this.guard(() =>
       this.q<[], ProjectRow & { secrets: number }>(
-          `SELECT p.*, (SELECT COUNT(*) FROM secrets s JOIN secret_versions v ON v.secret_id = s.id AND v.version = s.current_version
+        `SELECT p.*, (SELECT COUNT(*) FROM secrets s JOIN secret_versions v ON v.secret_id = s.id AND v.version = s.current_version
                         WHERE s.project_id = p.id AND v.sealed IS NOT NULL) AS secrets
            FROM projects p ORDER BY p.name`,
-        )
-        .all(),
+      ).all(),
     );
   }
 
@@ -607,7 +620,8 @@ export class Vault {
     if (!s) throw tampered(`${what}: its rows were deleted without the key`);
     if (s.current !== e.version) throw tampered(`${what}: its current version was moved to ${s.current} (the manifest says ${e.version})`);
     if (s.version === null) throw tampered(`${what}: its current version ${e.version} was deleted`);
-    if ((s.sealed !== null) !== e.live) throw tampered(`${what}: version ${e.version} is ${e.live ? 'a value' : 'a deletion'} in the manifest and not in the table`);
+    if ((s.sealed !== null) !== e.live)
+      throw tampered(`${what}: version ${e.version} is ${e.live ? 'a value' : 'a deletion'} in the manifest and not in the table`);
   }
 
   // ---- secrets -----------------------------------------------------------------------------
@@ -627,17 +641,24 @@ export class Vault {
 
   private putVersion(dek: Uint8Array, p: ProjectRow, name: string, value: Uint8Array | null, op: string): number {
     const t = now();
-    let s = this.q<[number, string], { id: number; current_version: number }>('SELECT id, current_version FROM secrets WHERE project_id = ? AND name = ?').get(p.id, name);
+    let s = this.q<[number, string], { id: number; current_version: number }>('SELECT id, current_version FROM secrets WHERE project_id = ? AND name = ?').get(
+      p.id,
+      name,
+    );
     const lastVersion = s ? (this.q<[number], { v: number | null }>('SELECT MAX(version) AS v FROM secret_versions WHERE secret_id = ?').get(s.id)?.v ?? 0) : 0;
     const version = lastVersion + 1;
     if (!s) {
-      const insert = this.q<[number, string, number, number, number]>('INSERT INTO secrets (project_id, name, current_version, created_at, updated_at) VALUES (?, ?, ?, ?, ?)');
+      const insert = this.q<[number, string, number, number, number]>(
+        'INSERT INTO secrets (project_id, name, current_version, created_at, updated_at) VALUES (?, ?, ?, ?, ?)',
+      );
       s = { id: Number(insert.run(p.id, name, version, t, t).lastInsertRowid), current_version: version };
     } else {
       this.q<[number, number, number]>('UPDATE secrets SET current_version = ?, updated_at = ? WHERE id = ?').run(version, t, s.id);
     }
     const sealed = value ? sealBound(dek, secretHeader(p.uid, name, version), value) : null;
-    this.q<[number, number, string, Buffer | null, number]>('INSERT INTO secret_versions (secret_id, version, op, sealed, created_at) VALUES (?, ?, ?, ?, ?)').run(s.id, version, op, sealed, t);
+    this.q<[number, number, string, Buffer | null, number]>(
+      'INSERT INTO secret_versions (secret_id, version, op, sealed, created_at) VALUES (?, ?, ?, ?, ?)',
+    ).run(s.id, version, op, sealed, t);
     this.noteChange(p.id, name, { version, live: value !== null });
     return version;
   }
@@ -720,7 +741,8 @@ export class Vault {
     return this.withDek(kek, project, (dek, p) => {
       const secrets: Secret[] = [];
       try {
-        for (const r of this.verifiedStates(kek, p, sel)) if (r.sealed) secrets.push({ name: r.name, value: this.openSealed(dek, p, r.name, r.current, r.sealed) });
+        for (const r of this.verifiedStates(kek, p, sel))
+          if (r.sealed) secrets.push({ name: r.name, value: this.openSealed(dek, p, r.name, r.current, r.sealed) });
       } catch (err) {
         zero(...secrets.map((s) => s.value));
         throw err;
@@ -759,11 +781,10 @@ export class Vault {
     const p = this.project(project);
     const rows = this.guard(() =>
       this.q<[number], SecretMeta>(
-          `SELECT s.name, s.current_version AS version, s.created_at, s.updated_at FROM secrets s
+        `SELECT s.name, s.current_version AS version, s.created_at, s.updated_at FROM secrets s
            JOIN secret_versions v ON v.secret_id = s.id AND v.version = s.current_version
            WHERE s.project_id = ? AND v.sealed IS NOT NULL ORDER BY s.name`,
-        )
-        .all(p.id),
+      ).all(p.id),
     );
     return rows.filter((r) => (!sel.only || sel.only.includes(r.name)) && (!sel.prefix || r.name.startsWith(sel.prefix)));
   }
@@ -788,10 +809,9 @@ export class Vault {
     const p = this.project(project);
     const rows = this.guard(() =>
       this.q<[number, string], Omit<VersionMeta, 'current'> & { current: number }>(
-          `SELECT v.version, v.op, v.created_at, (v.version = s.current_version) AS current FROM secret_versions v
+        `SELECT v.version, v.op, v.created_at, (v.version = s.current_version) AS current FROM secret_versions v
            JOIN secrets s ON s.id = v.secret_id WHERE s.project_id = ? AND s.name = ? ORDER BY v.version`,
-        )
-        .all(p.id, name),
+      ).all(p.id, name),
     );
     if (!rows.length) throw notFound(`secret '${name}' has no history in project '${project}'`);
     return rows.map((r) => ({ ...r, current: !!r.current }));
@@ -832,32 +852,36 @@ export class Vault {
     const newKek = await deriveKek(newPassphrase, salt, kdf);
     try {
       // The audit row is written under the new KEK: by then the audit key is sealed under it.
-      this.write(newKek, (projects: number) => ({ op: 'key.rotate', detail: `projects=${projects}` }), () => {
-        if (!this.kekMatches(oldKek)) throw new TvaultError('the vault key changed while rotating; nothing was written', ExitCode.WRONG_PASSPHRASE);
-        const rows = this.q<[string], { project_id: number; wrapped: Buffer; uid: Buffer; name: string }>(
-          `SELECT pk.project_id, pk.wrapped, p.uid, p.name FROM project_keys pk JOIN projects p ON p.id = pk.project_id WHERE pk.recipient = ?`,
-        ).all(PASSPHRASE_RECIPIENT);
-        const upd = this.q<[Buffer, number, string]>('UPDATE project_keys SET wrapped = ? WHERE project_id = ? AND recipient = ?');
-        for (const r of rows) {
-          const header = dekHeader(r.uid, PASSPHRASE_RECIPIENT);
-          const dek = openBound(oldKek, header, r.wrapped, `the key of project '${r.name}'`);
-          try {
-            upd.run(sealBound(newKek, header, dek), r.project_id, PASSPHRASE_RECIPIENT);
-          } finally {
-            zero(dek);
+      this.write(
+        newKek,
+        (projects: number) => ({ op: 'key.rotate', detail: `projects=${projects}` }),
+        () => {
+          if (!this.kekMatches(oldKek)) throw new TvaultError('the vault key changed while rotating; nothing was written', ExitCode.WRONG_PASSPHRASE);
+          const rows = this.q<[string], { project_id: number; wrapped: Buffer; uid: Buffer; name: string }>(
+            `SELECT pk.project_id, pk.wrapped, p.uid, p.name FROM project_keys pk JOIN projects p ON p.id = pk.project_id WHERE pk.recipient = ?`,
+          ).all(PASSPHRASE_RECIPIENT);
+          const upd = this.q<[Buffer, number, string]>('UPDATE project_keys SET wrapped = ? WHERE project_id = ? AND recipient = ?');
+          for (const r of rows) {
+            const header = dekHeader(r.uid, PASSPHRASE_RECIPIENT);
+            const dek = openBound(oldKek, header, r.wrapped, `the key of project '${r.name}'`);
+            try {
+              upd.run(sealBound(newKek, header, dek), r.project_id, PASSPHRASE_RECIPIENT);
+            } finally {
+              zero(dek);
+            }
           }
-        }
-        // Every manifest is checked under the old KEK and MACed again under the new one.
-        for (const p of this.q<[], ProjectRow>('SELECT * FROM projects').all()) storeManifest(this.db, newKek, p.id, this.manifest(oldKek, p));
-        const put = this.q<[Buffer | string, string]>('UPDATE meta SET value = ? WHERE key = ?');
-        put.run(salt, 'kdf_salt');
-        put.run(JSON.stringify(kdf), 'kdf');
-        put.run(seal(newKek, verifierPlaintext(this.vaultId())), 'verifier');
-        storeHeaderMac(this.db, newKek);
-        // The audit key itself does not change: it is re-sealed under the new KEK.
-        this.withAuditSecret(oldKek, (audit) => put.run(sealBound(newKek, auditKeyHeader(this.vaultId()), audit), 'audit_key'));
-        return rows.length;
-      });
+          // Every manifest is checked under the old KEK and MACed again under the new one.
+          for (const p of this.q<[], ProjectRow>('SELECT * FROM projects').all()) storeManifest(this.db, newKek, p.id, this.manifest(oldKek, p));
+          const put = this.q<[Buffer | string, string]>('UPDATE meta SET value = ? WHERE key = ?');
+          put.run(salt, 'kdf_salt');
+          put.run(JSON.stringify(kdf), 'kdf');
+          put.run(seal(newKek, verifierPlaintext(this.vaultId())), 'verifier');
+          storeHeaderMac(this.db, newKek);
+          // The audit key itself does not change: it is re-sealed under the new KEK.
+          this.withAuditSecret(oldKek, (audit) => put.run(sealBound(newKek, auditKeyHeader(this.vaultId()), audit), 'audit_key'));
+          return rows.length;
+        },
+      );
     } finally {
       zero(newKek);
     }
@@ -875,7 +899,11 @@ function newAuditSecret(firstRow: number): Buffer {
 /** Stores a project's manifest, MACed under the KEK's manifest key. */
 function storeManifest(db: Db, kek: Uint8Array, projectId: number, m: Manifest): void {
   const body = encodeManifest(m);
-  db.prepare<[number, Buffer, Buffer]>('INSERT OR REPLACE INTO manifests (project_id, body, mac) VALUES (?, ?, ?)').run(projectId, body, macUnder(kek, 'manifest', body));
+  db.prepare<[number, Buffer, Buffer]>('INSERT OR REPLACE INTO manifests (project_id, body, mac) VALUES (?, ?, ?)').run(
+    projectId,
+    body,
+    macUnder(kek, 'manifest', body),
+  );
 }
 
 /** MACs the header (vault id, KDF parameters, salt) as stored, under the KEK's header key. */
@@ -920,6 +948,11 @@ function insertProject(db: Db, kek: Uint8Array, name: string): void {
 /** `*` matches any run, `?` one character; anything else is literal. A substring if no wildcard. */
 function globLike(name: string, pattern: string): boolean {
   if (!/[*?]/.test(pattern)) return name.includes(pattern);
-  const re = new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`);
+  const re = new RegExp(
+    `^${pattern
+      .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+      .replace(/\*/g, '.*')
+      .replace(/\?/g, '.')}$`,
+  );
   return re.test(name);
 }

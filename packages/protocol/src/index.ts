@@ -101,9 +101,9 @@ export interface StopAnswer {
  * fields it does not know (PROTOCOL.md, "Versioning"), so all of them are optional here.
  */
 export type OkAnswer = { v: number; ok: true } & Partial<ValueAnswer & SecretsAnswer & Omit<StatusAnswer, 'project'> & StopAnswer> & {
-  project?: string | null;
-  [field: string]: unknown;
-};
+    project?: string | null;
+    [field: string]: unknown;
+  };
 
 /** A refusal. `error` is a string: a newer agent may send a code this client does not know. */
 export interface ErrorAnswer {

@@ -43,7 +43,7 @@ function writeAtomic(path: string, data: Buffer): void {
   const target = realpathSync(path); // a symlinked token file stays a symlink
   const { path: tmp, fd } = createTempFile(dirname(target), basename(target));
   try {
-    for (let at = 0; at < data.length; ) at += writeSync(fd, data, at, data.length - at);
+    for (let at = 0; at < data.length;) at += writeSync(fd, data, at, data.length - at);
     fsyncSync(fd);
     closeSync(fd);
     renameSync(tmp, target);

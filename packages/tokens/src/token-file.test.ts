@@ -27,10 +27,28 @@ test('tokens: lines and what they hold', () => {
     ['tok-a:backend  # the page form', [{ hash: H, line: 1, stored: 'raw', project: 'backend' }]],
     ['tok-a\r\n', [{ hash: H, line: 1, stored: 'raw' }]],
     ['\n\n\ttok-a\t', [{ hash: H, line: 3, stored: 'raw' }]],
-    [`sha256:${H} project=web keys=A,B_2 name=ci.deploy-1 expires=2026-12-01T00:00:00Z created=2026-11-01T10:00:00.5+02:00`, [
-      { hash: H, line: 1, stored: 'hash', project: 'web', keys: ['A', 'B_2'], name: 'ci.deploy-1', expiresAt: Date.UTC(2026, 11, 1), created: '2026-11-01T10:00:00.5+02:00' },
-    ]],
-    [`tok-a\n# x\nsha256:${sha('b')} name=b`, [{ hash: H, line: 1, stored: 'raw' }, { hash: sha('b'), line: 3, stored: 'hash', name: 'b' }]],
+    [
+      `sha256:${H} project=web keys=A,B_2 name=ci.deploy-1 expires=2026-12-01T00:00:00Z created=2026-11-01T10:00:00.5+02:00`,
+      [
+        {
+          hash: H,
+          line: 1,
+          stored: 'hash',
+          project: 'web',
+          keys: ['A', 'B_2'],
+          name: 'ci.deploy-1',
+          expiresAt: Date.UTC(2026, 11, 1),
+          created: '2026-11-01T10:00:00.5+02:00',
+        },
+      ],
+    ],
+    [
+      `tok-a\n# x\nsha256:${sha('b')} name=b`,
+      [
+        { hash: H, line: 1, stored: 'raw' },
+        { hash: sha('b'), line: 3, stored: 'hash', name: 'b' },
+      ],
+    ],
     ['aA0._~+/-==', [{ hash: sha('aA0._~+/-=='), line: 1, stored: 'raw' }]],
   ];
   for (const [text, want] of cases) assert.deepEqual(parse(text).map(view), want, JSON.stringify(text));
@@ -67,12 +85,15 @@ test('tokens: a bad line is refused with its line number and why, never with the
     ['ok\n\ntok\x1b[2J', /line 3: a control character/],
   ];
   for (const [text, re] of cases) {
-    assert.throws(() => parse(text), (err: Error) => {
-      assert.match(err.message, re, JSON.stringify(text));
-      assert.doesNotMatch(err.message, /tok-a|tok-b|SECRETSECRET|xxxx/, 'an error quotes the token');
-      assert.doesNotMatch(err.message, /\n/);
-      return true;
-    });
+    assert.throws(
+      () => parse(text),
+      (err: Error) => {
+        assert.match(err.message, re, JSON.stringify(text));
+        assert.doesNotMatch(err.message, /tok-a|tok-b|SECRETSECRET|xxxx/, 'an error quotes the token');
+        assert.doesNotMatch(err.message, /\n/);
+        return true;
+      },
+    );
   }
 });
 

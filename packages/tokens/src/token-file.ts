@@ -14,7 +14,18 @@
 import { createHash } from 'node:crypto';
 import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import { join } from 'node:path';
-import { ExitCode, KEY_NAME_RE, MAX_KEY_NAME, type PrivacyRule, TvaultError, checkPrivate, checkProjectName, errnoCode, errnoText, usageError } from '@tvault/core';
+import {
+  ExitCode,
+  KEY_NAME_RE,
+  MAX_KEY_NAME,
+  type PrivacyRule,
+  TvaultError,
+  checkPrivate,
+  checkProjectName,
+  errnoCode,
+  errnoText,
+  usageError,
+} from '@tvault/core';
 
 export const MAX_TOKEN_FILE = 1024 * 1024;
 /** Where `tvault agent token` keeps tokens unless told otherwise. */
@@ -100,7 +111,8 @@ export function checkTokenName(name: string): string {
 export function checkTokenKeys(list: string): string[] {
   const keys = list.split(',');
   for (const k of keys) {
-    if (!k || k.length > MAX_KEY_NAME || !KEY_NAME_RE.test(k)) throw new ValueError('keys= is a comma-separated list of key names (letters, digits and _, not starting with a digit)');
+    if (!k || k.length > MAX_KEY_NAME || !KEY_NAME_RE.test(k))
+      throw new ValueError('keys= is a comma-separated list of key names (letters, digits and _, not starting with a digit)');
   }
   if (new Set(keys).size !== keys.length) throw new ValueError('keys= lists a key twice');
   return keys;
@@ -191,9 +203,12 @@ function attributes(buf: Buffer, fields: Array<[number, number]>, project: strin
     if (eq < 0 || eq >= b) throw new ValueError(`field ${i + 2} is not an attribute (name=value); a line holds one token`);
     const name = buf.toString('latin1', a, eq);
     if (!(ATTRS as readonly string[]).includes(name)) {
-      throw new ValueError(`${/^[a-z_]{1,20}$/.test(name) ? `unknown attribute "${name}"` : `field ${i + 2} is an unknown attribute`} (known: ${ATTRS.join(', ')})`);
+      throw new ValueError(
+        `${/^[a-z_]{1,20}$/.test(name) ? `unknown attribute "${name}"` : `field ${i + 2} is an unknown attribute`} (known: ${ATTRS.join(', ')})`,
+      );
     }
-    if (attrs.has(name as Attr)) throw new ValueError(`${name} is given twice${name === 'project' && project !== undefined ? ' (as :project and project=)' : ''}`);
+    if (attrs.has(name as Attr))
+      throw new ValueError(`${name} is given twice${name === 'project' && project !== undefined ? ' (as :project and project=)' : ''}`);
     if (eq + 1 === b) throw new ValueError(`${name}= has no value`);
     attrs.set(name as Attr, buf.toString('utf8', eq + 1, b));
   });
@@ -287,7 +302,7 @@ export function readTokenBytes(fd: number, path: string): Buffer {
   const size = checkTokenFd(fd, path);
   const buf = Buffer.alloc(size + 1); // one more byte: notices a file that grew under us
   let got = 0;
-  for (let n; got < buf.length && (n = readSync(fd, buf, got, buf.length - got, got)) > 0; ) got += n;
+  for (let n; got < buf.length && (n = readSync(fd, buf, got, buf.length - got, got)) > 0;) got += n;
   if (got > size) {
     buf.fill(0);
     throw new TvaultError(`token file ${path} changed while it was read; try again`);

@@ -56,7 +56,8 @@ async function reloadAgent(dir: string, file: string, newToken?: string): Promis
   if (!isOwnAgent(p)) return `the process on ${dir}/agent.sock did not answer as your agent; reload the agent yourself (kill -HUP its pid)`;
   const a = p.answer!;
   if (a.ok && a.requireToken !== true) return `the running agent (pid ${p.pid}) does not use tokens; restart it with --require-token --token-file ${file}`;
-  if (a.ok && typeof a.tokenFile === 'string' && !samePath(a.tokenFile, file)) return `the running agent (pid ${p.pid}) reads another token file (${a.tokenFile}); it was not signalled`;
+  if (a.ok && typeof a.tokenFile === 'string' && !samePath(a.tokenFile, file))
+    return `the running agent (pid ${p.pid}) reads another token file (${a.tokenFile}); it was not signalled`;
   if (!a.ok && !TOKEN_ERRORS.has(a.error)) return `the running agent (pid ${p.pid}) answered "${a.message}"; it was not signalled`;
   process.kill(p.pid, 'SIGHUP');
   if (!newToken) {
@@ -97,21 +98,28 @@ async function create(a: A<{ keys?: string; ttl?: string; name?: string; force?:
       const line = Buffer.from(formatTokenLine({ hash, name, project, keys, expires, created: isoTime(now) }));
       ensureTokenFile(file);
       await editTokenFile(file, (buf, tokens) => {
-        if (name !== undefined && tokens.some((t) => t.name === name)) throw new TvaultError(`a token named '${name}' is already in ${file}; revoke it first, or choose another name`);
+        if (name !== undefined && tokens.some((t) => t.name === name))
+          throw new TvaultError(`a token named '${name}' is already in ${file}; revoke it first, or choose another name`);
         const sep = buf.length && buf[buf.length - 1] !== 0x0a ? Buffer.from('\n') : Buffer.alloc(0);
         return Buffer.concat([buf, sep, line]);
       });
       const scope = describeScope({ project, keys });
       try {
-        vault.audit({ op: 'token.create', project, keys, detail: [name && `name=${name}`, `scope=${scope}`, `expires=${expires ?? 'never'}`].filter(Boolean).join(' ') }, auditActor(id));
+        vault.audit(
+          { op: 'token.create', project, keys, detail: [name && `name=${name}`, `scope=${scope}`, `expires=${expires ?? 'never'}`].filter(Boolean).join(' ') },
+          auditActor(id),
+        );
       } catch (err) {
         // No token without its audit row: take the line out again, and never print the token.
         await editTokenFile(file, (buf, tokens) => dropLine(buf, tokens.find((t) => t.hash === hash)?.line ?? 0));
         throw err;
       }
-      if (a.json) printJson({ token: token.toString('utf8'), id, name: name ?? null, project: project ?? null, keys: keys ?? null, expires: expires ?? null, file });
+      if (a.json)
+        printJson({ token: token.toString('utf8'), id, name: name ?? null, project: project ?? null, keys: keys ?? null, expires: expires ?? null, file });
       else process.stdout.write(Buffer.concat([token, Buffer.from('\n')]));
-      process.stderr.write(`created token ${id}${name ? ` (${name})` : ''}: ${scope}, ${expires ? `expires ${expires}` : 'does not expire'}; its hash is in ${file}, the token is shown only now\n`);
+      process.stderr.write(
+        `created token ${id}${name ? ` (${name})` : ''}: ${scope}, ${expires ? `expires ${expires}` : 'does not expire'}; its hash is in ${file}, the token is shown only now\n`,
+      );
       process.stderr.write(`${await reloadAgent(dir, file, token.toString('utf8'))}\n`);
     } finally {
       token.fill(0);
@@ -144,11 +152,21 @@ function list(a: A<object>) {
   if (a.json) return printJson(rows);
   if (!rows.length) return void process.stderr.write(`no tokens in ${file}\n`);
   printTable(
-    rows.map((r) => [r.id, r.name ?? '-', r.project ?? '(any)', r.keys?.join(',') ?? '(all)', r.expires ?? 'never', r.expired ? 'expired' : 'active', r.stored === 'raw' ? 'raw token in file' : 'hash']),
+    rows.map((r) => [
+      r.id,
+      r.name ?? '-',
+      r.project ?? '(any)',
+      r.keys?.join(',') ?? '(all)',
+      r.expires ?? 'never',
+      r.expired ? 'expired' : 'active',
+      r.stored === 'raw' ? 'raw token in file' : 'hash',
+    ]),
     ['ID', 'NAME', 'PROJECT', 'KEYS', 'EXPIRES', 'STATE', 'STORED'],
   );
   if (rows.some((r) => r.stored === 'raw')) {
-    process.stderr.write(`tvault: warning: ${file} holds raw tokens (STORED "raw token in file"): anyone who reads the file can use them; prefer tokens made with tvault agent token create\n`);
+    process.stderr.write(
+      `tvault: warning: ${file} holds raw tokens (STORED "raw token in file"): anyone who reads the file can use them; prefer tokens made with tvault agent token create\n`,
+    );
   }
 }
 
@@ -172,7 +190,15 @@ async function revoke(a: A<{ which: string }>) {
       return dropLine(buf, gone.line);
     });
     const t = gone!;
-    vault.audit({ op: 'token.revoke', project: t.project, keys: t.keys ? [...t.keys] : undefined, detail: [t.name && `name=${t.name}`, `scope=${describeScope(t)}`].filter(Boolean).join(' ') }, auditActor(t.id));
+    vault.audit(
+      {
+        op: 'token.revoke',
+        project: t.project,
+        keys: t.keys ? [...t.keys] : undefined,
+        detail: [t.name && `name=${t.name}`, `scope=${describeScope(t)}`].filter(Boolean).join(' '),
+      },
+      auditActor(t.id),
+    );
     const reload = await reloadAgent(dir, file);
     if (a.json) printJson({ revoked: t.id, name: t.name ?? null, file, agent: reload });
     process.stderr.write(`revoked token ${t.id}${t.name ? ` (${t.name})` : ''} from ${file}; ${reload}\n`);
@@ -195,7 +221,10 @@ export function tokenCommands(y: Y): Y {
           .option('name', { type: 'string', describe: 'a name to list and revoke it by' })
           .option('force', { type: 'boolean', describe: 'print the token even when stdout is not a terminal' })
           .example('tvault agent token create -p backend --keys DATABASE_URL --ttl 8h --name ci', 'a token that reads one key of backend for 8 hours')
-          .example('TVAULT_AGENT_TOKEN="$(cat ~/.config/tvault/token)" tvault get DATABASE_URL', 'how the delegate uses it: from a 0600 file, never typed on a command line'),
+          .example(
+            'TVAULT_AGENT_TOKEN="$(cat ~/.config/tvault/token)" tvault get DATABASE_URL',
+            'how the delegate uses it: from a 0600 file, never typed on a command line',
+          ),
       create,
     )
     .command(

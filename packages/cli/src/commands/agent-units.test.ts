@@ -9,8 +9,10 @@ import { BIN, renderUnit, unitPath } from './agent-units';
 const ROOT = join(__dirname, '..', '..', '..', '..');
 const SYSTEMD = readFileSync(join(ROOT, 'systemd', 'tvault-agent.service'), 'utf8');
 const LAUNCHD = readFileSync(join(ROOT, 'launchd', 'dev.tvault.agent.plist'), 'utf8');
-const systemd = (o: Partial<Parameters<typeof renderUnit>[1]> = {}) => renderUnit('systemd', { startArgs: [], passphraseFile: '/home/u/.config/tvault/passphrase', ...o }, SYSTEMD);
-const launchd = (o: Partial<Parameters<typeof renderUnit>[1]> = {}) => renderUnit('launchd', { startArgs: [], passphraseFile: '/home/u/.config/tvault/passphrase', ...o }, LAUNCHD);
+const systemd = (o: Partial<Parameters<typeof renderUnit>[1]> = {}) =>
+  renderUnit('systemd', { startArgs: [], passphraseFile: '/home/u/.config/tvault/passphrase', ...o }, SYSTEMD);
+const launchd = (o: Partial<Parameters<typeof renderUnit>[1]> = {}) =>
+  renderUnit('launchd', { startArgs: [], passphraseFile: '/home/u/.config/tvault/passphrase', ...o }, LAUNCHD);
 const line = (text: string, key: string) => text.split('\n').filter((l) => l.startsWith(`${key}=`));
 
 test('units: systemd ExecStart quotes each argument the way systemd splits and expands it', () => {
@@ -31,7 +33,10 @@ test('units: systemd ExecStart quotes each argument the way systemd splits and e
 });
 
 test('units: a control character in anything written into a unit is refused, naming the field', () => {
-  for (const startArgs of [['--token-file', '/t\nExecStartPre=/bin/sh'], ['--x', 'tab\there']]) {
+  for (const startArgs of [
+    ['--token-file', '/t\nExecStartPre=/bin/sh'],
+    ['--x', 'tab\there'],
+  ]) {
     assert.throws(() => systemd({ startArgs }), /contains a control character/, JSON.stringify(startArgs));
   }
   assert.throws(() => systemd({ vaultDir: '/v\n[Service]' }), /the vault directory .* contains a control character/);
@@ -48,7 +53,8 @@ test('units: systemd reload, environment and credential lines', () => {
   assert.deepEqual(line(full, 'Environment'), ['Environment="TVAULT_DIR=/v 1/%%x"']);
   assert.deepEqual(line(full, 'LoadCredential'), ['LoadCredential=tvault-passphrase:/p/100%%']);
   // Everything else of the template is kept.
-  for (const keep of ['Type=notify', 'Restart=on-failure', 'RestartPreventExitStatus=2 5 6', 'UMask=0077', 'LimitCORE=0']) assert.ok(full.includes(`\n${keep}\n`), keep);
+  for (const keep of ['Type=notify', 'Restart=on-failure', 'RestartPreventExitStatus=2 5 6', 'UMask=0077', 'LimitCORE=0'])
+    assert.ok(full.includes(`\n${keep}\n`), keep);
 });
 
 test('units: launchd escapes XML and passes the passphrase file by name only', () => {

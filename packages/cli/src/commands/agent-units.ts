@@ -110,14 +110,13 @@ function checkUnitStrings(o: RenderOptions): void {
   ];
   for (const [what, text] of fields) {
     // eslint-disable-next-line no-control-regex -- control characters are exactly what is refused
-    if (/[\x00-\x1f\x7f-\x9f]/.test(text)) throw usageError(`${what} contains a control character (a newline would add lines to the unit); refusing to write it`);
+    if (/[\x00-\x1f\x7f-\x9f]/.test(text))
+      throw usageError(`${what} contains a control character (a newline would add lines to the unit); refusing to write it`);
   }
 }
 
 export function nextSteps(target: UnitTarget, path: string): string {
-  return target === 'systemd'
-    ? 'systemctl --user daemon-reload && systemctl --user enable --now tvault-agent'
-    : `launchctl bootstrap gui/$(id -u) ${path}`;
+  return target === 'systemd' ? 'systemctl --user daemon-reload && systemctl --user enable --now tvault-agent' : `launchctl bootstrap gui/$(id -u) ${path}`;
 }
 
 export function stopHint(target: UnitTarget, path: string): string {

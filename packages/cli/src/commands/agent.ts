@@ -105,7 +105,12 @@ async function status(a: GlobalArgs) {
       ['max-ttl', fields.maxTtlMs ? `${fmt(fields.maxTtlMs)} (expires in ${fmt(fields.maxTtlRemainingMs)})` : 'off'],
       ['served', String(fields.served)],
       ['version', String(fields.version)],
-      ...(fields.requireToken ? [['tokens', `required${fields.tokenFile ? ` (${fields.tokens} from ${fields.tokenFile})` : ''}`], ['token', tokenLine(fields.token as TokenInfo | undefined)]] : []),
+      ...(fields.requireToken
+        ? [
+            ['tokens', `required${fields.tokenFile ? ` (${fields.tokens} from ${fields.tokenFile})` : ''}`],
+            ['token', tokenLine(fields.token as TokenInfo | undefined)],
+          ]
+        : []),
     ];
     for (const [k, v] of lines) process.stdout.write(`${k.padEnd(9)} ${v}\n`);
   }
@@ -187,7 +192,10 @@ export function agentCommands(y: Y): Y {
           .example('tvault agent start', 'prompts for the passphrase, then serves until 15 minutes without a read')
           .example('tvault agent start --idle 1h --max-ttl 8h &', 'in the background, for at most 8 hours')
           .example('TVAULT_PASSPHRASE_FILE=~/.config/tvault/passphrase tvault agent start', 'without a prompt')
-          .example('tvault agent start --require-token --token-file ~/.tvault/agent-tokens --allow-uid 1001 --delegate-dir /srv/tvault', 'serve a delegate running as uid 1001'),
+          .example(
+            'tvault agent start --require-token --token-file ~/.tvault/agent-tokens --allow-uid 1001 --delegate-dir /srv/tvault',
+            'serve a delegate running as uid 1001',
+          ),
       start,
     )
     .command('token', 'capability tokens for delegates: create, list, revoke', (c: Y): Y => require('./agent-token').tokenCommands(c))

@@ -17,13 +17,18 @@ export type Y = any;
 export function unknownCommand(y: Y, missing: string, path = ''): [string, false, (c: Y) => Y, (a: { words?: string[] }) => never] {
   const help = `see tvault ${path ? `${path} ` : ''}--help`;
   const names = commandNames(y);
-  return ['$0 [words..]', false, (c: Y): Y => c, (a) => {
-    const word = a.words?.[0];
-    if (word === undefined) throw usageError(`${missing} (${help})`);
-    const shown = JSON.stringify(word.length > 40 ? `${word.slice(0, 40)}...` : word).slice(1, -1);
-    const near = closest(word, names);
-    throw usageError(`unknown command '${shown}'${path ? ` for tvault ${path}` : ''}${near ? `; did you mean ${near}?` : ''} (${help})`);
-  }];
+  return [
+    '$0 [words..]',
+    false,
+    (c: Y): Y => c,
+    (a) => {
+      const word = a.words?.[0];
+      if (word === undefined) throw usageError(`${missing} (${help})`);
+      const shown = JSON.stringify(word.length > 40 ? `${word.slice(0, 40)}...` : word).slice(1, -1);
+      const near = closest(word, names);
+      throw usageError(`unknown command '${shown}'${path ? ` for tvault ${path}` : ''}${near ? `; did you mean ${near}?` : ''} (${help})`);
+    },
+  ];
 }
 
 /** The commands registered so far on this level (yargs clears them before a handler runs). */

@@ -38,7 +38,14 @@ function print(rows: AuditRow[], json: boolean, header: boolean): void {
     return;
   }
   printTable(
-    views.map((v) => [v.time, v.op, v.ok ? 'ok' : 'FAILED', v.project ?? '-', v.keys.join(',') || '-', `${v.via} uid=${v.uid ?? '?'} pid=${v.pid ?? '?'}${v.token_id ? ` token=${v.token_id}` : ''}`]),
+    views.map((v) => [
+      v.time,
+      v.op,
+      v.ok ? 'ok' : 'FAILED',
+      v.project ?? '-',
+      v.keys.join(',') || '-',
+      `${v.via} uid=${v.uid ?? '?'} pid=${v.pid ?? '?'}${v.token_id ? ` token=${v.token_id}` : ''}`,
+    ]),
     header ? ['TIME', 'OP', 'RESULT', 'PROJECT', 'KEYS', 'ACTOR'] : undefined,
   );
 }
@@ -69,7 +76,10 @@ async function verify(a: GlobalArgs): Promise<void> {
     if (!r.ok) throw new TvaultError(`audit chain broken at row ${r.id}: ${r.reason}`, ExitCode.INTEGRITY);
     if (!a.json) {
       process.stdout.write(`audit chain intact: ${r.rows} rows, head ${r.head}\n`);
-      if (r.unkeyed) process.stdout.write(`${r.unkeyed} rows carry no MAC (failed unlocks, project switches, backups, token file edits, agent stops, or rows older than the vault's audit key): chained, not authenticated\n`);
+      if (r.unkeyed)
+        process.stdout.write(
+          `${r.unkeyed} rows carry no MAC (failed unlocks, project switches, backups, token file edits, agent stops, or rows older than the vault's audit key): chained, not authenticated\n`,
+        );
     }
   });
 }

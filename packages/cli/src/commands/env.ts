@@ -12,7 +12,12 @@ interface SelectArgs extends GlobalArgs {
 }
 
 const selection = (a: SelectArgs) => ({
-  only: a.only ? a.only.split(',').map((k) => k.trim()).filter(Boolean) : undefined,
+  only: a.only
+    ? a.only
+        .split(',')
+        .map((k) => k.trim())
+        .filter(Boolean)
+    : undefined,
   prefix: a.prefix || undefined,
 });
 
@@ -36,7 +41,11 @@ function runOptions(c: Y): Y {
 }
 
 /** Splits `--allow-dangerous A,B` as well as repeated flags. */
-const allowedNames = (a: RunArgs) => (a.allowDangerous ?? []).flatMap((n) => String(n).split(',')).map((n) => n.trim()).filter(Boolean);
+const allowedNames = (a: RunArgs) =>
+  (a.allowDangerous ?? [])
+    .flatMap((n) => String(n).split(','))
+    .map((n) => n.trim())
+    .filter(Boolean);
 
 /**
  * Checks, builds the child's environment and runs it; resolves with the exit code. Any failure
@@ -51,7 +60,10 @@ export async function runWithSecrets(a: RunArgs, cmd: string[]): Promise<number>
   try {
     ({ secrets } = await s.readSecrets(sel));
     checkStrict(a, s, sel.only, secrets);
-    checkInjectable(secrets.map((x) => x.name), allowedNames(a));
+    checkInjectable(
+      secrets.map((x) => x.name),
+      allowedNames(a),
+    );
   } catch (err) {
     if (err instanceof TvaultError) {
       process.stderr.write(`tvault: ${err.message}\n`);
@@ -78,7 +90,7 @@ function checkStrict(a: RunArgs, s: Session, only: string[] | undefined, secrets
 }
 
 const RUN_EXIT_CODES =
-  'Exit status: the command\'s own; 128+N if signal N killed it; 125 if tvault failed before starting it (locked, ' +
+  "Exit status: the command's own; 128+N if signal N killed it; 125 if tvault failed before starting it (locked, " +
   'not found, --strict, a refused name); 126 if it is not executable; 127 if it is not found.';
 
 /**
@@ -95,7 +107,7 @@ export function envCommands(y: Y): Y {
   return y
     .command(
       'env',
-      'print the project\'s secrets for a shell or tool (or, with -- CMD, run it like `run`)',
+      "print the project's secrets for a shell or tool (or, with -- CMD, run it like `run`)",
       (c: Y): Y =>
         runOptions(c)
           .option('format', { type: 'string', default: 'shell', describe: `one of ${ENV_FORMATS.join(', ')}` })
@@ -122,7 +134,7 @@ export function envCommands(y: Y): Y {
     )
     .command(
       'run',
-      'run a command with the project\'s secrets in its environment',
+      "run a command with the project's secrets in its environment",
       (c: Y): Y =>
         runOptions(c)
           .example('tvault run -- npm start', '')

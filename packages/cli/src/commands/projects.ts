@@ -46,14 +46,23 @@ export function projectCommands(y: Y): Y {
             try {
               const current = vault.currentProject();
               const rows = vault.listProjects();
-              if (a.json) return printJson(rows.map((r) => ({ name: r.name, secrets: r.secrets, created_at: isoTime(r.created_at), current: r.name === current })));
-              printTable(rows.map((r) => [r.name === current ? `* ${r.name}` : `  ${r.name}`, String(r.secrets), isoTime(r.created_at)]), ['  NAME', 'SECRETS', 'CREATED']);
+              if (a.json)
+                return printJson(rows.map((r) => ({ name: r.name, secrets: r.secrets, created_at: isoTime(r.created_at), current: r.name === current })));
+              printTable(
+                rows.map((r) => [r.name === current ? `* ${r.name}` : `  ${r.name}`, String(r.secrets), isoTime(r.created_at)]),
+                ['  NAME', 'SECRETS', 'CREATED'],
+              );
             } finally {
               vault.close();
             }
           },
         )
-        .command('use <name>', 'make a project the current one', (c: Y): Y => c.positional('name', { type: 'string', demandOption: true }).example('tvault projects use backend', ''), useProject)
+        .command(
+          'use <name>',
+          'make a project the current one',
+          (c: Y): Y => c.positional('name', { type: 'string', demandOption: true }).example('tvault projects use backend', ''),
+          useProject,
+        )
         .command(
           'delete <name>',
           'delete a project and all its secrets (not the current one: tvault use another first)',
@@ -74,5 +83,10 @@ export function projectCommands(y: Y): Y {
         )
         .command(...unknownCommand(p, 'give a projects subcommand: create, list, use or delete', 'projects')),
     )
-    .command('use <name>', 'make a project the current one (same as projects use)', (c: Y): Y => c.positional('name', { type: 'string', demandOption: true }).example('tvault use backend', ''), useProject);
+    .command(
+      'use <name>',
+      'make a project the current one (same as projects use)',
+      (c: Y): Y => c.positional('name', { type: 'string', demandOption: true }).example('tvault use backend', ''),
+      useProject,
+    );
 }

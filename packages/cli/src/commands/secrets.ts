@@ -21,7 +21,7 @@ export function secretCommands(y: Y): Y {
           .option('file', { alias: 'f', type: 'string', describe: 'read the value from a file, byte for byte (a final newline is kept)' })
           .option('keep-newline', { type: 'boolean', describe: 'keep the trailing newline from --stdin too' })
           .example('printf %s "$TOKEN" | tvault set API_TOKEN --stdin', 'echo "$TOKEN" | ... stores the same value')
-          .example('tvault set SSH_KEY -f ~/.ssh/id_ed25519', 'exactly the file\'s bytes'),
+          .example('tvault set SSH_KEY -f ~/.ssh/id_ed25519', "exactly the file's bytes"),
       async (a: A<{ key: string; value?: string; stdin?: boolean; file?: string; keepNewline?: boolean }>) => {
         checkKeyName(a.key); // before any warning, so that a bad name gets one line of error
         const s = new Session(a);
@@ -64,7 +64,10 @@ export function secretCommands(y: Y): Y {
           const project = s.project(vault);
           const rows = vault.list(project, { prefix: a.prefix });
           if (a.json) return printJson({ project, secrets: rows.map((r) => ({ ...r, created_at: isoTime(r.created_at), updated_at: isoTime(r.updated_at) })) });
-          printTable(rows.map((r) => [r.name, String(r.version), isoTime(r.updated_at)]), ['NAME', 'VERSION', 'UPDATED']);
+          printTable(
+            rows.map((r) => [r.name, String(r.version), isoTime(r.updated_at)]),
+            ['NAME', 'VERSION', 'UPDATED'],
+          );
         } finally {
           vault.close();
         }
@@ -101,7 +104,10 @@ export function secretCommands(y: Y): Y {
           const project = s.project(vault);
           const rows = vault.history(project, a.key);
           if (a.json) return printJson({ project, key: a.key, versions: rows.map((r) => ({ ...r, created_at: isoTime(r.created_at) })) });
-          printTable(rows.map((r) => [String(r.version), r.op, isoTime(r.created_at), r.current ? 'current' : '']), ['VERSION', 'CHANGE', 'WHEN', '']);
+          printTable(
+            rows.map((r) => [String(r.version), r.op, isoTime(r.created_at), r.current ? 'current' : '']),
+            ['VERSION', 'CHANGE', 'WHEN', ''],
+          );
         } finally {
           vault.close();
         }
@@ -142,7 +148,10 @@ export function secretCommands(y: Y): Y {
           const project = s.project(vault);
           const rows = vault.search(project, { prefix: a.prefix, nameLike: a.nameLike });
           if (a.json) return printJson({ project, secrets: rows.map((r) => ({ ...r, created_at: isoTime(r.created_at), updated_at: isoTime(r.updated_at) })) });
-          printTable(rows.map((r) => [r.name, String(r.version), isoTime(r.updated_at)]), ['NAME', 'VERSION', 'UPDATED']);
+          printTable(
+            rows.map((r) => [r.name, String(r.version), isoTime(r.updated_at)]),
+            ['NAME', 'VERSION', 'UPDATED'],
+          );
         } finally {
           vault.close();
         }

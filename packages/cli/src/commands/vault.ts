@@ -2,7 +2,25 @@
 import { existsSync, realpathSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { type Y, unknownCommand } from './argv';
-import { DEFAULT_KDF, ExitCode, type KdfParams, type PrivacyRule, TvaultError, Vault, backup, checkNewKdfParams, checkPrivateDir, errnoText, integrityError, isWeak, noVaultError, privacyFinding, restore, usageError, vaultFiles } from '@tvault/core';
+import {
+  DEFAULT_KDF,
+  ExitCode,
+  type KdfParams,
+  type PrivacyRule,
+  TvaultError,
+  Vault,
+  backup,
+  checkNewKdfParams,
+  checkPrivateDir,
+  errnoText,
+  integrityError,
+  isWeak,
+  noVaultError,
+  privacyFinding,
+  restore,
+  usageError,
+  vaultFiles,
+} from '@tvault/core';
 import { agentRequest, isSocket } from '../agent-client';
 import { warnIfDangerous } from '../dangerous-env';
 import { printJson, warn } from '../output';
@@ -13,7 +31,8 @@ type A<T> = GlobalArgs & T;
 
 /** init and key rotate say the same when they are asked for parameters below the default. */
 function warnIfWeakKdf(kdf: KdfParams): void {
-  if (isWeak(kdf)) warn(`Argon2id parameters below the default (${DEFAULT_KDF.memoryKiB} KiB, ${DEFAULT_KDF.passes} passes): fine for tests, weak for real secrets`);
+  if (isWeak(kdf))
+    warn(`Argon2id parameters below the default (${DEFAULT_KDF.memoryKiB} KiB, ${DEFAULT_KDF.passes} passes): fine for tests, weak for real secrets`);
 }
 
 async function init(a: A<{ kdfMemory: number; kdfPasses: number; kdfParallelism: number }>) {
@@ -83,8 +102,12 @@ function checkAncestors(dir: string): string {
   for (let d = dirname(real); ; d = dirname(d)) {
     const st = statSync(d);
     const owned = uid === undefined || st.uid === uid || st.uid === 0;
-    if (!owned) throw new Error(`${d} belongs to uid ${st.uid}, who could replace the vault directory; move the vault (--vault or TVAULT_DIR) under directories of yours`);
-    if (st.mode & 0o022 && !(st.mode & 0o1000)) throw new Error(`${d} is writable by group or others, who could replace the vault directory; fix it with: chmod go-w ${d}`);
+    if (!owned)
+      throw new Error(
+        `${d} belongs to uid ${st.uid}, who could replace the vault directory; move the vault (--vault or TVAULT_DIR) under directories of yours`,
+      );
+    if (st.mode & 0o022 && !(st.mode & 0o1000))
+      throw new Error(`${d} is writable by group or others, who could replace the vault directory; fix it with: chmod go-w ${d}`);
     if (dirname(d) === d) return `no one but you or root can replace ${real}`;
   }
 }
@@ -132,7 +155,10 @@ async function doctor(a: GlobalArgs) {
     attempt('key derivation', () => {
       const p = v.kdfParams();
       const desc = `Argon2id ${p.memoryKiB} KiB, ${p.passes} passes, ${p.parallelism} lanes`;
-      if (isWeak(p)) throw new DoctorWarning(`${desc}: weaker than the default; raise it with: tvault key rotate --kdf-memory ${DEFAULT_KDF.memoryKiB} --kdf-passes ${DEFAULT_KDF.passes} --kdf-parallelism ${DEFAULT_KDF.parallelism}`);
+      if (isWeak(p))
+        throw new DoctorWarning(
+          `${desc}: weaker than the default; raise it with: tvault key rotate --kdf-memory ${DEFAULT_KDF.memoryKiB} --kdf-passes ${DEFAULT_KDF.passes} --kdf-parallelism ${DEFAULT_KDF.parallelism}`,
+        );
       return desc;
     });
     attempt('audit chain', () => {
@@ -158,7 +184,12 @@ async function rotate(a: A<{ kdfMemory?: number; kdfPasses?: number; kdfParallel
   const s = new Session(a);
   await s.withUnlocked(async (vault, kek) => {
     const cur = vault.kdfParams();
-    const kdf = { alg: 'argon2id' as const, memoryKiB: a.kdfMemory ?? cur.memoryKiB, passes: a.kdfPasses ?? cur.passes, parallelism: a.kdfParallelism ?? cur.parallelism };
+    const kdf = {
+      alg: 'argon2id' as const,
+      memoryKiB: a.kdfMemory ?? cur.memoryKiB,
+      passes: a.kdfPasses ?? cur.passes,
+      parallelism: a.kdfParallelism ?? cur.parallelism,
+    };
     checkNewKdfParams(kdf); // before the new passphrase is asked for
     // Keeping a vault's weak parameters is doctor's to flag; lowering them is warned about here.
     if (kdf.memoryKiB < cur.memoryKiB || kdf.passes < cur.passes || !isWeak(cur)) warnIfWeakKdf(kdf);
@@ -249,19 +280,36 @@ async function importFile(a: A<{ file: string; dryRun?: boolean }>) {
 
 const kdfOptions = (c: Y, defaults: boolean): Y =>
   c
-    .option('kdf-memory', { type: 'number', ...(defaults ? { default: DEFAULT_KDF.memoryKiB } : {}), describe: 'Argon2id memory in KiB (lower only for tests)' })
+    .option('kdf-memory', {
+      type: 'number',
+      ...(defaults ? { default: DEFAULT_KDF.memoryKiB } : {}),
+      describe: 'Argon2id memory in KiB (lower only for tests)',
+    })
     .option('kdf-passes', { type: 'number', ...(defaults ? { default: DEFAULT_KDF.passes } : {}), describe: 'Argon2id passes' })
     .option('kdf-parallelism', { type: 'number', ...(defaults ? { default: DEFAULT_KDF.parallelism } : {}), describe: 'Argon2id lanes' });
 
 export function vaultCommands(y: Y): Y {
   return y
-    .command('init', 'create a vault (TVAULT_PASSPHRASE makes it non-interactive)', (c: Y): Y => kdfOptions(c, true).example('tvault init', '').example('TVAULT_PASSPHRASE_FILE=~/.config/tvault/passphrase tvault init', 'without a prompt: the passphrase from a 0600 file'), init)
+    .command(
+      'init',
+      'create a vault (TVAULT_PASSPHRASE makes it non-interactive)',
+      (c: Y): Y =>
+        kdfOptions(c, true)
+          .example('tvault init', '')
+          .example('TVAULT_PASSPHRASE_FILE=~/.config/tvault/passphrase tvault init', 'without a prompt: the passphrase from a 0600 file'),
+      init,
+    )
     .command('status', 'show the vault, current project and agent', (c: Y): Y => c.example('tvault status --json', ''), status)
     .command('doctor', 'check permissions, integrity and settings', (c: Y): Y => c.example('tvault doctor', ''), doctor)
     .command('key', 'manage the vault key', (k: Y): Y =>
       k
         .example('TVAULT_NEW_PASSPHRASE_FILE=~/new-passphrase tvault key rotate', 'without a prompt: the new passphrase from a 0600 file')
-        .command('rotate', 'change the passphrase (TVAULT_NEW_PASSPHRASE or _FILE for scripts); values are untouched', (c: Y): Y => kdfOptions(c, false).example('tvault key rotate', ''), rotate)
+        .command(
+          'rotate',
+          'change the passphrase (TVAULT_NEW_PASSPHRASE or _FILE for scripts); values are untouched',
+          (c: Y): Y => kdfOptions(c, false).example('tvault key rotate', ''),
+          rotate,
+        )
         .command(...unknownCommand(k, 'give a key subcommand: rotate', 'key')),
     )
     .command(
