@@ -7,7 +7,7 @@
 // made by the built CLI, as a user would make one, and its expected values and audit head are
 // read back here. Run it only when the format changes on purpose; review the diff.
 import { spawnSync } from 'node:child_process';
-import { createHash, createHmac } from 'node:crypto';
+import { createHash, createHmac, hkdfSync } from 'node:crypto';
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -50,10 +50,42 @@ function sealed(label, key, header, body = Buffer.alloc(0)) {
 }
 
 const binding = {
-  verifier: sealed('verifier', KEK, Buffer.concat([utf8('tvault/verifier/v1\0'), VAULT_ID])),
+  verifier: sealed('verifier', KEK, Buffer.concat([utf8('tvault/verifier/v2\0'), VAULT_ID])),
+  legacyVerifier: sealed('legacy verifier', KEK, Buffer.concat([utf8('tvault/verifier/v1\0'), VAULT_ID])),
   auditKey: sealed('audit key', KEK, Buffer.concat([utf8('tvault/audit-key/v1\0'), VAULT_ID]), Buffer.concat([AUDIT_KEY, u32(1)])),
   dek: sealed('wrapped DEK', KEK, Buffer.concat([utf8('tvault/dek/v1\0'), PROJECT_UID, u16(utf8(RECIPIENT).length), utf8(RECIPIENT)]), DEK),
   value: sealed('value', DEK, Buffer.concat([utf8('tvault/secret/v1\0'), PROJECT_UID, u16(utf8(KEY_NAME).length), utf8(KEY_NAME), u32(VERSION)]), utf8(VALUE)),
+};
+
+// ---- keys derived from the KEK, the header MAC, a manifest (schema 3) ------------------------
+
+const hkdf = (info) => Buffer.from(hkdfSync('sha256', KEK, Buffer.alloc(0), utf8(info), 32));
+const hmac = (key, data) => createHmac('sha256', key).update(data).digest();
+const HEADER_KEY = hkdf('tvault/header-key/v1');
+const MANIFEST_KEY = hkdf('tvault/manifest-key/v1');
+const KDF_JSON = utf8(JSON.stringify({ alg: 'argon2id', memoryKiB: 65536, passes: 3, parallelism: 4 }));
+const SALT = bytes(0x50, 16);
+const headerBody = Buffer.concat([utf8('tvault/header/v1\0'), VAULT_ID, u16(KDF_JSON.length), KDF_JSON, u16(SALT.length), SALT]);
+// Entries sorted by the bytes of their names; 'OLD' is a deletion.
+const ENTRIES = [
+  ['API_URL', 3, 1],
+  ['OLD', 2, 0],
+  ['Zé', 1, 1],
+].sort((a, b) => Buffer.compare(utf8(a[0]), utf8(b[0])));
+const PROJECT_NAME = 'web';
+const manifestBody = Buffer.concat([
+  utf8('tvault/manifest/v1\0'),
+  PROJECT_UID,
+  u16(utf8(PROJECT_NAME).length),
+  utf8(PROJECT_NAME),
+  u32(ENTRIES.length),
+  ...ENTRIES.flatMap(([name, version, live]) => [u16(utf8(name).length), utf8(name), u32(version), Buffer.from([live])]),
+]);
+const structure = {
+  headerKey: hex(HEADER_KEY),
+  manifestKey: hex(MANIFEST_KEY),
+  header: { kdf: KDF_JSON.toString('utf8'), salt: hex(SALT), bytes: hex(headerBody), mac: hex(hmac(HEADER_KEY, headerBody)) },
+  manifest: { project: PROJECT_NAME, entries: ENTRIES, body: hex(manifestBody), mac: hex(hmac(MANIFEST_KEY, manifestBody)) },
 };
 
 // ---- the audit chain -------------------------------------------------------------------------
@@ -63,7 +95,9 @@ function canonicalString(s) {
   let out = '"';
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
-    const lone = (c >= 0xd800 && c <= 0xdbff && !(s.charCodeAt(i + 1) >= 0xdc00 && s.charCodeAt(i + 1) <= 0xdfff)) || (c >= 0xdc00 && c <= 0xdfff && !(s.charCodeAt(i - 1) >= 0xd800 && s.charCodeAt(i - 1) <= 0xdbff));
+    const lone =
+      (c >= 0xd800 && c <= 0xdbff && !(s.charCodeAt(i + 1) >= 0xdc00 && s.charCodeAt(i + 1) <= 0xdfff)) ||
+      (c >= 0xdc00 && c <= 0xdfff && !(s.charCodeAt(i - 1) >= 0xd800 && s.charCodeAt(i - 1) <= 0xdbff));
     const short = { 0x22: '\\"', 0x5c: '\\\\', 0x08: '\\b', 0x09: '\\t', 0x0a: '\\n', 0x0c: '\\f', 0x0d: '\\r' }[c];
     if (short) out += short;
     else if (c < 0x20 || lone) out += `\\u${c.toString(16).padStart(4, '0')}`;
@@ -76,9 +110,48 @@ const FIELDS = ['id', 'ts', 'op', 'ok', 'project', 'keys', 'via', 'uid', 'pid', 
 const canonicalRow = (r) => `[${FIELDS.map((f) => canonicalValue(r[f])).join(',')}]`;
 
 const ROWS = [
-  { id: 1, ts: 1764547200000, op: 'set', ok: 1, project: 'web', keys: JSON.stringify(['API_URL', 'DB']), via: 'direct', uid: 1000, pid: 4242, token_id: null, detail: null, keyed: true },
-  { id: 2, ts: 1764547201234, op: 'backup', ok: 1, project: null, keys: null, via: 'direct', uid: 1000, pid: 4243, token_id: null, detail: '/home/zoé/backups/vault&1.db', keyed: false },
-  { id: 3, ts: 1764547202000, op: 'get', ok: 0, project: 'web', keys: JSON.stringify(['API_URL']), via: 'agent', uid: 0, pid: 77, token_id: '1a2b3c4d', detail: 'tab\there "q" back\\slash\nnew\u007f\u2028 😀 <&>', keyed: true },
+  {
+    id: 1,
+    ts: 1764547200000,
+    op: 'set',
+    ok: 1,
+    project: 'web',
+    keys: JSON.stringify(['API_URL', 'DB']),
+    via: 'direct',
+    uid: 1000,
+    pid: 4242,
+    token_id: null,
+    detail: null,
+    keyed: true,
+  },
+  {
+    id: 2,
+    ts: 1764547201234,
+    op: 'backup',
+    ok: 1,
+    project: null,
+    keys: null,
+    via: 'direct',
+    uid: 1000,
+    pid: 4243,
+    token_id: null,
+    detail: '/home/zoé/backups/vault&1.db',
+    keyed: false,
+  },
+  {
+    id: 3,
+    ts: 1764547202000,
+    op: 'get',
+    ok: 0,
+    project: 'web',
+    keys: JSON.stringify(['API_URL']),
+    via: 'agent',
+    uid: 0,
+    pid: 77,
+    token_id: '1a2b3c4d',
+    detail: 'tab\there "q" back\\slash\nnew\u007f\u2028 😀 <&>',
+    keyed: true,
+  },
 ];
 let prev = Buffer.alloc(32);
 const audit = ROWS.map(({ keyed, ...r }) => {
@@ -86,7 +159,14 @@ const audit = ROWS.map(({ keyed, ...r }) => {
   const json = JSON.stringify(FIELDS.map((f) => r[f]));
   if (text !== json) throw new Error(`the spec's encoder and JSON.stringify differ on row ${r.id}:\n${text}\n${json}`);
   const hash = sha256(prev, utf8(text));
-  const out = { row: r, canonical: text, canonicalHex: hex(utf8(text)), prevHash: hex(prev), hash: hex(hash), mac: keyed ? hex(createHmac('sha256', AUDIT_KEY).update(hash).digest()) : null };
+  const out = {
+    row: r,
+    canonical: text,
+    canonicalHex: hex(utf8(text)),
+    prevHash: hex(prev),
+    hash: hex(hash),
+    mac: keyed ? hex(createHmac('sha256', AUDIT_KEY).update(hash).digest()) : null,
+  };
   prev = hash;
   return out;
 });
@@ -94,11 +174,30 @@ const audit = ROWS.map(({ keyed, ...r }) => {
 // ---- the KDF -------------------------------------------------------------------------------
 
 const KDF = { passphrase: 'correct horse battery staple', salt: hex(bytes(0x50, 16)), memoryKiB: 256, passes: 1, parallelism: 1 };
-const kek = await argon2id({ password: utf8(KDF.passphrase), salt: Buffer.from(KDF.salt, 'hex'), memorySize: KDF.memoryKiB, iterations: KDF.passes, parallelism: KDF.parallelism, hashLength: 32, outputType: 'binary' });
+const kek = await argon2id({
+  password: utf8(KDF.passphrase),
+  salt: Buffer.from(KDF.salt, 'hex'),
+  memorySize: KDF.memoryKiB,
+  iterations: KDF.passes,
+  parallelism: KDF.parallelism,
+  hashLength: 32,
+  outputType: 'binary',
+});
 
 writeFileSync(
   join(OUT, 'binding.json'),
-  JSON.stringify({ note: 'Generated by scripts/make-vectors.mjs from docs/FORMAT.md; see test/vectors/README.md.', auditKey: hex(AUDIT_KEY), kdf: { ...KDF, kek: hex(kek) }, binding, audit }, null, 2) + '\n',
+  JSON.stringify(
+    {
+      note: 'Generated by scripts/make-vectors.mjs from docs/FORMAT.md; see test/vectors/README.md.',
+      auditKey: hex(AUDIT_KEY),
+      kdf: { ...KDF, kek: hex(kek) },
+      binding,
+      structure,
+      audit,
+    },
+    null,
+    2,
+  ) + '\n',
 );
 
 // ---- a small vault, made by the built CLI ----------------------------------------------------
@@ -106,7 +205,12 @@ writeFileSync(
 const BIN = join(ROOT, 'packages/cli/bin/tvault');
 const tmp = mkdtempSync(join(tmpdir(), 'tvault-vectors-'));
 const vaultDir = join(tmp, 'vault');
-const env = { ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('TVAULT_'))), TVAULT_DIR: vaultDir, TVAULT_PASSPHRASE: KDF.passphrase, TVAULT_NO_AGENT: '1' };
+const env = {
+  ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('TVAULT_'))),
+  TVAULT_DIR: vaultDir,
+  TVAULT_PASSPHRASE: KDF.passphrase,
+  TVAULT_NO_AGENT: '1',
+};
 function tvault(args, input = '') {
   const r = spawnSync(process.execPath, [BIN, ...args], { env, input, cwd: tmp, encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`tvault ${args.join(' ')} failed (${r.status}): ${r.stderr}`);
@@ -142,12 +246,27 @@ try {
       {
         note: 'The expected contents of vault.db. Generated by scripts/make-vectors.mjs; see test/vectors/README.md.',
         passphrase: KDF.passphrase,
-        schemaVersion: 2,
+        schemaVersion: 3,
         kdf,
         currentProject: 'web',
         values: VALUES,
-        history: { project: 'default', key: 'DB_PASSWORD', versions: [[1, 'set'], [2, 'set'], [3, 'rollback']] },
-        deleted: { project: 'default', key: 'OLD', versions: [[1, 'set'], [2, 'delete']] },
+        history: {
+          project: 'default',
+          key: 'DB_PASSWORD',
+          versions: [
+            [1, 'set'],
+            [2, 'set'],
+            [3, 'rollback'],
+          ],
+        },
+        deleted: {
+          project: 'default',
+          key: 'OLD',
+          versions: [
+            [1, 'set'],
+            [2, 'delete'],
+          ],
+        },
         audit: { rows: head.id, unkeyed, head: `${head.id}:${hex(head.hash).slice(0, 16)}`, headHash: hex(head.hash) },
       },
       null,
@@ -170,11 +289,19 @@ const examples = [
   block('vault_id', hex(VAULT_ID)),
   block('project uid', hex(PROJECT_UID)),
   block('audit key', hex(AUDIT_KEY)),
-  ...Object.entries({ verifier: 'verifier', auditKey: 'audit key', dek: 'wrapped DEK', value: 'value' }).flatMap(([k, label]) => [
-    block(`${label} nonce`, binding[k].nonce),
-    block(`${label} plaintext`, binding[k].plaintext),
-    block(`${label} envelope`, binding[k].envelope),
-  ]),
+  ...Object.entries({ verifier: 'verifier', legacyVerifier: 'legacy (v1) verifier', auditKey: 'audit key', dek: 'wrapped DEK', value: 'value' }).flatMap(
+    ([k, label]) => [
+      block(`${label} nonce`, binding[k].nonce),
+      block(`${label} plaintext`, binding[k].plaintext),
+      block(`${label} envelope`, binding[k].envelope),
+    ],
+  ),
+  block('header key (HKDF)', structure.headerKey),
+  block('manifest key (HKDF)', structure.manifestKey),
+  block('header MAC input H', structure.header.bytes),
+  block('header MAC', structure.header.mac),
+  block('manifest body', structure.manifest.body),
+  block('manifest MAC', structure.manifest.mac),
   ...audit.flatMap((a) => [
     block(`audit row ${a.row.id} canonical`, a.canonicalHex),
     block(`audit row ${a.row.id} prev_hash`, a.prevHash),
@@ -189,5 +316,8 @@ const examples = [
 const md = readFileSync(FORMAT_MD, 'utf8');
 const re = /<!-- vectors:begin[\s\S]*?<!-- vectors:end -->/;
 if (!re.test(md)) throw new Error('docs/FORMAT.md has no <!-- vectors:begin --> ... <!-- vectors:end --> section');
-writeFileSync(FORMAT_MD, md.replace(re, () => examples));
+writeFileSync(
+  FORMAT_MD,
+  md.replace(re, () => examples),
+);
 console.log(`wrote ${OUT}/binding.json, vault.db, vault.json and the examples in docs/FORMAT.md`);

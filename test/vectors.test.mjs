@@ -1,7 +1,9 @@
-// The committed vault of test/vectors/ (a schema-2 vault made by scripts/make-vectors.mjs)
-// opens through the built CLI with its known passphrase and holds exactly what vault.json says,
-// its audit chain included; and the built KDF worker derives binding.json's Argon2id KEK. A
-// failure means that this tvault no longer reads vaults it wrote before: a format change.
+// The committed vaults of test/vectors/, made by scripts/make-vectors.mjs: vault.db (schema 3,
+// this format) and vault-v2.db (schema 2, made by the tvault before the manifests: the
+// migration vector). Each opens through the built CLI with its known passphrase and holds
+// exactly what its .json says, its audit chain included; the v2 vault is upgraded at its first
+// unlock and reads the same afterwards. The built KDF worker derives binding.json's Argon2id
+// KEK. A failure means that this tvault no longer reads vaults it wrote before.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmodSync, copyFileSync, mkdirSync, readFileSync } from 'node:fs';
@@ -10,70 +12,87 @@ import { Worker } from 'node:worker_threads';
 import { ROOT, assertOneLineError, sql, tempDir, tvault } from './helpers.mjs';
 
 const VECTORS = join(ROOT, 'test/vectors');
-const expected = JSON.parse(readFileSync(join(VECTORS, 'vault.json'), 'utf8'));
+const VAULTS = [
+  ['vault.db', JSON.parse(readFileSync(join(VECTORS, 'vault.json'), 'utf8'))],
+  ['vault-v2.db', JSON.parse(readFileSync(join(VECTORS, 'vault-v2.json'), 'utf8'))],
+];
 const binding = JSON.parse(readFileSync(join(VECTORS, 'binding.json'), 'utf8'));
 
 /** A private copy of the committed vault: the tests unlock it, which appends audit rows. */
-function committedVault(t) {
+function committedVault(t, file, expected) {
   const { dir, cleanup } = tempDir();
   t.after(cleanup);
   const vault = join(dir, 'vault');
   mkdirSync(vault, { mode: 0o700 });
-  copyFileSync(join(VECTORS, 'vault.db'), join(vault, 'vault.db'));
+  copyFileSync(join(VECTORS, file), join(vault, 'vault.db'));
   chmodSync(join(vault, 'vault.db'), 0o600);
   const run = (args, pass = expected.passphrase) => tvault(args, { env: { TVAULT_DIR: vault, TVAULT_PASSPHRASE: pass, TVAULT_NO_AGENT: '1' } });
   return { vault, db: join(vault, 'vault.db'), run };
 }
 
-test('vectors: the committed vault has the expected audit head before anyone unlocks it', (t) => {
-  const v = committedVault(t);
-  const doctor = v.run(['doctor', '--json']);
-  const checks = Object.fromEntries(JSON.parse(doctor.stdout).checks.map((c) => [c.check, c]));
-  assert.equal(checks['audit chain'].detail, `${expected.audit.rows} rows, chain intact`);
-  assert.equal(checks.database.status, 'ok');
-  assert.match(checks['key derivation'].detail, new RegExp(`^Argon2id ${expected.kdf.memoryKiB} KiB, ${expected.kdf.passes} passes, ${expected.kdf.parallelism} lanes`));
-  assert.equal(sql(v.db, `SELECT lower(hex(hash)) FROM audit WHERE id = ${expected.audit.rows}`), expected.audit.headHash);
-  assert.equal(`${expected.audit.rows}:${expected.audit.headHash.slice(0, 16)}`, expected.audit.head);
-  assert.equal(sql(v.db, 'PRAGMA user_version'), String(expected.schemaVersion));
-});
+for (const [file, expected] of VAULTS) {
+  test(`vectors: ${file}: has the expected audit head before anyone unlocks it`, (t) => {
+    const v = committedVault(t, file, expected);
+    assert.equal(sql(v.db, 'PRAGMA user_version'), String(expected.schemaVersion), 'as committed');
+    const doctor = v.run(['doctor', '--json']);
+    const checks = Object.fromEntries(JSON.parse(doctor.stdout).checks.map((c) => [c.check, c]));
+    assert.equal(checks['audit chain'].detail, `${expected.audit.rows} rows, chain intact`);
+    assert.equal(checks.database.status, 'ok');
+    assert.match(
+      checks['key derivation'].detail,
+      new RegExp(`^Argon2id ${expected.kdf.memoryKiB} KiB, ${expected.kdf.passes} passes, ${expected.kdf.parallelism} lanes`),
+    );
+    assert.equal(sql(v.db, `SELECT lower(hex(hash)) FROM audit WHERE id = ${expected.audit.rows}`), expected.audit.headHash);
+    assert.equal(`${expected.audit.rows}:${expected.audit.headHash.slice(0, 16)}`, expected.audit.head);
+    assert.equal(sql(v.db, 'PRAGMA user_version'), '3', 'opened by this tvault: schema 3');
+  });
 
-test('vectors: the committed vault yields the expected values, history and current project', (t) => {
-  const v = committedVault(t);
-  for (const [project, values] of Object.entries(expected.values)) {
-    const r = v.run(['export', '--format', 'json', '-p', project]);
-    assert.equal(r.code, 0, r.stderr);
-    assert.deepEqual(JSON.parse(r.stdout), values, project);
-  }
-  const get = v.run(['get', 'API_URL', '-p', 'default', '--raw']);
-  assert.equal(get.stdout, expected.values.default.API_URL);
-  for (const h of [expected.history, expected.deleted]) {
-    const r = v.run(['history', h.key, '-p', h.project, '--json']);
-    assert.equal(r.code, 0, r.stderr);
-    assert.deepEqual(JSON.parse(r.stdout).versions.map((x) => [x.version, x.op]), h.versions);
-  }
-  assertOneLineError(assert, v.run(['get', 'OLD', '-p', 'default']), 4);
-  assert.equal(JSON.parse(v.run(['status', '--json']).stdout).project, expected.currentProject);
-});
+  test(`vectors: ${file}: yields the expected values, history and current project`, (t) => {
+    const v = committedVault(t, file, expected);
+    for (const [project, values] of Object.entries(expected.values)) {
+      const r = v.run(['export', '--format', 'json', '-p', project]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.deepEqual(JSON.parse(r.stdout), values, project);
+    }
+    const get = v.run(['get', 'API_URL', '-p', 'default', '--raw']);
+    assert.equal(get.stdout, expected.values.default.API_URL);
+    for (const h of [expected.history, expected.deleted]) {
+      const r = v.run(['history', h.key, '-p', h.project, '--json']);
+      assert.equal(r.code, 0, r.stderr);
+      assert.deepEqual(
+        JSON.parse(r.stdout).versions.map((x) => [x.version, x.op]),
+        h.versions,
+      );
+    }
+    assertOneLineError(assert, v.run(['get', 'OLD', '-p', 'default']), 4);
+    assert.equal(JSON.parse(v.run(['status', '--json']).stdout).project, expected.currentProject);
+  });
 
-test('vectors: every MAC of the committed vault verifies under its passphrase, and the chain goes on from its head', (t) => {
-  const v = committedVault(t);
-  const r = v.run(['audit', 'verify', '--json']);
-  assert.equal(r.code, 0, r.stderr);
-  const report = JSON.parse(r.stdout);
-  // audit verify unlocks first, which appends one authenticated row after the committed head.
-  assert.equal(report.ok, true);
-  assert.equal(report.rows, expected.audit.rows + 1);
-  assert.equal(report.unkeyed, expected.audit.unkeyed);
-  assert.equal(sql(v.db, `SELECT lower(hex(prev_hash)) FROM audit WHERE id = ${expected.audit.rows + 1}`), expected.audit.headHash);
-  assertOneLineError(assert, v.run(['get', 'API_URL', '-p', 'default'], 'wrong passphrase'), 6, /wrong passphrase/);
-});
+  test(`vectors: ${file}: every MAC verifies under its passphrase, and the chain goes on from its head`, (t) => {
+    const v = committedVault(t, file, expected);
+    const r = v.run(['audit', 'verify', '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const report = JSON.parse(r.stdout);
+    // audit verify unlocks first, which appends one authenticated row after the committed head
+    // (a v2 vault is upgraded by that unlock: a vault.upgrade row before it).
+    const added = expected.schemaVersion === 2 ? 2 : 1;
+    assert.equal(report.ok, true);
+    assert.equal(report.rows, expected.audit.rows + added);
+    assert.equal(report.unkeyed, expected.audit.unkeyed);
+    assert.equal(sql(v.db, `SELECT lower(hex(prev_hash)) FROM audit WHERE id = ${expected.audit.rows + 1}`), expected.audit.headHash);
+    assertOneLineError(assert, v.run(['get', 'API_URL', '-p', 'default'], 'wrong passphrase'), 6, /wrong passphrase/);
+  });
+}
 
 test('vectors: the built KDF worker derives the Argon2id vector', async () => {
   const k = binding.kdf;
   const worker = new Worker(join(ROOT, 'packages/cli/dist/kdf-worker.cjs'));
   const pass = new Uint8Array(Buffer.from(k.passphrase, 'utf8'));
   const answer = new Promise((resolve, reject) => (worker.once('message', resolve), worker.once('error', reject)));
-  worker.postMessage({ passphrase: pass, salt: new Uint8Array(Buffer.from(k.salt, 'hex')), memoryKiB: k.memoryKiB, passes: k.passes, parallelism: k.parallelism }, [pass.buffer]);
+  worker.postMessage(
+    { passphrase: pass, salt: new Uint8Array(Buffer.from(k.salt, 'hex')), memoryKiB: k.memoryKiB, passes: k.passes, parallelism: k.parallelism },
+    [pass.buffer],
+  );
   const msg = await answer;
   await worker.terminate();
   assert.equal(Buffer.from(msg.key).toString('hex'), k.kek);

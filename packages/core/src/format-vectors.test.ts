@@ -6,7 +6,20 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { auditKeyHeader, dekHeader, open, openBound, sealBound, secretHeader, verifierPlaintext } from './crypto';
+import {
+  auditKeyHeader,
+  dekHeader,
+  headerBytes,
+  legacyVerifierPlaintext,
+  macUnder,
+  open,
+  openBound,
+  sealBound,
+  secretHeader,
+  subkey,
+  verifierPlaintext,
+} from './crypto';
+import { decodeManifest, encodeManifest } from './manifest';
 import { GENESIS, rowHash, rowMac } from './audit';
 import { TvaultError } from './errors';
 
@@ -23,10 +36,31 @@ const PROJECT_UID = hex(B.dek.header).subarray(14, 30);
 test('vectors: the code builds each binding header as the spec does', () => {
   assert.equal(verifierPlaintext(VAULT_ID).toString('hex'), B.verifier.plaintext);
   assert.equal(B.verifier.header, B.verifier.plaintext);
+  assert.equal(legacyVerifierPlaintext(VAULT_ID).toString('hex'), B.legacyVerifier.plaintext);
   assert.equal(auditKeyHeader(VAULT_ID).toString('hex'), B.auditKey.header);
   assert.equal(dekHeader(PROJECT_UID, 'passphrase').toString('hex'), B.dek.header);
   assert.equal(secretHeader(PROJECT_UID, 'API_URL', 3).toString('hex'), B.value.header);
   assert.equal(hex(B.value.body).toString('utf8'), 'https://é.example/?a=1&b=2');
+});
+
+test('vectors: the keys derived from the KEK, the header MAC and a manifest are the bytes of the spec', () => {
+  const S = V.structure;
+  const kek = hex(B.verifier.key);
+  assert.equal(subkey(kek, 'header').toString('hex'), S.headerKey);
+  assert.equal(subkey(kek, 'manifest').toString('hex'), S.manifestKey);
+  const h = headerBytes(VAULT_ID, Buffer.from(S.header.kdf, 'utf8'), hex(S.header.salt));
+  assert.equal(h.toString('hex'), S.header.bytes);
+  assert.equal(macUnder(kek, 'header', h).toString('hex'), S.header.mac);
+  const entries = new Map<string, { version: number; live: boolean }>(
+    (S.manifest.entries as Array<[string, number, number]>).map(([name, version, live]) => [name, { version, live: live === 1 }]),
+  );
+  // Given in another order: the encoding sorts entries by the bytes of their names.
+  const body = encodeManifest({ uid: PROJECT_UID, name: S.manifest.project, entries: new Map([...entries].reverse()) });
+  assert.equal(body.toString('hex'), S.manifest.body);
+  assert.equal(macUnder(kek, 'manifest', body).toString('hex'), S.manifest.mac);
+  const back = decodeManifest(body, 'the vector');
+  assert.equal(back.name, S.manifest.project);
+  assert.deepEqual([...back.entries], [...entries]);
 });
 
 test('vectors: the code opens each envelope to its body, and its seal has the same layout', () => {
@@ -112,7 +146,19 @@ test('vectors: the worked examples in docs/FORMAT.md are these vectors', () => {
     ['argon2id salt', V.kdf.salt],
     ['argon2id KEK', V.kdf.kek],
   ]);
-  for (const [k, label] of [['verifier', 'verifier'], ['auditKey', 'audit key'], ['dek', 'wrapped DEK'], ['value', 'value']]) {
+  want.set('header key (HKDF)', V.structure.headerKey);
+  want.set('manifest key (HKDF)', V.structure.manifestKey);
+  want.set('header MAC input H', V.structure.header.bytes);
+  want.set('header MAC', V.structure.header.mac);
+  want.set('manifest body', V.structure.manifest.body);
+  want.set('manifest MAC', V.structure.manifest.mac);
+  for (const [k, label] of [
+    ['verifier', 'verifier'],
+    ['legacyVerifier', 'legacy (v1) verifier'],
+    ['auditKey', 'audit key'],
+    ['dek', 'wrapped DEK'],
+    ['value', 'value'],
+  ]) {
     for (const part of ['nonce', 'plaintext', 'envelope']) want.set(`${label} ${part}`, B[k][part]);
   }
   for (const a of V.audit) {
