@@ -4,11 +4,10 @@
 // repo's node_modules so that its external requires resolve, with kdf-worker.cjs beside it.
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { build } from 'esbuild';
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { ROOT, sql, tempDir } from './helpers.mjs';
+import { sql, tempDir, bundleSources } from './helpers.mjs';
 
 let core;
 let crypto;
@@ -16,24 +15,12 @@ let argon2id;
 let out;
 
 before(async () => {
-  out = mkdtempSync(join(ROOT, 'node_modules', '.tvault-core-test-'));
-  process.on('exit', () => rmSync(out, { recursive: true, force: true }));
-  await build({
-    entryPoints: {
-      core: join(ROOT, 'packages/core/src/index.ts'),
-      crypto: join(ROOT, 'packages/core/src/crypto.ts'),
-      'kdf-worker': join(ROOT, 'packages/core/src/kdf-worker.ts'),
-    },
-    outdir: out,
-    outExtension: { '.js': '.cjs' },
-    bundle: true,
-    platform: 'node',
-    target: 'node20',
-    format: 'cjs',
-    external: ['better-sqlite3', 'hash-wasm', 'argon2', 'tweetnacl'],
-    logLevel: 'error',
-  });
-  const require = createRequire(join(out, 'entry.cjs'));
+  let require;
+  ({ dir: out, require } = await bundleSources('core', {
+    core: 'packages/core/src/index.ts',
+    crypto: 'packages/core/src/crypto.ts',
+    'kdf-worker': 'packages/core/src/kdf-worker.ts',
+  }));
   core = require('./core.cjs');
   crypto = require('./crypto.cjs');
   ({ argon2id } = require('hash-wasm'));

@@ -4,29 +4,14 @@
 // `run`/`env` refusing, as a user sees it.
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { build } from 'esbuild';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ROOT, assertOneLineError, makeVault } from './helpers.mjs';
+import { assertOneLineError, makeVault, bundleSources } from './helpers.mjs';
 
 let isDangerous;
 
 before(async () => {
-  const out = mkdtempSync(join(ROOT, 'node_modules', '.tvault-dangerous-test-'));
-  process.on('exit', () => rmSync(out, { recursive: true, force: true }));
-  await build({
-    entryPoints: { dangerous: join(ROOT, 'packages/cli/src/dangerous-env.ts') },
-    outdir: out,
-    outExtension: { '.js': '.cjs' },
-    bundle: true,
-    platform: 'node',
-    target: 'node20',
-    format: 'cjs',
-    external: ['better-sqlite3', 'hash-wasm', 'tweetnacl'],
-    logLevel: 'error',
-  });
-  ({ isDangerous } = createRequire(join(out, 'entry.cjs'))('./dangerous.cjs'));
+  ({ isDangerous } = (await bundleSources('dangerous', { dangerous: 'packages/cli/src/dangerous-env.ts' })).require('./dangerous.cjs'));
 });
 
 // Each name with why it runs code: the class, not a list of accidents.

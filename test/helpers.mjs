@@ -5,6 +5,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -141,4 +142,29 @@ export async function tvaultMany(calls, width = 4) {
   };
   await Promise.all(Array.from({ length: Math.min(width, calls.length) }, worker));
   return results;
+}
+
+/**
+ * Bundles TypeScript sources of this repo to CommonJS for an in-process test of a process-tier
+ * file (the unit tier runs .ts directly through tsx). `entries` maps output names to paths
+ * under the repo root. The bundle lives under node_modules so that its external requires
+ * (SQLite, the KDFs, NaCl) resolve, and is removed when the test process exits. Returns the
+ * directory and a require() for `./NAME.cjs` there.
+ */
+export async function bundleSources(name, entries) {
+  const { build } = await import('esbuild');
+  const out = mkdtempSync(join(ROOT, 'node_modules', `.tvault-${name}-test-`));
+  process.on('exit', () => rmSync(out, { recursive: true, force: true }));
+  await build({
+    entryPoints: Object.fromEntries(Object.entries(entries).map(([k, p]) => [k, join(ROOT, p)])),
+    outdir: out,
+    outExtension: { '.js': '.cjs' },
+    bundle: true,
+    platform: 'node',
+    target: 'node20',
+    format: 'cjs',
+    external: ['better-sqlite3', 'hash-wasm', 'argon2', 'tweetnacl'],
+    logLevel: 'error',
+  });
+  return { dir: out, require: createRequire(join(out, 'entry.cjs')) };
 }

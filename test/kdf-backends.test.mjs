@@ -5,35 +5,19 @@
 // check holds even where the CLI is missing.
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { build } from 'esbuild';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { ROOT, requireCommand } from './helpers.mjs';
+import { requireCommand, bundleSources } from './helpers.mjs';
 
 let backends;
 let core;
 
 before(async () => {
-  const out = mkdtempSync(join(ROOT, 'node_modules', '.tvault-kdf-test-'));
-  process.on('exit', () => rmSync(out, { recursive: true, force: true }));
-  await build({
-    entryPoints: {
-      backends: join(ROOT, 'packages/core/src/kdf-backends.ts'),
-      core: join(ROOT, 'packages/core/src/index.ts'),
-      'kdf-worker': join(ROOT, 'packages/core/src/kdf-worker.ts'),
-    },
-    outdir: out,
-    outExtension: { '.js': '.cjs' },
-    bundle: true,
-    platform: 'node',
-    target: 'node20',
-    format: 'cjs',
-    external: ['better-sqlite3', 'hash-wasm', 'argon2', 'tweetnacl'],
-    logLevel: 'error',
+  const { require } = await bundleSources('kdf', {
+    backends: 'packages/core/src/kdf-backends.ts',
+    core: 'packages/core/src/index.ts',
+    'kdf-worker': 'packages/core/src/kdf-worker.ts',
   });
-  const require = createRequire(join(out, 'entry.cjs'));
   backends = require('./backends.cjs').argon2Backends();
   core = require('./core.cjs');
 });
