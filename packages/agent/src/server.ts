@@ -37,6 +37,8 @@ export interface ServerHooks {
 // none to close, the new connection is answered `busy` at once. Refused peers hold no slot.
 export const PER_UID = 64;
 export const MAX_CONNECTIONS = 256;
+/** How long a refused peer's socket is drained before it is dropped (answerAndClose). */
+const REFUSED_DRAIN_MS = 250;
 const EVICT_IDLE_MS = 1000;
 // DRAINING: closing a unix socket with unread data makes the peer's pending write fail (EPIPE or
 // ECONNRESET), and a client that is still writing then loses the answer queued for it. So when
@@ -204,14 +206,18 @@ class Connection {
 }
 
 /**
- * Answers before reading a byte of the request, which is never read, and closes at once, so
- * that a refused peer holds no slot and no time: the answer is in the client's receive buffer
- * before the close, and the kernel delivers it ahead of the reset.
+ * Answers before reading a byte of the request and half-closes at once, so that a refused peer
+ * holds no slot: its answer and EOF are sent, and whatever it still writes is read and dropped
+ * until it closes, or for DRAIN_MS at most. Closing the read side too would make a client that
+ * writes its request after connecting (any node:net client) fail with EPIPE and lose the
+ * answer, which is already in its receive buffer.
  */
 function answerAndClose(sock: Socket, line: Buffer): void {
   sock.on('error', () => sock.destroy());
-  sock.end(line, () => sock.destroy());
-  setTimeout(() => sock.destroy(), 1000).unref(); // a write that cannot complete
+  sock.on('data', () => undefined); // drained, never parsed
+  sock.on('end', () => sock.destroy());
+  sock.end(line);
+  setTimeout(() => sock.destroy(), REFUSED_DRAIN_MS).unref(); // a peer that neither reads nor closes
 }
 
 export class AgentServer {
