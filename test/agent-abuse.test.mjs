@@ -9,20 +9,12 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { IN_CI, makeVault, tvaultSpawn } from './helpers.mjs';
+import { makeVault, requireRoot, tvaultSpawn } from './helpers.mjs';
 import { AGENT_ONLY, SETPRIV, auditRows, rawRequest, request, startAgent, waitFor } from './agent-helpers.mjs';
 
 const { agentCall } = createRequire(import.meta.url)('../packages/native/index.js');
 
 const get = (key, project = null) => ({ v: 1, op: 'get', key, project });
-const isRoot = process.getuid() === 0;
-/** Root-only tests fail in CI without root, and are skipped (saying why) outside it. */
-function needRoot(t) {
-  if (isRoot) return true;
-  if (IN_CI) throw new Error('this test needs root (CI runs as root)');
-  t.skip('needs root (set CI=true to make this a failure)');
-  return false;
-}
 
 /** A project of n values of `size` bytes, made with `tvault import` of a generated file. */
 function bigProject(v, project, n, size) {
@@ -178,7 +170,7 @@ test('a get is answered while a large getall (600 values of 16 KB) is still bein
 });
 
 test('a full file system under the log (a 256 KiB tmpfs as XDG_STATE_HOME) does not stop the agent', async (t) => {
-  if (!needRoot(t)) return;
+  if (!requireRoot(t)) return;
   const v = makeVault(t);
   assert.equal(v.run(['set', 'A', '--stdin'], { input: 'one' }).code, 0);
   const state = join(v.dir, 'tmpfs-state');

@@ -25,17 +25,18 @@ function flipNibble(hex, at) {
   return hex.slice(0, at) + c.toString(16).toUpperCase() + hex.slice(at + 1);
 }
 
+/** Imports { NAME: value } into v's current project as one dotenv file on stdin. */
+function importValues(v, values) {
+  const input = Object.entries(values)
+    .map(([k, x]) => `${k}=${x}`)
+    .join('\n');
+  assert.equal(v.run(['import', '-'], { input }).code, 0);
+}
+
 function seeded(t) {
   const v = makeVault(t);
   const values = { ALPHA: 'alpha-value', BETA: 'beta-value', GAMMA: 'gamma-value' };
-  assert.equal(
-    v.run(['import', '-'], {
-      input: Object.entries(values)
-        .map(([k, x]) => `${k}=${x}`)
-        .join('\n'),
-    }).code,
-    0,
-  );
+  importValues(v, values);
   return { v, values };
 }
 
@@ -135,14 +136,7 @@ test('a corrupted data page costs only the values on it', async (t) => {
   const v = makeVault(t);
   // ~1.5 KB per value: the version rows spread over many pages of secret_versions.
   const values = Object.fromEntries(Array.from({ length: 32 }, (_, i) => [`K${i}`, `${i}:` + randomBytes(700).toString('hex')]));
-  assert.equal(
-    v.run(['import', '-'], {
-      input: Object.entries(values)
-        .map(([k, x]) => `${k}=${x}`)
-        .join('\n'),
-    }).code,
-    0,
-  );
+  importValues(v, values);
   const db = dbOf(v);
   assert.equal(existsSync(db + '-wal') && statSync(db + '-wal').size > 0, false, 'the WAL is checkpointed on close');
   const pageSize = Number(sql(db, 'PRAGMA page_size'));

@@ -113,6 +113,20 @@ export function requireCommand(t, name) {
   return false;
 }
 
+/** Whether the test runs as root; tests that need it call requireRoot. */
+export const IS_ROOT_USER = process.getuid?.() === 0;
+
+/**
+ * For a test that needs root (a mount, another uid): it fails in CI, which runs as root, and
+ * is skipped, saying why, only outside CI; callers return when this returns false.
+ */
+export function requireRoot(t, why = 'needs root') {
+  if (IS_ROOT_USER) return true;
+  if (IN_CI) throw new Error(`this test ${why}, and CI is set (CI runs as root)`);
+  t.skip(`${why} (set CI=true to make this a failure)`);
+  return false;
+}
+
 /**
  * Runs many `tvault` commands, `width` at a time, each like tvault() (opts: env, input,
  * encoding); resolves with their results in order. For tests that make many independent calls.
