@@ -139,8 +139,15 @@ export function valueLine(project: string, key: string, value: Uint8Array): Buff
  * (first), `NAME:"value",...` for these secrets (comma-led unless first), `}}` and the newline
  * after the last (last). Zeroes its pieces; the caller zeroes the values and the part.
  */
-export function secretsPart(project: string, secrets: Array<{ name: string; value: Uint8Array }>, first: boolean, last: boolean): Buffer {
-  const parts: Buffer[] = first ? [head({ project }), Buffer.from(',"secrets":{')] : [];
+export function secretsPart(
+  project: string,
+  secrets: Array<{ name: string; value: Uint8Array }>,
+  first: boolean,
+  last: boolean,
+  allowed: string[] = [],
+): Buffer {
+  // `allowed`: the names among these the project allows although they are dangerous (names only).
+  const parts: Buffer[] = first ? [head({ project, ...(allowed.length ? { allowed } : {}) }), Buffer.from(',"secrets":{')] : [];
   const values: Buffer[] = [];
   secrets.forEach((s, i) => {
     const v = jsonStringBytes(s.value);

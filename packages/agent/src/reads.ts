@@ -46,6 +46,10 @@ export async function serveRead(vault: Vault, req: ReadRequest, ctx: ReadContext
   const sel = req.op === 'getselected' ? { only: req.only, prefix: req.prefix } : {};
   // From the authenticated manifest's view: a key whose rows were deleted fails here (exit 8).
   const names = vault.verifiedNames(ctx.kek(), project, sel);
+  // The project's allowed names (verified under the KEK) that this answer holds: the client
+  // applies the same allow list as a direct read (cli/dangerous-env.ts).
+  const have = new Set(names);
+  const allowed = vault.allowedNames(ctx.kek(), project).filter((n) => have.has(n));
   const parts: Buffer[] = [];
   const keys: string[] = [];
   try {
@@ -56,7 +60,7 @@ export async function serveRead(vault: Vault, req: ReadRequest, ctx: ReadContext
       const secrets = readChunk(vault, ctx.kek(), project, only);
       try {
         at += only.length;
-        parts.push(secretsPart(project, secrets, !parts.length, at >= names.length));
+        parts.push(secretsPart(project, secrets, !parts.length, at >= names.length, allowed));
         keys.push(...secrets.map((s) => s.name));
       } finally {
         zero(...secrets.map((s) => s.value));

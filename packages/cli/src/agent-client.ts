@@ -50,6 +50,11 @@ export function answerSecrets(res: { secrets?: Record<string, string> }): Array<
   return Object.entries(res.secrets ?? {}).map(([name, value]) => ({ name, value }));
 }
 
+/** The names the project allows although they are dangerous, as the agent verified them (dangerous-env.ts). */
+export function answerAllowed(res: { allowed?: unknown }): string[] {
+  return Array.isArray(res.allowed) ? res.allowed.filter((n): n is string => typeof n === 'string') : [];
+}
+
 /** Whether a socket is at path: a symlink or a plain file there is no agent (nor a stale one). */
 export function isSocket(path: string): boolean {
   try {

@@ -1,38 +1,29 @@
-// Variable names that point a program at code or configuration it then obeys. The rule: a name
-// is dangerous when its documented meaning is one of
-//   - "load this library or module" or "search here for code" (the dynamic loader, an
-//     interpreter's module path or startup file, a toolchain's home);
-//   - "run this command" (an editor, pager, shell, askpass or wrapper a tool starts);
-//   - "read your configuration from here" (a config file or directory: config files name
-//     commands to run, e.g. git's core.pager, kubeconfig's exec plugins, AWS credential_process);
-//   - "start the shell this way" (startup files, prompts, history and readline files);
-//   - "trust this CA, engine or package source".
-// Injecting one of them from a vault turns "read a secret" into "run code", so `run` and `env`
-// (hence the shell hooks) refuse them unless --allow-dangerous NAME, and `set`/`import` warn.
-// A family whose members are all config (npm_config_*, GIT_CONFIG*, YARN_*) is a prefix. The
-// list and the reasons are in docs/SECURITY.md; keep the two in step.
+// The names tvault will not apply to a process unless the project allows them. The class, one
+// rule: a name is blocked when, set in a program's environment, it makes that program load
+// code, or configuration that can name code to run, from a path or string the variable gives,
+// at start-up or in its ordinary non-interactive work; or makes it trust another source (a CA,
+// a package index) for code it downloads. So LD_PRELOAD, NODE_OPTIONS, PYTHONSTARTUP,
+// BASH_ENV, PERL5OPT, GIT_SSH_COMMAND, PATH, a shell's prompt strings (expanded with $(...)),
+// config locations (git's config runs core.fsmonitor, kubeconfig exec plugins, AWS
+// credential_process) are blocked. Not blocked: a program run only when the user asks for it
+// (EDITOR, VISUAL, PAGER, BROWSER), a place for data (TMPDIR, TZDIR, LOCPATH, HISTFILE), an
+// identity (USERNAME, USER). Names a shell cannot hold as a plain variable (USERNAME in zsh,
+// RANDOM) are env-format.ts's business, for the shell formats only.
+//
+// Where: only where variables are applied to a process: `run`, and `env` in the shell, fish
+// and github formats (hence the shell hooks and direnv, which eval `env --format shell`).
+// Never in the data formats (dotenv, json, yaml) or `export`: nothing executes those.
+// A project lets names through with `tvault allow-name NAME` (kept in the vault, MACed under
+// the KEK, audited; see docs/FORMAT.md "Allowed names"); `--allow-dangerous NAME` does it for
+// one invocation. The list and the reasons are in docs/SECURITY.md; keep the two in step.
 import { TvaultError } from '@tvault/core';
 import { warn } from './output';
 
 const GROUPS: Record<string, string[]> = {
-  // glibc's own list of variables it ignores for setuid programs (UNSECURE_ENVVARS), and more
-  // of the dynamic loader (every LD_* and DYLD_* is covered by a prefix below).
-  loader: [
-    'GCONV_PATH',
-    'GETCONF_DIR',
-    'GLIBC_TUNABLES',
-    'HOSTALIASES',
-    'LOCALDOMAIN',
-    'LOCPATH',
-    'MALLOC_TRACE',
-    'NIS_PATH',
-    'NLSPATH',
-    'RESOLV_HOST_CONF',
-    'RES_OPTIONS',
-    'TMPDIR',
-    'TZDIR',
-  ],
-  // Where programs find their configuration (which names commands to run).
+  // The dynamic loader (every LD_* and DYLD_* is a prefix below); glibc loads gconv modules
+  // from GCONV_PATH and runs getconf helpers from GETCONF_DIR.
+  loader: ['GCONV_PATH', 'GETCONF_DIR'],
+  // Where programs find configuration that names commands to run.
   config: [
     'XDG_CONFIG_HOME',
     'XDG_CONFIG_DIRS',
@@ -44,7 +35,6 @@ const GROUPS: Record<string, string[]> = {
     'DOCKER_CONFIG',
     'GNUPGHOME',
     'CLOUDSDK_CONFIG',
-    'CURL_HOME',
     'WGETRC',
     'PSQLRC',
     'MYSQL_HOME',
@@ -58,9 +48,10 @@ const GROUPS: Record<string, string[]> = {
     'LESSKEY',
     'LESSKEYIN',
     'LESSKEY_CONTENT',
+    'INPUTRC',
     'GIT_DIR',
-    'GIT_WORK_TREE',
     'GIT_COMMON_DIR',
+    'GIT_TEMPLATE_DIR',
     'PIP_CONFIG_FILE',
     'GOENV',
     'GEMRC',
@@ -70,7 +61,7 @@ const GROUPS: Record<string, string[]> = {
     'GNUMAKEFLAGS',
     'MFLAGS',
   ],
-  // What shells read at start-up, run at every prompt, or use to find commands and functions.
+  // What shells read at start-up, expand or run at every prompt, or search for commands.
   shell: [
     'BASH_ENV',
     'ENV',
@@ -91,27 +82,16 @@ const GROUPS: Record<string, string[]> = {
     'RPS2',
     'SPROMPT',
     'prompt',
-    'SHELLOPTS',
-    'BASHOPTS',
-    'IFS',
-    'CDPATH',
-    'cdpath',
-    'GLOBIGNORE',
-    'ZDOTDIR',
-    'HISTFILE',
-    'INPUTRC',
-    'MAIL',
     'MAILPATH',
-    'FCEDIT',
+    'ZDOTDIR',
     'FPATH',
     'fpath',
     'MODULE_PATH',
     'module_path',
-    'path',
     'NULLCMD',
     'READNULLCMD',
     'PATH',
-    'SHELL',
+    'path',
     'HOME',
     'precmd_functions',
     'preexec_functions',
@@ -119,24 +99,11 @@ const GROUPS: Record<string, string[]> = {
     'periodic_functions',
     'zshaddhistory_functions',
     'zshexit_functions',
-    'aliases',
-    'galiases',
-    'saliases',
-    'functions',
-    'commands',
-    'options',
-    'builtins',
     'fish_function_path',
     'fish_complete_path',
     'fish_user_paths',
-    // zsh: assigning these as root switches the shell to another user.
-    'UID',
-    'EUID',
-    'GID',
-    'EGID',
-    'USERNAME',
   ],
-  // Interpreters and tools that load modules or run a command named by a variable.
+  // Interpreters and toolchains that load modules, or run a compiler or wrapper, named here.
   runtime: [
     'NODE_OPTIONS',
     'NODE_PATH',
@@ -148,7 +115,6 @@ const GROUPS: Record<string, string[]> = {
     'PYTHONSTARTUP',
     'PYTHONPATH',
     'PYTHONHOME',
-    'PYTHONINSPECT',
     'PYTHONBREAKPOINT',
     'PYTHONUSERBASE',
     'PYTHONWARNINGS',
@@ -181,48 +147,35 @@ const GROUPS: Record<string, string[]> = {
     'JAVA_HOME',
     'GOROOT',
     'GOTOOLCHAIN',
+    'GOFLAGS',
     'CARGO_HOME',
     'RUSTUP_HOME',
     'RUSTC',
     'RUSTDOC',
+    'RUSTC_WRAPPER',
     'RUSTC_WORKSPACE_WRAPPER',
+    'RUSTFLAGS',
     'CARGO_BUILD_RUSTC',
+    'CARGO_BUILD_RUSTC_WRAPPER',
     'GEM_HOME',
     'GEM_PATH',
     'CONFIG_SHELL',
+  ],
+  // Commands a tool runs by itself, without being asked to edit or page: git's transport,
+  // askpass helpers (run when there is no terminal), less's input preprocessor.
+  commands: [
     'GIT_EXEC_PATH',
     'GIT_SSH',
     'GIT_SSH_COMMAND',
     'GIT_ASKPASS',
-    'GIT_PAGER',
-    'GIT_EDITOR',
-    'GIT_SEQUENCE_EDITOR',
     'GIT_PROXY_COMMAND',
     'GIT_EXTERNAL_DIFF',
-    'GIT_TEMPLATE_DIR',
     'SSH_ASKPASS',
     'SUDO_ASKPASS',
-    'PAGER',
-    'EDITOR',
-    'VISUAL',
-    'BROWSER',
     'LESSOPEN',
     'LESSCLOSE',
-    'LESSEDIT',
-    'MANPAGER',
-    'SYSTEMD_PAGER',
-    'SYSTEMD_EDITOR',
-    'SUDO_EDITOR',
-    'SVN_EDITOR',
-    'HGEDITOR',
-    'PSQL_EDITOR',
-    'PSQL_PAGER',
-    'GOFLAGS',
-    'RUSTC_WRAPPER',
-    'RUSTFLAGS',
-    'CARGO_BUILD_RUSTC_WRAPPER',
   ],
-  // Whom a program trusts for TLS, or which crypto engine it loads.
+  // Whom a program trusts for TLS or for packages, or which crypto engine it loads.
   trust: [
     'OPENSSL_CONF',
     'OPENSSL_ENGINES',
@@ -247,7 +200,7 @@ const GROUPS: Record<string, string[]> = {
 const EXACT = new Set(Object.values(GROUPS).flat());
 
 /**
- * Every name starting with one of these: loader variables, exported bash functions, git's
+ * Every name starting with one of these: the dynamic loader, exported bash functions, git's
  * config (GIT_CONFIG, _GLOBAL, _SYSTEM, _COUNT, _KEY_n, _VALUE_n, _PARAMETERS), Lua init code,
  * and yarn's settings (YARN_YARN_PATH runs a file).
  */
@@ -267,24 +220,33 @@ export function isDangerous(name: string): boolean {
 export const DANGEROUS_NAMES = [...EXACT].sort();
 export const DANGEROUS_PREFIXES = [...PREFIXES, ...PREFIXES_ANY_CASE];
 
+/** The one way the refusal names to let names through: persistent, per project. */
+export function allowHint(names: string[], project?: string): string {
+  return `tvault allow-name${project ? ` -p ${project}` : ''} ${names.join(' ')}`;
+}
+
 export function warnIfDangerous(name: string): void {
   if (name.startsWith(RESERVED_PREFIX)) warn(`${name} is reserved for tvault itself; tvault run and tvault env will not pass it on`);
   else if (isDangerous(name))
-    warn(`${name} changes how programs load or shells start; tvault run and tvault env will refuse it unless --allow-dangerous ${name}`);
+    warn(
+      `${name} makes programs load code or configuration from its value; tvault run and tvault env (shell, fish, github) will refuse it until you allow it with: ${allowHint([name])}`,
+    );
 }
 
 /**
- * Throws unless every name may be passed on: TVAULT_* never, a dangerous name only when the
- * user named it with --allow-dangerous.
+ * Throws unless every name may be applied to a process: TVAULT_* never, a dangerous name only
+ * when the project allows it (`allowed`: its allow list plus any --allow-dangerous). One
+ * message lists every blocked name and one command that allows them all.
  */
-export function checkInjectable(names: string[], allowed: readonly string[] = []): void {
+export function checkInjectable(names: string[], allowed: readonly string[] = [], project?: string): void {
   const reserved = names.filter((n) => n.startsWith(RESERVED_PREFIX));
   if (reserved.length)
     throw new TvaultError(`refusing to pass on ${reserved.join(', ')}: names starting with ${RESERVED_PREFIX} are reserved for tvault itself`);
   const bad = names.filter((n) => isDangerous(n) && !allowed.includes(n));
   if (bad.length) {
+    const they = bad.length > 1 ? 'they make' : 'it makes';
     throw new TvaultError(
-      `refusing to inject ${bad.join(', ')}: ${bad.length > 1 ? 'these change' : 'it changes'} how programs load or shells start; add --allow-dangerous ${bad[0]} if you mean it`,
+      `refusing to inject ${bad.join(', ')}: ${they} programs load code or configuration from the value (docs/SECURITY.md); if you mean it, allow ${bad.length > 1 ? 'them' : 'it'} with: ${allowHint(bad, project)}`,
     );
   }
 }

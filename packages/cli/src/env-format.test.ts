@@ -32,23 +32,50 @@ test('env format: fish quoting', () => {
   for (const [value, want] of cases) assert.equal(fishQuote(value), want, JSON.stringify(value));
 });
 
-test('env format: dotenv picks the first quoting its parser reads back exactly', () => {
+test('env format: dotenv picks the first quoting that npm dotenv, python-dotenv and direnv all read back exactly', () => {
   const cases: Array<[string, string]> = [
     ['', "''"],
     ['plain', "'plain'"],
-    ['a "b" #c', `'a "b" #c'`],
-    ['multi\nline', "'multi\nline'"],
-    ["it's", "`it's`"],
-    ["it's `x`", `"it's \`x\`"`],
+    ['a "b" #c $HOME `x`', `'a "b" #c $HOME \`x\`'`],
+    ['one\\two', "'one\\two'"],
+    ['  spaced  ', "'  spaced  '"],
+    ['multi\nline', '"multi\\nline"'],
+    ["it's", `"it's"`],
+    ["it's `x` #y", `"it's \`x\` #y"`],
     ['cr\rhere', '"cr\\rhere"'],
     ['ends\\', 'ends\\'],
-    ['x\'`"y', `x'\`"y`],
-    ["a'\r", `"a'\\r"`],
+    ["x'\\y", "x'\\y"],
+    ["a'\"b", `a'"b`],
   ];
   for (const [value, want] of cases) assert.equal(dotenvQuote('K', value), want, JSON.stringify(value));
-  for (const value of ['\'`"x', '\'`"\n', '\'`"\\n', ' \'`" ', 'x\'`"#y', '"a\\']) {
-    assert.throws(() => dotenvQuote('K', value), /the value of K cannot be written exactly in dotenv format/, JSON.stringify(value));
+  const none: Array<[string, RegExp]> = [
+    ['${HOME}', /python-dotenv would expand its \$\{\.\.\.\}/],
+    ["'${X:-y}'", /python-dotenv would expand/],
+    ["it's $5", /it holds ', \$/],
+    ['a\\\\b\n', /it holds a backslash, a line break/],
+    ['say "hi"\n', /it holds ", a line break/],
+    ["' \"", /it holds ', "/],
+    ['ends\\\n', /a backslash, a line break/],
+  ];
+  for (const [value, re] of none) {
+    assert.throws(() => dotenvQuote('K', value), /the value of K cannot be written portably in dotenv format/, JSON.stringify(value));
+    assert.throws(() => dotenvQuote('K', value), re, JSON.stringify(value));
   }
+  // ${ without a closing brace is literal to python-dotenv too.
+  assert.equal(dotenvQuote('K', '${unclosed'), "'${unclosed'");
+  const left: string[] = [];
+  assert.equal(
+    formatEnv(
+      [
+        { name: 'A', value: '${HOME}' },
+        { name: 'B', value: 'ok' },
+      ],
+      'dotenv',
+      { onUnwritable: (name) => left.push(name) },
+    ),
+    "B='ok'\n",
+  );
+  assert.deepEqual(left, ['A']);
 });
 
 test('env format: each format, whole', () => {
@@ -60,8 +87,8 @@ test('env format: each format, whole', () => {
   assert.equal(formatEnv(entries, 'shell', { export: false }), "A='x'\\''y'\nB_2='é\n'\n");
   assert.equal(formatEnv(entries, 'fish'), "set -gx -- A 'x\\'y'\nset -gx -- B_2 'é\n'\n");
   assert.equal(formatEnv(entries, 'fish', { export: false }), "set -g -- A 'x\\'y'\nset -g -- B_2 'é\n'\n");
-  assert.equal(formatEnv(entries, 'dotenv'), "A=`x'y`\nB_2='é\n'\n");
-  assert.equal(formatEnv(entries, 'dotenv', { export: true }), "A=`x'y`\nB_2='é\n'\n", 'dotenv never exports');
+  assert.equal(formatEnv(entries, 'dotenv'), 'A="x\'y"\nB_2="é\\n"\n');
+  assert.equal(formatEnv(entries, 'dotenv', { export: true }), 'A="x\'y"\nB_2="é\\n"\n', 'dotenv never exports');
   assert.equal(formatEnv(entries, 'json'), '{\n  "A": "x\'y",\n  "B_2": "é\\n"\n}\n');
   assert.equal(formatEnv(entries, 'yaml'), 'A: "x\'y"\nB_2: "é\\n"\n');
   const gh = formatEnv(entries, 'github');
@@ -99,14 +126,18 @@ test('env format: refusals', () => {
     ['RANDOM', 'shell', {}, /RANDOM cannot be loaded into bash or zsh: the shell reserves this name/],
     ['_', 'shell', {}, /cannot be loaded into bash or zsh/],
     ['status', 'fish', {}, /status cannot be loaded into fish/],
-    ['TVAULT_DIR', 'json', {}, /names starting with TVAULT_ are reserved/],
-    ['LD_PRELOAD', 'shell', {}, /refusing to inject LD_PRELOAD: it changes how programs load/],
-    ['PATH', 'dotenv', {}, /refusing to inject PATH/],
+    ['TVAULT_DIR', 'github', {}, /names starting with TVAULT_ are reserved/],
+    ['LD_PRELOAD', 'shell', {}, /refusing to inject LD_PRELOAD: it makes programs load code or configuration from the value .*tvault allow-name LD_PRELOAD$/],
+    ['PATH', 'fish', { project: 'web' }, /refusing to inject PATH: .* tvault allow-name -p web PATH$/],
+    ['NODE_OPTIONS', 'github', {}, /refusing to inject NODE_OPTIONS/],
   ];
   for (const [name, format, opts, re] of cases) assert.throws(() => formatEnv([{ name, value: 'v' }], format, opts), re, `${name} ${format}`);
   assert.throws(() => formatEnv([], 'xml'), /unknown format 'xml'; use one of: shell, fish, dotenv, json, yaml, github/);
-  // What the user let through, and what `tvault export` (checkNames: false) writes as data.
+  // What the project allows, and the data formats, which nothing executes: no name is refused there.
   assert.equal(formatEnv([{ name: 'LD_PRELOAD', value: 'v' }], 'shell', { allowDangerous: ['LD_PRELOAD'] }), "export LD_PRELOAD='v'\n");
-  assert.equal(formatEnv([{ name: 'TVAULT_DIR', value: 'v' }], 'dotenv', { checkNames: false }), "TVAULT_DIR='v'\n");
+  for (const format of ['dotenv', 'json', 'yaml']) {
+    assert.doesNotThrow(() => formatEnv([{ name: 'TVAULT_DIR', value: 'v' }, { name: 'LD_PRELOAD', value: 'v' }], format), format);
+  }
+  assert.equal(formatEnv([{ name: 'TVAULT_DIR', value: 'v' }], 'dotenv'), "TVAULT_DIR='v'\n");
   assert.equal(formatEnv([{ name: 'RANDOM', value: 'v' }], 'fish'), "set -gx -- RANDOM 'v'\n", 'fish does not reserve RANDOM');
 });

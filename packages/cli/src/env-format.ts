@@ -18,14 +18,23 @@ export interface EnvEntry {
 export interface FormatOptions {
   /** shell: `export K=...` (default) or plain `K=...`; fish: `set -gx` (default) or `set -g`. */
   export?: boolean;
-  /** Dangerous names (dangerous-env.ts) the user explicitly let through. */
+  /** Dangerous names (dangerous-env.ts) the project allows, or the user let through with --allow-dangerous. */
   allowDangerous?: readonly string[];
+  /** The project, named in the refusal's `tvault allow-name -p P` hint. */
+  project?: string;
   /**
-   * Refuse TVAULT_* and dangerous names (default true): every format is meant to become an
-   * environment. Only `tvault export`, which writes a copy of the data, turns this off.
+   * dotenv: called for each value that has no portable form, which is then left out; without
+   * it such a value is refused (a TvaultError naming the key, never the value).
    */
-  checkNames?: boolean;
+  onUnwritable?: (name: string, reason: string) => void;
 }
+
+/**
+ * The formats that apply variables to a process (eval'd by a shell, or by the Actions runner
+ * into every later step): only these refuse dangerous and TVAULT_* names. dotenv, json and yaml
+ * are data, read by a program that decides itself what to do with them.
+ */
+export const APPLIED_FORMATS: readonly EnvFormat[] = ['shell', 'fish', 'github'];
 
 /**
  * Names bash or zsh do not take as a plain variable: read-only ones (an `export` fails half-way
@@ -188,31 +197,44 @@ export function fishQuote(value: string): string {
   return `'${value.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
 }
 
-/** The characters the dotenv package's quote-stripping treats as quotes. */
-const DOTENV_QUOTES = /^['"`]/;
+/** python-dotenv expands `${NAME}` and `${NAME:-default}` in every value, quoted or not (its _posix_variable). */
+const PY_DOTENV_EXPANSION = /\$\{[^}:]*(?::-[^}]*)?\}/;
 
 /**
- * dotenv 17's parser (one regex over the file, CRLF and CR normalised to LF first):
- * - '…' and `…` are literal, may span lines, but cannot hold their own quote, a CR, or end
- *   with a backslash (its `\'` alternative lets the match run on to a later quote);
- * - "…" turns \n and \r into LF and CR and keeps every other backslash, so it cannot hold ",
- *   a literal backslash-n/-r, or a trailing backslash;
- * - unquoted is one line, cut at #, trimmed, and must not start with a quote.
- * A value none of these can carry (e.g. all three quotes and a newline) is refused.
+ * A dotenv line's value that three real readers give back exactly: the npm dotenv package (17),
+ * python-dotenv (0.21 to 1.x, with its default interpolation) and direnv's `dotenv` (2.32,
+ * which splits the file at every CR and LF first, so no value may span lines). Measured by
+ * test/formats-roundtrip.test.mjs against all three. The forms, in order:
+ * - '…': literal in all three, when the value has no ', CR or LF (direnv), no \\ (python
+ *   turns it into one backslash) and does not end in a backslash (npm and python read \' as
+ *   an escaped quote and run on);
+ * - "…" with \n and \r for LF and CR (all three decode them), when the value has no ", no
+ *   backslash (npm keeps it, python and direnv drop or decode it) and no $ (direnv expands it);
+ * - bare, when it is printable ASCII without space, #, $, and does not start with a quote.
+ * Returns the form, or why there is none.
  */
+export function dotenvForm(value: string): { text: string } | { reason: string } {
+  if (PY_DOTENV_EXPANSION.test(value)) return { reason: 'python-dotenv would expand its ${...}' };
+  if (!/[\r\n']/.test(value) && !value.includes('\\\\') && !value.endsWith('\\')) return { text: `'${value}'` };
+  if (!/["\\$]/.test(value)) return { text: `"${value.replace(/\n/g, '\\n').replace(/\r/g, '\\r')}"` };
+  if (/^[\x21-\x7e]+$/.test(value) && !/[#$]/.test(value) && !/^['"`]/.test(value)) return { text: value };
+  const has = [
+    [/'/, "'"],
+    [/"/, '"'],
+    [/\\/, 'a backslash'],
+    [/\$/, '$'],
+    [/[\r\n]/, 'a line break'],
+  ]
+    .filter(([re]) => (re as RegExp).test(value))
+    .map(([, what]) => what);
+  return { reason: `no quoting reads back the same in npm dotenv, python-dotenv and direnv (it holds ${has.join(', ')})` };
+}
+
+/** A dotenv value, or a refusal naming the key (never the value). */
 export function dotenvQuote(name: string, value: string): string {
-  const trailingBackslash = value.endsWith('\\');
-  if (!value.includes('\r') && !trailingBackslash) {
-    if (!value.includes("'")) return `'${value}'`;
-    if (!value.includes('`')) return `\`${value}\``;
-  }
-  if (!value.includes('"') && !/\\[nr]/.test(value) && !trailingBackslash) {
-    return `"${value.replace(/\n/g, '\\n').replace(/\r/g, '\\r')}"`;
-  }
-  if (value !== '' && !/[#\r\n]/.test(value) && value === value.trim() && !DOTENV_QUOTES.test(value)) return value;
-  throw new TvaultError(
-    `the value of ${name} cannot be written exactly in dotenv format (it mixes quote characters with a newline, #, or surrounding space); use --format json`,
-  );
+  const f = dotenvForm(value);
+  if ('text' in f) return f.text;
+  throw new TvaultError(`the value of ${name} cannot be written portably in dotenv format: ${f.reason}; use --format json`);
 }
 
 /** GitHub Actions' $GITHUB_ENV multiline form with a random delimiter absent from the value. */
@@ -262,10 +284,11 @@ function yaml(entries: EnvEntry[]): string {
 export function formatEnv(entries: EnvEntry[], format: string, opts: FormatOptions = {}): string {
   const exp = opts.export !== false;
   if (!ENV_FORMATS.includes(format as EnvFormat)) throw usageError(`unknown format '${format}'; use one of: ${ENV_FORMATS.join(', ')}`);
-  if (opts.checkNames !== false)
+  if (APPLIED_FORMATS.includes(format as EnvFormat))
     checkInjectable(
       entries.map((e) => e.name),
       opts.allowDangerous,
+      opts.project,
     );
   switch (format as EnvFormat) {
     case 'shell':
@@ -277,7 +300,14 @@ export function formatEnv(entries: EnvEntry[], format: string, opts: FormatOptio
       return entries.map((e) => `set ${exp ? '-gx' : '-g'} -- ${e.name} ${fishQuote(e.value)}\n`).join('');
     case 'dotenv':
       // Never `export`: a dotenv file is not shell (its quoting is not safe to `source`).
-      return entries.map((e) => `${e.name}=${dotenvQuote(e.name, e.value)}\n`).join('');
+      return entries
+        .map((e) => {
+          const f = opts.onUnwritable ? dotenvForm(e.value) : { text: dotenvQuote(e.name, e.value) };
+          if ('text' in f) return `${e.name}=${f.text}\n`;
+          opts.onUnwritable!(e.name, f.reason);
+          return '';
+        })
+        .join('');
     case 'json':
       return JSON.stringify(Object.fromEntries(entries.map((e) => [e.name, e.value])), null, 2) + '\n';
     case 'yaml':

@@ -5,7 +5,7 @@
 import './harden'; // first: before anything can read a secret
 import { checkProjectName, resolveVaultDir } from '@tvault/core/base';
 import type { Answer } from '@tvault/protocol';
-import { agentDisabledByEnv, agentRequest, answerSecrets, finalRefusal, readRequest } from './agent-client';
+import { agentDisabledByEnv, agentRequest, answerAllowed, answerSecrets, finalRefusal, readRequest } from './agent-client';
 import { formatEnv } from './env-format';
 import { type FastArgs, parseFast } from './fast-args';
 import { valueText, writeStdoutSync } from './output';
@@ -52,7 +52,7 @@ export function tryFastPath(argv: string[]): FastResult {
   }
   let text: string;
   try {
-    text = formatEnv(answerSecrets(res), a.format, { export: a.export });
+    text = formatEnv(answerSecrets(res), a.format, { export: a.export, allowDangerous: answerAllowed(res) });
   } catch {
     return { handled: false, asked: res }; // a value this format cannot carry: the full CLI reports it properly
   }

@@ -10,6 +10,7 @@ import { envCommands } from './commands/env';
 import { projectCommands } from './commands/projects';
 import { vaultCommands } from './commands/vault';
 import { trustCommands } from './commands/trust';
+import { nameCommands } from './commands/names';
 import { auditCommands } from './commands/audit';
 import { unknownCommand } from './commands/argv';
 
@@ -38,6 +39,7 @@ export function buildParser(argv: string[], fastPathAnswer?: Answer | null): Arg
   projectCommands(cli);
   envCommands(cli);
   trustCommands(cli);
+  nameCommands(cli);
   auditCommands(cli);
   return cli
     .command('agent', 'run and control the unlock agent', (y) => require('./commands/agent').agentCommands(y))

@@ -3,7 +3,7 @@
 // unlock; writes always unlock directly. Core (SQLite, the KDF, NaCl) loads only on that path.
 import { type Selection, Vault, checkProjectName, resolveVaultDir } from '@tvault/core';
 import type { Answer } from '@tvault/protocol';
-import { agentDisabledByEnv, agentRequest, answerSecrets, explainFallback, finalRefusal, readRequest } from './agent-client';
+import { agentDisabledByEnv, agentRequest, answerAllowed, answerSecrets, explainFallback, finalRefusal, readRequest } from './agent-client';
 import { getPassphrase } from './passphrase';
 import { type ProjectConfig, loadConfig } from './project-config';
 
@@ -19,6 +19,13 @@ export interface GlobalArgs {
 export interface PlainSecret {
   name: string;
   value: string;
+}
+
+/** A project's selected secrets, and which of their names it allows although they are dangerous. */
+export interface ProjectSecrets {
+  project: string;
+  secrets: PlainSecret[];
+  allowed: string[];
 }
 
 export class Session {
@@ -76,7 +83,7 @@ export class Session {
   }
 
   /** Asks the agent; returns null when the caller should unlock directly instead. */
-  private viaAgent(q: { key?: string } & Selection): { project: string; secrets: PlainSecret[] } | null {
+  private viaAgent(q: { key?: string } & Selection): ProjectSecrets | null {
     if (!this.useAgent || process.platform === 'win32') return null;
     const earlier = this.args.fastPathAnswer;
     this.args.fastPathAnswer = undefined; // used once
@@ -94,18 +101,21 @@ export class Session {
       return null;
     }
     const project = String(res.project);
-    if (q.key !== undefined) return { project, secrets: [{ name: q.key, value: String(res.value) }] };
-    return { project, secrets: answerSecrets(res) };
+    if (q.key !== undefined) return { project, secrets: [{ name: q.key, value: String(res.value) }], allowed: [] };
+    return { project, secrets: answerSecrets(res), allowed: answerAllowed(res) };
   }
 
   /** Reads the selected secrets of the project (agent first). */
-  async readSecrets(sel: Selection, op: 'getall' | 'export' = 'getall'): Promise<{ project: string; secrets: PlainSecret[] }> {
+  async readSecrets(sel: Selection, op: 'getall' | 'export' = 'getall'): Promise<ProjectSecrets> {
     const agent = this.viaAgent(sel);
     if (agent) return agent;
     return this.withUnlocked((vault, kek) => {
       const project = this.project(vault);
+      // Checked first: a tampered allow list fails the read (exit 8) before a value is decrypted.
+      const allowed = vault.allowedNames(kek, project);
       const secrets = vault.getSecrets(kek, project, sel, op);
-      return { project, secrets: secrets.map((s) => ({ name: s.name, value: drain(s.value) })) };
+      const have = new Set(secrets.map((s) => s.name));
+      return { project, secrets: secrets.map((s) => ({ name: s.name, value: drain(s.value) })), allowed: allowed.filter((n) => have.has(n)) };
     });
   }
 

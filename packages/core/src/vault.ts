@@ -36,6 +36,7 @@ import {
 } from './crypto';
 import { ExitCode, TvaultError, integrityError, notFound, usageError } from './errors';
 import { DEFAULT_KDF, type KdfParams, checkKdfParams, checkNewKdfParams, deriveKek, isWeak } from './kdf';
+import { MAC_BYTES as ALLOWED_MAC_BYTES, allowedNamesKey, decodeAllowedNames, encodeAllowedNames } from './allowed-names';
 import { type Manifest, type ManifestEntry, decodeManifest, encodeManifest } from './manifest';
 import { checkKeyName, checkProjectName, checkValue } from './names';
 import { ensurePrivateDir, vaultFiles } from './paths';
@@ -498,6 +499,7 @@ export class Vault {
         throw new TvaultError(`project '${name}' is the current project; make another one current first (tvault use OTHER), then delete it`);
       }
       this.q<[number]>('DELETE FROM projects WHERE id = ?').run(p.id);
+      this.q<[string]>('DELETE FROM meta WHERE key = ?').run(allowedNamesKey(p.uid));
       this.manifests.delete(p.id);
     });
   }
@@ -622,6 +624,40 @@ export class Vault {
     if (s.version === null) throw tampered(`${what}: its current version ${e.version} was deleted`);
     if ((s.sealed !== null) !== e.live)
       throw tampered(`${what}: version ${e.version} is ${e.live ? 'a value' : 'a deletion'} in the manifest and not in the table`);
+  }
+
+  // ---- allowed names (see allowed-names.ts) -------------------------------------------------
+
+  /** The names the project lets `run` and the applied `env` formats pass on; verified under the KEK. */
+  allowedNames(kek: Uint8Array, project: string): string[] {
+    return this.readAllowedNames(kek, this.project(project));
+  }
+
+  private readAllowedNames(kek: Uint8Array, p: ProjectRow): string[] {
+    const row = this.guard(() => this.q<[string], { value: Buffer | string }>('SELECT value FROM meta WHERE key = ?').get(allowedNamesKey(p.uid)));
+    if (!row) return []; // none allowed; a deleted row only takes allowances away
+    const v = typeof row.value === 'string' ? Buffer.from(row.value, 'utf8') : row.value;
+    const body = v.subarray(0, Math.max(0, v.length - ALLOWED_MAC_BYTES));
+    if (v.length < ALLOWED_MAC_BYTES || !macEquals(v.subarray(body.length), macUnder(kek, 'manifest', body)))
+      throw tampered(`the allowed names of project '${p.name}': the row was altered or written without the key`);
+    return decodeAllowedNames(body, p.uid, `project '${p.name}'`);
+  }
+
+  /** Adds or removes allowed names of a project (audited as name.allow / name.revoke); returns the new list. */
+  changeAllowedNames(kek: Uint8Array, project: string, change: { add?: string[]; remove?: string[] }): string[] {
+    const add = (change.add ?? []).map(checkKeyName);
+    const remove = (change.remove ?? []).map(checkKeyName);
+    const p = this.project(project);
+    const op = remove.length ? 'name.revoke' : 'name.allow';
+    return this.write(kek, { op, project, keys: [...add, ...remove] }, () => {
+      const names = new Set(this.readAllowedNames(kek, p));
+      add.forEach((n) => names.add(n));
+      remove.forEach((n) => names.delete(n));
+      // No row for an empty list: rotate re-MACs the rows that exist, which are the non-empty ones.
+      if (names.size) storeAllowedNames(this.db, kek, p.uid, names);
+      else this.q<[string]>('DELETE FROM meta WHERE key = ?').run(allowedNamesKey(p.uid));
+      return [...names].sort();
+    });
   }
 
   // ---- secrets -----------------------------------------------------------------------------
@@ -871,7 +907,11 @@ export class Vault {
             }
           }
           // Every manifest is checked under the old KEK and MACed again under the new one.
-          for (const p of this.q<[], ProjectRow>('SELECT * FROM projects').all()) storeManifest(this.db, newKek, p.id, this.manifest(oldKek, p));
+          for (const p of this.q<[], ProjectRow>('SELECT * FROM projects').all()) {
+            storeManifest(this.db, newKek, p.id, this.manifest(oldKek, p));
+            const allowed = this.readAllowedNames(oldKek, p);
+            if (allowed.length) storeAllowedNames(this.db, newKek, p.uid, allowed);
+          }
           const put = this.q<[Buffer | string, string]>('UPDATE meta SET value = ? WHERE key = ?');
           put.run(salt, 'kdf_salt');
           put.run(JSON.stringify(kdf), 'kdf');
@@ -903,6 +943,15 @@ function storeManifest(db: Db, kek: Uint8Array, projectId: number, m: Manifest):
     projectId,
     body,
     macUnder(kek, 'manifest', body),
+  );
+}
+
+/** Stores a project's allowed names: body || HMAC(manifest key, body). */
+function storeAllowedNames(db: Db, kek: Uint8Array, uid: Uint8Array, names: Iterable<string>): void {
+  const body = encodeAllowedNames(uid, names);
+  db.prepare<[string, Buffer]>('INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)').run(
+    allowedNamesKey(uid),
+    Buffer.concat([body, macUnder(kek, 'manifest', body)]),
   );
 }
 

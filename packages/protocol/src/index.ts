@@ -54,6 +54,8 @@ export interface ValueAnswer {
 export interface SecretsAnswer {
   project: string;
   secrets: Record<string, string>;
+  /** Names among `secrets` the project allows although they are dangerous (absent: none). */
+  allowed?: string[];
 }
 
 /** What `status` tells the holder of a token about it. */

@@ -37,7 +37,11 @@ function runOptions(c: Y): Y {
   return selectOptions(c)
     .option('strict', { type: 'boolean', describe: 'fail if a key named by --only or required by tvault.toml is missing (run: before the child starts)' })
     .option('pristine', { type: 'boolean', describe: 'give the child only the secrets plus a minimal PATH, HOME and TERM' })
-    .option('allow-dangerous', { type: 'string', array: true, describe: 'let this loader/shell variable through (repeatable; see docs/SECURITY.md)' });
+    .option('allow-dangerous', {
+      type: 'string',
+      array: true,
+      describe: 'let this dangerous name through for this one command (repeatable); tvault allow-name NAME allows it for the project',
+    });
 }
 
 /** Splits `--allow-dangerous A,B` as well as repeated flags. */
@@ -58,11 +62,13 @@ export async function runWithSecrets(a: RunArgs, cmd: string[]): Promise<number>
   const sel = selection(a);
   let secrets: PlainSecret[];
   try {
-    ({ secrets } = await s.readSecrets(sel));
+    const read = await s.readSecrets(sel);
+    secrets = read.secrets;
     checkStrict(a, s, sel.only, secrets);
     checkInjectable(
       secrets.map((x) => x.name),
-      allowedNames(a),
+      [...read.allowed, ...allowedNames(a)],
+      read.project,
     );
   } catch (err) {
     if (err instanceof TvaultError) {
@@ -87,6 +93,22 @@ function checkStrict(a: RunArgs, s: Session, only: string[] | undefined, secrets
   const want = [...(only ?? []), ...required];
   const missing = [...new Set(want)].filter((k) => !have.has(k));
   if (missing.length) throw new TvaultError(`--strict: missing ${missing.join(', ')}`, ExitCode.NOT_FOUND);
+}
+
+const SKIP_RULE =
+  'A value with no portable dotenv form (e.g. one holding ${...}, or both quote kinds and a line break) is left out: every other ' +
+  'key is written, each one left out is named on stderr with the reason (never the value), and the exit status is 1.';
+
+/**
+ * Writes what could be rendered; then names each value left out (dotenv only) and exits 1, so
+ * that one value never costs the whole project and a script still sees that something is missing.
+ */
+function writeSkipping(text: string, skipped: string[], format: string): void {
+  process.stdout.write(text);
+  if (!skipped.length) return;
+  for (const s of skipped) process.stderr.write(`tvault: left out ${s}\n`);
+  process.stderr.write(`tvault: ${skipped.length} value${skipped.length > 1 ? 's' : ''} left out of the ${format} output; --format json carries every value\n`);
+  process.exitCode = ExitCode.ERROR;
 }
 
 const RUN_EXIT_CODES =
@@ -115,7 +137,8 @@ export function envCommands(y: Y): Y {
           .example('eval "$(tvault env)"', '')
           .example('tvault env --format dotenv > .env.local', '')
           .example('tvault env --format github >> "$GITHUB_ENV"', '')
-          .example('tvault env -- ./server', ''),
+          .example('tvault env -- ./server', '')
+          .epilogue(`dotenv: ${SKIP_RULE}`),
       async (a: RunArgs & { format: string; export: boolean }) => {
         const cmd = commandAfterDashes();
         if (cmd.length) {
@@ -126,10 +149,17 @@ export function envCommands(y: Y): Y {
         if (!ENV_FORMATS.includes(a.format as never)) throw usageError(`unknown format '${a.format}'; use one of: ${ENV_FORMATS.join(', ')}`);
         const s = new Session(a);
         const sel = selection(a);
-        const { secrets } = await s.readSecrets(sel);
+        const { project, secrets, allowed } = await s.readSecrets(sel);
         checkStrict(a, s, sel.only, secrets);
         // Rendered in full before anything is written: a refusal prints nothing on stdout.
-        process.stdout.write(formatEnv(secrets, a.format, { export: a.export, allowDangerous: allowedNames(a) }));
+        const skipped: string[] = [];
+        const text = formatEnv(secrets, a.format, {
+          export: a.export,
+          allowDangerous: [...allowed, ...allowedNames(a)],
+          project,
+          onUnwritable: (name, reason) => skipped.push(`${name}: ${reason}`),
+        });
+        writeSkipping(text, skipped, a.format);
       },
     )
     .command(
@@ -151,10 +181,14 @@ export function envCommands(y: Y): Y {
       (c: Y): Y =>
         selectOptions(c)
           .option('format', { type: 'string', default: 'dotenv', choices: ['dotenv', 'json', 'yaml'] })
-          .example('tvault export --format json > secrets.json', ''),
+          .example('tvault export --format json > secrets.json', '')
+          .example('tvault export > .env', 'dotenv that npm dotenv, python-dotenv and direnv read back alike')
+          .epilogue(SKIP_RULE),
       async (a: SelectArgs & { format: string }) => {
         const { secrets } = await new Session(a).readSecrets(selection(a), 'export');
-        process.stdout.write(formatEnv(secrets, a.json ? 'json' : a.format, { export: false, checkNames: false }));
+        const format = a.json ? 'json' : a.format;
+        const skipped: string[] = [];
+        writeSkipping(formatEnv(secrets, format, { export: false, onUnwritable: (name, reason) => skipped.push(`${name}: ${reason}`) }), skipped, format);
       },
     );
 }
