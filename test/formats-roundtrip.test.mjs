@@ -98,16 +98,17 @@ test('env: an unknown format is a usage error listing the formats', () => {
   assertOneLineError(assert, v.run(['env', '--format', 'xml']), 2, /unknown format 'xml'; use one of: shell, fish, dotenv, json, yaml, github/);
 });
 
-test('env refuses dangerous and TVAULT_* names in every format unless allowed; export (a data copy) does not', (t) => {
+test('env refuses dangerous and TVAULT_* names where they are applied (shell, fish, github), not in the data formats', (t) => {
   const w = hostileVaultLite(t, { LD_PRELOAD: '/tmp/evil.so', OK: 'fine' });
-  for (const format of ['shell', 'fish', 'dotenv', 'json', 'yaml', 'github']) {
+  for (const format of ['shell', 'fish', 'github']) {
     const r = w.run(['env', '--format', format]);
-    assertOneLineError(assert, r, 1, /refusing to inject LD_PRELOAD: it changes how programs load or shells start; add --allow-dangerous LD_PRELOAD/);
+    assertOneLineError(assert, r, 1, /refusing to inject LD_PRELOAD: it makes programs load code or configuration from the value .*tvault allow-name -p default LD_PRELOAD$/m);
     assert.equal(r.stdout, '');
   }
-  const allowed = w.run(['env', '--format', 'json', '--allow-dangerous', 'LD_PRELOAD']);
+  for (const format of ['dotenv', 'json', 'yaml']) assert.equal(w.run(['env', '--format', format]).code, 0, format);
+  const allowed = w.run(['env', '--format', 'shell', '--allow-dangerous', 'LD_PRELOAD']);
   assert.equal(allowed.code, 0, allowed.stderr);
-  assert.deepEqual(JSON.parse(allowed.stdout), { LD_PRELOAD: '/tmp/evil.so', OK: 'fine' });
+  assert.match(allowed.stdout, /^export LD_PRELOAD='\/tmp\/evil.so'$/m);
   const exported = w.run(['export', '--format', 'json']);
   assert.equal(exported.code, 0, exported.stderr);
   assert.deepEqual(JSON.parse(exported.stdout), { LD_PRELOAD: '/tmp/evil.so', OK: 'fine' });

@@ -45,13 +45,13 @@ test('run refuses a dangerous name before the child starts (125), and --allow-da
     assert,
     r,
     125,
-    /refusing to inject BASH_ENV, NODE_OPTIONS: these change how programs load or shells start; add --allow-dangerous BASH_ENV/,
+    /refusing to inject BASH_ENV, NODE_OPTIONS: they make programs load code or configuration from the value .*; if you mean it, allow them with: tvault allow-name -p default BASH_ENV NODE_OPTIONS$/m,
   );
   assert.equal(existsSync(started), false, 'the child started');
   assert.equal(existsSync(canary), false, 'BASH_ENV ran');
 
   const one = v.run(['run', '--allow-dangerous', 'NODE_OPTIONS', '--', 'true']);
-  assertOneLineError(assert, one, 125, /refusing to inject BASH_ENV: it changes/);
+  assertOneLineError(assert, one, 125, /refusing to inject BASH_ENV: it makes/);
 
   const both = v.run(['run', '--allow-dangerous', 'NODE_OPTIONS', '--allow-dangerous', 'BASH_ENV', '--', 'sh', '-c', 'printf "%s|%s" "$NODE_OPTIONS" "$SAFE"']);
   assert.equal(both.code, 0, both.stderr);
@@ -66,13 +66,13 @@ test('set and import warn about dangerous and TVAULT_* names; run refuses TVAULT
   assert.equal(set.code, 0);
   assert.match(
     set.stderr,
-    /warning: LD_PRELOAD changes how programs load or shells start; tvault run and tvault env will refuse it unless --allow-dangerous LD_PRELOAD/,
+    /warning: LD_PRELOAD makes programs load code or configuration from its value; tvault run and tvault env \(shell, fish, github\) will refuse it until you allow it with: tvault allow-name LD_PRELOAD/,
   );
   const file = join(v.dir, 'in.env');
   writeFileSync(file, 'PROMPT_COMMAND=x\nTVAULT_DIR=/elsewhere\nPLAIN=1\n');
   const imp = v.run(['import', file]);
   assert.equal(imp.code, 0, imp.stderr);
-  assert.match(imp.stderr, /warning: PROMPT_COMMAND changes how programs load/);
+  assert.match(imp.stderr, /warning: PROMPT_COMMAND makes programs load/);
   assert.match(imp.stderr, /warning: TVAULT_DIR is reserved for tvault itself/);
   assert.doesNotMatch(imp.stderr, /PLAIN/);
   const r = v.run(['run', '--allow-dangerous', 'LD_PRELOAD,PROMPT_COMMAND,TVAULT_DIR', '--', 'true']);
