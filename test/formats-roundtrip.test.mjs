@@ -5,12 +5,13 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import YAML from 'yaml';
 import { ROOT, assertOneLineError, makeVault } from './helpers.mjs';
-import { DOTENV_UNREPRESENTABLE, hostileVault, parseGithubEnv } from './shell-fixtures.mjs';
+import { DOTENV_UNPORTABLE, hostileVault, parseGithubEnv } from './shell-fixtures.mjs';
+import { readers } from './dotenv-readers.mjs';
 
-const dotenv = createRequire(join(ROOT, 'packages/cli/package.json'))('dotenv');
 
 let v;
 let expected;
@@ -21,9 +22,9 @@ before(() => {
 after(() => v?.cleanup());
 
 /** Asserts that parsed holds exactly the expected entries, naming the first key that differs. */
-function assertExact(parsed, want) {
-  assert.deepEqual(Object.keys(parsed).sort(), Object.keys(want).sort(), 'the reader saw other keys than the ones written');
-  for (const [k, val] of Object.entries(want)) assert.equal(parsed[k], val, `${k} did not round-trip`);
+function assertExact(parsed, want, reader = 'the reader') {
+  assert.deepEqual(Object.keys(parsed).sort(), Object.keys(want).sort(), `${reader} saw other keys than the ones written`);
+  for (const [k, val] of Object.entries(want)) assert.equal(parsed[k], val, `${k} did not round-trip through ${reader}`);
 }
 
 test('json: JSON.parse gives back every value', () => {
@@ -51,22 +52,27 @@ test('yaml: keys a YAML reader would take for booleans or null are quoted', (t) 
   assert.match(r.stdout, /^plain: "null"$/m);
 });
 
-test('dotenv: the dotenv package gives back every value it has syntax for', () => {
-  const only = v.secrets.map(([k]) => k).filter((k) => !DOTENV_UNREPRESENTABLE.has(k));
-  const r = v.run(['env', '--format', 'dotenv', '--only', only.join(',')]);
-  assert.equal(r.code, 0, r.stderr);
-  assertExact(dotenv.parse(Buffer.from(r.stdout)), Object.fromEntries(only.map((k) => [k, expected[k]])));
+test('dotenv: npm dotenv, python-dotenv and direnv each read back every value that has a portable form', (t) => {
+  const read = readers(t, v.dir);
+  if (!read) return;
+  const r = v.run(['env', '--format', 'dotenv']);
+  const portable = Object.fromEntries(v.secrets.filter(([k]) => !DOTENV_UNPORTABLE.has(k)));
+  for (const [reader, parse] of Object.entries(read)) assertExact(parse(r.stdout), portable, reader);
   // A dotenv file is not shell (its quoting is not safe to source): no export, even by default.
   assert.equal(v.run(['env', '--format', 'dotenv', '--only', 'SEMICOLON']).stdout, `SEMICOLON='a; touch ${v.canary}'\n`);
+  assert.equal(existsSync(v.canary), false, 'a reader ran a command from a value');
 });
 
-test('dotenv: a value with no dotenv syntax is refused, one line, nothing on stdout', () => {
-  for (const k of DOTENV_UNREPRESENTABLE) {
-    const r = v.run(['env', '--format', 'dotenv', '--only', `SINGLE_QUOTES,${k}`]);
-    assertOneLineError(assert, r, 1, new RegExp(`value of ${k} cannot be written exactly in dotenv format`));
-    assert.equal(r.stdout, '');
-    assert.doesNotMatch(r.stderr, /touch/, 'the error must not show the value');
-  }
+test('dotenv: a value with no portable form is left out and named on stderr with the reason, never the value; exit 1', () => {
+  const r = v.run(['env', '--format', 'dotenv']);
+  assert.equal(r.code, 1);
+  const named = [...r.stderr.matchAll(/^tvault: left out ([A-Z_]+): (.+)$/gm)].map((m) => m[1]);
+  assert.deepEqual(named.sort(), [...DOTENV_UNPORTABLE].sort());
+  assert.match(r.stderr, /^tvault: left out EXPANSIONS: python-dotenv would expand its \$\{\.\.\.\}$/m);
+  assert.match(r.stderr, /^tvault: left out QUOTE_BREAKOUT: no quoting reads back the same in npm dotenv, python-dotenv and direnv \(it holds ', a backslash\)$/m);
+  assert.match(r.stderr, new RegExp(`^tvault: ${DOTENV_UNPORTABLE.size} values left out of the dotenv output; --format json carries every value$`, 'm'));
+  assert.doesNotMatch(r.stderr, /touch/, 'the error must not show a value');
+  for (const k of DOTENV_UNPORTABLE) assert.doesNotMatch(r.stdout, new RegExp(`^${k}=`, 'm'));
 });
 
 test('github: the $GITHUB_ENV heredoc form gives back every value; delimiters are random and absent from values', () => {

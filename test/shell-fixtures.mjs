@@ -71,8 +71,22 @@ function toSize(unit, bytes) {
   return s + 'x'.repeat(bytes - Buffer.byteLength(s));
 }
 
-/** Values the dotenv package has no syntax for (all three quotes with a newline or #). */
-export const DOTENV_UNREPRESENTABLE = new Set(['COMBO', 'BIG']);
+/**
+ * Values with no dotenv form that npm dotenv, python-dotenv and direnv all read back the same
+ * (env-format.ts, dotenvForm): a ${...} (python-dotenv expands it in every quoting), or a ' or
+ * line break together with a backslash, " or $ (and a space or # that rules out a bare word).
+ */
+export const DOTENV_UNPORTABLE = new Set([
+  'BACKSLASHES',
+  'BACKSLASH_END',
+  'EXPANSIONS',
+  'QUOTE_BREAKOUT',
+  'FISH_BREAKOUT',
+  'DOTENV_LOOKALIKE',
+  'COMBO',
+  'BIG',
+  'BIG_NO_SINGLE_QUOTE',
+]);
 
 /** A vault (helpers.makeVault) whose default project holds hostileSecrets(canary), byte for byte. */
 export function hostileVault(t) {
