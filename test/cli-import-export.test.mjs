@@ -1,11 +1,13 @@
-// import of .env files (literal, no shell expansion, all or nothing, --dry-run) and export in
-// dotenv, json and yaml, parsed back with the real `dotenv` and `yaml` packages.
+// import of .env files (literal, no shell expansion; every valid line imported and every line
+// left out named by number; --dry-run and the summary say new/changed/unchanged) and export in
+// dotenv, json and yaml, parsed back with the real readers (npm dotenv, python-dotenv, direnv, yaml).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { ROOT, assertOneLineError, assertVaultIntact, makeVault, sql } from './helpers.mjs';
+import { readers } from './dotenv-readers.mjs';
 
 const require = createRequire(join(ROOT, 'packages/cli/package.json'));
 const dotenv = require('dotenv');
@@ -58,37 +60,92 @@ test('import reads quotes, comments and export prefixes, and expands nothing', (
     MULTI: 'first\nsecond',
   });
   assert.equal(existsSync(pwned), false);
-  // Every imported key has version 1 with op 'import'; a second import makes version 2.
+  // Every imported key has version 1 with op 'import'; importing the same file again writes
+  // nothing new and says so; a changed value makes version 2.
   assert.equal(sql(join(v.vault, 'vault.db'), "SELECT COUNT(*) FROM secret_versions WHERE op = 'import'"), '13');
-  assert.equal(v.run(['import', file, '-p', 'default']).code, 0);
+  const again = v.run(['import', file, '-p', 'default']);
+  assert.equal(again.code, 0, again.stderr);
+  assert.equal(again.stderr, 'imported into default: 0 new, 0 changed, 13 unchanged\n');
+  assert.equal(JSON.parse(v.run(['history', 'PLAIN', '--json']).stdout).versions.length, 1);
+  const changed = v.run(['import', '-'], { input: 'PLAIN=changed\nNEWONE=1\nEMPTY=\n' });
+  assert.equal(changed.stderr, 'imported into default: 1 new, 1 changed, 1 unchanged\n');
   assert.equal(JSON.parse(v.run(['history', 'PLAIN', '--json']).stdout).versions.length, 2);
 });
 
-test('import --dry-run validates and writes nothing', (t) => {
+test('import --dry-run shows each key as new, changed or unchanged (names only) and writes nothing', (t) => {
   const v = makeVault(t);
+  for (const [k, val] of [
+    ['SAME', 'same-value'],
+    ['OTHER', 'old-value'],
+  ])
+    assert.equal(v.run(['set', k, '--stdin'], { input: val }).code, 0);
   const file = join(v.dir, 'x.env');
-  writeFileSync(file, 'A=1\nB=2\n');
-  const before = auditCount(v);
+  writeFileSync(file, 'SAME=same-value\nOTHER=new-value\nFRESH=fresh-value\n');
+  const versions = () => sql(join(v.vault, 'vault.db'), 'SELECT COUNT(*) FROM secret_versions');
+  const before = versions();
   const r = v.run(['import', file, '--dry-run']);
   assert.equal(r.code, 0, r.stderr);
-  assert.equal(r.stdout, 'would set A\nwould set B\n');
-  assert.equal(auditCount(v), before);
-  assert.deepEqual(JSON.parse(v.run(['list', '--json']).stdout).secrets, []);
-  // A dry run needs no passphrase at all.
-  const noPass = v.run(['import', file, '--dry-run', '--json'], { env: { TVAULT_PASSPHRASE: undefined } });
-  assert.deepEqual(JSON.parse(noPass.stdout), { dryRun: true, keys: ['A', 'B'] });
-  writeFileSync(file, 'GOOD=1\nBAD.NAME=2\n');
-  assertOneLineError(assert, v.run(['import', file, '--dry-run']), 2, /invalid key name "BAD.NAME"/);
+  assert.equal(r.stdout, 'unchanged SAME\nchanged   OTHER\nnew       FRESH\n');
+  assert.equal(r.stderr, 'dry run for default: 1 new, 1 changed, 1 unchanged; nothing written\n');
+  assert.doesNotMatch(r.stdout + r.stderr, /value/, 'a dry run must not show values');
+  assert.equal(versions(), before);
+  assert.equal(sql(join(v.vault, 'vault.db'), "SELECT COUNT(*) FROM audit WHERE op = 'import'"), '0');
+  const json = JSON.parse(v.run(['import', file, '--dry-run', '--json']).stdout);
+  assert.deepEqual(json, { project: 'default', dryRun: true, new: ['FRESH'], changed: ['OTHER'], unchanged: ['SAME'], skipped: [] });
+  // A dotenv-legal name tvault cannot store is reported by line; the rest is still shown.
+  writeFileSync(file, 'FRESH=1\nKEY.WITH.DOTS=2\n');
+  const dots = v.run(['import', file, '--dry-run']);
+  assert.equal(dots.code, 1);
+  assert.equal(dots.stdout, 'new       FRESH\n');
+  assert.match(dots.stderr, /^tvault: .*x\.env, line 2: KEY\.WITH\.DOTS is not a tvault key name \(letters, digits and _, not starting with a digit\)$/m);
+  assert.match(dots.stderr, /^dry run for default: 1 new, 0 changed, 0 unchanged, 1 line left out; nothing written$/m);
 });
 
-test('import is all or nothing; unreadable or empty files are one-line errors', (t) => {
+test('import takes every valid line and names each line it leaves out, by number, never its text (exit 1)', (t) => {
   const v = makeVault(t);
   assert.equal(v.run(['set', 'EXISTING', '--stdin'], { input: 'old' }).code, 0);
   const file = join(v.dir, 'bad.env');
-  writeFileSync(file, 'EXISTING=new\nFRESH=1\n1BAD=2\n');
-  assertOneLineError(assert, v.run(['import', file]), 2, /invalid key name "1BAD"/);
-  writeFileSync(file, `EXISTING=new\nHUGE=${'x'.repeat(1024 * 1024 + 1)}\n`);
-  assertOneLineError(assert, v.run(['import', file]), 2, /too large/);
+  writeFileSync(
+    file,
+    [
+      'EXISTING=new',
+      'FRESH=1',
+      '1BAD=secret-one',
+      'this line is not a binding secret-two',
+      'KEY.WITH.DOTS=secret-three',
+      `HUGE=${'x'.repeat(1024 * 1024 + 1)}`,
+      'LAST=2',
+      '',
+    ].join('\n'),
+  );
+  const r = v.run(['import', file]);
+  assert.equal(r.code, 1, r.stderr);
+  const lines = r.stderr.trim().split('\n');
+  assert.deepEqual(
+    lines.map((l) => /line (\d+):/.exec(l)?.[1] ?? l),
+    ['3', '4', '5', '6', 'imported into default: 2 new, 1 changed, 0 unchanged; 4 lines left out (above)'],
+  );
+  assert.match(r.stderr, /line 4: not a KEY=value line$/m);
+  assert.match(r.stderr, /line 6: the value of HUGE: value is too large/);
+  assert.doesNotMatch(r.stderr, /secret-|xxxx/, 'a report must not show a value or the text of a line');
+  assertVaultIntact(assert, v, { EXISTING: 'new', FRESH: '1', LAST: '2' });
+  const json = JSON.parse(v.run(['import', file, '--json']).stdout);
+  assert.deepEqual(
+    json.skipped.map((x) => [x.line, x.name ?? null]),
+    [
+      [3, '1BAD'],
+      [4, null],
+      [5, 'KEY.WITH.DOTS'],
+      [6, 'HUGE'],
+    ],
+  );
+  assert.deepEqual([json.new, json.changed, json.unchanged.sort()], [[], [], ['EXISTING', 'FRESH', 'LAST']]);
+});
+
+test('import: unreadable or empty files are one-line errors; a wrong passphrase writes nothing', (t) => {
+  const v = makeVault(t);
+  assert.equal(v.run(['set', 'EXISTING', '--stdin'], { input: 'old' }).code, 0);
+  const file = join(v.dir, 'bad.env');
   assertOneLineError(assert, v.run(['import', join(v.dir, 'missing.env')]), 1, /cannot read .*missing\.env: ENOENT/);
   const dir = join(v.dir, 'a-directory');
   mkdirSync(dir);
@@ -96,7 +153,7 @@ test('import is all or nothing; unreadable or empty files are one-line errors', 
   writeFileSync(file, '# only a comment\n\n');
   assertOneLineError(assert, v.run(['import', file]), 2, /holds no KEY=value lines/);
   assertOneLineError(assert, v.run(['import', file], { env: { TVAULT_PASSPHRASE: 'wrong' } }), 2, /holds no KEY=value/);
-  writeFileSync(file, 'FRESH=1\n');
+  writeFileSync(file, 'FRESH=1\nEXISTING=new\n');
   assertOneLineError(assert, v.run(['import', file], { env: { TVAULT_PASSPHRASE: 'wrong' } }), 6, /wrong passphrase/);
   assertVaultIntact(assert, v, { EXISTING: 'old' });
   // Stdin works as `-`.
@@ -128,11 +185,13 @@ function exported(v, format, extra = []) {
   return r.stdout;
 }
 
-test('export --format dotenv|json|yaml round-trips through the dotenv and yaml parsers', (t) => {
+/** Values with no portable dotenv form: `${...}` (python-dotenv expands it), both quotes and a space. */
+const UNPORTABLE = ['SUBST', 'BOTH_QUOTES'];
+const PORTABLE = Object.fromEntries(Object.entries(VALUES).filter(([k]) => !UNPORTABLE.includes(k)));
+
+test('export --format dotenv|json|yaml round-trips through npm dotenv, python-dotenv, direnv and yaml', (t) => {
   const v = makeVault(t);
   for (const [k, val] of Object.entries(VALUES)) assert.equal(v.run(['set', k, '--stdin', '--keep-newline'], { input: val }).code, 0);
-  assert.deepEqual(dotenv.parse(exported(v, 'dotenv')), VALUES);
-  assert.deepEqual(dotenv.parse(exported(v)), VALUES, 'dotenv is the default');
   assert.deepEqual(JSON.parse(exported(v, 'json')), VALUES);
   assert.deepEqual(JSON.parse(v.run(['export', '--json']).stdout), VALUES);
   const yaml = exported(v, 'yaml');
@@ -146,21 +205,36 @@ test('export --format dotenv|json|yaml round-trips through the dotenv and yaml p
   assert.deepEqual(JSON.parse(exported(v, 'json', ['-p', 'empty'])), {});
   assert.deepEqual(YAML.parse(exported(v, 'yaml', ['-p', 'empty'])), {});
   assert.deepEqual(dotenv.parse(exported(v, 'dotenv', ['-p', 'empty'])), {});
+  // dotenv: every portable value, read back alike by all three readers; dotenv is the default.
+  const only = ['--only', Object.keys(PORTABLE).join(',')];
+  const text = exported(v, 'dotenv', only);
+  assert.equal(exported(v, undefined, only), text, 'dotenv is the default');
+  const read = readers(t, v.dir);
+  if (read) for (const [reader, parse] of Object.entries(read)) assert.deepEqual(parse(text), PORTABLE, reader);
   // What export writes, import reads back to the same values.
   const copy = makeVault(t);
-  assert.equal(copy.run(['import', '-'], { input: exported(v, 'dotenv') }).code, 0);
-  assertVaultIntact(assert, copy, VALUES);
+  assert.equal(copy.run(['import', '-'], { input: text }).code, 0);
+  assertVaultIntact(assert, copy, PORTABLE);
 });
 
-test('a value dotenv cannot carry exactly makes export fail whole, not write something else', (t) => {
+test('export leaves out a value with no portable dotenv form, naming it and why, writes the rest, exits 1', (t) => {
   const v = makeVault(t);
   const awkward = { FINE: 'fine', WIN_PATH: 'C:\\new\\dir\\' };
   for (const [k, val] of Object.entries(awkward)) assert.equal(v.run(['set', k, '--stdin'], { input: val }).code, 0);
   assert.deepEqual(dotenv.parse(exported(v, 'dotenv')), awkward);
-  // All three quote characters and a newline: no dotenv quoting reads back the same.
-  assert.equal(v.run(['set', 'IMPOSSIBLE', '--stdin'], { input: `'"\`\n` + 'x' }).code, 0);
+  assert.equal(v.run(['set', 'IMPOSSIBLE', '--stdin'], { input: `it's "x"\nsecret-y` }).code, 0);
+  assert.equal(v.run(['set', 'EXPANDS', '--stdin'], { input: 'a ${HOME} b' }).code, 0);
   const r = v.run(['export', '--format', 'dotenv']);
-  assertOneLineError(assert, r, 1, /IMPOSSIBLE cannot be written exactly in dotenv format.*--format json/);
-  assert.equal(r.stdout, '');
-  assert.deepEqual(JSON.parse(exported(v, 'json')), { ...awkward, IMPOSSIBLE: `'"\`\nx` });
+  assert.equal(r.code, 1);
+  assert.deepEqual(dotenv.parse(r.stdout), awkward, 'every other key is written');
+  assert.equal(
+    r.stderr,
+    [
+      'tvault: left out EXPANDS: python-dotenv would expand its ${...}',
+      `tvault: left out IMPOSSIBLE: no quoting reads back the same in npm dotenv, python-dotenv and direnv (it holds ', ", a line break)`,
+      'tvault: 2 values left out of the dotenv output; --format json carries every value',
+      '',
+    ].join('\n'),
+  );
+  assert.deepEqual(JSON.parse(exported(v, 'json')), { ...awkward, IMPOSSIBLE: `it's "x"\nsecret-y`, EXPANDS: 'a ${HOME} b' });
 });

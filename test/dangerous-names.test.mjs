@@ -243,7 +243,9 @@ test('allow-name: the command the refusal names lets the names through for that 
   assert.match(v.run(['audit', 'verify']).stdout + v.run(['audit', 'verify']).stderr, /intact|ok/i);
 
   // The list survives a passphrase change (re-MACed under the new key).
-  const rot = v.run(['key', 'rotate', ...['--kdf-memory', '256', '--kdf-passes', '1', '--kdf-parallelism', '1']], { env: { TVAULT_NEW_PASSPHRASE: 'another passphrase' } });
+  const rot = v.run(['key', 'rotate', ...['--kdf-memory', '256', '--kdf-passes', '1', '--kdf-parallelism', '1']], {
+    env: { TVAULT_NEW_PASSPHRASE: 'another passphrase' },
+  });
   assert.equal(rot.code, 0, rot.stderr);
   const after = v.run(['allow-name', '--list'], { env: { TVAULT_PASSPHRASE: 'another passphrase' } });
   assert.equal(after.stdout, 'LD_PRELOAD\n', after.stderr);
@@ -290,7 +292,12 @@ test('through the agent: env (fast path) and run apply the same allow list; a ta
   const v = dangerousVault(t);
   await startAgent(t, v);
   const viaAgent = { env: AGENT_ONLY };
-  assertOneLineError(assert, v.run(['env'], viaAgent), 1, /refusing to inject LD_PRELOAD, NODE_OPTIONS: .*tvault allow-name -p default LD_PRELOAD NODE_OPTIONS$/m);
+  assertOneLineError(
+    assert,
+    v.run(['env'], viaAgent),
+    1,
+    /refusing to inject LD_PRELOAD, NODE_OPTIONS: .*tvault allow-name -p default LD_PRELOAD NODE_OPTIONS$/m,
+  );
   assert.equal(v.run(['allow-name', 'LD_PRELOAD', 'NODE_OPTIONS']).code, 0);
   const env = v.run(['env'], viaAgent);
   assert.equal(env.code, 0, env.stderr);

@@ -4,14 +4,11 @@
 // carry is refused with one line on stderr and nothing on stdout.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import YAML from 'yaml';
-import { ROOT, assertOneLineError, makeVault } from './helpers.mjs';
+import { assertOneLineError, makeVault } from './helpers.mjs';
 import { DOTENV_UNPORTABLE, hostileVault, parseGithubEnv } from './shell-fixtures.mjs';
 import { readers } from './dotenv-readers.mjs';
-
 
 let v;
 let expected;
@@ -69,7 +66,10 @@ test('dotenv: a value with no portable form is left out and named on stderr with
   const named = [...r.stderr.matchAll(/^tvault: left out ([A-Z_]+): (.+)$/gm)].map((m) => m[1]);
   assert.deepEqual(named.sort(), [...DOTENV_UNPORTABLE].sort());
   assert.match(r.stderr, /^tvault: left out EXPANSIONS: python-dotenv would expand its \$\{\.\.\.\}$/m);
-  assert.match(r.stderr, /^tvault: left out QUOTE_BREAKOUT: no quoting reads back the same in npm dotenv, python-dotenv and direnv \(it holds ', a backslash\)$/m);
+  assert.match(
+    r.stderr,
+    /^tvault: left out QUOTE_BREAKOUT: no quoting reads back the same in npm dotenv, python-dotenv and direnv \(it holds ', a backslash\)$/m,
+  );
   assert.match(r.stderr, new RegExp(`^tvault: ${DOTENV_UNPORTABLE.size} values left out of the dotenv output; --format json carries every value$`, 'm'));
   assert.doesNotMatch(r.stderr, /touch/, 'the error must not show a value');
   for (const k of DOTENV_UNPORTABLE) assert.doesNotMatch(r.stdout, new RegExp(`^${k}=`, 'm'));
@@ -108,7 +108,12 @@ test('env refuses dangerous and TVAULT_* names where they are applied (shell, fi
   const w = hostileVaultLite(t, { LD_PRELOAD: '/tmp/evil.so', OK: 'fine' });
   for (const format of ['shell', 'fish', 'github']) {
     const r = w.run(['env', '--format', format]);
-    assertOneLineError(assert, r, 1, /refusing to inject LD_PRELOAD: it makes programs load code or configuration from the value .*tvault allow-name -p default LD_PRELOAD$/m);
+    assertOneLineError(
+      assert,
+      r,
+      1,
+      /refusing to inject LD_PRELOAD: it makes programs load code or configuration from the value .*tvault allow-name -p default LD_PRELOAD$/m,
+    );
     assert.equal(r.stdout, '');
   }
   for (const format of ['dotenv', 'json', 'yaml']) assert.equal(w.run(['env', '--format', format]).code, 0, format);

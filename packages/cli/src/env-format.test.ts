@@ -45,7 +45,7 @@ test('env format: dotenv picks the first quoting that npm dotenv, python-dotenv 
     ['cr\rhere', '"cr\\rhere"'],
     ['ends\\', 'ends\\'],
     ["x'\\y", "x'\\y"],
-    ["a'\"b", `a'"b`],
+    ['a\'"b', `a'"b`],
   ];
   for (const [value, want] of cases) assert.equal(dotenvQuote('K', value), want, JSON.stringify(value));
   const none: Array<[string, RegExp]> = [
@@ -54,7 +54,7 @@ test('env format: dotenv picks the first quoting that npm dotenv, python-dotenv 
     ["it's $5", /it holds ', \$/],
     ['a\\\\b\n', /it holds a backslash, a line break/],
     ['say "hi"\n', /it holds ", a line break/],
-    ["' \"", /it holds ', "/],
+    ['\' "', /it holds ', "/],
     ['ends\\\n', /a backslash, a line break/],
   ];
   for (const [value, re] of none) {
@@ -136,7 +136,17 @@ test('env format: refusals', () => {
   // What the project allows, and the data formats, which nothing executes: no name is refused there.
   assert.equal(formatEnv([{ name: 'LD_PRELOAD', value: 'v' }], 'shell', { allowDangerous: ['LD_PRELOAD'] }), "export LD_PRELOAD='v'\n");
   for (const format of ['dotenv', 'json', 'yaml']) {
-    assert.doesNotThrow(() => formatEnv([{ name: 'TVAULT_DIR', value: 'v' }, { name: 'LD_PRELOAD', value: 'v' }], format), format);
+    assert.doesNotThrow(
+      () =>
+        formatEnv(
+          [
+            { name: 'TVAULT_DIR', value: 'v' },
+            { name: 'LD_PRELOAD', value: 'v' },
+          ],
+          format,
+        ),
+      format,
+    );
   }
   assert.equal(formatEnv([{ name: 'TVAULT_DIR', value: 'v' }], 'dotenv'), "TVAULT_DIR='v'\n");
   assert.equal(formatEnv([{ name: 'RANDOM', value: 'v' }], 'fish'), "set -gx -- RANDOM 'v'\n", 'fish does not reserve RANDOM');

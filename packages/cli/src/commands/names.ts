@@ -40,7 +40,7 @@ async function allowName(a: Args) {
 export function nameCommands(y: Y): Y {
   return y.command(
     'allow-name [names..]',
-    "let run and env (shell, fish, github) pass on these dangerous names for the project (kept in the vault, audited)",
+    'let run and env (shell, fish, github) pass on these dangerous names for the project (kept in the vault, audited)',
     (c: Y): Y =>
       c
         .positional('names', { type: 'string', array: true, describe: 'variable names, e.g. NODE_OPTIONS' })

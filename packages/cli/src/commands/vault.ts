@@ -204,44 +204,31 @@ async function rotate(a: A<{ kdfMemory?: number; kdfPasses?: number; kdfParallel
   });
 }
 
-/**
- * A .env file's KEY=value pairs, as dotenv parses them (no shell or variable expansion:
- * `$(cmd)` and `${X}` stay literal), with two repairs. Bytes that are not UTF-8 are refused,
- * naming the line (never its text), where decoding would silently turn them into U+FFFD. And a
- * key `__proto__`, which dotenv's plain-object result drops (assigning it sets the prototype),
- * is kept: every `__proto__` in the text is swapped for a random word that the text does not
- * contain, and swapped back in names and values afterwards; a one-to-one rewrite of word
- * characters, which dotenv's grammar treats alike.
- */
-function parseDotenv(raw: Buffer, label: string): Array<[string, string]> {
-  const strict = new TextDecoder('utf-8', { fatal: true });
-  let text: string;
-  try {
-    text = strict.decode(raw);
-  } catch {
-    // 0x0a never occurs inside a multi-byte sequence, so the bad bytes are within one line.
-    let start = 0;
-    for (let line = 1; ; line++) {
-      const end = raw.indexOf(0x0a, start);
-      try {
-        strict.decode(raw.subarray(start, end < 0 ? raw.length : end));
-      } catch {
-        throw usageError(`${label}: line ${line} is not valid UTF-8; nothing was imported`);
-      }
-      start = end + 1;
-    }
+type Change = 'new' | 'changed' | 'unchanged';
+
+/** Each entry's change against the project's current values (`current`: name to value). */
+function classify(entries: Array<{ name: string; value: Buffer }>, current: Map<string, Buffer>): Record<Change, string[]> {
+  const out: Record<Change, string[]> = { new: [], changed: [], unchanged: [] };
+  for (const e of entries) {
+    const now = current.get(e.name);
+    out[!now ? 'new' : now.equals(e.value) ? 'unchanged' : 'changed'].push(e.name);
   }
-  const { randomBytes } = require('node:crypto') as typeof import('node:crypto');
-  let word: string;
-  do word = `x${randomBytes(16).toString('hex')}`;
-  while (text.includes(word));
-  const back = (s: string) => s.split(word).join('__proto__');
-  const parsed = (require('dotenv') as typeof import('dotenv')).parse(text.split('__proto__').join(word));
-  return Object.entries(parsed).map(([k, v]) => [back(k), back(v)]);
+  return out;
 }
 
+const counts = (c: Record<Change, string[]>) => `${c.new.length} new, ${c.changed.length} changed, ${c.unchanged.length} unchanged`;
+
+/**
+ * import: every valid KEY=value line is imported; each line left out (unparseable, a name
+ * tvault cannot store such as KEY.WITH.DOTS, a value it refuses, bytes that are not UTF-8) is
+ * named on stderr by its line number, never its text, and makes the exit status 1. Values
+ * equal to the stored ones are not written again; the summary says how many were new,
+ * changed and unchanged. --dry-run says the same per key and writes nothing.
+ */
 async function importFile(a: A<{ file: string; dryRun?: boolean }>) {
   const { readFileSync } = await import('node:fs');
+  const { parseDotenvFile } = await import('../dotenv-import');
+  const label = a.file === '-' || a.file === '' ? 'stdin' : a.file;
   let raw: Buffer;
   try {
     // yargs hands a lone '-' over as ''; no file has an empty name, so both mean stdin.
@@ -249,29 +236,62 @@ async function importFile(a: A<{ file: string; dryRun?: boolean }>) {
   } catch (err) {
     throw new TvaultError(`cannot read ${a.file}: ${errnoText(err)}`);
   }
-  let parsed: Array<[string, string]>;
+  let parsed: ReturnType<typeof parseDotenvFile>;
   try {
-    parsed = parseDotenv(raw, a.file === '-' || a.file === '' ? 'stdin' : a.file);
+    parsed = parseDotenvFile(raw);
   } finally {
     raw.fill(0);
   }
-  const entries = parsed.map(([name, value]) => ({ name, value: Buffer.from(value, 'utf8') }));
-  if (!entries.length) throw usageError(`${a.file} holds no KEY=value lines`);
+  const skipped = parsed.problems.map((p) => ({ line: p.line, ...(p.name ? { name: p.name } : {}), reason: p.reason }));
+  if (!a.json) {
+    const left = new Set(parsed.problems);
+    for (const p of [...parsed.problems, ...parsed.notes].sort((x, y) => x.line - y.line)) {
+      if (left.has(p)) process.stderr.write(`tvault: ${label}, line ${p.line}: ${p.reason}\n`);
+      else warn(`${label}, line ${p.line}: ${p.reason}`);
+    }
+  }
+  if (!parsed.entries.length && !parsed.problems.length) throw usageError(`${a.file} holds no KEY=value lines`);
+  const entries = parsed.entries.map((e) => ({ name: e.name, value: Buffer.from(e.value, 'utf8') }));
   entries.forEach((e) => warnIfDangerous(e.name));
   const s = new Session(a);
+  const finish = (project: string, c: Record<Change, string[]>, dryRun: boolean) => {
+    if (a.json) printJson({ project, ...(dryRun ? { dryRun: true } : { imported: [...c.new, ...c.changed] }), ...c, skipped });
+    else if (dryRun) {
+      const change = new Map(Object.entries(c).flatMap(([k, names]) => names.map((n) => [n, k])));
+      process.stdout.write(entries.map((e) => `${change.get(e.name)!.padEnd(9)} ${e.name}\n`).join(''));
+      process.stderr.write(
+        `dry run for ${project}: ${counts(c)}${skipped.length ? `, ${skipped.length} line${skipped.length > 1 ? 's' : ''} left out` : ''}; nothing written\n`,
+      );
+    } else
+      process.stderr.write(
+        `imported into ${project}: ${counts(c)}${skipped.length ? `; ${skipped.length} line${skipped.length > 1 ? 's' : ''} left out (above)` : ''}\n`,
+      );
+    if (skipped.length) process.exitCode = ExitCode.ERROR;
+  };
   try {
+    const names = entries.map((e) => e.name);
     if (a.dryRun) {
-      const { checkKeyName, checkValue } = await import('@tvault/core');
-      entries.forEach((e) => (checkKeyName(e.name), checkValue(e.value)));
-      if (a.json) return printJson({ dryRun: true, keys: entries.map((e) => e.name) });
-      process.stdout.write(entries.map((e) => `would set ${e.name}\n`).join(''));
+      // Comparing needs the current values: read (and audited) like any read, agent first.
+      const { project, secrets } = names.length ? await s.readSecrets({ only: names }) : { project: s.explicitProject() ?? '', secrets: [] };
+      const current = new Map(secrets.map((x) => [x.name, Buffer.from(x.value, 'utf8')]));
+      try {
+        finish(project, classify(entries, current), true);
+      } finally {
+        current.forEach((b) => b.fill(0));
+      }
       return;
     }
     await s.withUnlocked((vault, kek) => {
       const project = s.project(vault);
-      vault.setSecrets(kek, project, entries, 'import');
-      if (a.json) printJson({ project, imported: entries.map((e) => e.name) });
-      else process.stderr.write(`imported ${entries.length} secret${entries.length === 1 ? '' : 's'} into ${project}\n`);
+      const current = new Map(names.length ? vault.getSecrets(kek, project, { only: names }, 'import.compare').map((x) => [x.name, x.value]) : []);
+      try {
+        const c = classify(entries, current);
+        const write = entries.filter((e) => !c.unchanged.includes(e.name));
+        if (write.length) vault.setSecrets(kek, project, write, 'import');
+        finish(project, c, false);
+      } finally {
+        current.forEach((b) => b.fill(0));
+      }
     });
   } finally {
     entries.forEach((e) => e.value.fill(0));
@@ -318,9 +338,14 @@ export function vaultCommands(y: Y): Y {
       (c: Y): Y =>
         c
           .positional('file', { type: 'string', demandOption: true, describe: 'a .env file, or - for stdin' })
-          .option('dry-run', { type: 'boolean', describe: 'show what would be imported, write nothing' })
+          .option('dry-run', { type: 'boolean', describe: 'show per key whether it is new, changed or unchanged; write nothing' })
           .example('tvault import .env --dry-run', '')
-          .example('heroku config -s | tvault import -', ''),
+          .example('heroku config -s | tvault import -', '')
+          .epilogue(
+            'Every valid line is imported; a line that is left out (unparseable, a name such as KEY.WITH.DOTS that tvault ' +
+              'cannot store, a value it refuses) is named by its line number on stderr, never its text, and the exit status is 1. ' +
+              'Unchanged values are not written again; the summary counts new, changed and unchanged.',
+          ),
       importFile,
     )
     .command(
