@@ -9,6 +9,8 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { assertOneLineError, makeVault, bundleSources, sql, requireCommand } from './helpers.mjs';
 import { AGENT_ONLY, auditRows, startAgent } from './agent-helpers.mjs';
+import { shellEnv } from './shell-fixtures.mjs';
+import { spawnSync } from 'node:child_process';
 
 let isDangerous;
 
@@ -311,4 +313,33 @@ test('through the agent: env (fast path) and run apply the same allow list; a ta
   const db = join(v.vault, 'vault.db');
   sql(db, `UPDATE meta SET value = X'00' || value WHERE key LIKE 'allowed_names:%'`);
   assertOneLineError(assert, v.run(['env'], viaAgent), 8, /integrity check failed for the allowed names/);
+});
+
+test('the bash hook: tvault_load refuses a dangerous name until the project allows it, then loads it', (t) => {
+  const v = makeVault(t);
+  for (const [k, val] of [
+    ['NODE_OPTIONS', '--no-warnings'],
+    ['PLAIN', 'ok'],
+  ])
+    assert.equal(v.run(['set', k, '--stdin'], { input: val }).code, 0);
+  const env = shellEnv(v);
+  const load = () =>
+    spawnSync(
+      'bash',
+      [
+        '--norc',
+        '--noprofile',
+        '-c',
+        'eval "$(tvault hook bash 2>/dev/null)" || exit 90; tvault_load; s=$?; printf "%s|%s|%s" "$s" "${NODE_OPTIONS-unset}" "${PLAIN-unset}"',
+      ],
+      {
+        env,
+        encoding: 'utf8',
+      },
+    );
+  const refused = load();
+  assert.match(refused.stdout, /^[1-9]\d*\|unset\|unset$/, 'the shell was left as it was');
+  assert.match(refused.stderr, /refusing to inject NODE_OPTIONS: .*tvault allow-name -p default NODE_OPTIONS/);
+  assert.equal(v.run(['allow-name', 'NODE_OPTIONS']).code, 0);
+  assert.equal(load().stdout, '0|--no-warnings|ok');
 });
