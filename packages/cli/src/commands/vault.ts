@@ -272,7 +272,9 @@ async function importFile(a: A<{ file: string; dryRun?: boolean }>) {
     const names = entries.map((e) => e.name);
     if (a.dryRun) {
       // Comparing needs the current values: read (and audited) like any read, agent first.
-      const { project, secrets } = names.length ? await s.readSecrets({ only: names }) : { project: s.explicitProject() ?? '', secrets: [] };
+      // By name while the request stays small (the agent takes 64 KiB), else the whole project.
+      const sel = names.length <= 500 ? { only: names } : {};
+      const { project, secrets } = names.length ? await s.readSecrets(sel) : { project: s.explicitProject() ?? 'the current project', secrets: [] };
       const current = new Map(secrets.map((x) => [x.name, Buffer.from(x.value, 'utf8')]));
       try {
         finish(project, classify(entries, current), true);
