@@ -96,7 +96,8 @@ function checkStrict(a: RunArgs, s: Session, only: string[] | undefined, secrets
 }
 
 const SKIP_RULE =
-  'A value with no portable dotenv form (e.g. one holding ${...}, or both quote kinds and a line break) is left out: every other ' +
+  "A value with no dotenv form that npm dotenv, python-dotenv and direnv all read back exactly (one holding ${...}, or a ' or line " +
+  'break together with ", \\ or $) is left out: every other ' +
   'key is written, each one left out is named on stderr with the reason (never the value), and the exit status is 1.';
 
 /**
