@@ -75,6 +75,8 @@ test('start --locked serves nothing until unlocked: a read exits 3 naming tvault
   let s = JSON.parse(r.stdout);
   assert.deepEqual([s.running, s.locked, s.unlocked, s.onIdle, s.idleRemainingMs], [true, true, false, 'exit', null]);
   assert.match(agentOnly(v, ['agent', 'status']).stdout, /^agent {5}running \(pid \d+, locked: tvault unlock\)$/m);
+  const doctor = v.run(['doctor']);
+  assert.match(doctor.stdout + doctor.stderr, /agent.*running, locked \(tvault unlock\)/);
 
   r = agentOnly(v, ['unlock'], { TVAULT_PASSPHRASE: PASS });
   assert.equal(r.code, 0, r.stderr);

@@ -223,7 +223,7 @@ export function agentCommands(y: Y): Y {
   const own = y
     .command(
       'start',
-      'unlock once and serve reads over a private socket (foreground; Ctrl-C stops it)',
+      'serve reads over a private socket, unlocked at start or (--locked) by tvault unlock (foreground; Ctrl-C stops it)',
       (c: Y): Y =>
         c
           .option('locked', {
