@@ -277,6 +277,8 @@ test('--on-idle lock: the idle deadline wipes the key and the agent keeps runnin
       .map((r) => r.detail.split(' ')[0]),
     ['reason=idle', 'reason=idle'],
   );
+  const verify = v.run(['audit', 'verify']);
+  assert.equal(verify.code, 0, `the lock and unlock rows fit the chain and carry their MACs: ${verify.stdout}${verify.stderr}`);
 
   const w = makeVault(t);
   const b = await startAgent(t, w, ['--locked', '--idle', '1s'], { env: { TVAULT_PASSPHRASE: undefined } });
