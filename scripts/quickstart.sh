@@ -32,16 +32,21 @@ step 'eval "$(tvault env)" && printf "%s\n" "$TRICKY"'
 step 'tvault run -- sh -c '\''echo "the child sees DATABASE_URL=${DATABASE_URL%%@*}@…"'\'''
 tvault run -- sh -c 'echo "the child sees DATABASE_URL=${DATABASE_URL%%@*}@…"'
 
-# The agent unlocks once and serves reads prompt-free until it idles out or is stopped.
-step 'tvault agent start --idle 5m &'
-tvault agent start --idle 5m &
+# The agent starts locked in the background (no prompt), `tvault unlock` warms it (at a terminal
+# it prompts; here TVAULT_PASSPHRASE gives it), and reads are prompt-free until `tvault lock`.
+step 'tvault agent start --locked --on-idle lock &'
+tvault agent start --locked --on-idle lock &
 agent_pid=$!
 for _ in $(seq 200); do [ -S "$TVAULT_DIR/agent.sock" ] && break; sleep 0.05; done
+step tvault unlock;                                tvault unlock
 step 'env -u TVAULT_PASSPHRASE tvault get DATABASE_URL </dev/null   # no passphrase, no prompt: the agent answers'
 env -u TVAULT_PASSPHRASE node packages/cli/bin/tvault get DATABASE_URL </dev/null
 step 'env -u TVAULT_PASSPHRASE tvault run -- sh -c '\''echo "${#DATABASE_URL} characters injected"'\'''
 env -u TVAULT_PASSPHRASE node packages/cli/bin/tvault run -- sh -c 'echo "${#DATABASE_URL} characters injected"' </dev/null
 step tvault agent status;                          tvault agent status
+step tvault lock;                                  tvault lock
+step 'env -u TVAULT_PASSPHRASE tvault get DATABASE_URL </dev/null   # locked: exit 3, and it says tvault unlock'
+env -u TVAULT_PASSPHRASE node packages/cli/bin/tvault get DATABASE_URL </dev/null || echo "(exit $?)"
 step tvault agent stop;                            tvault agent stop
 wait "$agent_pid" 2>/dev/null || true
 agent_pid=

@@ -1,6 +1,8 @@
 // Running the agent under a service manager: the committed systemd unit and launchd plist,
-// `tvault agent install|uninstall` (rendered from them), and the passphrase sources a unit
-// uses (a 0600 file, systemd credentials), which never put the passphrase into the unit.
+// `tvault agent install|uninstall` (rendered from them), which start the agent --locked
+// --on-idle lock (no passphrase at login, `tvault unlock` warms it), and the passphrase
+// sources a unit may use instead (a 0600 file, systemd credentials), which never put the
+// passphrase into the unit.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -36,19 +38,20 @@ function home(t, v) {
   return { HOME: h, XDG_CONFIG_HOME: undefined };
 }
 
-test('the committed systemd unit is valid as shipped: Type=notify, passphrase by credential, no secret in it', (t) => {
+test('the committed systemd unit is valid as shipped: Type=notify, starts --locked --on-idle lock, no passphrase source at all', (t) => {
   const unit = readFileSync(join(ROOT, 'systemd/tvault-agent.service'), 'utf8');
   systemdVerify(t, unit);
   assert.match(unit, /^Type=notify$/m);
-  assert.match(unit, /^ExecStart=\/usr\/bin\/env tvault agent start$/m);
-  assert.match(unit, /^LoadCredential=tvault-passphrase:%h\/\.config\/tvault\/passphrase$/m);
+  assert.match(unit, /^ExecStart=\/usr\/bin\/env tvault agent start --locked --on-idle lock$/m);
+  assert.doesNotMatch(unit, /^LoadCredential=/m);
   assert.doesNotMatch(unit, /^Environment=TVAULT_PASSPHRASE/m);
 });
 
-test('the committed launchd plist parses and reads the passphrase from a file', () => {
+test('the committed launchd plist parses and starts the agent --locked --on-idle lock, without a passphrase file', () => {
   const p = plist(readFileSync(join(ROOT, 'launchd/dev.tvault.agent.plist'), 'utf8'));
   assert.equal(p.Label, 'dev.tvault.agent');
-  assert.match(p.ProgramArguments.at(-1), /TVAULT_PASSPHRASE_FILE=.*exec tvault agent start$/);
+  assert.equal(p.ProgramArguments.at(-1), 'exec tvault agent start --locked --on-idle lock');
+  assert.equal(p.EnvironmentVariables, undefined);
   assert.deepEqual(p.KeepAlive, { SuccessfulExit: false });
 });
 
@@ -58,9 +61,15 @@ test('install --dry-run prints a systemd unit with absolute paths, the chosen fl
   assert.equal(r.code, 0, r.stderr);
   const unit = r.stdout;
   systemdVerify(t, unit);
-  assert.ok(unit.includes(`\nExecStart=${process.execPath} ${BIN} agent start --idle 1h --max-ttl 8h\n`), unit);
+  assert.ok(unit.includes(`\nExecStart=${process.execPath} ${BIN} agent start --locked --on-idle lock --idle 1h --max-ttl 8h\n`), unit);
   assert.ok(unit.includes(`\nEnvironment=TVAULT_DIR=${v.vault}\n`), 'a non-default vault is named');
-  assert.ok(unit.includes(`\nLoadCredential=tvault-passphrase:${join(v.dir, 'home/.config/tvault/passphrase')}\n`));
+  assert.doesNotMatch(unit, /^LoadCredential=/m, 'locked at login: no passphrase file');
+  // With a passphrase file: unlocked at start from it, by credential; --on-idle as asked.
+  const withFile = v.run(['agent', 'install', '--dry-run', '--passphrase-file', 'pw', '--on-idle', 'exit'], { env: home(t, v), cwd: v.dir }).stdout;
+  systemdVerify(t, withFile);
+  assert.ok(withFile.includes(`\nExecStart=${process.execPath} ${BIN} agent start --on-idle exit\n`), withFile);
+  assert.ok(withFile.includes(`\nLoadCredential=tvault-passphrase:${join(v.dir, 'pw')}\n`), withFile);
+  assert.equal(v.run(['agent', 'install', '--dry-run', '--on-idle', 'never'], { env: home(t, v) }).code, 2);
   assert.match(unit, /^Type=notify$/m);
   assert.doesNotMatch(unit, /ExecReload/, 'without a token file SIGHUP stops the agent: no reload that would');
   assert.ok(!unit.includes(PASS), 'the passphrase (set in the environment) is not in the unit');
@@ -69,7 +78,7 @@ test('install --dry-run prints a systemd unit with absolute paths, the chosen fl
   const bad = v.run(['agent', 'install', '--dry-run', '--idle', '15'], { env: home(t, v) });
   assert.equal(bad.code, 2);
   const sized = v.run(['agent', 'install', '--dry-run', '--log-max-size', '2M'], { env: home(t, v) });
-  assert.ok(sized.stdout.includes(`\nExecStart=${process.execPath} ${BIN} agent start --log-max-size 2097152\n`), sized.stdout);
+  assert.ok(sized.stdout.includes(`\nExecStart=${process.execPath} ${BIN} agent start --locked --on-idle lock --log-max-size 2097152\n`), sized.stdout);
   assert.equal(v.run(['agent', 'install', '--dry-run', '--log-max-size', 'big'], { env: home(t, v) }).code, 2);
 });
 
@@ -78,13 +87,17 @@ test('install --target launchd --dry-run prints a plist with absolute ProgramArg
   const r = v.run(['agent', 'install', '--dry-run', '--target', 'launchd', '--passphrase-file', join(v.dir, 'pw')], { env: home(t, v) });
   assert.equal(r.code, 0, r.stderr);
   const p = plist(r.stdout);
-  assert.deepEqual(p.ProgramArguments, [process.execPath, BIN, 'agent', 'start']);
+  assert.deepEqual(p.ProgramArguments, [process.execPath, BIN, 'agent', 'start', '--on-idle', 'lock']);
   assert.deepEqual(p.EnvironmentVariables, { TVAULT_PASSPHRASE_FILE: join(v.dir, 'pw'), TVAULT_DIR: v.vault });
   assert.equal(p.Label, 'dev.tvault.agent');
   assert.ok(!r.stdout.includes(PASS));
+  // Without a passphrase file: locked at login, no passphrase in its environment.
+  const locked = plist(v.run(['agent', 'install', '--dry-run', '--target', 'launchd'], { env: home(t, v) }).stdout);
+  assert.deepEqual(locked.ProgramArguments, [process.execPath, BIN, 'agent', 'start', '--locked', '--on-idle', 'lock']);
+  assert.deepEqual(locked.EnvironmentVariables, { TVAULT_DIR: v.vault });
 });
 
-test('install writes the unit under $HOME, warns about a missing passphrase file; uninstall removes it', (t) => {
+test('install writes the unit under $HOME (and says to tvault unlock), warns about a missing passphrase file it was given; uninstall removes it', (t) => {
   const v = makeVault(t);
   const env = home(t, v);
   const dry = v.run(['agent', 'install', '--dry-run'], { env }).stdout;
@@ -92,7 +105,9 @@ test('install writes the unit under $HOME, warns about a missing passphrase file
   assert.equal(r.code, 0, r.stderr);
   const path = join(env.HOME, '.config/systemd/user/tvault-agent.service');
   assert.equal(readFileSync(path, 'utf8'), dry, 'install writes what --dry-run prints');
-  assert.match(r.stderr, /systemctl --user daemon-reload && systemctl --user enable --now tvault-agent/);
+  assert.match(r.stderr, /systemctl --user daemon-reload && systemctl --user enable --now tvault-agent, then tvault unlock\n$/);
+  assert.doesNotMatch(r.stderr, /warning/, 'no passphrase file is needed');
+  r = v.run(['agent', 'install', '--passphrase-file', join(v.dir, 'missing')], { env });
   assert.match(r.stderr, /warning: create the passphrase file first/);
   // XDG_CONFIG_HOME is honoured.
   r = v.run(['agent', 'install', '--dry-run'], { env: { ...env, XDG_CONFIG_HOME: join(v.dir, 'cfg') } });
@@ -139,7 +154,7 @@ test('install passes the token flags, with absolute paths, and refuses other uid
   const exec = r.stdout.split('\n').find((l) => l.startsWith('ExecStart='));
   assert.equal(
     exec,
-    `ExecStart=${process.execPath} ${BIN} agent start --require-token --token-file ${join(v.dir, 'tokens')} --allow-uid 1001 --allow-uid 1002 --delegate-dir ${join(v.dir, 'share')}`,
+    `ExecStart=${process.execPath} ${BIN} agent start --locked --on-idle lock --require-token --token-file ${join(v.dir, 'tokens')} --allow-uid 1001 --allow-uid 1002 --delegate-dir ${join(v.dir, 'share')}`,
   );
   assert.match(r.stdout, /^ExecReload=\/bin\/kill -HUP \$MAINPID$/m, 'systemctl reload re-reads the token file');
   for (const args of [

@@ -1,6 +1,8 @@
 // The agent's life: harden, check the vault directory, take the single-instance lock, unlock
-// once, serve reads over a private socket, and on idle, max-ttl, `stop`, a signal or a crash:
-// wipe the KEK, remove the socket and pid file, exit. See docs/PROTOCOL.md for the wire format.
+// (or, with --locked, wait for `tvault unlock`), serve reads over a private socket; `tvault
+// lock`, and idle or max-ttl with --on-idle lock, wipe the KEK and keep it running, locked; on
+// idle or max-ttl (--on-idle exit), `stop`, a signal or a crash: wipe the KEK, remove the
+// socket and pid file, exit. See docs/PROTOCOL.md for the wire format.
 import {
   type Actor,
   type AuditEvent,
@@ -21,12 +23,13 @@ import { acquireLock, checkDelegateDir, clearSocketPath, removeRunFiles, writePi
 import { KeyHolder } from './key';
 import { LockTimers } from './lock-timers';
 import { type AgentLog, type Logger, RefusalDigest, openLog } from './log';
-import { type ErrorCode, type ReadRequest, type Request, type StatusAnswer, type TokenInfo } from '@tvault/protocol';
+import { type ErrorCode, type LockAnswer, type ParsedRequest, type ReadRequest, type StatusAnswer, type TokenInfo } from '@tvault/protocol';
 import { ProtocolError, errorLine, okLine, parseRequest } from './protocol';
 import { serveRead } from './reads';
 import { type Answer, AgentServer, type Peer } from './server';
 import { TokenSet, authorize } from './token-gate';
 import { type TokenSpec, isUnrestricted, readTokenFile } from '@tvault/tokens';
+import { UnlockBackoff } from './unlock-backoff';
 import { VaultHandle } from './vault-handle';
 
 declare const TVAULT_VERSION: string;
@@ -50,7 +53,14 @@ export interface AgentOptions {
   delegateDir?: string;
   /** agent.log is rotated to agent.log.1 past this size (--log-max-size). */
   logMaxBytes?: number;
+  /** Start without the key (--locked): serve nothing until `tvault unlock`; readPassphrase is not called. */
+  locked?: boolean;
+  /** What the idle and max-ttl deadlines do (--on-idle): wipe the key and keep running, or exit (the default). */
+  onIdle?: 'lock' | 'exit';
 }
+
+/** What a locked agent answers to a read; the client offers to unlock it (the answer's `unlock` field). */
+const LOCKED_MESSAGE = 'the agent is locked: run tvault unlock';
 
 /** What the log says about a request: never a value or a token, only names and the token_id. */
 interface RequestInfo {
@@ -60,23 +70,26 @@ interface RequestInfo {
 }
 
 export type StopReason = 'idle' | 'max-ttl' | 'stop' | 'SIGINT' | 'SIGTERM' | 'SIGHUP' | 'crash';
+type LockReason = 'lock' | 'idle' | 'max-ttl';
 const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 const DRAIN_MS = 1000;
 
 /** Maps a failure while serving to a protocol error code and a one-line message. */
-function classify(err: unknown): { code: ErrorCode; message: string } {
-  if (err instanceof ProtocolError) return { code: err.code, message: err.message };
+function classify(err: unknown): { code: ErrorCode; message: string; fields?: Record<string, boolean> } {
+  if (err instanceof ProtocolError) return { code: err.code, message: err.message, fields: err.fields };
   if (err instanceof TvaultError) {
     const code: ErrorCode =
       err.exitCode === ExitCode.NOT_FOUND
         ? 'not_found'
-        : err.exitCode === ExitCode.USAGE
-          ? 'bad_request'
-          : err.exitCode === ExitCode.LOCKED
-            ? 'locked'
-            : err.exitCode === ExitCode.INTEGRITY
-              ? 'integrity'
-              : 'internal';
+        : err.exitCode === ExitCode.WRONG_PASSPHRASE
+          ? 'wrong_passphrase'
+          : err.exitCode === ExitCode.USAGE
+            ? 'bad_request'
+            : err.exitCode === ExitCode.LOCKED
+              ? 'locked'
+              : err.exitCode === ExitCode.INTEGRITY
+                ? 'integrity'
+                : 'internal';
     return { code, message: err.message };
   }
   return { code: 'internal', message: `internal error: ${(err as Error)?.message ?? String(err)}` };
@@ -93,15 +106,19 @@ function notify(log: Logger, state: string): void {
 }
 
 class Agent {
-  private state: 'serving' | 'rotated' | 'stopping' = 'serving';
+  /** locked: no key (--locked, `tvault lock`, an auto-lock with --on-idle lock); `unlock` makes it serving. */
+  private state: 'serving' | 'locked' | 'rotated' | 'stopping';
   private readonly timers: LockTimers;
   private served = 0;
   private lastAuditHead = '';
   private readonly allowed: ReadonlySet<number>;
   readonly server: AgentServer;
   private readonly files: ReturnType<typeof vaultFiles>;
-  private readonly audits: AuditQueue;
+  /** Made at the first unlock: its rows need the key, and a locked agent serves no read. */
+  private audits: AuditQueue | null = null;
   private readonly refusals: RefusalDigest;
+  private readonly backoff = new UnlockBackoff();
+  private readonly startedAt = Date.now();
 
   constructor(
     private readonly o: AgentOptions,
@@ -117,9 +134,10 @@ class Agent {
   ) {
     this.files = vaultFiles(o.dir);
     this.refusals = new RefusalDigest(log);
-    this.audits = new AuditQueue({ tryWrite: (rows) => this.writeAudit(rows) }, new AuditJournal(auditJournalPath(o.dir)));
+    this.state = key.held ? 'serving' : 'locked';
+    if (key.held) this.startAudits();
     this.allowed = new Set([process.getuid!(), ...(o.allowUids ?? [])]);
-    this.timers = new LockTimers(o, (reason) => this.stop(reason, 0));
+    this.timers = new LockTimers(o, (reason) => (o.onIdle === 'lock' ? this.lock(reason) : this.stop(reason, 0)));
     this.server = new AgentServer({
       ioTimeoutMs: o.ioTimeoutMs,
       allowPeer: (p) => this.allowed.has(p.uid),
@@ -128,15 +146,20 @@ class Agent {
     });
   }
 
+  /** The deadlines run while the agent holds the key. */
   startTimers(): void {
-    this.timers.start();
+    if (this.key.held) this.timers.start();
+  }
+
+  private startAudits(): void {
+    this.audits ??= new AuditQueue({ tryWrite: (rows) => this.writeAudit(rows) }, new AuditJournal(auditJournalPath(this.o.dir)));
   }
 
   // ---- requests ----------------------------------------------------------------------------
 
   private onRequest(line: Buffer, peer: Peer): Answer | Promise<Answer> {
     const t0 = process.hrtime.bigint();
-    let req: Request | undefined;
+    let req: ParsedRequest | undefined;
     const info: RequestInfo = {};
     const done = (answer: Answer, result: string): Answer => {
       const keys = info.keys && info.keys.length > 20 ? [...info.keys.slice(0, 20), `+${info.keys.length - 20} more`] : info.keys;
@@ -145,12 +168,17 @@ class Agent {
       return answer;
     };
     const failed = (err: unknown): Answer => {
-      const { code, message } = classify(err);
+      const { code, message, fields } = classify(err);
       if (code === 'internal') this.log.error({ ev: 'internal', op: req?.op, error: message });
-      return done({ line: errorLine(code, message) }, code);
+      return done({ line: errorLine(code, message, fields) }, code);
     };
     try {
       req = parseRequest(line);
+      // Before the token gate: unlock and lock answer to the agent's own uid, never to a token.
+      if (req.op === 'unlock' || req.op === 'lock') {
+        const r = req;
+        return this.lockOp(r, peer).then((a) => done({ line: okLine(a) }, 'ok'), failed);
+      }
       let token: TokenSpec | undefined;
       if (this.tokens) {
         // After the uid check (server.ts), before anything else: no token, no service.
@@ -168,13 +196,15 @@ class Agent {
 
   private async read(req: ReadRequest, peer: Peer, info: RequestInfo, token: TokenSpec | undefined) {
     if (this.state === 'stopping') throw new ProtocolError('locked', 'the agent is locking; unlock directly or start it again');
+    if (this.state === 'locked') throw new ProtocolError('locked', LOCKED_MESSAGE, { unlock: true });
     this.touch();
     info.project = req.project ?? undefined;
     info.keys = req.op === 'get' ? [req.key] : req.op === 'getselected' ? req.only : undefined;
     const vault = this.vault.get();
     this.checkKey();
     const actor: Actor = { via: 'agent', uid: peer.uid, pid: peer.pid, ...(token && { tokenId: token.id }) };
-    const r = await serveRead(vault, req, { kek: () => this.key.use(), audit: (ev) => this.audits.record(ev, actor) });
+    const audits = this.audits!;
+    const r = await serveRead(vault, req, { kek: () => this.key.use(), audit: (ev) => audits.record(ev, actor) });
     info.project = r.project;
     info.keys = r.keys;
     this.served++;
@@ -199,13 +229,97 @@ class Agent {
     if (this.state === 'rotated') {
       throw new ProtocolError(
         'key_rotated',
-        'the vault key changed (tvault key rotate) after this agent unlocked it; restart the agent: tvault agent stop && tvault agent start',
+        'the vault key changed (tvault key rotate) after this agent unlocked it; restart the agent: tvault agent stop && tvault agent start, or unlock it with the new passphrase: tvault unlock',
       );
     }
   }
 
   private touch(): void {
     this.timers.touch();
+  }
+
+  // ---- unlock and lock in place ------------------------------------------------------------
+
+  /**
+   * `unlock` and `lock`: for the agent's own uid only, as the kernel reports the peer, and never
+   * with a token. A delegate's token says which values it may read; it must not be able to
+   * wipe the owner's key, nor to try passphrases.
+   */
+  private async lockOp(req: Extract<ParsedRequest, { op: 'unlock' | 'lock' }>, peer: Peer): Promise<LockAnswer> {
+    try {
+      if (req.token !== undefined)
+        throw new ProtocolError('permission_denied', `a capability token cannot ${req.op} the agent: only its own user can, without a token`);
+      if (peer.uid !== process.getuid!()) throw new ProtocolError('permission_denied', `only the agent's own user may ${req.op} it`);
+      if (this.state === 'stopping') throw new ProtocolError('locked', 'the agent is stopping');
+      if (req.op === 'lock') return { pid: process.pid, unlocked: false, already: !this.lock('lock') };
+      return await this.unlock(req.passphrase, peer);
+    } finally {
+      if (req.op === 'unlock') req.passphrase.fill(0);
+    }
+  }
+
+  /** Derives the KEK in the KDF worker (as a start does) and holds it; rate-limited (unlock-backoff.ts). */
+  private async unlock(pass: Uint8Array, peer: Peer): Promise<LockAnswer> {
+    if (this.key.held) return { pid: process.pid, unlocked: true, already: true };
+    const refused = this.backoff.refusal(Date.now());
+    if (refused) {
+      this.log.warn({ ev: 'unlock', result: 'backoff', failures: this.backoff.failures, peer: { uid: peer.uid, pid: peer.pid } });
+      throw new ProtocolError('unlock_backoff', refused);
+    }
+    this.backoff.begin();
+    let kek: Buffer;
+    try {
+      kek = await this.vault.unlock(pass); // audits the attempt (an `unlock` row, ok or failed)
+    } catch (err) {
+      if ((err as TvaultError).exitCode === ExitCode.WRONG_PASSPHRASE) {
+        const delay = this.backoff.failed(Date.now());
+        this.log.warn({ ev: 'unlock', result: 'wrong_passphrase', failures: this.backoff.failures, delayMs: delay, peer: { uid: peer.uid, pid: peer.pid } });
+        throw new ProtocolError('wrong_passphrase', `wrong passphrase (the next unlock is accepted in ${Math.ceil(delay / 1000)} s)`);
+      }
+      this.backoff.ended(false);
+      throw err;
+    }
+    this.backoff.ended(true);
+    if (this.state === 'stopping') {
+      kek.fill(0);
+      throw new ProtocolError('locked', 'the agent is stopping');
+    }
+    this.key.hold(kek);
+    this.state = 'serving';
+    this.startAudits();
+    this.timers.restart();
+    this.log.info({ ev: 'unlock', result: 'ok', mlocked: this.key.mlocked, peer: { uid: peer.uid, pid: peer.pid } });
+    process.stderr.write('tvault agent: unlocked\n');
+    return { pid: process.pid, unlocked: true, already: false };
+  }
+
+  /**
+   * Wipes the KEK and keeps serving, locked: reads answer `locked` until the next unlock. The
+   * agent's queued audit rows go in first, with the key. False if it was locked already.
+   */
+  private lock(reason: LockReason): boolean {
+    if (!this.key.held) {
+      if (this.state === 'rotated') this.state = 'locked';
+      return false;
+    }
+    // Through the audit queue, with the key, now: it never waits for the vault's write lock (a
+    // row that cannot be committed is journaled, and goes in after the next unlock).
+    const self: Actor = { via: 'agent', uid: process.getuid!(), pid: process.pid };
+    const audits = this.audits!;
+    audits
+      .record({ op: 'agent.lock', detail: `reason=${reason} served=${this.served}` }, self)
+      .catch((err: Error) => this.log.warn({ ev: 'lock', audit: false, error: err.message }));
+    try {
+      audits.flush();
+    } catch (err) {
+      this.log.warn({ ev: 'lock', audit: false, error: (err as Error).message }); // the lock must happen anyway
+    }
+    this.key.wipe();
+    this.timers.stop();
+    this.state = 'locked';
+    this.log.info({ ev: 'lock', reason });
+    process.stderr.write(`tvault agent: locked (${reason}); the key is wiped, tvault unlock to unlock again\n`);
+    return true;
   }
 
   private status(project: string | null | undefined, token: TokenSpec | undefined): StatusAnswer {
@@ -223,15 +337,17 @@ class Agent {
       version: VERSION,
       vault: this.o.dir,
       socket: this.files.sock,
-      startedAt: new Date(this.timers.unlockedAt).toISOString(),
-      uptimeMs: now - this.timers.unlockedAt,
+      startedAt: new Date(this.startedAt).toISOString(),
+      uptimeMs: now - this.startedAt,
       unlocked: this.key.held,
+      locked: this.state === 'locked',
+      onIdle: this.o.onIdle ?? 'exit',
       keyRotated: this.state === 'rotated',
       mlocked: this.key.mlocked,
       idleMs: this.o.idleMs,
-      idleRemainingMs: this.timers.idleRemainingMs(now),
+      idleRemainingMs: this.key.held ? this.timers.idleRemainingMs(now) : null,
       maxTtlMs: this.o.maxTtlMs,
-      maxTtlRemainingMs: this.timers.maxTtlRemainingMs(now),
+      maxTtlRemainingMs: this.key.held ? this.timers.maxTtlRemainingMs(now) : null,
       served: this.served,
       requireToken: this.tokens !== null,
       ...(token && { token: tokenInfo(token) }),
@@ -270,6 +386,11 @@ class Agent {
     // Through the audit queue (with the KEK, so that the row carries the MAC): never blocking on the lock.
     const detail = `tokens=${next.size} added=${added.join(',') || '-'} removed=${removed.join(',') || '-'}`;
     const self: Actor = { via: 'agent', uid: process.getuid!(), pid: process.pid };
+    if (!this.audits) {
+      // Locked: an unkeyed row (token.reload may be), never waiting for the write lock.
+      if (!this.vault.get().tryAuditBatch([{ ev: { op: 'token.reload', detail }, actor: self }])) this.log.warn({ ev: 'tokens', audit: false });
+      return;
+    }
     this.audits.record({ op: 'token.reload', detail }, self).catch((err: Error) => this.log.error({ ev: 'internal', op: 'token.reload', error: err.message }));
   }
 
@@ -282,7 +403,7 @@ class Agent {
     // One last try, with the key, to move journaled rows into vault.db (never waits for the lock).
     if (this.key.held) {
       try {
-        this.audits.flush();
+        this.audits?.flush();
       } catch {
         /* they stay in the journal for the next agent */
       }
@@ -299,7 +420,7 @@ class Agent {
     step(() => notify(this.log, 'STOPPING=1'));
     step(() => this.server.close());
     step(() => this.server.refuseAll('locked', `the agent locked (${reason}) before answering; unlock directly or start it again`));
-    step(() => this.audits.abandon(lockedError('the agent locked before the read was recorded')));
+    step(() => this.audits?.abandon(lockedError('the agent locked before the read was recorded')));
     removeRunFiles(this.sockets, this.files.pid);
     step(() => this.vault.get().audit({ op: 'agent.stop', detail: `reason=${reason} served=${this.served}` }));
     step(() => (this.lastAuditHead = this.vault.get().auditHead()));
@@ -376,15 +497,19 @@ export async function startAgent(o: AgentOptions): Promise<void> {
   let key: KeyHolder | undefined;
   try {
     vault = new VaultHandle(o.dir, self);
-    const pass = await o.readPassphrase();
-    try {
-      key = new KeyHolder(await vault.unlock(pass));
-    } finally {
-      pass.fill(0);
+    if (o.locked) key = new KeyHolder();
+    else {
+      const pass = await o.readPassphrase();
+      try {
+        key = new KeyHolder(await vault.unlock(pass));
+      } finally {
+        pass.fill(0);
+      }
     }
-    // Rows a previous agent journaled and could not commit (audit-queue.ts) go in first.
+    // Rows a previous agent journaled and could not commit (audit-queue.ts) go in first
+    // (locked: at the first unlock, when the audit queue starts with them).
     const journal = new AuditJournal(auditJournalPath(o.dir));
-    const left = journal.load();
+    const left = key.held ? journal.load() : [];
     if (left.length) {
       vault.get().tryAuditBatch(left, key.use(), true);
       journal.clear();
@@ -404,12 +529,14 @@ export async function startAgent(o: AgentOptions): Promise<void> {
     writePidFile(files.pid);
     agent.startTimers();
     const settings = [
+      ...(o.locked ? ['locked (tvault unlock)'] : []),
       `idle ${formatDuration(o.idleMs)}`,
       `max-ttl ${formatDuration(o.maxTtlMs)}`,
+      ...(o.onIdle === 'lock' ? ['on-idle lock'] : []),
       ...(tokens ? [`tokens required (${tokens.size} from ${tokens.file})`] : []),
       ...(o.allowUids?.length ? [`allow-uid ${o.allowUids.join(',')}`] : []),
     ].join(', ');
-    vault.get().audit({ op: 'agent.start', detail: settings }, self, key.use()); // with the key: the row carries the audit MAC
+    vault.get().audit({ op: 'agent.start', detail: settings }, self, key.held ? key.use() : undefined); // with the key: the row carries the audit MAC
     anchor('info', {
       ev: 'start',
       auditHead: vault.get().auditHead(),
@@ -425,8 +552,8 @@ export async function startAgent(o: AgentOptions): Promise<void> {
     });
     process.stdout.on('error', () => undefined); // a closed stdout must not kill the agent
     process.stdout.write(`tvault agent: listening on ${sockets.join(' and ')} (pid ${process.pid}, ${settings})\n`);
-    notify(log, `READY=1\nMAINPID=${process.pid}\nSTATUS=serving ${files.sock}`);
-    if (!key.mlocked) log.warn({ ev: 'mlock', locked: false, hint: 'RLIMIT_MEMLOCK too low; the key may be swapped out' });
+    notify(log, `READY=1\nMAINPID=${process.pid}\nSTATUS=${key.held ? 'serving' : 'locked, waiting for tvault unlock on'} ${files.sock}`);
+    if (key.held && !key.mlocked) log.warn({ ev: 'mlock', locked: false, hint: 'RLIMIT_MEMLOCK too low; the key may be swapped out' });
   } catch (err) {
     key?.wipe();
     vault?.close();

@@ -1,20 +1,28 @@
 // The only key material the agent keeps: the KEK, in a Buffer of its own (not the shared
-// pool), locked into RAM where the OS allows, and wiped on every way out.
+// pool), locked into RAM where the OS allows, and wiped on every way out and on `lock`. A
+// holder outlives its key: `tvault unlock` puts a new one in (hold), `tvault lock` wipes it.
 import { mlock, munlock, zero } from '@tvault/native';
 import { lockedError } from '@tvault/core';
 
 export class KeyHolder {
-  private buf: Buffer | null;
-  /** Whether mlock succeeded (false when RLIMIT_MEMLOCK or the OS refuses). */
-  readonly mlocked: boolean;
+  private buf: Buffer | null = null;
+  /** Whether mlock succeeded for the key held now, or the last one (false when RLIMIT_MEMLOCK or the OS refuses). */
+  mlocked = false;
+
+  /** With a KEK: holds it at once (see hold). Without: an empty holder (`agent start --locked`). */
+  constructor(kek?: Buffer) {
+    if (kek) this.hold(kek);
+  }
 
   /** Takes the KEK over: copies it into private memory and zeroes the caller's buffer. */
-  constructor(kek: Buffer) {
-    this.buf = Buffer.allocUnsafeSlow(kek.length);
-    kek.copy(this.buf);
+  hold(kek: Buffer): void {
+    this.wipe();
+    const buf = Buffer.allocUnsafeSlow(kek.length);
+    kek.copy(buf);
     zero(kek);
     kek.fill(0);
-    this.mlocked = mlock(this.buf);
+    this.mlocked = mlock(buf);
+    this.buf = buf;
   }
 
   get held(): boolean {

@@ -126,3 +126,27 @@ test('a timer that fires early never locks before the deadline; it re-arms for t
   clock.advance(600);
   assert.deepEqual(fired, [{ reason: 'idle', at: t0 + 1000 }]);
 });
+
+test('restart (an unlock after a lock in place): both deadlines count from the new unlock, and fire again', () => {
+  const { clock, fired, timers } = setup({ idleMs: 1000, maxTtlMs: 5000 });
+  clock.advance(1000);
+  assert.equal(fired.length, 1);
+  clock.advance(10_000); // locked: nothing runs
+  assert.equal(fired.length, 1);
+  assert.equal(clock.pending, 0);
+  const t1 = clock.now();
+  timers.restart();
+  assert.equal(timers.unlockedAt, t1);
+  assert.equal(timers.idleRemainingMs(), 1000);
+  assert.equal(timers.maxTtlRemainingMs(), 5000);
+  for (let i = 0; i < 10; i++) {
+    clock.advance(500);
+    timers.touch();
+  }
+  assert.deepEqual(fired.slice(1), [{ reason: 'max-ttl', at: t1 + 5000 }]);
+  // stop() then restart() again: a timer armed before the stop never fires.
+  timers.restart();
+  timers.stop();
+  clock.advance(10_000);
+  assert.equal(fired.length, 2);
+});

@@ -23,7 +23,8 @@ export const systemClock: Clock = {
 export type LockReason = 'idle' | 'max-ttl';
 
 export class LockTimers {
-  readonly unlockedAt: number;
+  /** When the key was last put in (start, or `tvault unlock`): max-ttl counts from here. */
+  unlockedAt: number;
   private lastRead: number;
   private idleTimer?: TimerHandle;
   private ttlTimer?: TimerHandle;
@@ -41,6 +42,17 @@ export class LockTimers {
   start(): void {
     if (this.o.idleMs) this.armIdle(this.o.idleMs);
     if (this.o.maxTtlMs) this.armTtl();
+  }
+
+  /**
+   * A new unlock (`tvault unlock` after a lock): both deadlines count from now again. The
+   * timers only run while the agent holds the key; stop() before locking in place.
+   */
+  restart(): void {
+    this.stop();
+    this.stopped = false;
+    this.unlockedAt = this.lastRead = this.clock.now();
+    this.start();
   }
 
   /** A read: the idle countdown starts again from now. */

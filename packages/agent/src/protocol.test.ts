@@ -2,6 +2,7 @@
 // shape or a ProtocolError with a stable code; and the response encoders' exact bytes.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { unlockRequestLine } from '@tvault/protocol';
 import { ProtocolError, errorLine, jsonStringBytes, okLine, parseRequest, secretsLine, valueLine } from './protocol';
 
 const parse = (line: string) => parseRequest(Buffer.from(line, 'utf8'));
@@ -101,4 +102,41 @@ test('protocol: response lines, byte for byte', () => {
   ]);
   assert.equal(line.toString(), '{"v":1,"ok":true,"project":"web","secrets":{"A":"1","B":"é"}}\n');
   assert.deepEqual(JSON.parse(line.toString()), { v: 1, ok: true, project: 'web', secrets: { A: '1', B: 'é' } });
+});
+
+test('protocol: unlock carries the passphrase as hex, decoded into a Buffer and blanked in the line before JSON sees it', () => {
+  for (const pass of ['p', 'correct horse battery staple', 'quote " backslash \\ nl \n é 日本 😀', '\x00\xff'.repeat(40)]) {
+    const bytes = Buffer.from(pass, pass.startsWith('\x00') ? 'latin1' : 'utf8');
+    const line = Buffer.from(unlockRequestLine(bytes));
+    assert.equal(line.toString(), `{"v":1,"op":"unlock","passphrase":"${bytes.toString('hex')}"}\n`);
+    const body = line.subarray(0, line.length - 1);
+    const req = parseRequest(body);
+    assert.equal(req.op, 'unlock');
+    assert.ok(req.op === 'unlock' && Buffer.from(req.passphrase).equals(bytes), JSON.stringify(pass));
+    assert.equal(body.toString(), `{"v":1,"op":"unlock","passphrase":"${'0'.repeat(bytes.length * 2)}"}`, 'the hex is overwritten in the line');
+  }
+  const refused: Array<[string, RegExp]> = [
+    ['{"v":1,"op":"unlock"}', /op unlock needs/],
+    ['{"v":1,"op":"unlock","passphrase":""}', /lowercase hex/],
+    ['{"v":1,"op":"unlock","passphrase":"abc"}', /lowercase hex/],
+    ['{"v":1,"op":"unlock","passphrase":"ABCD"}', /lowercase hex/],
+    ['{"v":1,"op":"unlock","passphrase":"zz00"}', /lowercase hex/],
+    ['{"v":1,"op":"unlock","passphrase":"6162', /lowercase hex/],
+    ['{"v":1,"op":"unlock", "passphrase" : "6162"}', /op unlock needs/],
+    [`{"v":1,"op":"unlock","passphrase":"${'61'.repeat(16 * 1024 + 1)}"}`, /1 to 16384 bytes/],
+    ['{"v":1,"op":"status","passphrase":"6162"}', /only valid with op unlock/],
+    ['{"v":1,"op":"get","key":"K","passphrase":"6162"}', /only valid with op unlock/],
+  ];
+  for (const [text, re] of refused) {
+    const line = Buffer.from(text);
+    assert.throws(
+      () => parseRequest(line),
+      (err: unknown) => err instanceof ProtocolError && err.code === 'bad_request' && re.test(err.message),
+      text,
+    );
+    // (Only the exact `"passphrase":"` form is taken out; another spelling is refused after parsing.)
+    if (!text.includes(' "passphrase" ')) assert.ok(!line.includes('6162'), `the hex is blanked even when refused: ${text}`);
+  }
+  assert.deepEqual(parse('{"v":1,"op":"lock"}'), { op: 'lock', token: undefined });
+  assert.equal(errorLine('locked', 'm', { unlock: true }).toString(), '{"v":1,"ok":false,"error":"locked","message":"m","unlock":true}\n');
 });

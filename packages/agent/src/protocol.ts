@@ -2,12 +2,26 @@
 // @tvault/protocol): parsing turns any bad input into a ProtocolError with a stable code;
 // encoding builds the answer in Buffers so that secret values never become JS strings here.
 import { checkKeyName, checkProjectName } from '@tvault/core';
-import { type ErrorCode, MAX_PREFIX, OPS, type Op, PROTOCOL_VERSION, type Request, type StatusAnswer, type StopAnswer } from '@tvault/protocol';
+import {
+  type ErrorCode,
+  type LockAnswer,
+  MAX_PASSPHRASE_BYTES,
+  MAX_PREFIX,
+  OPS,
+  type Op,
+  PROTOCOL_VERSION,
+  type ParsedRequest,
+  type StatusAnswer,
+  type StopAnswer,
+  UNLOCK_FIELD,
+} from '@tvault/protocol';
 
 export class ProtocolError extends Error {
   constructor(
     readonly code: ErrorCode,
     message: string,
+    /** Extra fields of the error answer, e.g. `unlock: true` on a locked agent's refusal. */
+    readonly fields?: Record<string, boolean>,
   ) {
     super(message);
   }
@@ -38,8 +52,61 @@ function keyList(v: unknown): string[] {
   return v.map((k: string) => checked(() => checkKeyName(k)));
 }
 
+const FIELD = Buffer.from(UNLOCK_FIELD);
+
+function hexNibble(c: number): number {
+  if (c >= 0x30 && c <= 0x39) return c - 0x30;
+  if (c >= 0x61 && c <= 0x66) return c - 0x61 + 10;
+  return -1;
+}
+
+/**
+ * Takes an unlock's passphrase out of the request line before anything parses it: decodes the
+ * hex of `"passphrase":"..."` into a Buffer of its own and overwrites the hex in the line with
+ * `0`s, so that JSON.parse never sees it. Null when the line has no such field. Throws
+ * bad_request (zeroing what it decoded) for a field that is not lowercase hex of a passphrase.
+ */
+export function takePassphrase(line: Buffer): Buffer | null {
+  const at = line.indexOf(FIELD);
+  if (at < 0) return null;
+  const start = at + FIELD.length;
+  const end = line.indexOf(0x22, start);
+  const len = end - start;
+  if (end < 0 || len % 2 !== 0 || len === 0 || len / 2 > MAX_PASSPHRASE_BYTES) {
+    line.fill(0x30, start, end < 0 ? line.length : end);
+    throw bad(`"passphrase" must be the passphrase (1 to ${MAX_PASSPHRASE_BYTES} bytes) in lowercase hex`);
+  }
+  const out = Buffer.allocUnsafeSlow(len / 2); // never pooled: zeroed by the caller
+  let ok = true;
+  for (let i = 0; i < out.length; i++) {
+    const hi = hexNibble(line[start + 2 * i]);
+    const lo = hexNibble(line[start + 2 * i + 1]);
+    if (hi < 0 || lo < 0) ok = false;
+    out[i] = (hi << 4) | lo;
+  }
+  line.fill(0x30, start, end);
+  if (!ok) {
+    out.fill(0);
+    throw bad('"passphrase" must be the passphrase in lowercase hex');
+  }
+  return out;
+}
+
 /** Parses one request line (without its newline). Throws ProtocolError. */
-export function parseRequest(line: Buffer): Request {
+export function parseRequest(line: Buffer): ParsedRequest {
+  const passphrase = takePassphrase(line);
+  try {
+    const req = parseJson(line, passphrase !== null);
+    if (req.op === 'unlock') return { ...req, passphrase: passphrase! };
+    if (passphrase) throw bad('"passphrase" is only valid with op unlock');
+    return req;
+  } catch (err) {
+    passphrase?.fill(0);
+    throw err;
+  }
+}
+
+function parseJson(line: Buffer, hadPassphrase: boolean): Exclude<ParsedRequest, { op: 'unlock' }> | { op: 'unlock'; token?: string } {
   let o: unknown;
   try {
     o = JSON.parse(line.toString('utf8'));
@@ -60,8 +127,11 @@ export function parseRequest(line: Buffer): Request {
   const op = r.op as Op;
   if (op !== 'get' && r.key !== undefined) throw bad(`"key" is only valid with op get`);
   if (op !== 'getselected' && (r.only !== undefined || r.prefix !== undefined)) throw bad('"only" and "prefix" are only valid with op getselected');
+  if (op === 'unlock' && !hadPassphrase) throw bad(`op unlock needs ${UNLOCK_FIELD}...", the passphrase in lowercase hex`);
   switch (op) {
     case 'stop':
+    case 'lock':
+    case 'unlock':
       return { op, token };
     case 'status':
     case 'getall':
@@ -86,12 +156,12 @@ export function parseRequest(line: Buffer): Request {
 
 const NL = Buffer.from('\n');
 
-export function errorLine(code: ErrorCode, message: string): Buffer {
-  return Buffer.from(JSON.stringify({ v: PROTOCOL_VERSION, ok: false, error: code, message: message.split('\n')[0] }) + '\n');
+export function errorLine(code: ErrorCode, message: string, fields?: Record<string, boolean>): Buffer {
+  return Buffer.from(JSON.stringify({ v: PROTOCOL_VERSION, ok: false, error: code, message: message.split('\n')[0], ...fields }) + '\n');
 }
 
 /** A success line without secret values (status, stop). */
-export function okLine(fields: StatusAnswer | StopAnswer): Buffer {
+export function okLine(fields: StatusAnswer | StopAnswer | LockAnswer): Buffer {
   return Buffer.from(JSON.stringify({ v: PROTOCOL_VERSION, ok: true, ...fields }) + '\n');
 }
 

@@ -58,11 +58,13 @@ function checkKeys(t: TokenSpec, wanted: readonly string[]): void {
  * Checks a request against its token and returns it with the project resolved for a scoped
  * token. Throws token_required (no or unknown token), token_expired, or token_scope.
  */
-export function authorize(t: TokenSpec | undefined, req: Request, now: number): Request {
+export function authorize<R extends Request>(t: TokenSpec | undefined, req: R, now: number): R {
   if (!t) throw new ProtocolError('token_required', 'token required or invalid');
   if (t.expiresAt !== undefined && now >= t.expiresAt) {
     throw new ProtocolError('token_expired', `token expired at ${new Date(t.expiresAt).toISOString()} (token_id ${t.id}); ask for a new one`);
   }
+  // The agent answers lock (and unlock) before the token gate, for its own uid without a token only.
+  if (req.op === 'lock') throw new ProtocolError('permission_denied', 'a capability token cannot lock the agent');
   if (req.op === 'stop') {
     if (!isUnrestricted(t)) throw scope('only an unrestricted token (no project, no keys) may stop the agent');
     return req;

@@ -98,6 +98,21 @@ function refusal(err: unknown, dir: string): TvaultError | null {
  * unlock. A socket that is there but that this install cannot dial (no addon) is an error.
  */
 export function agentRequest(vaultDir: string, req: Request, timeoutMs = 5000): Answer | null {
+  const token = process.env.TVAULT_AGENT_TOKEN;
+  const body = Buffer.from(requestLine({ ...req, ...(token ? { token } : {}) }));
+  try {
+    return agentCallBytes(vaultDir, body, timeoutMs, !!token);
+  } finally {
+    body.fill(0); // it may carry the token
+  }
+}
+
+/**
+ * agentRequest with a request line the caller built (and zeroes): `tvault unlock` sends its
+ * passphrase this way, to its own agent only (`delegate` false: the addon checks that the
+ * socket's directory and the listening process are this user's).
+ */
+export function agentCallBytes(vaultDir: string, body: Buffer, timeoutMs: number, delegate = false): Answer | null {
   const sock = agentSocketPath(vaultDir);
   if (!isSocket(sock)) return null; // no agent: a missing addon does not matter then
   let agentCall: typeof import('@tvault/native').agentCall;
@@ -108,15 +123,11 @@ export function agentRequest(vaultDir: string, req: Request, timeoutMs = 5000): 
     // this install cannot talk to it: say so, rather than fall back and prompt or report "locked".
     throw new TvaultError(`cannot reach the agent at ${sock}: ${(err as Error).message.split('\n')[0]}`);
   }
-  const token = process.env.TVAULT_AGENT_TOKEN;
-  const body = Buffer.from(requestLine({ ...req, ...(token ? { token } : {}) }));
   let answer: Buffer | null;
   try {
-    answer = agentCall(sock, body, timeoutMs, MAX_ANSWER_BYTES, token ? 'any' : 'own');
+    answer = agentCall(sock, body, timeoutMs, MAX_ANSWER_BYTES, delegate ? 'any' : 'own');
   } catch (err) {
     throw refusal(err, dirname(sock)) ?? err;
-  } finally {
-    body.fill(0); // it may carry the token
   }
   if (!answer) return null;
   try {

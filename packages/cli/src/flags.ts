@@ -63,6 +63,8 @@ export interface AgentStartFlags {
   tokenFile?: string;
   allowUid?: Array<string | number>;
   delegateDir?: string;
+  locked?: boolean;
+  onIdle?: string;
 }
 
 export type TokenOptions = Pick<AgentOptions, 'tokenFile' | 'allowUids' | 'delegateDir'>;
@@ -90,8 +92,17 @@ export function startOptions(a: AgentStartFlags): Omit<AgentOptions, 'dir' | 're
     maxTtlMs: parseDuration(a.maxTtl, '--max-ttl'),
     ioTimeoutMs: parseDuration(a.ioTimeout, '--io-timeout') || 5000,
     logMaxBytes: a.logMaxSize === undefined ? undefined : parseSize(a.logMaxSize, '--log-max-size'),
+    locked: a.locked === true,
+    onIdle: parseOnIdle(a.onIdle),
     ...tokenOptions(a),
   };
+}
+
+/** --on-idle lock|exit (exit when not given, as a hand-started agent always did). */
+export function parseOnIdle(text: string | undefined): 'lock' | 'exit' {
+  if (text === undefined || text === 'exit') return 'exit';
+  if (text === 'lock') return 'lock';
+  throw usageError(`invalid --on-idle ${JSON.stringify(String(text).slice(0, 20))}: give lock (wipe the key, keep running) or exit`);
 }
 
 /**
@@ -101,6 +112,8 @@ export function startOptions(a: AgentStartFlags): Omit<AgentOptions, 'dir' | 're
 export function startArgs(a: AgentStartFlags): string[] {
   const o = startOptions(a);
   const args: string[] = [];
+  if (o.locked) args.push('--locked');
+  if (a.onIdle !== undefined) args.push('--on-idle', o.onIdle!);
   if (a.idle !== undefined) args.push('--idle', String(a.idle).trim());
   if (a.maxTtl !== undefined) args.push('--max-ttl', String(a.maxTtl).trim());
   if (o.logMaxBytes !== undefined) args.push('--log-max-size', String(o.logMaxBytes));

@@ -44,6 +44,18 @@ export function buildParser(argv: string[], fastPathAnswer?: Answer | null): Arg
   return cli
     .command('agent', 'run and control the unlock agent', (y) => require('./commands/agent').agentCommands(y))
     .command(
+      'unlock',
+      'hand the passphrase to the running agent (started with --locked, or locked since); it stays warm',
+      (y) => require('./commands/unlock').unlockCommand(y),
+      (a) => require('./commands/unlock').unlockHandler(a),
+    )
+    .command(
+      'lock',
+      "wipe the running agent's key; it keeps running until tvault unlock",
+      (y) => require('./commands/unlock').lockCommand(y),
+      (a) => require('./commands/unlock').lockHandler(a),
+    )
+    .command(
       'hook [shell]',
       'print shell integration: bash, zsh, fish or direnv',
       (y) => require('./commands/hook').hookOptions(y),

@@ -83,16 +83,22 @@ export class Session {
   }
 
   /** Asks the agent; returns null when the caller should unlock directly instead. */
-  private viaAgent(q: { key?: string } & Selection): ProjectSecrets | null {
+  private async viaAgent(q: { key?: string } & Selection): Promise<ProjectSecrets | null> {
     if (!this.useAgent || process.platform === 'win32') return null;
     const earlier = this.args.fastPathAnswer;
     this.args.fastPathAnswer = undefined; // used once
-    if (earlier !== undefined && earlier?.ok !== true) {
-      // The fast path already asked and got no usable answer: don't ask twice.
+    const ask = () => agentRequest(this.dir, readRequest(this.explicitProject(), q));
+    // The fast path's answer, if it has nothing to give: not asked twice (an `ok` one is asked again).
+    const asked = earlier !== undefined && earlier?.ok !== true;
+    let res = asked ? earlier : ask();
+    if (res && !res.ok && res.error === 'locked' && res.unlock === true) {
+      // A locked agent that `tvault unlock` warms: unlock.ts offers that, and loads only here.
+      if (!(await (require('./commands/unlock') as typeof import('./commands/unlock')).offerUnlock(this.dir))) return null;
+      res = ask();
+    } else if (asked) {
       if (earlier && !earlier.ok) explainFallback(earlier);
       return null;
     }
-    const res = agentRequest(this.dir, readRequest(this.explicitProject(), q));
     if (!res) return null;
     if (!res.ok) {
       const refusal = finalRefusal(res);
@@ -107,7 +113,7 @@ export class Session {
 
   /** Reads the selected secrets of the project (agent first). */
   async readSecrets(sel: Selection, op: 'getall' | 'export' = 'getall'): Promise<ProjectSecrets> {
-    const agent = this.viaAgent(sel);
+    const agent = await this.viaAgent(sel);
     if (agent) return agent;
     return this.withUnlocked((vault, kek) => {
       const project = this.project(vault);
@@ -120,7 +126,7 @@ export class Session {
   }
 
   async readSecret(key: string): Promise<string> {
-    const agent = this.viaAgent({ key });
+    const agent = await this.viaAgent({ key });
     if (agent) return agent.secrets[0].value;
     return this.withUnlocked((vault, kek) => drain(vault.getSecret(kek, this.project(vault), key)));
   }

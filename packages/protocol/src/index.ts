@@ -17,7 +17,7 @@ export const MAX_PREFIX = 255;
 
 // ---- requests ------------------------------------------------------------------------------
 
-export const OPS = ['get', 'getall', 'getselected', 'status', 'stop'] as const;
+export const OPS = ['get', 'getall', 'getselected', 'status', 'stop', 'unlock', 'lock'] as const;
 export type Op = (typeof OPS)[number];
 
 /**
@@ -31,7 +31,38 @@ export type Request = (
   | { op: 'getselected'; project?: string | null; only?: string[]; prefix?: string }
   | { op: 'status'; project?: string | null }
   | { op: 'stop' }
+  | { op: 'lock' }
 ) & { token?: string };
+
+/**
+ * `unlock` carries the passphrase as lowercase hex in `passphrase`, so that neither side ever
+ * holds it as a JS string: the client writes the line byte by byte into a Buffer
+ * (unlockRequestLine) and the agent decodes the field out of its Buffer before it parses the
+ * rest. Same-uid peers only, never with a token (PROTOCOL.md, "Unlock and lock").
+ */
+export const UNLOCK_FIELD = '"passphrase":"';
+/** The longest passphrase an unlock request carries (its hex fits in MAX_REQUEST_BYTES). */
+export const MAX_PASSPHRASE_BYTES = 16 * 1024;
+
+const HEX = '0123456789abcdef';
+
+/** `{"v":1,"op":"unlock","passphrase":"<hex>"}` and a newline, in a Buffer; the caller zeroes it. */
+export function unlockRequestLine(passphrase: Uint8Array): Uint8Array {
+  const head = `{"v":${PROTOCOL_VERSION},"op":"unlock",${UNLOCK_FIELD}`;
+  const tail = '"}\n';
+  const out = new Uint8Array(head.length + passphrase.length * 2 + tail.length);
+  let i = 0;
+  for (let k = 0; k < head.length; k++) out[i++] = head.charCodeAt(k);
+  for (const b of passphrase) {
+    out[i++] = HEX.charCodeAt(b >> 4);
+    out[i++] = HEX.charCodeAt(b & 15);
+  }
+  for (let k = 0; k < tail.length; k++) out[i++] = tail.charCodeAt(k);
+  return out;
+}
+
+/** A request as the agent has parsed it: an unlock's passphrase is a Buffer it zeroes. */
+export type ParsedRequest = Request | { op: 'unlock'; passphrase: Uint8Array; token?: string };
 
 export type ReadOp = 'get' | 'getall' | 'getselected';
 export type ReadRequest = Extract<Request, { op: ReadOp }>;
@@ -78,6 +109,10 @@ export interface StatusAnswer {
   startedAt: string;
   uptimeMs: number;
   unlocked: boolean;
+  /** Running without the key (started --locked, `tvault lock`, or auto-locked with --on-idle lock): `tvault unlock` warms it. */
+  locked: boolean;
+  /** What the idle and max-ttl deadlines do: lock in place, or lock and exit. */
+  onIdle: 'lock' | 'exit';
   keyRotated: boolean;
   mlocked: boolean;
   idleMs: number;
@@ -92,6 +127,13 @@ export interface StatusAnswer {
   tokens?: number;
 }
 
+/** `unlock` and `lock`: the state afterwards (`already`: it was in that state before). */
+export interface LockAnswer {
+  pid: number;
+  unlocked: boolean;
+  already: boolean;
+}
+
 /** `stop`: the agent answers, then locks and exits. */
 export interface StopAnswer {
   pid: number;
@@ -102,7 +144,7 @@ export interface StopAnswer {
  * A success as a client reads it: the fields of whichever op it asked for. A client ignores
  * fields it does not know (PROTOCOL.md, "Versioning"), so all of them are optional here.
  */
-export type OkAnswer = { v: number; ok: true } & Partial<ValueAnswer & SecretsAnswer & Omit<StatusAnswer, 'project'> & StopAnswer> & {
+export type OkAnswer = { v: number; ok: true } & Partial<ValueAnswer & SecretsAnswer & Omit<StatusAnswer, 'project'> & StopAnswer & LockAnswer> & {
     project?: string | null;
     [field: string]: unknown;
   };
@@ -113,6 +155,8 @@ export interface ErrorAnswer {
   ok: false;
   error: string;
   message: string;
+  /** On `locked`: this agent runs locked in place, and an `unlock` request (tvault unlock) warms it. */
+  unlock?: boolean;
 }
 
 export type Answer = OkAnswer | ErrorAnswer;
@@ -148,6 +192,8 @@ export const ERROR_CODES = [
   'token_required',
   'token_scope',
   'token_expired',
+  'wrong_passphrase',
+  'unlock_backoff',
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
 
@@ -188,6 +234,9 @@ export const CLIENT_ACTIONS: Readonly<Record<ErrorCode, ClientAction>> = {
   token_required: 'token_hint',
   token_scope: 'final_with_token',
   token_expired: 'final_with_token',
+  // Answers to `unlock`, which only `tvault unlock` (and a read that offers to unlock) sends.
+  wrong_passphrase: 'final',
+  unlock_backoff: 'final',
 };
 
 /** The action on a code; one this client does not know (from a newer agent) falls back, as PROTOCOL.md says. */

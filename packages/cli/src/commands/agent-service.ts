@@ -32,13 +32,14 @@ function passphraseFileWarning(path: string): string | null {
 }
 
 /** install has no --require-token of its own: a --token-file means it. */
-type InstallArgs = Omit<AgentStartFlags, 'requireToken' | 'ioTimeout'> & { target?: string; dryRun?: boolean; passphraseFile?: string };
+type InstallArgs = Omit<AgentStartFlags, 'requireToken' | 'ioTimeout' | 'locked'> & { target?: string; dryRun?: boolean; passphraseFile?: string };
 
 async function install(a: A<InstallArgs>) {
   const t = target(a);
   const dir = resolveVaultDir(a.vault);
-  const args = startArgs({ ...a, requireToken: a.tokenFile !== undefined });
-  const passphraseFile = a.passphraseFile ? resolve(a.passphraseFile) : defaultPassphraseFile();
+  // Locked at login unless a passphrase file is named; idling wipes the key and keeps the service up.
+  const passphraseFile = a.passphraseFile ? resolve(a.passphraseFile) : undefined;
+  const args = startArgs({ ...a, requireToken: a.tokenFile !== undefined, locked: !passphraseFile, onIdle: a.onIdle ?? 'lock' });
   const text = renderUnit(t, { vaultDir: dir === resolveVaultDir(undefined, {}) ? undefined : dir, startArgs: args, passphraseFile });
   const path = unitPath(t);
   if (a.dryRun) {
@@ -49,8 +50,8 @@ async function install(a: A<InstallArgs>) {
   mkdirSync(join(path, '..'), { recursive: true });
   writeFileAtomic(path, text, 0o644); // a unit half-written, or through a planted link, is never loaded
   if (a.json) printJson({ installed: path, target: t });
-  else process.stderr.write(`wrote ${path}\nnext: ${nextSteps(t, path)}\n`);
-  const warning = passphraseFileWarning(passphraseFile);
+  else process.stderr.write(`wrote ${path}\nnext: ${nextSteps(t, path)}${passphraseFile ? '' : ', then tvault unlock'}\n`);
+  const warning = passphraseFile && passphraseFileWarning(passphraseFile);
   if (warning) process.stderr.write(`tvault: warning: ${warning}\n`);
 }
 
@@ -85,11 +86,15 @@ export function serviceCommands(y: Y): Y {
           .option('idle', { type: 'string', describe: 'pass --idle to the agent' })
           .option('max-ttl', { type: 'string', describe: 'pass --max-ttl to the agent' })
           .option('log-max-size', { type: 'string', describe: 'pass --log-max-size to the agent' })
-          .option('passphrase-file', { type: 'string', describe: 'the 0600 file holding the passphrase (default: ~/.config/tvault/passphrase)' })
+          .option('on-idle', { choices: ['lock', 'exit'], describe: 'pass --on-idle to the agent (default: lock, the service keeps running)' })
+          .option('passphrase-file', {
+            type: 'string',
+            describe: `unlock at start from this 0600 file (e.g. ${defaultPassphraseFile()}); without it the agent starts --locked`,
+          })
           .option('token-file', { type: 'string', describe: 'start it with --require-token --token-file PATH' })
           .option('allow-uid', { type: 'string', array: true, describe: 'pass --allow-uid UID (repeatable; needs --token-file)' })
           .option('delegate-dir', { type: 'string', describe: 'pass --delegate-dir DIR (needs --token-file)' })
-          .example('tvault agent install --dry-run', 'print the unit')
+          .example('tvault agent install --dry-run', 'print the unit: it starts --locked --on-idle lock, and tvault unlock warms it')
           .example('tvault agent install --token-file ~/.tvault/agent-tokens --allow-uid 1001 --delegate-dir /srv/tvault', 'a unit that serves a delegate')
           .example('tvault agent install --idle 1h && systemctl --user daemon-reload && systemctl --user enable --now tvault-agent', ''),
       install,

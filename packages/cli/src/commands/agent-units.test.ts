@@ -76,3 +76,13 @@ test('units: where the unit goes', () => {
   assert.match(unitPath('systemd', { XDG_CONFIG_HOME: 'relative' }), /\/\.config\/systemd\/user\/tvault-agent\.service$/);
   assert.match(unitPath('launchd', {}), /\/Library\/LaunchAgents\/dev\.tvault\.agent\.plist$/);
 });
+
+test('units: without a passphrase file there is no passphrase source in either unit (the agent starts --locked)', () => {
+  const s = renderUnit('systemd', { startArgs: ['--locked', '--on-idle', 'lock'] }, SYSTEMD);
+  assert.deepEqual(line(s, 'ExecStart'), [`ExecStart=${process.execPath} ${BIN} agent start --locked --on-idle lock`]);
+  assert.deepEqual(line(s, 'LoadCredential'), []);
+  assert.doesNotMatch(s, /^Environment=/m);
+  const l = renderUnit('launchd', { startArgs: ['--locked', '--on-idle', 'lock'] }, LAUNCHD);
+  assert.doesNotMatch(l, /EnvironmentVariables|TVAULT_PASSPHRASE/);
+  assert.match(l, /<string>--locked<\/string>\n {4}<string>--on-idle<\/string>\n {4}<string>lock<\/string>\n {2}<\/array>\n {2}<key>RunAtLoad<\/key>/);
+});

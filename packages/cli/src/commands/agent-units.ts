@@ -2,7 +2,9 @@
 // agent (macOS). The committed files systemd/tvault-agent.service and
 // launchd/dev.tvault.agent.plist are the single source: `tvault agent install` renders them with
 // absolute paths (this node, this tvault) instead of relying on the service manager's PATH.
-// The passphrase is never part of a unit: only the path of a 0600 file is.
+// The agent starts --locked --on-idle lock: it needs no passphrase at login, `tvault unlock` (or
+// the first read at a terminal) warms it, and idling only wipes the key. The passphrase is never
+// part of a unit: with --passphrase-file, only the path of a 0600 file is (unlocked at start).
 import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
@@ -13,9 +15,10 @@ export type UnitTarget = 'systemd' | 'launchd';
 export interface RenderOptions {
   /** Set only when the vault is not the default one (~/.tvault). */
   vaultDir?: string;
-  /** Extra `agent start` flags, e.g. ['--idle', '1h']. */
+  /** Extra `agent start` flags, e.g. ['--locked', '--on-idle', 'lock', '--idle', '1h']. */
   startArgs: string[];
-  passphraseFile: string;
+  /** A 0600 file the agent unlocks with at start; none: it starts --locked. */
+  passphraseFile?: string;
 }
 
 /** Where the repository's files are, seen from the bundle (packages/cli/dist). */
@@ -67,23 +70,22 @@ function renderSystemd(o: RenderOptions, text: string): string {
   // SIGHUP would stop the agent, so there is no ExecReload that could do that by surprise.
   const reload = o.startArgs.includes('--token-file') ? '\nExecReload=/bin/kill -HUP $MAINPID' : '';
   const env = o.vaultDir ? `\n${systemdEnv('TVAULT_DIR', o.vaultDir)}` : '';
-  const body = text
-    .replace(/^ExecStart=.*$/m, () => `ExecStart=${exec}${reload}${env}`)
-    .replace(/^LoadCredential=tvault-passphrase:.*$/m, () => `LoadCredential=tvault-passphrase:${o.passphraseFile.replace(/%/g, '%%')}`);
+  const credential = o.passphraseFile ? `\nLoadCredential=tvault-passphrase:${o.passphraseFile.replace(/%/g, '%%')}` : '';
+  const body = text.replace(/^ExecStart=.*$/m, () => `ExecStart=${exec}${reload}${env}${credential}`);
   return `${INSTALLED}\n${body}`;
 }
 
 function renderLaunchd(o: RenderOptions, text: string): string {
   const args = [process.execPath, BIN, 'agent', 'start', ...o.startArgs].map((a) => `    <string>${xml(a)}</string>`).join('\n');
-  const env: Array<[string, string]> = [['TVAULT_PASSPHRASE_FILE', o.passphraseFile]];
+  const env: Array<[string, string]> = [];
+  if (o.passphraseFile) env.push(['TVAULT_PASSPHRASE_FILE', o.passphraseFile]);
   if (o.vaultDir) env.push(['TVAULT_DIR', o.vaultDir]);
-  const envDict = env.map(([k, v]) => `    <key>${k}</key>\n    <string>${xml(v)}</string>`).join('\n');
+  const envDict = env.length
+    ? `\n  <key>EnvironmentVariables</key>\n  <dict>\n${env.map(([k, v]) => `    <key>${k}</key>\n    <string>${xml(v)}</string>`).join('\n')}\n  </dict>`
+    : '';
   return text
     .replace(/(<!DOCTYPE[^>]*>\n)/, (doctype) => `${doctype}<!-- ${INSTALLED.slice(2)} -->\n`)
-    .replace(
-      / {2}<key>ProgramArguments<\/key>\n {2}<array>[\s\S]*?<\/array>/,
-      () => `  <key>ProgramArguments</key>\n  <array>\n${args}\n  </array>\n  <key>EnvironmentVariables</key>\n  <dict>\n${envDict}\n  </dict>`,
-    );
+    .replace(/ {2}<key>ProgramArguments<\/key>\n {2}<array>[\s\S]*?<\/array>/, () => `  <key>ProgramArguments</key>\n  <array>\n${args}\n  </array>${envDict}`);
 }
 
 /** The unit for `target`, from the committed template (or `text`, a template given in a test). */
@@ -102,7 +104,7 @@ function checkUnitStrings(o: RenderOptions): void {
     ['the path of node', process.execPath],
     ['the path of tvault', BIN],
     ['the vault directory (--vault or TVAULT_DIR)', o.vaultDir ?? ''],
-    ['--passphrase-file', o.passphraseFile],
+    ['--passphrase-file', o.passphraseFile ?? ''],
     ...o.startArgs.map((arg, i): [string, string] => {
       const flag = o.startArgs[i - 1];
       return [flag?.startsWith('--') && !arg.startsWith('--') ? flag : 'an agent start flag', arg];

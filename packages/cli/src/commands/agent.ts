@@ -1,4 +1,5 @@
-// `tvault agent start|status|stop` (install and uninstall: agent-service.ts; token: agent-token.ts).
+// `tvault agent start|status|stop` (install and uninstall: agent-service.ts; token: agent-token.ts;
+// `tvault unlock` and `tvault lock`: unlock.ts).
 // Only `start` loads the agent bundle (dist/agent.cjs, with pino and the native addon); the
 // others speak the protocol through agent-client like every read does.
 import { existsSync, readFileSync } from 'node:fs';
@@ -46,22 +47,56 @@ function useSystemdCredential(): void {
 }
 
 /**
+ * Whether this process is in a background process group of its controlling terminal (Linux:
+ * /proc/self/stat, where pgrp is field 5, tty_nr field 7 and tpgid field 8). Such a process
+ * that opens the terminal to prompt is stopped by the shell (`Stopped (tty output)`), silently.
+ * Elsewhere: false (not detected).
+ */
+export function inBackgroundOfTty(stat = readProcStat()): boolean {
+  if (!stat) return false;
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // after "pid (comm) ": state ppid pgrp session tty_nr tpgid
+  const [pgrp, ttyNr, tpgid] = [Number(f[2]), Number(f[4]), Number(f[5])];
+  return ttyNr !== 0 && tpgid > 0 && tpgid !== pgrp;
+}
+
+function readProcStat(): string | null {
+  if (process.platform !== 'linux') return null;
+  try {
+    return readFileSync('/proc/self/stat', 'utf8');
+  } catch {
+    return null;
+  }
+}
+
+const hasPassphraseSource = () => process.env.TVAULT_PASSPHRASE !== undefined || !!process.env.TVAULT_PASSPHRASE_FILE;
+
+/**
  * Errors of the agent bundle are TvaultErrors of its own copy of core: they pass as this one's
  * through their brand (core/src/errors.ts), and main.ts reports them like any other.
  */
 async function start(a: A<AgentStartFlags>) {
   requireUnix('the agent');
-  const opts = {
-    dir: resolveVaultDir(a.vault),
-    readPassphrase: () => (useSystemdCredential(), getPassphrase('Vault passphrase (agent): ')),
-    ...startOptions(a),
-  };
+  const options = startOptions(a);
+  if (options.locked) {
+    // Never read: not left in the agent's environment either.
+    delete process.env.TVAULT_PASSPHRASE;
+    delete process.env.TVAULT_PASSPHRASE_FILE;
+  } else {
+    useSystemdCredential();
+    if (!hasPassphraseSource() && inBackgroundOfTty()) {
+      throw new TvaultError(
+        'the agent is in the background (&) with no passphrase source, so it cannot prompt: start it with --locked, then run tvault unlock (or set TVAULT_PASSPHRASE_FILE)',
+        ExitCode.USAGE,
+      );
+    }
+  }
+  const opts = { dir: resolveVaultDir(a.vault), readPassphrase: () => getPassphrase('Vault passphrase (agent): '), ...options };
   await loadAgent().startAgent(opts);
 }
 
 // ---- status and stop -----------------------------------------------------------------------
 
-/** `agent status` exits 0 running and unlocked, 1 not running, 2 when it cannot tell (or the agent is unwell). */
+/** `agent status` exits 0 running and unlocked, 1 not running, 3 running but locked (tvault unlock), 2 when it cannot tell (or the agent is unwell). */
 const STATUS_UNHEALTHY = ExitCode.USAGE;
 const fmt = (n: unknown) => (typeof n === 'number' ? formatDuration(n, { approximate: true }) : '-');
 
@@ -93,16 +128,26 @@ async function status(a: GlobalArgs) {
   }
   const { v: _v, ok: _ok, ...fields } = res;
   const healthy = fields.unlocked === true && fields.keyRotated !== true;
-  if (a.json) printJson({ running: true, ...fields, staleSocket: false });
+  // An agent from before lock in place has no `locked` field: not unlocked meant it was stopping.
+  const locked = fields.locked === true;
+  const state = healthy
+    ? 'unlocked'
+    : fields.keyRotated
+      ? 'key rotated since it started: restart it or tvault unlock'
+      : locked
+        ? 'locked: tvault unlock'
+        : 'locked';
+  if (a.json) printJson({ running: true, ...fields, locked, staleSocket: false });
   else {
     const lines = [
-      ['agent', `running (pid ${fields.pid}, ${healthy ? 'unlocked' : fields.keyRotated ? 'key rotated since it started: restart it' : 'locked'})`],
+      ['agent', `running (pid ${fields.pid}, ${state})`],
       ['socket', files.sock],
       ['vault', dir],
       ['project', String(fields.project)],
       ['uptime', fmt(fields.uptimeMs)],
       ['idle', fields.idleMs ? `${fmt(fields.idleMs)} (auto-lock in ${fmt(fields.idleRemainingMs)})` : 'off'],
       ['max-ttl', fields.maxTtlMs ? `${fmt(fields.maxTtlMs)} (expires in ${fmt(fields.maxTtlRemainingMs)})` : 'off'],
+      ['on-idle', `${fields.onIdle ?? 'exit'} (what the idle and max-ttl deadlines do)`],
       ['served', String(fields.served)],
       ['version', String(fields.version)],
       ...(fields.requireToken
@@ -114,7 +159,7 @@ async function status(a: GlobalArgs) {
     ];
     for (const [k, v] of lines) process.stdout.write(`${k.padEnd(9)} ${v}\n`);
   }
-  process.exitCode = healthy ? ExitCode.OK : STATUS_UNHEALTHY;
+  process.exitCode = healthy ? ExitCode.OK : locked ? ExitCode.LOCKED : STATUS_UNHEALTHY;
 }
 
 /** "3f2a9c1b (ci): project backend, keys A,B; expires in 2h" for status. */
@@ -178,11 +223,19 @@ export function agentCommands(y: Y): Y {
   const own = y
     .command(
       'start',
-      'unlock once and serve reads over a private socket (foreground; Ctrl-C stops it)',
+      'serve reads over a private socket, unlocked at start or (--locked) by tvault unlock (foreground; Ctrl-C stops it)',
       (c: Y): Y =>
         c
-          .option('idle', { type: 'string', default: '15m', describe: 'lock and exit after this long without a read (0: never)' })
-          .option('max-ttl', { type: 'string', describe: 'lock and exit this long after unlocking, however busy (default: no limit)' })
+          .option('locked', {
+            type: 'boolean',
+            describe: 'start without the passphrase and serve nothing until tvault unlock (no prompt: runs in the background)',
+          })
+          .option('on-idle', {
+            choices: ['lock', 'exit'],
+            describe: 'at the idle or max-ttl deadline: wipe the key and keep running (lock), or exit (default)',
+          })
+          .option('idle', { type: 'string', default: '15m', describe: 'lock after this long without a read (0: never); see --on-idle' })
+          .option('max-ttl', { type: 'string', describe: 'lock this long after unlocking, however busy (default: no limit); see --on-idle' })
           .option('io-timeout', { type: 'string', default: '5s', hidden: true, describe: 'per-connection deadline' })
           .option('log-max-size', { type: 'string', default: '10M', describe: 'rotate agent.log to agent.log.1 past this size' })
           .option('require-token', { type: 'boolean', describe: 'refuse every request without a valid capability token (needs --token-file)' })
@@ -190,7 +243,11 @@ export function agentCommands(y: Y): Y {
           .option('allow-uid', { type: 'string', array: true, describe: 'also let this uid connect (repeatable; needs --require-token)' })
           .option('delegate-dir', { type: 'string', describe: 'also listen on DIR/agent.sock for delegates of other uids (needs --require-token)' })
           .example('tvault agent start', 'prompts for the passphrase, then serves until 15 minutes without a read')
-          .example('tvault agent start --idle 1h --max-ttl 8h &', 'in the background, for at most 8 hours')
+          .example(
+            'tvault agent start --locked --on-idle lock &',
+            'in the background without a prompt; then tvault unlock (or the first read asks), tvault lock',
+          )
+          .example('tvault agent start --locked --idle 1h --max-ttl 8h &', 'in the background; exits after an hour without a read, or 8 hours')
           .example('TVAULT_PASSPHRASE_FILE=~/.config/tvault/passphrase tvault agent start', 'without a prompt')
           .example(
             'tvault agent start --require-token --token-file ~/.tvault/agent-tokens --allow-uid 1001 --delegate-dir /srv/tvault',
@@ -201,7 +258,7 @@ export function agentCommands(y: Y): Y {
     .command('token', 'capability tokens for delegates: create, list, revoke', (c: Y): Y => require('./agent-token').tokenCommands(c))
     .command(
       'status',
-      'is an agent running? (exit 0 running and unlocked, 1 not running, 2 error)',
+      'is an agent running? (exit 0 running and unlocked, 1 not running, 3 running but locked, 2 error)',
       (c: Y): Y => c.example('tvault agent status', '').example('tvault agent status --json', ''),
       status,
     )

@@ -170,7 +170,7 @@ async function doctor(a: GlobalArgs) {
   }
   attempt('agent', () => {
     const agent = agentRequest(s.dir, { op: 'status' }, 1000); // throws for a socket in a loose directory
-    if (agent?.ok) return 'running';
+    if (agent?.ok) return agent.locked === true ? 'running, locked (tvault unlock)' : 'running';
     if (isSocket(vaultFiles(s.dir).sock)) throw new DoctorWarning('a stale agent.sock is left from a killed agent; the next agent start replaces it');
     return 'not running';
   });
