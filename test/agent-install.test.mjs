@@ -111,8 +111,9 @@ test('install writes the unit under $HOME, warns about a missing passphrase file
 test('under systemd the agent takes the passphrase from $CREDENTIALS_DIRECTORY; a passphrase file must be 0600', async (t) => {
   const v = makeVault(t);
   const creds = join(v.dir, 'creds');
-  mkdirSync(creds, { mode: 0o500 });
+  mkdirSync(creds, { mode: 0o700 });
   writeFileSync(join(creds, 'tvault-passphrase'), PASS, { mode: 0o400 });
+  chmodSync(creds, 0o500); // as systemd leaves it (a 0500 dir cannot be written into but by root)
   const a = await startAgent(t, v, [], { env: { TVAULT_PASSPHRASE: undefined, CREDENTIALS_DIRECTORY: creds } });
   assert.equal((await request(a.sock, { v: 1, op: 'status' })).unlocked, true);
   await request(a.sock, { v: 1, op: 'stop' });
