@@ -8,7 +8,7 @@
 const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
-const { localNodeDir } = require('./node-headers.cjs');
+const { hasHeaders, localNodeDir } = require('./node-headers.cjs');
 
 const native = JSON.parse(fs.readFileSync(path.join(__dirname, 'native.json'), 'utf8'));
 const fromSource = /^(1|true)$/i.test(process.env.npm_config_build_from_source || '');
@@ -26,7 +26,10 @@ function rebuild(name, dir, gypArgs) {
   if (!nodeGyp || !fs.existsSync(nodeGyp)) {
     throw new Error(`cannot rebuild ${name}: npm's node-gyp is not known (install this package with npm)`);
   }
-  const nodedir = process.env.npm_config_nodedir || localNodeDir();
+  // A configured nodedir wins when it holds this Node's headers (a ~/.npmrc nodedir may be
+  // another Node's); otherwise the installing Node's own; otherwise node-gyp downloads them.
+  const configured = process.env.npm_config_nodedir;
+  const nodedir = configured && hasHeaders(configured) ? configured : (localNodeDir() ?? configured);
   const args = [nodeGyp, ...gypArgs, ...(nodedir ? [`--nodedir=${nodedir}`] : [])];
   console.log(`tvault: building ${name} from source${nodedir ? ` against the headers in ${nodedir}` : ''}`);
   const r = spawnSync(process.execPath, args, { cwd: dir, stdio: 'inherit' });

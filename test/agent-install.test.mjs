@@ -118,6 +118,7 @@ test('under systemd the agent takes the passphrase from $CREDENTIALS_DIRECTORY; 
   assert.equal((await request(a.sock, { v: 1, op: 'status' })).unlocked, true);
   await request(a.sock, { v: 1, op: 'stop' });
   await a.done;
+  chmodSync(creds, 0o700); // so that the cleanup can remove it
   const file = join(v.dir, 'pw');
   writeFileSync(file, `${PASS}\n`, { mode: 0o600 });
   const b = await startAgent(t, v, [], { env: { TVAULT_PASSPHRASE: undefined, TVAULT_PASSPHRASE_FILE: file } });

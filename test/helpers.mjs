@@ -130,16 +130,18 @@ export const UNPRIVILEGED_PASS = /^(1|true|yes)$/i.test(process.env.TVAULT_TEST_
 export function requireRoot(t, why = 'needs root') {
   if (IS_ROOT_USER) return true;
   if (IN_CI && !UNPRIVILEGED_PASS) throw new Error(`this test ${why}, and CI is set (CI runs as root)`);
-  t.skip(`${why} (set CI=true to make this a failure)`);
+  t.skip(rootSkipReason(why));
   return false;
 }
+
+const rootSkipReason = (why) => `${why}: needs root (${UNPRIVILEGED_PASS ? "CI's root pass runs it" : 'set CI=true to make this a failure'})`;
 
 /**
  * requireRoot for the options of test() or describe(): the reason to skip, or false to run (as
  * root, and in CI's root pass, where a test that is not root then fails as it should).
  */
 export function rootOnly(why = 'needs root') {
-  return !IS_ROOT_USER && (!IN_CI || UNPRIVILEGED_PASS) && `${why} (set CI=true to make this a failure)`;
+  return !IS_ROOT_USER && (!IN_CI || UNPRIVILEGED_PASS) && rootSkipReason(why);
 }
 
 /**

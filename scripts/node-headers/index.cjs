@@ -17,19 +17,24 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 
-/** <prefix> of this Node when it holds the headers of exactly this version, else null. */
-function localNodeDir(execPath = process.execPath, version = process.version) {
-  const prefix = path.resolve(path.dirname(execPath), '..');
+/** Whether <prefix>/include/node holds node-gyp's files and the headers of exactly `version`. */
+function hasHeaders(prefix, version = process.version) {
   const include = path.join(prefix, 'include', 'node');
   let text;
   try {
     text = fs.readFileSync(path.join(include, 'node_version.h'), 'utf8');
     fs.accessSync(path.join(include, 'common.gypi'));
   } catch {
-    return null;
+    return false;
   }
   const part = (name) => (text.match(new RegExp(`#define NODE_${name}_VERSION (\\d+)`)) || [])[1];
-  return `v${part('MAJOR')}.${part('MINOR')}.${part('PATCH')}` === version ? prefix : null;
+  return `v${part('MAJOR')}.${part('MINOR')}.${part('PATCH')}` === version;
+}
+
+/** <prefix> of this Node (the parent of its bin/) when it holds its own headers, else null. */
+function localNodeDir(execPath = process.execPath, version = process.version) {
+  const prefix = path.resolve(path.dirname(execPath), '..');
+  return hasHeaders(prefix, version) ? prefix : null;
 }
 
 /** node-gyp's cache directory (env-paths' rule, as node-gyp computes it), or its --devdir. */
@@ -78,4 +83,4 @@ if (require.main === module) {
   }
 }
 
-module.exports = { localNodeDir, nodeGypCache, linkHeaders };
+module.exports = { hasHeaders, localNodeDir, nodeGypCache, linkHeaders };
