@@ -7,7 +7,7 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, lstatSync, mkdirSync, readdirSync } from 'node:fs';
+import { cpSync, existsSync, lstatSync, mkdirSync, readdirSync, realpathSync } from 'node:fs';
 import { delimiter, dirname, join } from 'node:path';
 import { CHEAP_KDF, PASS, ROOT, requireCommand, tempDir } from './helpers.mjs';
 import { exited, waitFor } from './agent-helpers.mjs';
@@ -124,4 +124,35 @@ test('with --build-from-source every native module is rebuilt offline against th
   assert.doesNotMatch(cli.install.stdout + cli.install.stderr, /nodejs\.org|headers\.tar/);
   assert.ok(!existsSync(join(cli.home, '.cache', 'node-gyp')), 'node-gyp downloaded nothing into its cache');
   assertWorks(cli);
+});
+
+/** npm's own node-gyp, next to the npm on PATH. */
+function npmNodeGyp() {
+  const npm = spawnSync('sh', ['-c', 'command -v npm'], { encoding: 'utf8' }).stdout.trim();
+  return join(dirname(realpathSync(npm)), '..', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js');
+}
+
+test("npm ci's native builds need no download: once tvault-node-headers has run, node-gyp builds with no nodedir and no network", (t) => {
+  if (!requireCommand(t, 'npm') || !requireCommand(t, 'make') || !requireCommand(t, 'g++') || !requireCommand(t, 'python3')) return;
+  const { dir, cleanup } = tempDir('tvault-headers-test-');
+  t.after(cleanup);
+  const home = join(dir, 'home');
+  mkdirSync(home);
+  const addon = join(dir, 'native');
+  cpSync(join(ROOT, 'packages/native'), addon, { recursive: true, filter: (src) => !src.includes('/build') });
+  // No nodedir, an empty node-gyp cache, and a download URL that refuses connections.
+  const env = isolatedEnv(home, { npm_config_dist_url: 'http://127.0.0.1:9' });
+  const gyp = () => run(process.execPath, [npmNodeGyp(), 'rebuild'], { env, cwd: addon });
+  const before = gyp();
+  assert.notEqual(before.code, 0, 'without the headers linked node-gyp needs a download');
+  assert.match(before.stdout + before.stderr, /127\.0\.0\.1:9|ECONNREFUSED|fetch failed/);
+  const link = run(process.execPath, [join(ROOT, 'scripts/node-headers/index.cjs')], { env });
+  assert.equal(link.code, 0, link.stderr);
+  assert.match(link.stdout, /^tvault-node-headers: linked .*node-gyp\/\d+\.\d+\.\d+\/include -> /);
+  const after = gyp();
+  assert.equal(after.code, 0, `node-gyp rebuild: ${after.stdout}\n${after.stderr}`);
+  const load = run(process.execPath, ['-e', 'require(process.argv[1]).peerCred', join(addon, 'index.js')], { env });
+  assert.equal(load.code, 0, load.stderr);
+  // Run again, it keeps what is there (npm ci runs it on every install).
+  assert.match(run(process.execPath, [join(ROOT, 'scripts/node-headers/index.cjs')], { env }).stdout, /already has/);
 });
