@@ -8,7 +8,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, cpSync, mkdtempSync, renameSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BIN, ROOT, baseEnv, makeVault } from './helpers.mjs';
+import { BIN, ROOT, baseEnv, makeVault, requireRoot } from './helpers.mjs';
 import { AGENT_ONLY, auditRows, request, startAgent, tvaultNoTty, waitFor } from './agent-helpers.mjs';
 
 function vaultWithSecrets(t) {
@@ -169,6 +169,7 @@ test('a socket in a directory that others can write is refused (one line, exit 1
 });
 
 test("a socket in another user's directory is refused without a token (it could be planted), and dialled with one", async (t) => {
+  if (!requireRoot(t, 'chowns a file to uid 65534')) return;
   const { v, client } = vaultWithSecrets(t);
   const a = await startAgent(t, v);
   chownSync(v.vault, 65534, 65534);
@@ -218,6 +219,7 @@ while True:
 `;
 
 test('a vault directory swapped for a symlink to a directory another user controls is refused, even for a delegate with a token (which that user would collect)', async (t) => {
+  if (!requireRoot(t, 'chowns a file to uid 65534')) return;
   const { v, client } = vaultWithSecrets(t);
   const evil = mkdtempSync(join(tmpdir(), 'tvault-evil-'));
   t.after(() => rmSync(evil, { recursive: true, force: true }));

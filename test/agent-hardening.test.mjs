@@ -12,7 +12,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, chownSync, cpSync, existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { BIN, CHEAP_KDF, PASS, ROOT, baseEnv, makeVault, tempDir } from './helpers.mjs';
+import { BIN, CHEAP_KDF, PASS, ROOT, baseEnv, makeVault, requireRoot, tempDir } from './helpers.mjs';
 import { NOBODY, SETPRIV, exited, gone, request, startAgent, waitFor } from './agent-helpers.mjs';
 
 function ptraceScope() {
@@ -65,6 +65,7 @@ function gdbAttach(pid) {
 }
 
 test('a same-uid process can neither ptrace the agent nor read its memory (hardened), unlike an unhardened process', async (t) => {
+  if (!requireRoot(t, 'runs a process as uid 65534 (setpriv)')) return;
   const v = nobodyVault(t);
   const a = await startAgent(t, v, [], { prefix: ['setpriv', ...SETPRIV], env: { HOME: v.dir } });
   assert.match(readFileSync(`/proc/${a.pid}/status`, 'utf8'), /^Uid:\s+65534\s+65534\s/m, 'the agent runs as 65534');
@@ -206,6 +207,7 @@ function tcpListeners(pid) {
 }
 
 test('SIGUSR1 does not open the Node inspector (an unauthenticated debugger on localhost) in the agent', async (t) => {
+  if (!requireRoot(t, "reads the hardened agent's /proc/PID/fd, which only root can")) return;
   const v = makeVault(t);
   const a = await startAgent(t, v);
   process.kill(a.pid, 'SIGUSR1');

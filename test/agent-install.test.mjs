@@ -126,12 +126,14 @@ test('install writes the unit under $HOME (and says to tvault unlock), warns abo
 test('under systemd the agent takes the passphrase from $CREDENTIALS_DIRECTORY; a passphrase file must be 0600', async (t) => {
   const v = makeVault(t);
   const creds = join(v.dir, 'creds');
-  mkdirSync(creds, { mode: 0o500 });
+  mkdirSync(creds, { mode: 0o700 });
   writeFileSync(join(creds, 'tvault-passphrase'), PASS, { mode: 0o400 });
+  chmodSync(creds, 0o500); // as systemd leaves it (a 0500 dir cannot be written into but by root)
   const a = await startAgent(t, v, [], { env: { TVAULT_PASSPHRASE: undefined, CREDENTIALS_DIRECTORY: creds } });
   assert.equal((await request(a.sock, { v: 1, op: 'status' })).unlocked, true);
   await request(a.sock, { v: 1, op: 'stop' });
   await a.done;
+  chmodSync(creds, 0o700); // so that the cleanup can remove it
   const file = join(v.dir, 'pw');
   writeFileSync(file, `${PASS}\n`, { mode: 0o600 });
   const b = await startAgent(t, v, [], { env: { TVAULT_PASSPHRASE: undefined, TVAULT_PASSPHRASE_FILE: file } });

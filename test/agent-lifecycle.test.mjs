@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { chmodSync, chownSync, lstatSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { execFileSync, spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { BIN, PASS, baseEnv, makeVault, tvault } from './helpers.mjs';
+import { BIN, PASS, baseEnv, makeVault, requireRoot, tvault } from './helpers.mjs';
 import { AGENT_ON, auditRows, exited, gone, pidPath, rawRequest, request, startAgent, startAgentFails, waitFor } from './agent-helpers.mjs';
 
 const status = (v, json = true) => v.run(['agent', 'status', ...(json ? ['--json'] : [])], { env: AGENT_ON });
@@ -39,6 +39,7 @@ test('start refuses a vault dir that group or others can enter, or that another 
   assert.match(r.stderr, /accessible by group or others \(mode 0750\)/);
   assert.ok(gone(join(v.vault, 'agent.sock')));
   chmodSync(v.vault, 0o700);
+  if (!requireRoot(t, 'then chowns a file to uid 65534')) return;
   chownSync(v.vault, 65534, 65534);
   r = startAgentFails(v);
   assert.equal(r.code, 1, r.stderr);
@@ -108,6 +109,7 @@ test('a non-socket file, or a socket owned by another uid, at the socket path is
   execFileSync('rm', [sock]);
   // A real unix socket, then handed to uid 65534.
   execFileSync('python3', ['-c', `import socket; s=socket.socket(socket.AF_UNIX); s.bind(${JSON.stringify(sock)})`]);
+  if (!requireRoot(t, 'then chowns a file to uid 65534')) return;
   chownSync(sock, 65534, 65534);
   r = startAgentFails(v);
   assert.equal(r.code, 1);

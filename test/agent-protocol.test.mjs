@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmodSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
-import { makeVault } from './helpers.mjs';
+import { makeVault, requireRoot } from './helpers.mjs';
 import { SETPRIV, rawRequest, request, startAgent } from './agent-helpers.mjs';
 
 const TRICKY = 'quote " backslash \\ tab \t cr \r nl \n ctl \u0001\u001f del \u007f é ✓ 𝄞 \u2028 end';
@@ -112,6 +112,7 @@ c.on('close', () => process.stdout.write(out));
 `;
 
 test('a client running as another uid is refused with permission_denied, even with the socket mode wide open', async (t) => {
+  if (!requireRoot(t, 'runs a process as uid 65534 (setpriv)')) return;
   const { v, a } = await servingAgent(t);
   // Open every door the file system has, so that only the peer-credential check stands.
   chmodSync(v.dir, 0o755);

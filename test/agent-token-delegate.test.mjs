@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, lstatSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { BIN, baseEnv, makeVault } from './helpers.mjs';
+import { BIN, baseEnv, makeVault, requireRoot } from './helpers.mjs';
 import { NOBODY, SETPRIV, agentLog, auditRows, gone, request, startAgent, startAgentFails, tokenIdOf, writeTokens } from './agent-helpers.mjs';
 
 const DELEGATE = 'tokenDELEGATE-backend-0123456789';
@@ -34,6 +34,7 @@ function asDelegate(share, args, token) {
 }
 
 test('without --allow-uid a delegate under another uid is refused by the uid check, valid token or not', async (t) => {
+  if (!requireRoot(t, 'runs a process as uid 65534 (setpriv)')) return;
   const { v, file, share } = setup(t);
   const a = await startAgent(t, v, ['--require-token', '--token-file', file, '--delegate-dir', share]);
   const dsock = join(share, 'agent.sock');
@@ -58,6 +59,7 @@ test('without --allow-uid a delegate under another uid is refused by the uid che
 });
 
 test('with --allow-uid and a valid token the delegate is served; a bad, out-of-scope or missing token is refused', async (t) => {
+  if (!requireRoot(t, 'runs a process as uid 65534 (setpriv)')) return;
   const { v, file, share } = setup(t);
   await startAgent(t, v, ['--require-token', '--token-file', file, '--delegate-dir', share, '--allow-uid', String(NOBODY)]);
   let r = asDelegate(share, ['get', 'DATABASE_URL'], DELEGATE);
@@ -105,6 +107,7 @@ test('with --allow-uid and a valid token the delegate is served; a bad, out-of-s
 });
 
 test('the delegate directory must exist, be ours, writable by nobody else, not the vault dir, and used by one agent', async (t) => {
+  if (!requireRoot(t, 'chowns a file to uid 65534')) return;
   const { v, file, share } = setup(t);
   const start = (dir) => startAgentFails(v, ['--require-token', '--token-file', file, '--delegate-dir', dir]);
   let r = start(join(v.dir, 'missing'));

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { assertOneLineError, makeVault } from './helpers.mjs';
+import { assertOneLineError, makeVault, rootOnly } from './helpers.mjs';
 
 /** A vault with K=from-default in `default` and K=from-app in `app`, and a repo dir holding tvault.toml. */
 function setup(t, toml = 'project = "app"\n') {
@@ -132,13 +132,12 @@ test('[secrets] KEY = { required = true }: run --strict stops before the child s
 // A tvault.toml that another user put or can change (think /tmp/tvault.toml) must neither break
 // the commands beneath it nor be offered for `allow`: it is ignored with a one-line note, and
 // the walk up ends there, as it does at a directory others can write.
-const IS_ROOT = process.getuid() === 0;
 const ignoredNote = (file, why) =>
   new RegExp(`^tvault: ignoring ${esc(file)}: ${why}; only a tvault.toml that you or root own and no one else can write is used\n$`);
 
 test(
   "a parent's tvault.toml owned by another user is ignored with one note, never offered for allow, also through the agent",
-  { skip: !IS_ROOT && !process.env.CI && 'needs root (chown)' },
+  { skip: rootOnly('chowns a file to uid 65534') },
   async (t) => {
     const { v, repo, file, get } = setup(t);
     chownSync(file, 65534, 65534);

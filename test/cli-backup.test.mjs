@@ -19,7 +19,20 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
-import { BIN, PASS, assertOneLineError, assertVaultIntact, baseEnv, makeVault, requireCommand, sql, tempDir, tvault, tvaultMany } from './helpers.mjs';
+import {
+  BIN,
+  PASS,
+  assertOneLineError,
+  assertVaultIntact,
+  baseEnv,
+  makeVault,
+  requireCommand,
+  requireRoot,
+  sql,
+  tempDir,
+  tvault,
+  tvaultMany,
+} from './helpers.mjs';
 
 /** A throwaway vault directory holding a copy of `file` as its vault.db, with a run() like makeVault's. */
 function vaultFrom(t, file) {
@@ -238,6 +251,7 @@ test('backup never writes through a file or link planted at a predictable temp n
 });
 
 test('the backup file is created exclusively, 0600, not following a link, under an unguessable name', (t) => {
+  if (!requireRoot(t, 'traces the hardened (non-dumpable) CLI, which takes CAP_SYS_PTRACE')) return;
   if (!requireCommand(t, 'strace')) return;
   const v = makeVault(t);
   assert.equal(v.run(['set', 'A', '--stdin'], { input: 'x' }).code, 0);

@@ -11,11 +11,11 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { BIN, CHEAP_KDF, PASS, baseEnv, makeVault, tempDir } from './helpers.mjs';
+import { BIN, CHEAP_KDF, PASS, baseEnv, makeVault, rootOnly, tempDir } from './helpers.mjs';
 import { NOBODY, SETPRIV, exited, waitFor } from './agent-helpers.mjs';
 
 const IS_ROOT = process.getuid() === 0;
-const NEEDS_ROOT = !IS_ROOT && !process.env.CI && 'needs root (setpriv to uid 65534)';
+const NEEDS_ROOT = rootOnly('runs a process as uid 65534 (setpriv)');
 const TOKEN = 'tvt_test-token-that-must-not-leak';
 const asNobody = (cmd, args, opts = {}) => spawnSync('setpriv', [...SETPRIV, cmd, ...args], { encoding: 'utf8', timeout: 30_000, ...opts });
 
@@ -44,6 +44,12 @@ test("a `tvault run` child finds no passphrase or token in its parent's /proc/PP
   for (const pristine of [[], ['--pristine']]) {
     const r = v.run(['run', ...pristine, '--', 'sh', '-c', READ_PARENT_ENV], { env: { TVAULT_AGENT_TOKEN: TOKEN } });
     assert.equal(r.code, 0, r.stderr);
+    assert.ok(!r.stdout.includes(PASS), `the passphrase is in /proc/PPID/environ (${pristine})`);
+    if (!IS_ROOT) {
+      // An ordinary user's child cannot read it at all: the parent is non-dumpable.
+      assert.match(r.stdout, /^DENIED$/m, r.stdout);
+      continue;
+    }
     // The file was read (root may read it), and the names are there, without their values.
     assert.match(r.stdout, /^TVAULT_PASSPHRASE=$/m, r.stdout);
     assert.match(r.stdout, /^TVAULT_AGENT_TOKEN=$/m, r.stdout);

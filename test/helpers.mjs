@@ -117,14 +117,31 @@ export function requireCommand(t, name) {
 export const IS_ROOT_USER = process.getuid?.() === 0;
 
 /**
- * For a test that needs root (a mount, another uid): it fails in CI, which runs as root, and
- * is skipped, saying why, only outside CI; callers return when this returns false.
+ * CI's unprivileged pass: .ci/run also runs the whole suite as an ordinary user (with
+ * TVAULT_TEST_UNPRIVILEGED=1), after or beside a pass as root in which the root tests ran.
+ */
+export const UNPRIVILEGED_PASS = /^(1|true|yes)$/i.test(process.env.TVAULT_TEST_UNPRIVILEGED ?? '');
+
+/**
+ * For a test that needs root (chown to another uid, setpriv, tracing a non-dumpable process):
+ * it fails in CI's root pass if it is not root, and is skipped, saying why, outside CI and in
+ * CI's unprivileged pass; callers return when this returns false.
  */
 export function requireRoot(t, why = 'needs root') {
   if (IS_ROOT_USER) return true;
-  if (IN_CI) throw new Error(`this test ${why}, and CI is set (CI runs as root)`);
-  t.skip(`${why} (set CI=true to make this a failure)`);
+  if (IN_CI && !UNPRIVILEGED_PASS) throw new Error(`this test ${why}, and CI is set (CI runs as root)`);
+  t.skip(rootSkipReason(why));
   return false;
+}
+
+const rootSkipReason = (why) => `${why}: needs root (${UNPRIVILEGED_PASS ? "CI's root pass runs it" : 'set CI=true to make this a failure'})`;
+
+/**
+ * requireRoot for the options of test() or describe(): the reason to skip, or false to run (as
+ * root, and in CI's root pass, where a test that is not root then fails as it should).
+ */
+export function rootOnly(why = 'needs root') {
+  return !IS_ROOT_USER && (!IN_CI || UNPRIVILEGED_PASS) && rootSkipReason(why);
 }
 
 /**

@@ -19,6 +19,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { rootOnly } from './helpers.mjs';
 
 const require = createRequire(import.meta.url);
 const native = require('../packages/native/index.js');
@@ -132,7 +133,7 @@ describe('peerCred', () => {
     assert.deepEqual(r.cred, { uid: process.getuid(), gid: process.getgid(), pid: process.pid });
   });
 
-  test('child as uid 65534: uid/gid 65534 and the child pid', { skip: !IS_ROOT && 'needs root for setpriv' }, async () => {
+  test('child as uid 65534: uid/gid 65534 and the child pid', { skip: rootOnly('runs a process as uid 65534 (setpriv)') }, async () => {
     const code =
       "const s=require('net').connect(process.argv[1],()=>console.log(process.pid));" +
       "s.on('close',()=>process.exit(0));s.on('error',(e)=>{console.error(e.message);process.exit(2)})";
@@ -218,7 +219,7 @@ describe('flockExclusive', () => {
   });
 });
 
-describe('harden', { skip: !IS_ROOT && 'needs root for setpriv/prlimit' }, () => {
+describe('harden', { skip: rootOnly('runs processes as uid 65534 (setpriv, prlimit)') }, () => {
   // Two long-lived uid-65534 node processes that both load the addon; only one calls harden().
   // Both start with a non-zero soft RLIMIT_CORE (1 MiB, capped by our hard limit; soft-only so no
   // CAP_SYS_RESOURCE is needed) so that the "core limit is 0" assertion can fail.
