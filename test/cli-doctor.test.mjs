@@ -37,6 +37,7 @@ test('a fresh test vault passes, with a warning about its weak KDF', (t) => {
     'vault.db mode': 'ok',
     database: 'ok',
     'key derivation': 'warn',
+    passphrase: 'ok',
     'audit chain': 'ok',
     agent: 'ok',
   });

@@ -1,7 +1,7 @@
 // Commands on the secrets of one project: set, get, list, delete, history, rollback, search.
 import type { Y } from './argv';
 import { checkKeyName, usageError } from '@tvault/core';
-import { readValue } from '../input';
+import { valueReader } from '../input';
 import { isoTime, printJson, printTable, warn, writeValue } from '../output';
 import { type GlobalArgs, Session } from '../session';
 import { warnIfDangerous } from '../dangerous-env';
@@ -25,18 +25,21 @@ export function secretCommands(y: Y): Y {
       async (a: A<{ key: string; value?: string; stdin?: boolean; file?: string; keepNewline?: boolean }>) => {
         checkKeyName(a.key); // before any warning, so that a bad name gets one line of error
         const s = new Session(a);
-        const value = await readValue({ stdin: a.stdin, file: a.file, value: a.value, keepNewline: a.keepNewline, name: a.key });
+        const source = valueReader({ stdin: a.stdin, file: a.file, value: a.value, keepNewline: a.keepNewline, name: a.key });
         if (a.value !== undefined) warn('a value given as an argument lands in your shell history and is visible in ps; prefer --stdin or the prompt');
         warnIfDangerous(a.key);
+        // A typed value is asked for after the passphrase, so that a wrong passphrase loses nothing.
+        let value = source.prompted ? undefined : await source.read();
         try {
-          await s.withUnlocked((vault, kek) => {
+          await s.withUnlocked(async (vault, kek) => {
             const project = s.project(vault);
+            value ??= await source.read();
             const [r] = vault.setSecrets(kek, project, [{ name: a.key, value }]);
             if (a.json) printJson({ project, key: a.key, version: r.version });
             else process.stderr.write(`set ${a.key} in ${project} (version ${r.version})\n`);
           });
         } finally {
-          value.fill(0);
+          value?.fill(0);
         }
       },
     )
