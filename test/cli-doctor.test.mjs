@@ -39,6 +39,7 @@ test('a fresh test vault passes, with a warning about its weak KDF', (t) => {
     'key derivation': 'warn',
     passphrase: 'ok',
     'audit chain': 'ok',
+    'tvault.toml': 'ok',
     agent: 'ok',
   });
   for (const c of doc.checks) assert.equal(c.ok, c.status !== 'fail');

@@ -136,20 +136,24 @@ export function secretCommands(y: Y): Y {
       },
     )
     .command(
-      'search',
-      'find secrets by name',
+      'search [pattern]',
+      'find secrets by name: a word they contain, or a pattern with * and ? (case-insensitive)',
       (c: Y): Y =>
         c
-          .option('prefix', { type: 'string' })
-          .option('name-like', { type: 'string', describe: 'substring, or a pattern with * and ?, case-insensitive' })
-          .example('tvault search --name-like "*token*"', ''),
-      (a: A<{ prefix?: string; nameLike?: string }>) => {
-        if (a.prefix === undefined && a.nameLike === undefined) throw usageError('give --prefix or --name-like');
+          .positional('pattern', { type: 'string', describe: 'a part of the name (token), or a pattern with * and ? (*_TOKEN)' })
+          .option('prefix', { type: 'string', describe: 'names starting with this (case-sensitive)' })
+          .option('name-like', { type: 'string', describe: 'the same as PATTERN' })
+          .example('tvault search token', 'every name containing token, TOKEN, Token...')
+          .example('tvault search "*_KEY"', 'names ending in _KEY'),
+      (a: A<{ pattern?: string; prefix?: string; nameLike?: string }>) => {
+        if (a.pattern !== undefined && a.nameLike !== undefined) throw usageError('give the pattern once: as a word or with --name-like');
+        const nameLike = a.pattern ?? a.nameLike;
+        if (a.prefix === undefined && !nameLike) throw usageError('give a pattern (tvault search token) or --prefix');
         const s = new Session(a);
         const vault = s.openVault();
         try {
           const project = s.project(vault);
-          const rows = vault.search(project, { prefix: a.prefix, nameLike: a.nameLike });
+          const rows = vault.search(project, { prefix: a.prefix, nameLike });
           if (a.json) return printJson({ project, secrets: rows.map((r) => ({ ...r, created_at: isoTime(r.created_at), updated_at: isoTime(r.updated_at) })) });
           printTable(
             rows.map((r) => [r.name, String(r.version), isoTime(r.updated_at)]),

@@ -25,6 +25,7 @@ import { agentRequest, isSocket } from '../agent-client';
 import { warnIfDangerous } from '../dangerous-env';
 import { printJson, warn } from '../output';
 import { getNewPassphrase } from '../passphrase';
+import { allowCommand, configState } from '../project-config';
 import { type GlobalArgs, Session } from '../session';
 
 type A<T> = GlobalArgs & T;
@@ -68,10 +69,13 @@ async function status(a: GlobalArgs) {
   const initialized = Vault.exists(s.dir);
   const agent = agentRequest(s.dir, { op: 'status' }, 1000);
   const out: Record<string, unknown> = { vault: s.dir, initialized, agent: agent?.ok ? 'running' : 'not running' };
+  // Beside a tvault.toml that is not allowed (or does not parse) status still answers, and says so.
+  const cfg = a.project === undefined ? configState(s.dir) : null;
+  if (cfg) out.config = cfg.allowed ? (cfg.problem ?? cfg.path) : `${cfg.path} is not allowed (review it, then: ${allowCommand(cfg.path)})`;
   if (initialized) {
     const vault = s.openVault();
     try {
-      out.project = s.project(vault);
+      out.project = cfg ? (cfg.project ?? vault.currentProject()) : s.project(vault);
       out.projects = vault.listProjects().length;
       out.kdf = vault.kdfParams();
     } finally {
@@ -184,6 +188,13 @@ async function doctor(a: GlobalArgs) {
     });
     v.close();
   }
+  attempt('tvault.toml', () => {
+    const cfg = configState(s.dir);
+    if (!cfg) return 'none here';
+    if (!cfg.allowed) throw new DoctorWarning(`${cfg.path} is not allowed, so commands here refuse it; review it, then run: ${allowCommand(cfg.path)}`);
+    if (cfg.problem) throw new Error(cfg.problem);
+    return `${cfg.path} is allowed${cfg.project ? ` (project ${cfg.project})` : ''}`;
+  });
   attempt('agent', () => {
     const agent = agentRequest(s.dir, { op: 'status' }, 1000); // throws for a socket in a loose directory
     if (agent?.ok) return 'running';
