@@ -46,44 +46,48 @@ export function buildParser(argv: string[], fastPathAnswer?: Answer | null): Arg
   envCommands(cli);
   trustCommands(cli);
   auditCommands(cli);
-  return (
-    cli
-      .command('agent', 'run and control the unlock agent', (y) =>
-        require('./commands/agent')
-          .agentCommands(y)
-          .example('tvault agent start', 'unlock once; reads are then answered without a prompt')
-          .example('tvault agent status', ''),
-      )
-      .command(
-        'hook [shell]',
-        'print shell integration: bash, zsh, fish or direnv',
-        (y) => require('./commands/hook').hookOptions(y),
-        (a) => require('./commands/hook').hookCommand(a),
-      )
-      .command(
-        'completion [shell]',
-        'print tab completion for bash, zsh or fish',
-        (y) => require('./commands/completion').completionOptions(y),
-        (a) => require('./commands/completion').completionCommand(a),
-      )
-      // The answer to the scripts' `tvault --get-yargs-completions WORDS` (a hidden command name:
-      // yargs' own script is not used). Four parameters: yargs passes its default completion.
-      .completion('__yargs-completion-script', false, (cur: string, argv: Y, fallback: Y, done: Y) =>
-        require('./commands/completion').complete(cur, argv, fallback, done),
-      )
-      .command(
-        'version',
-        'print the version (also -V)',
-        (y: Y): Y => y.example('tvault version --json', ''),
-        (a: { json?: boolean }) => void process.stdout.write(a.json ? JSON.stringify({ version: VERSION }) + '\n' : `tvault ${VERSION}\n`),
-      )
-      .command(...(unknownCommand(cli, 'give a command') as unknown as [string, string])) // last: it reads the names above
-      .usage('$0 <command> [options]')
-      .example('tvault init', 'create a vault (asks for a passphrase)')
-      .example('tvault set DATABASE_URL', 'store a secret (asks for its value)')
-      .example('tvault run -- npm start', "run a program with the project's secrets in its environment")
-      .strict()
-      .wrap(Math.min(100, process.stdout.columns || 100))
-      .epilogue('Exit codes: 0 ok, 1 error, 2 usage, 3 locked, 4 not found, 5 not initialized, 6 wrong passphrase, 8 integrity failure.') as Argv
+  // The answer to the completion scripts' `tvault --get-yargs-completions WORDS` (under a hidden
+  // command name: yargs' own script is not used). Four parameters: yargs passes its default.
+  cli.completion('__yargs-completion-script', false, (cur: string, argv: Y, fallback: Y, done: Y) =>
+    require('./commands/completion').complete(cur, argv, fallback, done),
   );
+  return cli
+    .command('agent', 'run and control the unlock agent', (y) =>
+      require('./commands/agent')
+        .agentCommands(y)
+        .example('tvault agent start', 'unlock once; reads are then answered without a prompt')
+        .example('tvault agent status', ''),
+    )
+    .command(
+      'hook [shell]',
+      'print shell integration: bash, zsh, fish or direnv',
+      (y) => require('./commands/hook').hookOptions(y),
+      (a) => require('./commands/hook').hookCommand(a),
+    )
+    .command(
+      'edit',
+      "edit the project's secrets in $EDITOR as a dotenv file (kept in RAM, wiped afterwards)",
+      (y) => require('./commands/edit').editOptions(y),
+      (a) => require('./commands/edit').editCommand(a),
+    )
+    .command(
+      'completion [shell]',
+      'print tab completion for bash, zsh or fish',
+      (y) => require('./commands/completion').completionOptions(y),
+      (a) => require('./commands/completion').completionCommand(a),
+    )
+    .command(
+      'version',
+      'print the version (also -V)',
+      (y: Y): Y => y.example('tvault version --json', ''),
+      (a: { json?: boolean }) => void process.stdout.write(a.json ? JSON.stringify({ version: VERSION }) + '\n' : `tvault ${VERSION}\n`),
+    )
+    .command(...(unknownCommand(cli, 'give a command') as unknown as [string, string])) // last: it reads the names above
+    .usage('$0 <command> [options]')
+    .example('tvault init', 'create a vault (asks for a passphrase)')
+    .example('tvault set DATABASE_URL', 'store a secret (asks for its value)')
+    .example('tvault run -- npm start', "run a program with the project's secrets in its environment")
+    .strict()
+    .wrap(Math.min(100, process.stdout.columns || 100))
+    .epilogue('Exit codes: 0 ok, 1 error, 2 usage, 3 locked, 4 not found, 5 not initialized, 6 wrong passphrase, 8 integrity failure.') as Argv;
 }

@@ -36,7 +36,7 @@ export function unknownCommand(y: Y, missing: string, path = ''): [string, false
 /** The commands registered so far on this level (yargs clears them before a handler runs). */
 function commandNames(y: Y): string[] {
   try {
-    return (y.getInternalMethods().getCommandInstance().getCommands() as string[]).filter((n) => !n.startsWith('$'));
+    return (y.getInternalMethods().getCommandInstance().getCommands() as string[]).filter((n) => !n.startsWith('$') && !n.startsWith('_'));
   } catch {
     return []; // yargs changed its internals: no suggestion, and the error stays right
   }

@@ -241,7 +241,7 @@ async function rotate(a: A<{ kdfMemory?: number; kdfPasses?: number; kdfParallel
  * contain, and swapped back in names and values afterwards; a one-to-one rewrite of word
  * characters, which dotenv's grammar treats alike.
  */
-function parseDotenv(raw: Buffer, label: string): Array<[string, string]> {
+export function parseDotenv(raw: Buffer, label: string): Array<[string, string]> {
   const strict = new TextDecoder('utf-8', { fatal: true });
   let text: string;
   try {
