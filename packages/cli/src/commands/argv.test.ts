@@ -35,7 +35,8 @@ test('did you mean: typos get their command; unrelated words and ties get nothin
     ['cp', undefined],
     ['de', undefined], // a prefix of two: delete, deny
     ['sat', 'set'],
-    ['rn', undefined], // one edit from rm and from run: a tie
+    ['rn', undefined], // one edit from rm (delete) and from run: a tie
+    ['lst', 'list'], // one edit from list and from ls, its alias: no tie
   ] as const)
-    assert.equal(closest(word, MORE), want, word);
+    assert.equal(closest(word, MORE, { ls: 'list', rm: 'delete' }), want, word);
 });

@@ -17,6 +17,7 @@ export type Y = any;
 export function unknownCommand(y: Y, missing: string, path = ''): [string, false, (c: Y) => Y, (a: { words?: string[] }) => never] {
   const help = `see tvault ${path ? `${path} ` : ''}--help`;
   const names = commandNames(y);
+  const aliasOf = aliasMap(y);
   return [
     '$0 [words..]',
     false,
@@ -27,10 +28,19 @@ export function unknownCommand(y: Y, missing: string, path = ''): [string, false
       if (word === undefined && !path) throw usageError(`usage: tvault <command> [options]; commands: ${names.join(', ')} (${help})`);
       if (word === undefined) throw usageError(`${missing} (${help})`);
       const shown = JSON.stringify(word.length > 40 ? `${word.slice(0, 40)}...` : word).slice(1, -1);
-      const near = closest(word, names);
+      const near = closest(word, names, aliasOf);
       throw usageError(`unknown command '${shown}'${path ? ` for tvault ${path}` : ''}${near ? `; did you mean ${near}?` : ''} (${help})`);
     },
   ];
+}
+
+/** Alias to command (`ls` to `list`) on this level, so that a command and its alias never tie. */
+function aliasMap(y: Y): Record<string, string> {
+  try {
+    return { ...(y.getInternalMethods().getCommandInstance().aliasMap as Record<string, string>) };
+  } catch {
+    return {};
+  }
 }
 
 /** The commands registered so far on this level (yargs clears them before a handler runs). */
@@ -48,9 +58,10 @@ function commandNames(y: Y): string[] {
  * two neighbours counts as one edit (`lsit`: list). A tie is no suggestion: a guess between two
  * commands helps nobody. `copy` is two or more edits from everything, so it gets none.
  */
-export function closest(word: string, names: string[]): string | undefined {
+export function closest(word: string, names: string[], aliasOf: Record<string, string> = {}): string | undefined {
+  const canonical = (n: string) => aliasOf[n] ?? n;
   if (word.length >= 2) {
-    const prefixed = names.filter((n) => n.startsWith(word));
+    const prefixed = [...new Set(names.filter((n) => n.startsWith(word)).map(canonical))];
     if (prefixed.length === 1) return prefixed[0];
   }
   const limit = Math.max(1, Math.floor(word.length / 3));
@@ -59,8 +70,8 @@ export function closest(word: string, names: string[]): string | undefined {
   let tie = false;
   for (const n of names) {
     const d = distance(word.toLowerCase(), n);
-    if (d < bestD) [best, bestD, tie] = [n, d, false];
-    else if (d === bestD && n !== best) tie = true;
+    if (d < bestD) [best, bestD, tie] = [canonical(n), d, false];
+    else if (d === bestD && canonical(n) !== best) tie = true;
   }
   return tie ? undefined : best;
 }
