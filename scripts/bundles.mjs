@@ -4,9 +4,20 @@ import { readFileSync } from 'node:fs';
 
 // Heavy or native modules stay external and are require()d lazily where they are needed, so
 // that the client's hot path (a Node start, a connect, one line of JSON) never loads them.
-// smol-toml and dotenv are only needed by a few commands; keeping them out of the bundle keeps
+// smol-toml, dotenv and zxcvbn-ts (init and key rotate) are only needed by a few commands; keeping them out of the bundle keeps
 // its parse time down.
-export const external = ['better-sqlite3', 'hash-wasm', 'argon2', 'tweetnacl', 'pino', '@tvault/native', 'smol-toml', 'dotenv'];
+export const external = [
+  'better-sqlite3',
+  'hash-wasm',
+  'argon2',
+  'tweetnacl',
+  'pino',
+  '@tvault/native',
+  'smol-toml',
+  'dotenv',
+  '@zxcvbn-ts/core',
+  '@zxcvbn-ts/language-common',
+];
 
 export const common = {
   bundle: true,

@@ -91,8 +91,8 @@ test("the agent's not_found and bad_request are final answers: no fallback", asy
 test('after key rotate the client shows the restart hint and falls back to a direct unlock', async (t) => {
   const { v, client } = vaultWithSecrets(t);
   await startAgent(t, v);
-  assert.equal(v.run(['key', 'rotate'], { env: { TVAULT_NEW_PASSPHRASE: 'next' } }).code, 0);
-  let r = client(['get', 'API_KEY'], { TVAULT_PASSPHRASE: 'next' });
+  assert.equal(v.run(['key', 'rotate'], { env: { TVAULT_NEW_PASSPHRASE: 'the next passphrase' } }).code, 0);
+  let r = client(['get', 'API_KEY'], { TVAULT_PASSPHRASE: 'the next passphrase' });
   assert.equal(r.code, 0, r.stderr);
   assert.equal(r.stdout, 'k-123\n');
   assert.match(r.stderr, /restart the agent/);

@@ -94,7 +94,7 @@ test('an allow store others can write proves nothing: refused (fail closed)', (t
 
 test('allow refuses a file that does not parse or does not exist, and allows nothing', (t) => {
   const { v, repo, file, get } = setup(t, 'project = \n');
-  assertOneLineError(assert, v.run(['allow', file]), 1, /tvault\.toml: invalid TOML/);
+  assertOneLineError(assert, v.run(['allow', file]), 1, /tvault\.toml, line 1: invalid TOML/);
   assert.equal(existsSync(join(v.vault, 'allow')), false);
   writeFileSync(file, 'project = "bad/name"\n');
   assertOneLineError(assert, v.run(['allow', file]), 2, /invalid project name/);
@@ -104,6 +104,34 @@ test('allow refuses a file that does not parse or does not exist, and allows not
   assertOneLineError(assert, v.run(['allow'], { cwd: v.dir }), 2, /no tvault\.toml here or in a parent directory/);
   assertOneLineError(assert, v.run(['allow', file], { env: { TVAULT_DIR: join(v.dir, 'no-vault') } }), 5, /no vault at .*tvault init/);
   assertOneLineError(assert, get(), 1, /is not allowed/);
+});
+
+test('an unknown key is an error that names it and its line; status and doctor still answer beside a file that is not allowed', (t) => {
+  const { v, repo, file } = setup(t, '# the project\nprojekt = "app"\n');
+  assertOneLineError(assert, v.run(['allow', file]), 1, new RegExp(`${esc(file)}, line 2: unknown key 'projekt'`));
+  writeFileSync(file, 'project = "app"\n\n[secrets]\nK = { required = true, reqired = false }\n');
+  assertOneLineError(assert, v.run(['allow', file]), 1, /line 4: unknown key 'reqired' in \[secrets\] K/);
+  writeFileSync(file, 'project = "app"\n[secrets]\nK = { required = = true }\n');
+  assertOneLineError(assert, v.run(['allow', file]), 1, /line 3: invalid TOML/);
+  // Not allowed: status answers (exit 0) with the vault's current project and says why, doctor warns.
+  writeFileSync(file, 'project = "app"\n');
+  const status = v.run(['status', '--json'], { cwd: repo });
+  assert.equal(status.code, 0, status.stderr);
+  const doc = JSON.parse(status.stdout);
+  assert.equal(doc.project, 'default');
+  assert.match(doc.config, /is not allowed .*tvault allow /);
+  let doctor = v.run(['doctor', '--json'], { cwd: repo });
+  assert.equal(doctor.code, 0, doctor.stderr);
+  let check = JSON.parse(doctor.stdout).checks.find((c) => c.check === 'tvault.toml');
+  assert.equal(check.status, 'warn');
+  assert.match(check.detail, /not allowed/);
+  // Allowed: status shows its project, doctor is content.
+  assert.equal(v.run(['allow', file]).code, 0);
+  assert.equal(JSON.parse(v.run(['status', '--json'], { cwd: repo }).stdout).project, 'app');
+  doctor = v.run(['doctor', '--json'], { cwd: repo });
+  check = JSON.parse(doctor.stdout).checks.find((c) => c.check === 'tvault.toml');
+  assert.equal(check.status, 'ok');
+  assert.match(check.detail, /allowed \(project app\)/);
 });
 
 test('a directory named tvault.toml is not a config', (t) => {

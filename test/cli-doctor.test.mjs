@@ -37,7 +37,9 @@ test('a fresh test vault passes, with a warning about its weak KDF', (t) => {
     'vault.db mode': 'ok',
     database: 'ok',
     'key derivation': 'warn',
+    passphrase: 'ok',
     'audit chain': 'ok',
+    'tvault.toml': 'ok',
     agent: 'ok',
   });
   for (const c of doc.checks) assert.equal(c.ok, c.status !== 'fail');

@@ -32,7 +32,7 @@ test('2: usage errors (bad flags, key names, project names)', (t) => {
     [['rollback', 'ALPHA'], /Missing required argument: to/],
     [['rollback', 'ALPHA', '--to', '0'], /--to must be a version number/],
     [['export', '--format', 'xml'], /Invalid values/],
-    [['search'], /--prefix or --name-like/],
+    [['search'], /give a pattern .* or --prefix/],
     [['set', '1BAD', '--stdin'], /invalid key name "1BAD"/],
     [['set', 'A-B', 'value-as-argument'], /invalid key name "A-B"/],
     [['set', 'A'.repeat(256), '--stdin'], /invalid key name .*max 255/],

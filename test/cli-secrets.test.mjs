@@ -87,7 +87,7 @@ test('delete --purge erases the secret and its whole history', (t) => {
   assertVaultIntact(assert, v, { GONE: 'new', KEPT: 'k' });
 });
 
-test('search --prefix and --name-like (substring, * and ?, case-insensitive)', (t) => {
+test('search PATTERN, --prefix and --name-like (substring, * and ?, case-insensitive)', (t) => {
   const v = makeVault(t);
   for (const k of ['DB_HOST', 'DB_PASSWORD', 'DBX', 'GITHUB_TOKEN', 'npm_token', 'TOKEN_A', 'TOKEN_AB', 'AWS_KEY']) set(v, k, `value-of-${k}`);
   assert.equal(v.run(['delete', 'AWS_KEY']).code, 0);
@@ -106,6 +106,10 @@ test('search --prefix and --name-like (substring, * and ?, case-insensitive)', (
   assert.deepEqual(names(['--name-like', 'db.host']), [], '. is literal, not a regex');
   assert.deepEqual(names(['--name-like', '*KEY*']), [], 'deleted secrets are not found');
   assert.deepEqual(names(['--prefix', 'TOKEN', '--name-like', '*b']), ['TOKEN_AB']);
+  // A plain word: the same as --name-like.
+  assert.deepEqual(names(['token']), ['GITHUB_TOKEN', 'TOKEN_A', 'TOKEN_AB', 'npm_token']);
+  assert.deepEqual(names(['*_token']), ['GITHUB_TOKEN', 'npm_token']);
+  assert.deepEqual(names(['--prefix', 'TOKEN', '*b']), ['TOKEN_AB']);
   const text = v.run(['search', '--prefix', 'DB_']);
   assert.match(text.stdout, /^NAME\s+VERSION\s+UPDATED\nDB_HOST\s+1\s+\S+Z\nDB_PASSWORD\s+1\s+\S+Z\n$/);
   assert.doesNotMatch(text.stdout + v.run(['search', '--name-like', '*', '--json']).stdout, /value-of-/);

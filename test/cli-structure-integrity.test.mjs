@@ -123,7 +123,7 @@ test('KDF parameters lowered from the default are exit 8; key rotate warns when 
   assertOneLineError(assert, tvault(['get', 'X'], { env }), 8, /the KDF parameters were lowered/);
   // key rotate to weaker parameters says so, as init does.
   const v = makeVault(t);
-  const r = v.run(['key', 'rotate', '--kdf-memory', '128'], { env: { TVAULT_NEW_PASSPHRASE: 'new pass' } });
+  const r = v.run(['key', 'rotate', '--kdf-memory', '128'], { env: { TVAULT_NEW_PASSPHRASE: 'a new passphrase' } });
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stderr, /warning: Argon2id parameters below the default/);
   for (const args of [

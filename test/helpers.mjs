@@ -199,3 +199,29 @@ export async function bundleSources(name, entries) {
   });
   return { dir: out, require: createRequire(join(out, 'entry.cjs')) };
 }
+
+/**
+ * Runs a shell command line inside a pseudo-terminal (script(1)), answering prompts as they
+ * appear: answers are [pattern, text] pairs, each written once its pattern matches the output
+ * that came after the previous answer (so the same prompt twice takes two answers).
+ */
+export function inPty(cmdline, env, answers) {
+  return new Promise((resolve) => {
+    const child = spawn('script', ['-qec', cmdline, '/dev/null'], { env: baseEnv(env) });
+    let out = '';
+    let from = 0;
+    const pending = [...answers];
+    child.stdout.on('data', (d) => {
+      out += d;
+      while (pending.length && pending[0][0].test(out.slice(from))) {
+        from = out.length;
+        child.stdin.write(pending.shift()[1]);
+      }
+    });
+    const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, out });
+    });
+  });
+}

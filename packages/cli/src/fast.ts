@@ -8,7 +8,7 @@ import type { Answer } from '@tvault/protocol';
 import { agentDisabledByEnv, agentRequest, answerAllowed, answerSecrets, finalRefusal, readRequest } from './agent-client';
 import { formatEnv } from './env-format';
 import { type FastArgs, parseFast } from './fast-args';
-import { valueText, writeStdoutSync } from './output';
+import { errorJson, valueText, writeStdoutSync } from './output';
 
 /** The project named by -p or by an allowed tvault.toml; undefined when neither applies. */
 function explicitProject(a: FastArgs, dir: string): string | null {
@@ -42,7 +42,7 @@ export function tryFastPath(argv: string[]): FastResult {
   if (!res.ok) {
     const refusal = finalRefusal(res);
     if (!refusal) return { handled: false, asked: res };
-    process.stderr.write(`tvault: ${refusal.message}\n`);
+    process.stderr.write(a.json ? errorJson(refusal.message, refusal.exitCode) : `tvault: ${refusal.message}\n`);
     process.exitCode = refusal.exitCode;
     return { handled: true };
   }

@@ -83,6 +83,98 @@ use_tvault() {
 }
 `;
 
+// ---- auto-load: `tvault hook SHELL --auto` ------------------------------------------------
+// Appended to the shell's snippet. On a change of directory (bash: at a prompt whose $PWD
+// differs from the last one; zsh: chpwd; fish: a change of PWD) the shell itself walks up to
+// the nearest tvault.toml, without starting anything. Only when that file differs from the one
+// loaded (a new tree entered, or left) does it unset what it had loaded and, for a new file,
+// run tvault once: `tvault hook SHELL --load` prints what `tvault env` would, for the allowed
+// tvault.toml's project, plus the list of names it set (TVAULT_AUTO_NAMES: key names are
+// [A-Za-z_][A-Za-z0-9_]*, safe unquoted). A file tvault refuses (not allowed) is not asked
+// about again until the directory tree changes: tvault says why once. The shell variables are
+// TVAULT_AUTO_*, a prefix `tvault env` never emits. Leaving unsets the names (it does not
+// bring back a value they may have had before).
+
+const BASH_AUTO = `# tvault auto-load for bash: the project of an allowed tvault.toml while you are in its tree
+_tvault_auto() {
+  [ "$PWD" = "\${TVAULT_AUTO_PWD-}" ] && return 0
+  TVAULT_AUTO_PWD=$PWD
+  local TVAULT_AUTO_DIR="$PWD" TVAULT_AUTO_FOUND= IFS=$' \\t\\n'
+  while :; do
+    if [ -f "$TVAULT_AUTO_DIR/tvault.toml" ]; then TVAULT_AUTO_FOUND="$TVAULT_AUTO_DIR/tvault.toml"; break; fi
+    [ -z "$TVAULT_AUTO_DIR" ] || [ "$TVAULT_AUTO_DIR" = / ] && break
+    TVAULT_AUTO_DIR="\${TVAULT_AUTO_DIR%/*}"
+  done
+  [ "$TVAULT_AUTO_FOUND" = "\${TVAULT_AUTO_FILE-}" ] && return 0
+  [ -n "\${TVAULT_AUTO_NAMES-}" ] && unset -v $TVAULT_AUTO_NAMES
+  TVAULT_AUTO_NAMES= TVAULT_AUTO_FILE="$TVAULT_AUTO_FOUND"
+  [ -n "$TVAULT_AUTO_FOUND" ] || return 0
+  local TVAULT_LOAD_OUTPUT
+  TVAULT_LOAD_OUTPUT="$(command tvault hook bash --load)" || return 0
+  eval "$TVAULT_LOAD_OUTPUT"
+}
+case ";\${PROMPT_COMMAND-};" in
+  *";_tvault_auto;"*) ;;
+  *) PROMPT_COMMAND="_tvault_auto\${PROMPT_COMMAND:+;$PROMPT_COMMAND}" ;;
+esac
+`;
+
+const ZSH_AUTO = `# tvault auto-load for zsh: the project of an allowed tvault.toml while you are in its tree
+_tvault_auto() {
+  emulate -L zsh
+  [[ $PWD == "\${TVAULT_AUTO_PWD-}" ]] && return 0
+  typeset -g TVAULT_AUTO_PWD=$PWD
+  local TVAULT_AUTO_DIR=$PWD TVAULT_AUTO_FOUND=
+  while true; do
+    if [[ -f $TVAULT_AUTO_DIR/tvault.toml ]]; then TVAULT_AUTO_FOUND=$TVAULT_AUTO_DIR/tvault.toml; break; fi
+    [[ $TVAULT_AUTO_DIR == / ]] && break
+    TVAULT_AUTO_DIR=\${TVAULT_AUTO_DIR:h}
+  done
+  [[ $TVAULT_AUTO_FOUND == "\${TVAULT_AUTO_FILE-}" ]] && return 0
+  [[ -n \${TVAULT_AUTO_NAMES-} ]] && unset -- \${=TVAULT_AUTO_NAMES}
+  typeset -g TVAULT_AUTO_NAMES= TVAULT_AUTO_FILE=$TVAULT_AUTO_FOUND
+  [[ -n $TVAULT_AUTO_FOUND ]] || return 0
+  local TVAULT_LOAD_OUTPUT
+  TVAULT_LOAD_OUTPUT="$(command tvault hook zsh --load)" || return 0
+  eval "$TVAULT_LOAD_OUTPUT"
+}
+autoload -Uz add-zsh-hook
+add-zsh-hook chpwd _tvault_auto
+_tvault_auto
+`;
+
+const FISH_AUTO = `# tvault auto-load for fish: the project of an allowed tvault.toml while you are in its tree
+function __tvault_auto --on-variable PWD --description 'Load the tvault project of this directory tree'
+    set -l TVAULT_AUTO_DIR $PWD
+    set -l TVAULT_AUTO_FOUND
+    while true
+        if test -f "$TVAULT_AUTO_DIR/tvault.toml"
+            set TVAULT_AUTO_FOUND "$TVAULT_AUTO_DIR/tvault.toml"
+            break
+        end
+        test "$TVAULT_AUTO_DIR" = / -o -z "$TVAULT_AUTO_DIR"; and break
+        set TVAULT_AUTO_DIR (string replace -r '/[^/]*$' '' -- $TVAULT_AUTO_DIR)
+        test -z "$TVAULT_AUTO_DIR"; and set TVAULT_AUTO_DIR /
+    end
+    set -q TVAULT_AUTO_FILE; and test "$TVAULT_AUTO_FOUND" = "$TVAULT_AUTO_FILE"; and return 0
+    set -q TVAULT_AUTO_NAMES[1]; and set -e $TVAULT_AUTO_NAMES
+    set -g TVAULT_AUTO_NAMES
+    set -g TVAULT_AUTO_FILE "$TVAULT_AUTO_FOUND"
+    test -n "$TVAULT_AUTO_FOUND"; or return 0
+    set -l TVAULT_LOAD_OUTPUT (command tvault hook fish --load)
+    or return 0
+    string join \\n -- $TVAULT_LOAD_OUTPUT | source
+end
+__tvault_auto
+`;
+
+export const AUTO: Partial<Record<HookShell, string>> = { bash: BASH_AUTO, zsh: ZSH_AUTO, fish: FISH_AUTO };
+
+/** The line after the exports of `hook SHELL --load`: the names it set, for the next unload. */
+export function autoNamesLine(shell: HookShell, names: string[]): string {
+  return shell === 'fish' ? `set -g TVAULT_AUTO_NAMES ${names.join(' ')}\n` : `TVAULT_AUTO_NAMES='${names.join(' ')}'\n`;
+}
+
 export const HOOKS: Record<HookShell, { snippet: string; install: string }> = {
   bash: { snippet: BASH, install: 'add to ~/.bashrc: eval "$(tvault hook bash)"' },
   zsh: { snippet: ZSH, install: 'add to ~/.zshrc: eval "$(tvault hook zsh)"' },

@@ -25,21 +25,39 @@ function chompOne(b: Buffer): Buffer {
   return end === b.length ? b : b.subarray(0, end);
 }
 
-export async function readValue(opts: { stdin?: boolean; file?: string; value?: string; keepNewline?: boolean; name: string }): Promise<Buffer> {
+export interface ValueSource {
+  stdin?: boolean;
+  file?: string;
+  value?: string;
+  keepNewline?: boolean;
+  name: string;
+}
+
+/**
+ * Checks where the value comes from before anything is asked, and returns its reader.
+ * `prompted`: the value is typed at a hidden prompt, so `set` asks for the passphrase first
+ * and a mistyped passphrase does not lose a value just typed.
+ */
+export function valueReader(opts: ValueSource): { prompted: boolean; read: () => Promise<Buffer> } {
   const sources = [opts.stdin, opts.file !== undefined, opts.value !== undefined].filter(Boolean).length;
   if (sources > 1) throw usageError('give the value one way: --stdin, -f FILE, or the hidden prompt');
-  if (opts.value !== undefined) return Buffer.from(opts.value, 'utf8');
+  if (opts.value !== undefined) return { prompted: false, read: async () => Buffer.from(opts.value!, 'utf8') };
   if (opts.stdin || opts.file !== undefined) {
-    const raw = readAll(opts.stdin ? 0 : opts.file!);
-    if (opts.keepNewline || !opts.stdin) return raw;
-    const out = Buffer.from(chompOne(raw));
-    raw.fill(0);
-    return out;
+    return {
+      prompted: false,
+      read: async () => {
+        const raw = readAll(opts.stdin ? 0 : opts.file!);
+        if (opts.keepNewline || !opts.stdin) return raw;
+        const out = Buffer.from(chompOne(raw));
+        raw.fill(0);
+        return out;
+      },
+    };
   }
   if (!process.stdin.isTTY && !hasTty()) throw usageError(`no value given for ${opts.name}: pipe it with --stdin, or use -f FILE`);
   if (!process.stdin.isTTY) {
     // stdin is a pipe: the user almost certainly meant --stdin; say so rather than guess.
     throw usageError(`stdin is not a terminal; to read the value of ${opts.name} from it, add --stdin`);
   }
-  return readHidden(`Value for ${opts.name}: `);
+  return { prompted: true, read: () => readHidden(`Value for ${opts.name}: `) };
 }

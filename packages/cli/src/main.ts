@@ -3,27 +3,30 @@
 // the documented table; a stack trace is shown only with TVAULT_DEBUG=1.
 import { ExitCode, isTvaultError } from '@tvault/core';
 import type { Answer } from '@tvault/protocol';
-import { exitQuietlyOnClosedStdout } from './output';
+import { errorJson, exitQuietlyOnClosedStdout, wantsJson } from './output';
 import { buildParser } from './parser';
+
+/** Set by main() when the command line asks for --json: errors are then one JSON object too. */
+let jsonErrors = false;
 
 function fail(err: unknown): never {
   // isTvaultError, not instanceof: the agent bundle throws TvaultErrors of its own copy of core.
-  if (isTvaultError(err)) {
-    process.stderr.write(`tvault: ${err.message}\n`);
-    process.exit(err.exitCode);
-  }
+  if (isTvaultError(err)) report(err.message, err.exitCode);
   if (process.env.TVAULT_DEBUG === '1') console.error(err);
   const msg = err instanceof Error ? err.message : String(err);
-  process.stderr.write(`tvault: internal error: ${msg.split('\n')[0]}\n`);
-  process.exit(ExitCode.ERROR);
+  report(`internal error: ${msg.split('\n')[0]}`, ExitCode.ERROR);
+}
+
+function report(message: string, code: number): never {
+  process.stderr.write(jsonErrors ? errorJson(message, code) : `tvault: ${message}\n`);
+  process.exit(code);
 }
 
 async function parse(argv: string[], fastPathAnswer: Answer | null | undefined): Promise<void> {
   await buildParser(argv, fastPathAnswer)
     .fail((msg, err) => {
       if (err) fail(err);
-      process.stderr.write(`tvault: ${String(msg).replace(/\s*\n\s*/g, ' ')} (see tvault --help)\n`);
-      process.exit(ExitCode.USAGE);
+      report(`${String(msg).replace(/\s*\n\s*/g, ' ')} (see tvault --help)`, ExitCode.USAGE);
     })
     .parseAsync();
 }
@@ -33,6 +36,7 @@ async function parse(argv: string[], fastPathAnswer: Answer | null | undefined):
  * command (undefined when it did not ask), so that the agent is not asked twice.
  */
 export function main(argv: string[], fastPathAnswer?: Answer | null): void {
+  jsonErrors = wantsJson(argv);
   // `tvault list | head -1` ends quietly with 141, like other tools.
   exitQuietlyOnClosedStdout();
   // If the event loop runs dry while a command is still pending, something it awaited will never

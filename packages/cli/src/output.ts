@@ -23,6 +23,24 @@ export function isoTime(ms: number): string {
   return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
 
+/** Whether argv asks for --json (before any `--`, after which the words are a child's). */
+export function wantsJson(argv: string[]): boolean {
+  for (const w of argv) {
+    if (w === '--') return false;
+    if (w === '--json' || w === '--json=true') return true;
+  }
+  return false;
+}
+
+/** An error under --json: one object on stderr, `code` the exit code, `error` its name in the table. */
+export function errorJson(message: string, code: number): string {
+  const name =
+    Object.entries(ExitCode)
+      .find(([, c]) => c === code)?.[0]
+      .toLowerCase() ?? 'error';
+  return JSON.stringify({ error: name, code, message }) + '\n';
+}
+
 export function warn(msg: string): void {
   process.stderr.write(`tvault: warning: ${msg}\n`);
 }

@@ -12,15 +12,21 @@ import { vaultCommands } from './commands/vault';
 import { trustCommands } from './commands/trust';
 import { nameCommands } from './commands/names';
 import { auditCommands } from './commands/audit';
-import { unknownCommand } from './commands/argv';
+import { type Y, unknownCommand } from './commands/argv';
+import { scopeGlobalOptions } from './global-options';
 
 declare const TVAULT_VERSION: string;
+
+export const VERSION = typeof TVAULT_VERSION === 'string' ? TVAULT_VERSION : '0.0.0-dev';
 
 /** `fastPathAnswer`: what the agent already told fast.ts for this command (see main.ts). */
 export function buildParser(argv: string[], fastPathAnswer?: Answer | null): Argv {
   const cli = yargs(argv)
     .scriptName('tvault')
-    .version(typeof TVAULT_VERSION === 'string' ? TVAULT_VERSION : '0.0.0-dev')
+    .version(VERSION)
+    .alias('V', 'version')
+    .help()
+    .alias('h', 'help')
     .parserConfiguration({ 'populate--': true })
     .option('vault', { type: 'string', global: true, describe: 'vault directory (default: $TVAULT_DIR or ~/.tvault)' })
     .option('project', { alias: 'p', type: 'string', global: true, describe: 'project (default: tvault.toml, then the current project)' })
@@ -34,6 +40,7 @@ export function buildParser(argv: string[], fastPathAnswer?: Answer | null): Arg
   cli.middleware((a) => {
     if (a.project === '') throw usageError('-p/--project needs a project name (leave it out for the current project)');
   }, true);
+  scopeGlobalOptions(cli);
   vaultCommands(cli);
   secretCommands(cli);
   projectCommands(cli);
@@ -41,8 +48,18 @@ export function buildParser(argv: string[], fastPathAnswer?: Answer | null): Arg
   trustCommands(cli);
   nameCommands(cli);
   auditCommands(cli);
+  // The answer to the completion scripts' `tvault --get-yargs-completions WORDS` (under a hidden
+  // command name: yargs' own script is not used). Four parameters: yargs passes its default.
+  cli.completion('__yargs-completion-script', false, (cur: string, argv: Y, fallback: Y, done: Y) =>
+    require('./commands/completion').complete(cur, argv, fallback, done),
+  );
   return cli
-    .command('agent', 'run and control the unlock agent', (y) => require('./commands/agent').agentCommands(y))
+    .command('agent', 'run and control the unlock agent', (y) =>
+      require('./commands/agent')
+        .agentCommands(y)
+        .example('tvault agent start', 'unlock once; reads are then answered without a prompt')
+        .example('tvault agent status', ''),
+    )
     .command(
       'unlock',
       'hand the passphrase to the running agent (started with --locked, or locked since); it stays warm',
@@ -61,8 +78,29 @@ export function buildParser(argv: string[], fastPathAnswer?: Answer | null): Arg
       (y) => require('./commands/hook').hookOptions(y),
       (a) => require('./commands/hook').hookCommand(a),
     )
+    .command(
+      'edit',
+      "edit the project's secrets in $EDITOR as a dotenv file (kept in RAM, wiped afterwards)",
+      (y) => require('./commands/edit').editOptions(y),
+      (a) => require('./commands/edit').editCommand(a),
+    )
+    .command(
+      'completion [shell]',
+      'print tab completion for bash, zsh or fish',
+      (y) => require('./commands/completion').completionOptions(y),
+      (a) => require('./commands/completion').completionCommand(a),
+    )
+    .command(
+      'version',
+      'print the version (also -V)',
+      (y: Y): Y => y.example('tvault version --json', ''),
+      (a: { json?: boolean }) => void process.stdout.write(a.json ? JSON.stringify({ version: VERSION }) + '\n' : `tvault ${VERSION}\n`),
+    )
     .command(...(unknownCommand(cli, 'give a command') as unknown as [string, string])) // last: it reads the names above
     .usage('$0 <command> [options]')
+    .example('tvault init', 'create a vault (asks for a passphrase)')
+    .example('tvault set DATABASE_URL', 'store a secret (asks for its value)')
+    .example('tvault run -- npm start', "run a program with the project's secrets in its environment")
     .strict()
     .wrap(Math.min(100, process.stdout.columns || 100))
     .epilogue('Exit codes: 0 ok, 1 error, 2 usage, 3 locked, 4 not found, 5 not initialized, 6 wrong passphrase, 8 integrity failure.') as Argv;

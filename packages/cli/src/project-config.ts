@@ -131,32 +131,84 @@ export function deny(vaultDir: string, path: string): number {
   return n;
 }
 
+/** The keys a tvault.toml may hold: a typo such as `projekt` is an error, never silently ignored. */
+const TOP_KEYS = ['project', 'secrets'];
+const SECRET_KEYS = ['required'];
+
+/** The line (1-based) where `key` is first set or opened as a table in the text, for errors. */
+function lineOf(text: string, key: string): number | undefined {
+  const quoted = key.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const re = new RegExp(`^\\s*(\\[\\s*)?["']?${quoted}["']?\\s*[=\\].]`);
+  const i = text.split('\n').findIndex((l) => re.test(l));
+  return i < 0 ? undefined : i + 1;
+}
+
 export function parseConfig(path: string, content: Buffer): ProjectConfig {
+  const text = content.toString('utf8');
+  const at = (key: string) => {
+    const line = lineOf(text, key);
+    return line ? `${path}, line ${line}` : path;
+  };
   let doc: Record<string, unknown>;
   try {
-    doc = require('smol-toml').parse(content.toString('utf8'));
+    doc = require('smol-toml').parse(text);
   } catch (err) {
-    throw new TvaultError(`${path}: invalid TOML: ${String((err as Error).message).split('\n')[0]}`);
+    // smol-toml's message holds a code excerpt after its first line; the line number is enough.
+    const e = err as { message?: string; line?: number };
+    const why = String(e.message ?? err)
+      .split('\n')[0]
+      .replace(/^Invalid TOML document: /, '');
+    throw new TvaultError(`${path}${typeof e.line === 'number' ? `, line ${e.line}` : ''}: invalid TOML: ${why}`);
+  }
+  for (const k of Object.keys(doc)) {
+    if (!TOP_KEYS.includes(k)) throw new TvaultError(`${at(k)}: unknown key '${k}' (a tvault.toml holds: project = "NAME" and a [secrets] table)`);
   }
   const cfg: ProjectConfig = { path, required: [] };
   if (doc.project !== undefined) {
-    if (typeof doc.project !== 'string') throw new TvaultError(`${path}: 'project' must be a string`);
+    if (typeof doc.project !== 'string') throw new TvaultError(`${at('project')}: 'project' must be a string`);
     cfg.project = checkProjectName(doc.project);
   }
   const secrets = doc.secrets;
   if (secrets !== undefined) {
-    if (typeof secrets !== 'object' || secrets === null || Array.isArray(secrets)) throw new TvaultError(`${path}: [secrets] must be a table`);
+    if (typeof secrets !== 'object' || secrets === null || Array.isArray(secrets)) throw new TvaultError(`${at('secrets')}: [secrets] must be a table`);
     for (const [k, v] of Object.entries(secrets)) {
       checkKeyName(k);
       const required = (v as { required?: unknown } | null)?.required;
       if (typeof v !== 'object' || v === null || Array.isArray(v) || (required !== undefined && typeof required !== 'boolean')) {
-        throw new TvaultError(`${path}: [secrets] ${k} must be a table such as { required = true }`);
+        throw new TvaultError(`${at(k)}: [secrets] ${k} must be a table such as { required = true }`);
       }
+      const unknown = Object.keys(v).find((key) => !SECRET_KEYS.includes(key));
+      if (unknown) throw new TvaultError(`${at(k)}: unknown key '${unknown}' in [secrets] ${k} (only: required = true or false)`);
       if (required) cfg.required.push(k);
     }
   }
   return cfg;
 }
+
+/** What status and doctor say about the tvault.toml here, without refusing anything. */
+export interface ConfigState {
+  path: string;
+  allowed: boolean;
+  /** The project it selects, when it is allowed and parses. */
+  project?: string;
+  /** Why it cannot be used, when it is allowed but does not parse. */
+  problem?: string;
+}
+
+export function configState(vaultDir: string, cwd = process.cwd()): ConfigState | null {
+  const path = findConfig(cwd);
+  if (!path) return null;
+  const content = readConfig(path);
+  if (!isAllowed(vaultDir, path, content)) return { path, allowed: false };
+  try {
+    return { path, allowed: true, project: parseConfig(path, content).project };
+  } catch (err) {
+    return { path, allowed: true, problem: (err as Error).message };
+  }
+}
+
+/** The command that allows a file, as the user would type it. */
+export const allowCommand = (path: string) => `tvault allow ${shellWord(path)}`;
 
 /** Loads the nearest config, refusing it unless it was allowed as it is now. */
 export function loadConfig(vaultDir: string, cwd = process.cwd()): ProjectConfig | null {

@@ -4,7 +4,7 @@
 import { type Selection, Vault, checkProjectName, resolveVaultDir } from '@tvault/core';
 import type { Answer } from '@tvault/protocol';
 import { agentDisabledByEnv, agentRequest, answerAllowed, answerSecrets, explainFallback, finalRefusal, readRequest } from './agent-client';
-import { getPassphrase } from './passphrase';
+import { unlockWithPassphrase } from './passphrase';
 import { type ProjectConfig, loadConfig } from './project-config';
 
 export interface GlobalArgs {
@@ -65,13 +65,7 @@ export class Session {
   async withUnlocked<T>(fn: (vault: Vault, kek: Buffer) => Promise<T> | T): Promise<T> {
     const vault = this.openVault();
     try {
-      const pass = await getPassphrase();
-      let kek: Buffer;
-      try {
-        kek = await vault.unlock(pass);
-      } finally {
-        pass.fill(0);
-      }
+      const kek = await unlockWithPassphrase((pass) => vault.unlock(pass));
       try {
         return await fn(vault, kek);
       } finally {

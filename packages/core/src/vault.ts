@@ -508,6 +508,22 @@ export class Vault {
     return this.meta('current_project').toString('utf8');
   }
 
+  /**
+   * Whether the passphrase was accepted although its strength estimate was weak (`--force` at
+   * init or key rotate), for doctor to say so. A note in meta ('weak_passphrase'), never anything
+   * derived from the passphrase itself; a rotation to a strong passphrase removes it.
+   */
+  weakPassphrase(): boolean {
+    return this.guard(() => !!this.q<[], { value: unknown }>("SELECT value FROM meta WHERE key = 'weak_passphrase'").get());
+  }
+
+  markWeakPassphrase(weak: boolean): void {
+    this.guard(() => {
+      if (weak) this.q("INSERT OR REPLACE INTO meta (key, value) VALUES ('weak_passphrase', '1')").run();
+      else this.q("DELETE FROM meta WHERE key = 'weak_passphrase'").run();
+    });
+  }
+
   useProject(name: string): void {
     this.write(undefined, { op: 'project.use', project: name }, () => {
       this.project(name);

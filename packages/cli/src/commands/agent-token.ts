@@ -211,6 +211,8 @@ const fileOption = (c: Y): Y => c.option('token-file', { type: 'string', describ
 
 export function tokenCommands(y: Y): Y {
   return y
+    .example('tvault agent token create -p backend --name ci --ttl 30d', 'a token for a delegate: give it to CI as TVAULT_AGENT_TOKEN')
+    .example('tvault agent token list', '')
     .command(
       'create',
       'make a token for a delegate (-p limits it to a project): prints it once, stores only its SHA-256 in the token file, reloads the agent',

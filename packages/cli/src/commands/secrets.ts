@@ -1,7 +1,7 @@
 // Commands on the secrets of one project: set, get, list, delete, history, rollback, search.
 import type { Y } from './argv';
 import { checkKeyName, usageError } from '@tvault/core';
-import { readValue } from '../input';
+import { valueReader } from '../input';
 import { isoTime, printJson, printTable, warn, writeValue } from '../output';
 import { type GlobalArgs, Session } from '../session';
 import { warnIfDangerous } from '../dangerous-env';
@@ -25,18 +25,21 @@ export function secretCommands(y: Y): Y {
       async (a: A<{ key: string; value?: string; stdin?: boolean; file?: string; keepNewline?: boolean }>) => {
         checkKeyName(a.key); // before any warning, so that a bad name gets one line of error
         const s = new Session(a);
-        const value = await readValue({ stdin: a.stdin, file: a.file, value: a.value, keepNewline: a.keepNewline, name: a.key });
+        const source = valueReader({ stdin: a.stdin, file: a.file, value: a.value, keepNewline: a.keepNewline, name: a.key });
         if (a.value !== undefined) warn('a value given as an argument lands in your shell history and is visible in ps; prefer --stdin or the prompt');
         warnIfDangerous(a.key);
+        // A typed value is asked for after the passphrase, so that a wrong passphrase loses nothing.
+        let value = source.prompted ? undefined : await source.read();
         try {
-          await s.withUnlocked((vault, kek) => {
+          await s.withUnlocked(async (vault, kek) => {
             const project = s.project(vault);
+            value ??= await source.read();
             const [r] = vault.setSecrets(kek, project, [{ name: a.key, value }]);
             if (a.json) printJson({ project, key: a.key, version: r.version });
             else process.stderr.write(`set ${a.key} in ${project} (version ${r.version})\n`);
           });
         } finally {
-          value.fill(0);
+          value?.fill(0);
         }
       },
     )
@@ -133,20 +136,24 @@ export function secretCommands(y: Y): Y {
       },
     )
     .command(
-      'search',
-      'find secrets by name',
+      'search [pattern]',
+      'find secrets by name: a word they contain, or a pattern with * and ? (case-insensitive)',
       (c: Y): Y =>
         c
-          .option('prefix', { type: 'string' })
-          .option('name-like', { type: 'string', describe: 'substring, or a pattern with * and ?, case-insensitive' })
-          .example('tvault search --name-like "*token*"', ''),
-      (a: A<{ prefix?: string; nameLike?: string }>) => {
-        if (a.prefix === undefined && a.nameLike === undefined) throw usageError('give --prefix or --name-like');
+          .positional('pattern', { type: 'string', describe: 'a part of the name (token), or a pattern with * and ? (*_TOKEN)' })
+          .option('prefix', { type: 'string', describe: 'names starting with this (case-sensitive)' })
+          .option('name-like', { type: 'string', describe: 'the same as PATTERN' })
+          .example('tvault search token', 'every name containing token, TOKEN, Token...')
+          .example('tvault search "*_KEY"', 'names ending in _KEY'),
+      (a: A<{ pattern?: string; prefix?: string; nameLike?: string }>) => {
+        if (a.pattern !== undefined && a.nameLike !== undefined) throw usageError('give the pattern once: as a word or with --name-like');
+        const nameLike = a.pattern ?? a.nameLike;
+        if (a.prefix === undefined && !nameLike) throw usageError('give a pattern (tvault search token) or --prefix');
         const s = new Session(a);
         const vault = s.openVault();
         try {
           const project = s.project(vault);
-          const rows = vault.search(project, { prefix: a.prefix, nameLike: a.nameLike });
+          const rows = vault.search(project, { prefix: a.prefix, nameLike });
           if (a.json) return printJson({ project, secrets: rows.map((r) => ({ ...r, created_at: isoTime(r.created_at), updated_at: isoTime(r.updated_at) })) });
           printTable(
             rows.map((r) => [r.name, String(r.version), isoTime(r.updated_at)]),

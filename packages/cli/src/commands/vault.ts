@@ -25,6 +25,7 @@ import { agentRequest, isSocket } from '../agent-client';
 import { warnIfDangerous } from '../dangerous-env';
 import { printJson, warn } from '../output';
 import { getNewPassphrase } from '../passphrase';
+import { allowCommand, configState } from '../project-config';
 import { type GlobalArgs, Session } from '../session';
 
 type A<T> = GlobalArgs & T;
@@ -35,14 +36,25 @@ function warnIfWeakKdf(kdf: KdfParams): void {
     warn(`Argon2id parameters below the default (${DEFAULT_KDF.memoryKiB} KiB, ${DEFAULT_KDF.passes} passes): fine for tests, weak for real secrets`);
 }
 
-async function init(a: A<{ kdfMemory: number; kdfPasses: number; kdfParallelism: number }>) {
+/** The strength check of a new passphrase (strength.ts loads zxcvbn-ts only when it runs). */
+const strengthCheck = (force?: boolean) => ({
+  force,
+  weakness: (pass: Buffer) => (require('../strength') as typeof import('../strength')).passphraseWeakness(pass),
+});
+
+async function init(a: A<{ kdfMemory: number; kdfPasses: number; kdfParallelism: number; force?: boolean }>) {
   const s = new Session(a);
   if (Vault.exists(s.dir)) throw new TvaultError(`a vault already exists at ${s.dir}`);
   const kdf = { alg: 'argon2id' as const, memoryKiB: a.kdfMemory, passes: a.kdfPasses, parallelism: a.kdfParallelism };
   checkNewKdfParams(kdf); // refused before the passphrase is asked for
-  const pass = await getNewPassphrase('TVAULT_PASSPHRASE', 'New vault passphrase');
+  const { pass, weak } = await getNewPassphrase('TVAULT_PASSPHRASE', 'New vault passphrase', strengthCheck(a.force));
   try {
-    (await Vault.init(s.dir, pass, kdf)).close();
+    const vault = await Vault.init(s.dir, pass, kdf);
+    try {
+      if (weak) vault.markWeakPassphrase(true);
+    } finally {
+      vault.close();
+    }
   } finally {
     pass.fill(0);
   }
@@ -57,10 +69,13 @@ async function status(a: GlobalArgs) {
   const initialized = Vault.exists(s.dir);
   const agent = agentRequest(s.dir, { op: 'status' }, 1000);
   const out: Record<string, unknown> = { vault: s.dir, initialized, agent: agent?.ok ? 'running' : 'not running' };
+  // Beside a tvault.toml that is not allowed (or does not parse) status still answers, and says so.
+  const cfg = a.project === undefined ? configState(s.dir) : null;
+  if (cfg) out.config = cfg.allowed ? (cfg.problem ?? cfg.path) : `${cfg.path} is not allowed (review it, then: ${allowCommand(cfg.path)})`;
   if (initialized) {
     const vault = s.openVault();
     try {
-      out.project = s.project(vault);
+      out.project = cfg ? (cfg.project ?? vault.currentProject()) : s.project(vault);
       out.projects = vault.listProjects().length;
       out.kdf = vault.kdfParams();
     } finally {
@@ -161,6 +176,11 @@ async function doctor(a: GlobalArgs) {
         );
       return desc;
     });
+    attempt('passphrase', () => {
+      if (v.weakPassphrase())
+        throw new DoctorWarning('it was accepted weak with --force; change it with: tvault key rotate (the KDF slows guessing, it cannot stop it)');
+      return 'not marked weak (a weak one is refused at init and key rotate unless --force)';
+    });
     attempt('audit chain', () => {
       const r = v.verifyAudit();
       if (!r.ok) throw integrityError(`broken at row ${r.id}: ${r.reason}`);
@@ -168,6 +188,13 @@ async function doctor(a: GlobalArgs) {
     });
     v.close();
   }
+  attempt('tvault.toml', () => {
+    const cfg = configState(s.dir);
+    if (!cfg) return 'none here';
+    if (!cfg.allowed) throw new DoctorWarning(`${cfg.path} is not allowed, so commands here refuse it; review it, then run: ${allowCommand(cfg.path)}`);
+    if (cfg.problem) throw new Error(cfg.problem);
+    return `${cfg.path} is allowed${cfg.project ? ` (project ${cfg.project})` : ''}`;
+  });
   attempt('agent', () => {
     const agent = agentRequest(s.dir, { op: 'status' }, 1000); // throws for a socket in a loose directory
     if (agent?.ok) return agent.locked === true ? 'running, locked (tvault unlock)' : 'running';
@@ -180,7 +207,7 @@ async function doctor(a: GlobalArgs) {
   process.exitCode = exitCode;
 }
 
-async function rotate(a: A<{ kdfMemory?: number; kdfPasses?: number; kdfParallelism?: number }>) {
+async function rotate(a: A<{ kdfMemory?: number; kdfPasses?: number; kdfParallelism?: number; force?: boolean }>) {
   const s = new Session(a);
   await s.withUnlocked(async (vault, kek) => {
     const cur = vault.kdfParams();
@@ -193,9 +220,10 @@ async function rotate(a: A<{ kdfMemory?: number; kdfPasses?: number; kdfParallel
     checkNewKdfParams(kdf); // before the new passphrase is asked for
     // Keeping a vault's weak parameters is doctor's to flag; lowering them is warned about here.
     if (kdf.memoryKiB < cur.memoryKiB || kdf.passes < cur.passes || !isWeak(cur)) warnIfWeakKdf(kdf);
-    const pass = await getNewPassphrase('TVAULT_NEW_PASSPHRASE', 'New passphrase');
+    const { pass, weak } = await getNewPassphrase('TVAULT_NEW_PASSPHRASE', 'New passphrase', strengthCheck(a.force));
     try {
       await vault.rotate(kek, pass, kdf);
+      vault.markWeakPassphrase(weak);
     } finally {
       pass.fill(0);
     }
@@ -302,6 +330,7 @@ async function importFile(a: A<{ file: string; dryRun?: boolean }>) {
 
 const kdfOptions = (c: Y, defaults: boolean): Y =>
   c
+    .option('force', { type: 'boolean', describe: 'accept a passphrase that the strength check finds weak (doctor will say so)' })
     .option('kdf-memory', {
       type: 'number',
       ...(defaults ? { default: DEFAULT_KDF.memoryKiB } : {}),
