@@ -12,7 +12,14 @@ import { ExitCode, TvaultError, checkKeyName, checkValue, usageError } from '@tv
 import { formatEnv } from '../env-format';
 import { warn } from '../output';
 import { type GlobalArgs, Session, drain } from '../session';
-import { parseDotenv } from './vault';
+import { parseDotenvFile } from '../dotenv-import';
+
+/** The edited file's pairs; any line that import would leave out refuses the whole edit. */
+function parseDotenv(raw: Buffer, label: string): Array<[string, string]> {
+  const { entries, problems } = parseDotenvFile(raw);
+  if (problems.length > 0) throw usageError(`${label}, line ${problems[0].line}: ${problems[0].reason}; nothing was changed`);
+  return entries.map((e) => [e.name, e.value]);
+}
 
 const TMPFS_MAGIC = 0x01021994;
 const RAMFS_MAGIC = 0x858458f6;
@@ -95,7 +102,6 @@ async function edit(a: EditArgs): Promise<void> {
     const text = formatEnv(
       [...before].map(([name, value]) => ({ name, value })),
       'dotenv',
-      { checkNames: false },
     );
     // A value whose dotenv form would read back as something else is refused before the
     // editor opens: saving the file unchanged must change nothing.
