@@ -27,6 +27,12 @@ export interface FormatOptions {
    * it such a value is refused (a TvaultError naming the key, never the value).
    */
   onUnwritable?: (name: string, reason: string) => void;
+  /**
+   * dotenv: 'portable' (default) for a file other programs read; 'tvault' for one only tvault
+   * reads back (`edit`'s file), in the npm dotenv grammar that tvault's import parser uses,
+   * which carries far more values (backtick quoting).
+   */
+  reader?: 'portable' | 'tvault';
 }
 
 /**
@@ -230,6 +236,23 @@ export function dotenvForm(value: string): { text: string } | { reason: string }
   return { reason: `no quoting reads back the same in npm dotenv, python-dotenv and direnv (it holds ${has.join(', ')})` };
 }
 
+/**
+ * A value in the npm dotenv grammar alone (dotenv 17, which tvault's import parser uses):
+ * '…' and `…` are literal and may span lines but cannot hold their own quote or a CR, or end
+ * in a backslash; "…" decodes \n and \r and keeps other backslashes; bare is one trimmed line
+ * without # that does not start with a quote.
+ */
+export function npmDotenvForm(value: string): { text: string } | { reason: string } {
+  const trailingBackslash = value.endsWith('\\');
+  if (!value.includes('\r') && !trailingBackslash) {
+    if (!value.includes("'")) return { text: `'${value}'` };
+    if (!value.includes('`')) return { text: `\`${value}\`` };
+  }
+  if (!value.includes('"') && !/\\[nr]/.test(value) && !trailingBackslash) return { text: `"${value.replace(/\n/g, '\\n').replace(/\r/g, '\\r')}"` };
+  if (value !== '' && !/[#\r\n]/.test(value) && value === value.trim() && !/^['"`]/.test(value)) return { text: value };
+  return { reason: 'it mixes quote characters with a line break, #, or surrounding space' };
+}
+
 /** A dotenv value, or a refusal naming the key (never the value). */
 export function dotenvQuote(name: string, value: string): string {
   const f = dotenvForm(value);
@@ -302,6 +325,11 @@ export function formatEnv(entries: EnvEntry[], format: string, opts: FormatOptio
       // Never `export`: a dotenv file is not shell (its quoting is not safe to `source`).
       return entries
         .map((e) => {
+          if (opts.reader === 'tvault') {
+            const t = npmDotenvForm(e.value);
+            if ('text' in t) return `${e.name}=${t.text}\n`;
+            throw new TvaultError(`the value of ${e.name} cannot be written in dotenv format: ${t.reason}`);
+          }
           const f = opts.onUnwritable ? dotenvForm(e.value) : { text: dotenvQuote(e.name, e.value) };
           if ('text' in f) return `${e.name}=${f.text}\n`;
           opts.onUnwritable!(e.name, f.reason);

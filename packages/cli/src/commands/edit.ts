@@ -102,6 +102,7 @@ async function edit(a: EditArgs): Promise<void> {
     const text = formatEnv(
       [...before].map(([name, value]) => ({ name, value })),
       'dotenv',
+      { reader: 'tvault' },
     );
     // A value whose dotenv form would read back as something else is refused before the
     // editor opens: saving the file unchanged must change nothing.
