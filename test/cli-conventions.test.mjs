@@ -6,6 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { BIN, assertOneLineError, inPty, makeVault, requireCommand, tempDir, tvault, tvaultNoTty } from './helpers.mjs';
+import { AGENT_ONLY, startAgent } from './agent-helpers.mjs';
 
 const VERSION = JSON.parse((await import('node:fs')).readFileSync(join(BIN, '../../../../package.json'), 'utf8')).version;
 
@@ -103,6 +104,17 @@ test('under --json an error is one JSON object on stderr with its exit code and 
   // Without --json, and with --json only after `--` (a child's argument), errors stay text.
   assert.match(v.run(['get', 'NOPE']).stderr, /^tvault: /);
   assert.match(v.run(['run', '--', 'sh', '-c', 'exit 3', '--json']).stderr, /^$|^tvault: /);
+});
+
+test('under --json a refusal by the agent on the fast path is one JSON object too', async (t) => {
+  const v = makeVault(t);
+  await startAgent(t, v);
+  const r = v.run(['get', 'NOPE', '--json'], { env: AGENT_ONLY });
+  assert.equal(r.code, 4, r.stderr);
+  const doc = JSON.parse(r.stderr);
+  assert.equal(doc.code, 4);
+  assert.equal(doc.error, 'not_found');
+  assert.match(doc.message, /NOPE/);
 });
 
 test('no escape codes: not at a terminal, and not at one with NO_COLOR or without it', async (t) => {
