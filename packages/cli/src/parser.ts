@@ -41,6 +41,7 @@ export function buildParser(argv: string[], fastPathAnswer?: Answer | null): Arg
   auditCommands(cli);
   return cli
     .command('agent', 'run and control the unlock agent', (y) => require('./commands/agent').agentCommands(y))
+    .command('identity', 'age identities: create, import, list, show, export, delete', (y) => require('./commands/identity').identityCommands(y))
     .command(
       'hook [shell]',
       'print shell integration: bash, zsh, fish or direnv',

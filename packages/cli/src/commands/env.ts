@@ -4,7 +4,7 @@ import { ExitCode, TvaultError, usageError } from '@tvault/core';
 import { checkInjectable } from '../dangerous-env';
 import { ENV_FORMATS, formatEnv } from '../env-format';
 import { childEnv, pristineBase, runChild, RUN_FAILED } from '../run';
-import { type GlobalArgs, type PlainSecret, Session } from '../session';
+import { type GlobalArgs, IDENTITY_OPTION, type PlainSecret, Session } from '../session';
 
 interface SelectArgs extends GlobalArgs {
   only?: string;
@@ -24,7 +24,8 @@ const selection = (a: SelectArgs) => ({
 function selectOptions(c: Y): Y {
   return c
     .option('only', { type: 'string', describe: 'comma-separated key names' })
-    .option('prefix', { type: 'string', describe: 'only keys starting with this' });
+    .option('prefix', { type: 'string', describe: 'only keys starting with this' })
+    .option('identity', IDENTITY_OPTION);
 }
 
 interface RunArgs extends SelectArgs {
