@@ -641,7 +641,7 @@ export class Vault {
         if (e) entries.set(name, e);
         else entries.delete(name);
       }
-      storeManifest(this.db, kek, projectId, { uid: m.uid, name: m.name, entries });
+      storeManifest(this.db, kek, projectId, { ...m, entries });
       this.manifests.delete(projectId);
     }
   }
@@ -964,6 +964,7 @@ export class Vault {
 
   /** A recipient given as age1… or as the name of one of this vault's identities. */
   resolveRecipient(given: string): string {
+    if (given === PASSPHRASE_RECIPIENT) throw usageError('the passphrase is not a recipient to share or unshare (change it with: tvault key rotate)');
     if (/^age1/i.test(given.trim())) return ageInput(() => loadAge().checkRecipient(given));
     if (!IDENTITY_NAME_RE.test(given)) throw usageError('give a recipient as age1… or the name of an identity of this vault (see: tvault identity list)');
     return this.identity(given).recipient;
@@ -1211,7 +1212,7 @@ export class Vault {
 const IDENTITY_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
 function checkIdentityName(name: string): string {
-  if (!IDENTITY_NAME_RE.test(name))
+  if (!IDENTITY_NAME_RE.test(name) || name === PASSPHRASE_RECIPIENT)
     throw usageError(`invalid identity name ${JSON.stringify(name.slice(0, 80))}: 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit`);
   return name;
 }
