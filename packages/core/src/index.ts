@@ -42,3 +42,6 @@ export { backup, restore } from './backup';
 export { createTempFile, writeFileAtomic } from './temp-file';
 export type { ProjectRow, SecretMeta, VersionMeta, Secret, Selection, IdentityRow, RecipientRow } from './vault';
 export { parseIdentityText, readIdentityFile } from './identity-file';
+export { COMMIT_FILE_NAME, COMMIT_FILE_VERSION, parseCommitFile, serializeCommitFile, canonicalContent } from './commit-file-format';
+export type { CommitDoc, CommitEntry, CommitRecipient } from './commit-file-format';
+export { unlockCommitFile, openEntries, sealCommitFile, mergeEntries, verifyMac, type PlainEntry, type Previous } from './commit-file';
