@@ -11,6 +11,7 @@ import { projectCommands } from './commands/projects';
 import { vaultCommands } from './commands/vault';
 import { trustCommands } from './commands/trust';
 import { auditCommands } from './commands/audit';
+import { commitCommands } from './commands/commit';
 import { unknownCommand } from './commands/argv';
 
 declare const TVAULT_VERSION: string;
@@ -39,6 +40,7 @@ export function buildParser(argv: string[], fastPathAnswer?: Answer | null): Arg
   envCommands(cli);
   trustCommands(cli);
   auditCommands(cli);
+  commitCommands(cli);
   return cli
     .command('agent', 'run and control the unlock agent', (y) => require('./commands/agent').agentCommands(y))
     .command('identity', 'age identities: create, import, list, show, export, delete', (y) => require('./commands/identity').identityCommands(y))

@@ -120,7 +120,7 @@ export class Session {
    * --identity NAME (one of this vault's identities, unsealed with the passphrase: for checking
    * what a recipient sees), or TVAULT_IDENTITY_KEY. The key is never echoed in an error.
    */
-  private async identityKey(vault: Vault): Promise<Buffer> {
+  async identityKey(vault?: Vault): Promise<Buffer> {
     const given = this.args.identity;
     if (given === undefined) {
       const text = Buffer.from(process.env.TVAULT_IDENTITY_KEY ?? '', 'latin1');
@@ -136,17 +136,23 @@ export class Session {
       if (warning) process.stderr.write(`tvault: warning: ${warning}\n`);
       return key;
     }
-    const pass = await getPassphrase();
-    let kek: Buffer;
+    // Without a vault given (a committable file's reader), this one is opened for the name only.
+    const v = vault ?? this.openVault();
     try {
-      kek = await vault.unlock(pass);
+      const pass = await getPassphrase();
+      let kek: Buffer;
+      try {
+        kek = await v.unlock(pass);
+      } finally {
+        pass.fill(0);
+      }
+      try {
+        return v.identityKey(kek, given);
+      } finally {
+        kek.fill(0);
+      }
     } finally {
-      pass.fill(0);
-    }
-    try {
-      return vault.identityKey(kek, given);
-    } finally {
-      kek.fill(0);
+      if (!vault) v.close();
     }
   }
 

@@ -248,3 +248,8 @@ export function mergeEntries(
 }
 
 export type { CommitDoc, CommitEntry, CommitRecipient };
+
+/** An `age1…` X25519 recipient checked (checksum, length, not low-order) and in canonical form. */
+export function checkAgeRecipient(text: string, age: AgeModule = loadAge()): string {
+  return age.checkRecipient(text);
+}

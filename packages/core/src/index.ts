@@ -44,4 +44,4 @@ export type { ProjectRow, SecretMeta, VersionMeta, Secret, Selection, IdentityRo
 export { parseIdentityText, readIdentityFile } from './identity-file';
 export { COMMIT_FILE_NAME, COMMIT_FILE_VERSION, parseCommitFile, serializeCommitFile, canonicalContent } from './commit-file-format';
 export type { CommitDoc, CommitEntry, CommitRecipient } from './commit-file-format';
-export { unlockCommitFile, openEntries, sealCommitFile, mergeEntries, verifyMac, type PlainEntry, type Previous } from './commit-file';
+export { unlockCommitFile, openEntries, sealCommitFile, mergeEntries, verifyMac, checkAgeRecipient, type PlainEntry, type Previous } from './commit-file';

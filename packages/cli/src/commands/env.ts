@@ -5,10 +5,13 @@ import { checkInjectable } from '../dangerous-env';
 import { ENV_FORMATS, formatEnv } from '../env-format';
 import { childEnv, pristineBase, runChild, RUN_FAILED } from '../run';
 import { type GlobalArgs, IDENTITY_OPTION, type PlainSecret, Session } from '../session';
+import { readSecretsFrom } from '../commit-files';
 
 interface SelectArgs extends GlobalArgs {
   only?: string;
   prefix?: string;
+  /** --from FILE: a committable file (tvault seal) instead of the vault. */
+  from?: string;
 }
 
 const selection = (a: SelectArgs) => ({
@@ -28,6 +31,11 @@ function selectOptions(c: Y): Y {
     .option('identity', IDENTITY_OPTION);
 }
 
+/** The selected secrets: of a committable file with --from (no vault needed), else of the project. */
+function readSelected(a: SelectArgs, s: Session, sel: ReturnType<typeof selection>) {
+  return a.from !== undefined ? readSecretsFrom(s, a.from, sel) : s.readSecrets(sel);
+}
+
 interface RunArgs extends SelectArgs {
   strict?: boolean;
   pristine?: boolean;
@@ -36,6 +44,7 @@ interface RunArgs extends SelectArgs {
 
 function runOptions(c: Y): Y {
   return selectOptions(c)
+    .option('from', { type: 'string', describe: 'read a committable file (tvault seal) instead of the vault: only an identity is needed' })
     .option('strict', { type: 'boolean', describe: 'fail if a key named by --only or required by tvault.toml is missing (run: before the child starts)' })
     .option('pristine', { type: 'boolean', describe: 'give the child only the secrets plus a minimal PATH, HOME and TERM' })
     .option('allow-dangerous', { type: 'string', array: true, describe: 'let this loader/shell variable through (repeatable; see docs/SECURITY.md)' });
@@ -59,7 +68,7 @@ export async function runWithSecrets(a: RunArgs, cmd: string[]): Promise<number>
   const sel = selection(a);
   let secrets: PlainSecret[];
   try {
-    ({ secrets } = await s.readSecrets(sel));
+    ({ secrets } = await readSelected(a, s, sel));
     checkStrict(a, s, sel.only, secrets);
     checkInjectable(
       secrets.map((x) => x.name),
@@ -127,7 +136,7 @@ export function envCommands(y: Y): Y {
         if (!ENV_FORMATS.includes(a.format as never)) throw usageError(`unknown format '${a.format}'; use one of: ${ENV_FORMATS.join(', ')}`);
         const s = new Session(a);
         const sel = selection(a);
-        const { secrets } = await s.readSecrets(sel);
+        const { secrets } = await readSelected(a, s, sel);
         checkStrict(a, s, sel.only, secrets);
         // Rendered in full before anything is written: a refusal prints nothing on stdout.
         process.stdout.write(formatEnv(secrets, a.format, { export: a.export, allowDangerous: allowedNames(a) }));
