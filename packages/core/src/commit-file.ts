@@ -168,7 +168,10 @@ export async function sealCommitFile(input: SealInput, age: AgeModule = loadAge(
   const dropped = first ? first.doc.recipients.some((r) => !recipients.includes(r.recipient)) : false;
   const rekeyed = !first || !!input.newKey || dropped;
   const fileKey = rekeyed ? randomBytes(FILE_KEY_BYTES) : Buffer.from(first.fileKey);
-  const keep = rekeyed ? [] : (input.previous ?? []).filter((p) => p.fileKey.equals(fileKey));
+  const keep = (rekeyed ? [] : (input.previous ?? []).filter((p) => p.fileKey.equals(fileKey))).map((p) => ({
+    ...p,
+    byName: new Map(p.doc.entries.map((e) => [e.name, e])),
+  }));
   const valueKey = subkey(fileKey, 'value');
   try {
     const doc: CommitDoc = { version: COMMIT_FILE_VERSION, mac: Buffer.alloc(32), recipients: [], entries: [] };
@@ -193,9 +196,9 @@ export async function sealCommitFile(input: SealInput, age: AgeModule = loadAge(
 }
 
 /** The sealed bytes of an earlier version of this key if its value is the same (same file key). */
-function keptSealed(keep: Previous[], valueKey: Buffer, s: PlainEntry): Buffer | undefined {
+function keptSealed(keep: (Previous & { byName: Map<string, CommitEntry> })[], valueKey: Buffer, s: PlainEntry): Buffer | undefined {
   for (const p of keep) {
-    const old = p.doc.entries.find((e) => e.name === s.name);
+    const old = p.byName.get(s.name);
     if (!old) continue;
     const plain = openValue(valueKey, old.name, old.sealed);
     const same = plain.equals(s.value);
