@@ -314,3 +314,22 @@ test('ci github: values into $GITHUB_ENV in the multiline form, and ::add-mask::
   assert.match(wf.stdout, /TVAULT_IDENTITY_KEY: \$\{\{ secrets\.TVAULT_IDENTITY_KEY \}\}/);
   assert.match(wf.stdout, /tvault ci github --from secrets\.tvault\.env/);
 });
+
+test('run --from applies the dangerous-name filter like run; a bad .tvault-recipients line is a usage error naming the line', (t) => {
+  const x = team(t);
+  assert.equal(x.run(['set', 'LD_PRELOAD', '--stdin'], { input: '/tmp/evil.so' }).code, 0);
+  assert.equal(x.inRepo(['seal', '-r', x.alice.recipient]).code, 0);
+  const r = x.asKey(x.alice.key, ['run', '--from', FILE, '--', 'sh', '-c', 'echo ran']);
+  assert.equal(r.code, 125);
+  assert.match(r.stderr, /LD_PRELOAD/);
+  assert.equal(r.stdout, '', 'the child never started');
+  const ok = x.asKey(x.alice.key, ['run', '--from', FILE, '--allow-dangerous', 'LD_PRELOAD', '--', 'sh', '-c', 'printf %s "$API_KEY"'], {
+    env: { LD_PRELOAD: undefined },
+  });
+  assert.equal(ok.code, 0, ok.stderr);
+  assert.equal(ok.stdout, 'sk-1');
+  writeFileSync(join(x.repo, '.tvault-recipients'), `# team\n${x.alice.recipient}\nage1qqqqbadchecksum\n`);
+  const before = readFileSync(x.path, 'utf8');
+  assertOneLineError(assert, x.inRepo(['seal']), 2, /\.tvault-recipients line 3: /);
+  assert.equal(readFileSync(x.path, 'utf8'), before, 'nothing overwritten');
+});

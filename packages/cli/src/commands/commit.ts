@@ -364,7 +364,7 @@ async function mergeDriver(a: A<{ base: string; ours: string; theirs: string; pa
     if (merged.conflicts.length) {
       process.stderr.write(
         `tvault: ${name}: conflict: ${merged.conflicts.join(', ')} changed on both sides; the merged file keeps our value${merged.conflicts.length === 1 ? '' : 's'}: ` +
-          `set the right one and re-seal (tvault seal --update ${name}), then git add ${name}\n`,
+          `see theirs with git show MERGE_HEAD:${name} | tvault open -, set the right one, tvault seal --update ${name}, then git add ${name}\n`,
       );
       process.exitCode = 1;
       return;
