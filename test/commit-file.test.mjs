@@ -333,3 +333,19 @@ test('run --from applies the dangerous-name filter like run; a bad .tvault-recip
   assertOneLineError(assert, x.inRepo(['seal']), 2, /\.tvault-recipients line 3: /);
   assert.equal(readFileSync(x.path, 'utf8'), before, 'nothing overwritten');
 });
+
+test('open with an identity of the vault: the passphrase unlocks it; without one (and no terminal) a one-line refusal, no prompt', (t) => {
+  const x = team(t);
+  assert.equal(x.run(['identity', 'import', 'alice', '-f', x.alice.path]).code, 0);
+  const r = x.inRepo(['open', FILE, '--only', 'API_KEY']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout, "API_KEY='sk-1'\n");
+  const locked = x.inRepo(['open', FILE], { env: NO_PASS });
+  assertOneLineError(assert, locked, 3, /locked/);
+  assert.equal(locked.stdout, '');
+  // seal --update finds the same identity in the vault: no TVAULT_IDENTITY_KEY needed.
+  assert.equal(x.run(['set', 'API_KEY', '--stdin'], { input: 'sk-9' }).code, 0);
+  const up = x.inRepo(['seal', '--update', FILE]);
+  assert.equal(up.code, 0, up.stderr);
+  assert.equal(x.asKey(x.alice.key, ['open', FILE, '--only', 'API_KEY']).stdout, "API_KEY='sk-9'\n");
+});

@@ -56,6 +56,12 @@ const NO_IDENTITY =
  */
 export async function identityFor(s: Session, doc: CommitDoc, where: string): Promise<Buffer> {
   if (s.byIdentity) return s.identityKey();
+  const name = vaultIdentityFor(s, doc, where);
+  return s.withUnlocked((vault, kek) => vault.identityKey(kek, name));
+}
+
+/** The name of this vault's identity whose recipient doc lists (no unlock needed); exit 3 if none. */
+export function vaultIdentityFor(s: Session, doc: CommitDoc, where: string): string {
   let name: string | undefined;
   try {
     const vault = s.openVault();
@@ -69,8 +75,7 @@ export async function identityFor(s: Session, doc: CommitDoc, where: string): Pr
     if (!(err instanceof TvaultError && err.exitCode === ExitCode.NOT_INITIALIZED)) throw err;
   }
   if (!name) throw new TvaultError(`no identity to open ${where}: ${NO_IDENTITY}`, ExitCode.LOCKED);
-  const found = name;
-  return s.withUnlocked((vault, kek) => vault.identityKey(kek, found));
+  return name;
 }
 
 export interface OpenedFile {
@@ -80,15 +85,17 @@ export interface OpenedFile {
 }
 
 /** Parses and authenticates a file with whatever identity opens it; the caller zeroes fileKey. */
-export async function unlockAt(s: Session, path: string, text?: Buffer): Promise<OpenedFile> {
+export async function unlockAt(s: Session, path: string, text?: Buffer, given?: Buffer): Promise<OpenedFile> {
   const doc = parseAt(path, text);
   const where = path === '-' ? 'stdin' : path;
-  const identity = await identityFor(s, doc, where);
+  // One identity for several files (given, the caller zeroes it): the passphrase variable is
+  // read once per process, so a second unlock would find nothing.
+  const identity = given ?? (await identityFor(s, doc, where));
   try {
     const { fileKey, recipient } = await unlockCommitFile(doc, identity, where);
     return { doc, fileKey, recipient };
   } finally {
-    identity.fill(0);
+    if (!given) identity.fill(0);
   }
 }
 

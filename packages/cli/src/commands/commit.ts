@@ -25,7 +25,7 @@ import { type Y, unknownCommand } from './argv';
 import { ENV_FORMATS, formatEnv } from '../env-format';
 import { checkInjectable } from '../dangerous-env';
 import { warn } from '../output';
-import { type GlobalArgs, IDENTITY_OPTION, Session } from '../session';
+import { type GlobalArgs, IDENTITY_OPTION, type PlainSecret, Session, drain } from '../session';
 import {
   RECIPIENTS_FILE,
   findRecipientsFile,
@@ -35,6 +35,7 @@ import {
   readRecipientsFile,
   readSecretsFrom,
   unlockAt,
+  vaultIdentityFor,
   writeCommitFile,
 } from '../commit-files';
 
@@ -105,15 +106,34 @@ async function seal(a: SealArgs): Promise<void> {
   const path = a.update ?? a.output ?? COMMIT_FILE_NAME;
   const s = new Session(a);
   const wanted = wantedRecipients(s, a.recipient, dirname(path));
+  const sel = { only: list(a.only), prefix: a.prefix || undefined };
+  const oldDoc = a.update !== undefined ? parseAt(path) : undefined;
+  if (!wanted.recipients.length && !oldDoc) throw usageError(NO_RECIPIENTS);
+  // The project is read as its owner (agent or passphrase), never by the identity, which is for
+  // opening the file being updated. With the file opened by an identity of the vault, one unlock
+  // serves both (the passphrase variable is read once per process).
+  let identity: Buffer | undefined;
+  let read: { project: string; secrets: PlainSecret[] };
+  if (oldDoc && !s.byIdentity) {
+    const name = vaultIdentityFor(s, oldDoc, path);
+    read = await s.withUnlocked((vault, kek) => {
+      identity = vault.identityKey(kek, name);
+      const project = s.project(vault);
+      return { project, secrets: vault.getSecrets(kek, project, sel, 'export').map((x) => ({ name: x.name, value: drain(x.value) })) };
+    });
+  } else {
+    if (oldDoc) identity = await s.identityKey();
+    read = await new OwnerSession(a).readSecrets(sel, 'export');
+  }
   let previous: Previous | undefined;
-  if (a.update !== undefined) {
-    const opened = await unlockAt(s, path);
-    previous = { doc: opened.doc, fileKey: opened.fileKey };
+  try {
+    if (oldDoc && identity) previous = { doc: oldDoc, fileKey: (await unlockCommitFile(oldDoc, identity, path)).fileKey };
+  } finally {
+    identity?.fill(0);
   }
   try {
     const recipients = wanted.recipients.length ? wanted.recipients : (previous?.doc.recipients.map((r) => r.recipient) ?? []);
-    if (!recipients.length) throw usageError(NO_RECIPIENTS);
-    const { project, secrets } = await new OwnerSession(a).readSecrets({ only: list(a.only), prefix: a.prefix || undefined }, 'export');
+    const { project, secrets } = read;
     const entries = toEntries(secrets);
     try {
       const res = await sealCommitFile({ secrets: entries, recipients, previous: previous ? [previous] : undefined });
@@ -197,19 +217,30 @@ function committableFiles(dir: string): string[] {
  */
 async function resealAll(s: Session, top: string, recipients: string[]): Promise<string[]> {
   const out: { path: string; text: string; rekeyed: boolean }[] = [];
-  for (const path of committableFiles(top)) {
-    const { doc, fileKey } = await unlockAt(s, path);
-    const entries = openEntries(doc, fileKey);
-    try {
-      const res = await sealCommitFile({ secrets: entries, recipients, previous: [{ doc, fileKey }] });
-      out.push({ path, text: res.text, rekeyed: res.rekeyed });
-    } finally {
-      zeroAll(entries);
-      fileKey.fill(0);
-    }
+  const files = committableFiles(top);
+  if (!files.length) return [];
+  // One identity for every file (one unlock at most).
+  const identity = await identityFor(s, parseAt(files[0]), files[0]);
+  try {
+    for (const path of files) await resealOne(s, path, recipients, identity, out);
+  } finally {
+    identity.fill(0);
   }
   for (const f of out) writeCommitFile(f.path, f.text);
   return out.map((f) => `${relative(process.cwd(), f.path) || f.path}${f.rekeyed ? ' (new file key)' : ''}`);
+}
+
+/** Opens one file with the given identity and seals it again for recipients (into `out`, not yet written). */
+async function resealOne(s: Session, path: string, recipients: string[], identity: Buffer, out: { path: string; text: string; rekeyed: boolean }[]) {
+  const { doc, fileKey } = await unlockAt(s, path, undefined, identity);
+  const entries = openEntries(doc, fileKey);
+  try {
+    const res = await sealCommitFile({ secrets: entries, recipients, previous: [{ doc, fileKey }] });
+    out.push({ path, text: res.text, rekeyed: res.rekeyed });
+  } finally {
+    zeroAll(entries);
+    fileKey.fill(0);
+  }
 }
 
 async function recipientsEdit(a: A<{ recipient: string; noReseal?: boolean; reseal?: boolean }>, add: boolean): Promise<void> {
