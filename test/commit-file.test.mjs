@@ -349,3 +349,36 @@ test('open with an identity of the vault: the passphrase unlocks it; without one
   assert.equal(up.code, 0, up.stderr);
   assert.equal(x.asKey(x.alice.key, ['open', FILE, '--only', 'API_KEY']).stdout, "API_KEY='sk-9'\n");
 });
+
+test('merge driver: a branch that removed a recipient (new file key) merges with one that changed a value; the result stays re-keyed', (t) => {
+  const x = team(t);
+  const key = { TVAULT_IDENTITY_KEY: x.alice.key };
+  writeFileSync(join(x.repo, '.tvault-recipients'), `${x.alice.recipient}\n${x.bob.recipient}\n`);
+  assert.equal(x.inRepo(['seal', '--update', FILE], { env: key }).code, 0);
+  assert.equal(x.inRepo(['git', 'install']).code, 0);
+  writeFileSync(join(x.repo, '.gitattributes'), '*.tvault.env merge=tvault diff=tvault eol=lf\n');
+  x.g(['add', '.']);
+  x.g(['commit', '-qm', 'base']);
+  x.g(['checkout', '-q', '-b', 'revoke']);
+  assert.equal(x.inRepo(['recipients', 'remove', x.bob.recipient], { env: key }).code, 0);
+  x.g(['commit', '-qam', 'remove bob']);
+  x.g(['checkout', '-q', '-b', 'change', 'main']);
+  assert.equal(x.run(['set', 'DB_URL', '--stdin'], { input: 'db-2' }).code, 0);
+  assert.equal(x.inRepo(['seal', '--update', FILE], { env: key }).code, 0);
+  x.g(['commit', '-qam', 'db']);
+  const m = x.git(x.repo, ['merge', '--no-edit', 'revoke'], key);
+  assert.equal(m.code, 0, m.stdout + m.stderr);
+  assert.equal(JSON.parse(x.asKey(x.alice.key, ['open', FILE, '--format', 'json']).stdout).DB_URL, 'db-2');
+  assertOneLineError(assert, x.asKey(x.bob.key, ['open', FILE]), 3, /not a recipient/);
+  // The file key itself, by the age CLI: the merge's is not the one bob could unwrap on main or change.
+  const fileKeyAt = (rev) => {
+    const line = x
+      .g(['show', `${rev}:${FILE}`])
+      .split('\n')
+      .find((l) => l.startsWith(`#recipient ${x.alice.recipient} `));
+    return execFileSync('age', ['-d', '-i', x.alice.path], { input: Buffer.from(line.split(' ')[2], 'base64url') }).toString('hex');
+  };
+  const merged = fileKeyAt('HEAD');
+  assert.notEqual(merged, fileKeyAt('HEAD^1'), 'not the key of our side (which bob had)');
+  assert.notEqual(merged, fileKeyAt('main'));
+});
