@@ -190,7 +190,7 @@ test('kill -9 at random points of an unshare of a large project: the old state o
   const seen = { old: 0, new: 0 };
   for (let i = 0; i < 6; i++) {
     const child = unshare();
-    const delay = Math.floor(full * (0.3 + 0.7 * Math.random()));
+    const delay = Math.floor(full * (0.4 + 0.8 * Math.random()));
     t0 = Date.now();
     await new Promise((r) => setTimeout(r, delay));
     child.kill('SIGKILL');
