@@ -199,3 +199,17 @@ test('identity import: from a file and from stdin; a key already in the vault is
   assertOneLineError(assert, fresh.run(['identity', 'import', 'x']), 2, /give the identity one way/);
   assertOneLineError(assert, fresh.run(['identity', 'import', 'x', '--stdin'], { input: 'garbage\n' }), 2, /stdin is not an age identity/);
 });
+
+test('key rotate with a shared project and identities: the identities re-sealed, the recipients still read, share_mac still valid', (t) => {
+  const v = sharedVault(t);
+  const NEW = 'a new passphrase for rotate';
+  const r = v.run(['key', 'rotate'], { env: { TVAULT_NEW_PASSPHRASE: NEW } });
+  assert.equal(r.code, 0, r.stderr);
+  const asNew = (args, opts = {}) => v.run(args, { ...opts, env: { TVAULT_PASSPHRASE: NEW } });
+  assert.equal(asNew(['identity', 'export', 'ci', '--force']).stdout.trim(), v.key);
+  assert.equal(v.asCi(['get', 'A']).stdout, 'a2\n');
+  assert.equal(asNew(['set', 'C', '--stdin'], { input: 'c' }).code, 0);
+  assert.deepEqual(JSON.parse(v.asCi(['export', '--format', 'json']).stdout), { A: 'a2', B: 'b1', C: 'c' });
+  assert.equal(asNew(['projects', 'unshare', 'ci']).code, 0);
+  assertOneLineError(assert, v.asCi(['get', 'A']), 3);
+});

@@ -1198,6 +1198,18 @@ export class Vault {
           put.run(JSON.stringify(kdf), 'kdf');
           put.run(seal(newKek, verifierPlaintext(this.vaultId())), 'verifier');
           storeHeaderMac(this.db, newKek);
+          // The vault's identities: their private keys are re-sealed under the new KEK too.
+          const ids = this.q<[], { name: string; recipient: string; sealed: Buffer }>('SELECT name, recipient, sealed FROM identities').all();
+          const reseal = this.q<[Buffer, string]>('UPDATE identities SET sealed = ? WHERE name = ?');
+          for (const id of ids) {
+            const header = identityHeader(this.vaultId(), id.name, id.recipient);
+            const key = openBound(oldKek, header, id.sealed, `identity '${id.name}'`);
+            try {
+              reseal.run(sealBound(newKek, header, key), id.name);
+            } finally {
+              zero(key);
+            }
+          }
           // The audit key itself does not change: it is re-sealed under the new KEK.
           this.withAuditSecret(oldKek, (audit) => put.run(sealBound(newKek, auditKeyHeader(this.vaultId()), audit), 'audit_key'));
           return rows.length;
