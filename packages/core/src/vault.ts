@@ -981,6 +981,11 @@ export class Vault {
     );
   }
 
+  /** Whether any project has a recipient beside the passphrase. */
+  isShared(): boolean {
+    return !!this.guard(() => this.q<[], { n: number }>("SELECT 1 AS n FROM project_keys WHERE recipient <> 'passphrase' LIMIT 1").get());
+  }
+
   /** Every project shared with a recipient that none of this vault's identities matches. */
   unmatchedRecipients(): Array<{ project: string; recipient: string }> {
     return this.guard(() =>
