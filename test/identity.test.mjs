@@ -6,7 +6,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { assertOneLineError, makeVault, sql, tvault } from './helpers.mjs';
+import { spawnSync } from 'node:child_process';
+import { BIN, assertOneLineError, baseEnv, makeVault, requireCommand, sql, tvault } from './helpers.mjs';
 import { NO_PASS, sharedVault } from './identity-helpers.mjs';
 
 test('identity new, list, show: the recipient in the clear, the private key sealed (never in list, show or the database in the clear)', (t) => {
@@ -36,6 +37,16 @@ test('identity export: only to a terminal or with --force; the key it prints is 
   const rows = sql(v.db, "SELECT op || ' ' || COALESCE(detail, '') FROM audit WHERE op LIKE 'identity.%' ORDER BY id");
   assert.equal(rows, `identity.new ci ${v.recipient}\nidentity.export ci ${v.recipient}`);
   assert.doesNotMatch(sql(v.db, "SELECT group_concat(COALESCE(detail, '')) FROM audit"), /AGE-SECRET-KEY/);
+});
+
+test('identity export to a terminal (script(1) gives one) prints the key without --force', (t) => {
+  if (!requireCommand(t, 'script')) return;
+  const v = sharedVault(t);
+  const sh = (w) => `'${String(w).replace(/'/g, `'\\''`)}'`;
+  const cmd = [process.execPath, BIN, 'identity', 'export', 'ci'].map(sh).join(' ');
+  const r = spawnSync('script', ['-qec', cmd, '/dev/null'], { env: baseEnv(v.env), encoding: 'utf8', timeout: 30_000 });
+  assert.equal(r.status, 0, r.stdout);
+  assert.equal(r.stdout.replace(/\r\n/g, '\n').trim(), v.key);
 });
 
 test('reading by TVAULT_IDENTITY_KEY: get, env, export and run with no passphrase anywhere; audited with the recipient as actor', (t) => {
