@@ -1065,8 +1065,8 @@ export class Vault {
         (n: number) => ({ op: 'project.unshare', project, detail: `recipient=${recipient} versions=${n}` }),
         () => {
           const cur = this.manifest(kek, p);
-          const now1 = manifestRecipients(cur);
-          if (now1.length !== before.length || now1.some((r, i) => r !== before[i]))
+          const current = manifestRecipients(cur);
+          if (current.length !== before.length || current.some((r, i) => r !== before[i]))
             throw new TvaultError(`the recipients of project '${project}' changed meanwhile; nothing was written, try again`);
           const old = this.dek(kek, p);
           let n = 0;
