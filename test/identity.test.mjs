@@ -6,32 +6,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { assertOneLineError, makeVault, sql, tvault } from './helpers.mjs';
-
-/** The environment of a reader by identity: no passphrase at all, no agent. */
-export const NO_PASS = { TVAULT_PASSPHRASE: undefined, TVAULT_PASSPHRASE_FILE: undefined };
-
-export function sharedVault(t) {
-  const v = makeVault(t);
-  for (const [k, val] of [
-    ['A', 'a1'],
-    ['A', 'a2'],
-    ['B', 'b1'],
-  ])
-    assert.equal(v.run(['set', k, '--stdin'], { input: val }).code, 0);
-  const made = v.run(['identity', 'new', 'ci']);
-  assert.equal(made.code, 0, made.stderr);
-  const recipient = made.stdout.trim();
-  assert.match(recipient, /^age1[02-9ac-hj-np-z]{58}$/);
-  assert.equal(v.run(['projects', 'share', 'ci']).code, 0);
-  const exported = v.run(['identity', 'export', 'ci', '--force']);
-  assert.equal(exported.code, 0, exported.stderr);
-  const key = exported.stdout.trim();
-  const keyFile = join(v.dir, 'ci.key');
-  writeFileSync(keyFile, key + '\n', { mode: 0o600 });
-  const asCi = (args, opts = {}) => v.run(args, { ...opts, env: { ...NO_PASS, TVAULT_IDENTITY_KEY: key, ...opts.env } });
-  return { ...v, recipient, key, keyFile, asCi, db: join(v.vault, 'vault.db') };
-}
+import { spawnSync } from 'node:child_process';
+import { BIN, assertOneLineError, baseEnv, makeVault, requireCommand, sql, tvault } from './helpers.mjs';
+import { NO_PASS, sharedVault } from './identity-helpers.mjs';
 
 test('identity new, list, show: the recipient in the clear, the private key sealed (never in list, show or the database in the clear)', (t) => {
   const v = sharedVault(t);
@@ -60,6 +37,16 @@ test('identity export: only to a terminal or with --force; the key it prints is 
   const rows = sql(v.db, "SELECT op || ' ' || COALESCE(detail, '') FROM audit WHERE op LIKE 'identity.%' ORDER BY id");
   assert.equal(rows, `identity.new ci ${v.recipient}\nidentity.export ci ${v.recipient}`);
   assert.doesNotMatch(sql(v.db, "SELECT group_concat(COALESCE(detail, '')) FROM audit"), /AGE-SECRET-KEY/);
+});
+
+test('identity export to a terminal (script(1) gives one) prints the key without --force', (t) => {
+  if (!requireCommand(t, 'script')) return;
+  const v = sharedVault(t);
+  const sh = (w) => `'${String(w).replace(/'/g, `'\\''`)}'`;
+  const cmd = [process.execPath, BIN, 'identity', 'export', 'ci'].map(sh).join(' ');
+  const r = spawnSync('script', ['-qec', cmd, '/dev/null'], { env: baseEnv(v.env), encoding: 'utf8', timeout: 30_000 });
+  assert.equal(r.status, 0, r.stdout);
+  assert.equal(r.stdout.replace(/\r\n/g, '\n').trim(), v.key);
 });
 
 test('reading by TVAULT_IDENTITY_KEY: get, env, export and run with no passphrase anywhere; audited with the recipient as actor', (t) => {
@@ -222,4 +209,18 @@ test('identity import: from a file and from stdin; a key already in the vault is
   assertOneLineError(assert, fresh.run(['identity', 'import', 'again', '--stdin'], { input: v.key + '\n' }), 1, /already in the vault as identity 'ci'/);
   assertOneLineError(assert, fresh.run(['identity', 'import', 'x']), 2, /give the identity one way/);
   assertOneLineError(assert, fresh.run(['identity', 'import', 'x', '--stdin'], { input: 'garbage\n' }), 2, /stdin is not an age identity/);
+});
+
+test('key rotate with a shared project and identities: the identities re-sealed, the recipients still read, share_mac still valid', (t) => {
+  const v = sharedVault(t);
+  const NEW = 'a new passphrase for rotate';
+  const r = v.run(['key', 'rotate'], { env: { TVAULT_NEW_PASSPHRASE: NEW } });
+  assert.equal(r.code, 0, r.stderr);
+  const asNew = (args, opts = {}) => v.run(args, { ...opts, env: { TVAULT_PASSPHRASE: NEW } });
+  assert.equal(asNew(['identity', 'export', 'ci', '--force']).stdout.trim(), v.key);
+  assert.equal(v.asCi(['get', 'A']).stdout, 'a2\n');
+  assert.equal(asNew(['set', 'C', '--stdin'], { input: 'c' }).code, 0);
+  assert.deepEqual(JSON.parse(v.asCi(['export', '--format', 'json']).stdout), { A: 'a2', B: 'b1', C: 'c' });
+  assert.equal(asNew(['projects', 'unshare', 'ci']).code, 0);
+  assertOneLineError(assert, v.asCi(['get', 'A']), 3);
 });

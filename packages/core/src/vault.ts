@@ -981,6 +981,11 @@ export class Vault {
     );
   }
 
+  /** Whether any project has a recipient beside the passphrase. */
+  isShared(): boolean {
+    return !!this.guard(() => this.q<[], { n: number }>("SELECT 1 AS n FROM project_keys WHERE recipient <> 'passphrase' LIMIT 1").get());
+  }
+
   /** Every project shared with a recipient that none of this vault's identities matches. */
   unmatchedRecipients(): Array<{ project: string; recipient: string }> {
     return this.guard(() =>
@@ -1060,8 +1065,8 @@ export class Vault {
         (n: number) => ({ op: 'project.unshare', project, detail: `recipient=${recipient} versions=${n}` }),
         () => {
           const cur = this.manifest(kek, p);
-          const now1 = manifestRecipients(cur);
-          if (now1.length !== before.length || now1.some((r, i) => r !== before[i]))
+          const current = manifestRecipients(cur);
+          if (current.length !== before.length || current.some((r, i) => r !== before[i]))
             throw new TvaultError(`the recipients of project '${project}' changed meanwhile; nothing was written, try again`);
           const old = this.dek(kek, p);
           let n = 0;
@@ -1198,6 +1203,18 @@ export class Vault {
           put.run(JSON.stringify(kdf), 'kdf');
           put.run(seal(newKek, verifierPlaintext(this.vaultId())), 'verifier');
           storeHeaderMac(this.db, newKek);
+          // The vault's identities: their private keys are re-sealed under the new KEK too.
+          const ids = this.q<[], { name: string; recipient: string; sealed: Buffer }>('SELECT name, recipient, sealed FROM identities').all();
+          const reseal = this.q<[Buffer, string]>('UPDATE identities SET sealed = ? WHERE name = ?');
+          for (const id of ids) {
+            const header = identityHeader(this.vaultId(), id.name, id.recipient);
+            const key = openBound(oldKek, header, id.sealed, `identity '${id.name}'`);
+            try {
+              reseal.run(sealBound(newKek, header, key), id.name);
+            } finally {
+              zero(key);
+            }
+          }
           // The audit key itself does not change: it is re-sealed under the new KEK.
           this.withAuditSecret(oldKek, (audit) => put.run(sealBound(newKek, auditKeyHeader(this.vaultId()), audit), 'audit_key'));
           return rows.length;
