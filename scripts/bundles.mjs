@@ -37,4 +37,7 @@ export const bundles = [
   { entryPoints: ['packages/cli/src/main.ts'], outfile: 'packages/cli/dist/cli.cjs' },
   { entryPoints: ['packages/core/src/kdf-worker.ts'], outfile: 'packages/cli/dist/kdf-worker.cjs' },
   { entryPoints: ['packages/agent/src/index.ts'], outfile: 'packages/cli/dist/agent.cjs' },
+  // The age format (npm age-encryption, ESM, bundled to CommonJS here): loaded by core's
+  // loadAge() only for identities and reads by identity, never by the agent or the fast path.
+  { entryPoints: ['packages/core/src/age.ts'], outfile: 'packages/cli/dist/age.cjs' },
 ];

@@ -201,7 +201,7 @@ test('a backup from schema 1 restores and is migrated, values and audit chain in
   sql(backup, "ALTER TABLE audit DROP COLUMN mac; DELETE FROM meta WHERE key = 'audit_key'; PRAGMA user_version = 1;");
   const r = v.run(['restore', backup]);
   assert.equal(r.code, 0, r.stderr);
-  assert.equal(sql(join(v.vault, 'vault.db'), 'PRAGMA user_version'), '3');
+  assert.equal(sql(join(v.vault, 'vault.db'), 'PRAGMA user_version'), '4');
   assert.equal(v.run(['get', 'A']).stdout, 'alpha\n');
   const verify = v.run(['audit', 'verify']);
   assert.equal(verify.code, 0, verify.stderr);

@@ -64,7 +64,7 @@ test('an unknown command says "unknown command" first, at every level, with a su
     [['copy'], /^tvault: unknown command 'copy' \(see tvault --help\)$/m],
     [['$(id)\n'], /^tvault: unknown command '\$\(id\)\\n' \(see tvault --help\)$/m],
     [[], /^tvault: usage: tvault <command> \[options\]; commands: init, .* \(see tvault --help\)$/m],
-    [['projects'], /^tvault: give a projects subcommand: create, list, use or delete \(see tvault projects --help\)$/m],
+    [['projects'], /^tvault: give a projects subcommand: create, list, use, delete, share, recipients or unshare \(see tvault projects --help\)$/m],
     // not commands: an extra argument of a command stays what it is
     [['list', 'extra'], /^tvault: Unknown argument: extra/],
   ];

@@ -145,7 +145,7 @@ test('a vault made by tvault 39d2cd6 (schema 2) is migrated; its structure is se
   const env = { TVAULT_DIR: vault, TVAULT_PASSPHRASE: 'fixture passphrase', TVAULT_NO_AGENT: '1' };
   const run = (args) => tvault(args, { env });
   assert.equal(run(['get', 'A']).stdout, 'alpha\n');
-  assert.equal(sql(db, 'PRAGMA user_version'), '3');
+  assert.equal(sql(db, 'PRAGMA user_version'), '4');
   assert.equal(sql(db, 'SELECT COUNT(*) FROM manifests'), '3');
   assert.equal(sql(db, "SELECT COUNT(*) FROM audit WHERE op = 'vault.upgrade'"), '1');
   assert.equal(run(['get', 'B']).stdout, 'b-two\n');

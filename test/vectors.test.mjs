@@ -1,6 +1,7 @@
-// The committed vaults of test/vectors/, made by scripts/make-vectors.mjs: vault.db (schema 3,
-// this format) and vault-v2.db (schema 2, made by the tvault before the manifests: the
-// migration vector). Each opens through the built CLI with its known passphrase and holds
+// The committed vaults of test/vectors/, made by scripts/make-vectors.mjs: vault.db (schema 4,
+// this format, with an identity and a shared project), vault-v3.db (schema 3, made by the tvault
+// before identities) and vault-v2.db (schema 2, made by the tvault before the manifests): the
+// migration vectors. Each opens through the built CLI with its known passphrase and holds
 // exactly what its .json says, its audit chain included; the v2 vault is upgraded at its first
 // unlock and reads the same afterwards. The built KDF worker derives binding.json's Argon2id
 // KEK. A failure means that this tvault no longer reads vaults it wrote before.
@@ -14,6 +15,7 @@ import { ROOT, assertOneLineError, sql, tempDir, tvault } from './helpers.mjs';
 const VECTORS = join(ROOT, 'test/vectors');
 const VAULTS = [
   ['vault.db', JSON.parse(readFileSync(join(VECTORS, 'vault.json'), 'utf8'))],
+  ['vault-v3.db', JSON.parse(readFileSync(join(VECTORS, 'vault-v3.json'), 'utf8'))],
   ['vault-v2.db', JSON.parse(readFileSync(join(VECTORS, 'vault-v2.json'), 'utf8'))],
 ];
 const binding = JSON.parse(readFileSync(join(VECTORS, 'binding.json'), 'utf8'));
@@ -44,7 +46,7 @@ for (const [file, expected] of VAULTS) {
     );
     assert.equal(sql(v.db, `SELECT lower(hex(hash)) FROM audit WHERE id = ${expected.audit.rows}`), expected.audit.headHash);
     assert.equal(`${expected.audit.rows}:${expected.audit.headHash.slice(0, 16)}`, expected.audit.head);
-    assert.equal(sql(v.db, 'PRAGMA user_version'), '3', 'opened by this tvault: schema 3');
+    assert.equal(sql(v.db, 'PRAGMA user_version'), '4', 'opened by this tvault: schema 4');
   });
 
   test(`vectors: ${file}: yields the expected values, history and current project`, (t) => {
@@ -66,6 +68,28 @@ for (const [file, expected] of VAULTS) {
     }
     assertOneLineError(assert, v.run(['get', 'OLD', '-p', 'default']), 4);
     assert.equal(JSON.parse(v.run(['status', '--json']).stdout).project, expected.currentProject);
+  });
+
+  test(`vectors: ${file}: its identity reads the shared project without the passphrase; the others it cannot read`, (t) => {
+    const v = committedVault(t, file, expected);
+    if (!expected.identity) {
+      // A vault from before identities: none after the migration, and the same recipients.
+      assert.equal(v.run(['identity', 'list', '--json']).stdout.trim(), '[]');
+      assert.deepEqual(
+        JSON.parse(v.run(['projects', 'recipients', '-p', 'default', '--json']).stdout).recipients.map((r) => r.recipient),
+        ['passphrase'],
+      );
+      return;
+    }
+    const id = expected.identity;
+    const byId = (args) => tvault(args, { env: { TVAULT_DIR: v.vault, TVAULT_NO_AGENT: '1', TVAULT_IDENTITY_KEY: id.key } });
+    for (const project of id.shared) {
+      const r = byId(['export', '--format', 'json', '-p', project]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.deepEqual(JSON.parse(r.stdout), expected.values[project]);
+    }
+    assertOneLineError(assert, byId(['export', '-p', 'default']), 3, /not a recipient of project 'default'/);
+    assert.equal(v.run(['identity', 'show', id.name]).stdout.trim(), id.recipient);
   });
 
   test(`vectors: ${file}: every MAC verifies under its passphrase, and the chain goes on from its head`, (t) => {

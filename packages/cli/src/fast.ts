@@ -27,7 +27,8 @@ function explicitProject(a: FastArgs, dir: string): string | null {
 export type FastResult = { handled: true } | { handled: false; asked?: Answer | null };
 
 export function tryFastPath(argv: string[]): FastResult {
-  if (process.platform === 'win32' || agentDisabledByEnv()) return { handled: false };
+  // A read by identity (TVAULT_IDENTITY_KEY; --identity is a flag parseFast does not know) never asks the agent.
+  if (process.platform === 'win32' || agentDisabledByEnv() || process.env.TVAULT_IDENTITY_KEY !== undefined) return { handled: false };
   const a = parseFast(argv);
   if (!a) return { handled: false };
   const dir = resolveVaultDir(a.vault);

@@ -14,6 +14,7 @@ import { nameCommands } from './commands/names';
 import { auditCommands } from './commands/audit';
 import { type Y, unknownCommand } from './commands/argv';
 import { scopeGlobalOptions } from './global-options';
+import { commitCommands } from './commands/commit';
 
 declare const TVAULT_VERSION: string;
 
@@ -53,7 +54,9 @@ export function buildParser(argv: string[], fastPathAnswer?: Answer | null): Arg
   cli.completion('__yargs-completion-script', false, (cur: string, argv: Y, fallback: Y, done: Y) =>
     require('./commands/completion').complete(cur, argv, fallback, done),
   );
+  commitCommands(cli);
   return cli
+    .command('identity', 'age identities: create, import, list, show, export, delete', (y) => require('./commands/identity').identityCommands(y))
     .command('agent', 'run and control the unlock agent', (y) =>
       require('./commands/agent')
         .agentCommands(y)

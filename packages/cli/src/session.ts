@@ -1,7 +1,7 @@
 // What every command needs: the vault directory, the project, and a way to unlock.
 // Reads try the agent first (unless --no-agent / TVAULT_NO_AGENT) and fall back to a direct
 // unlock; writes always unlock directly. Core (SQLite, the KDF, NaCl) loads only on that path.
-import { type Selection, Vault, checkProjectName, resolveVaultDir } from '@tvault/core';
+import { type Selection, Vault, checkProjectName, notFound, parseIdentityText, readIdentityFile, resolveVaultDir, usageError } from '@tvault/core';
 import type { Answer } from '@tvault/protocol';
 import { agentDisabledByEnv, agentRequest, answerAllowed, answerSecrets, explainFallback, finalRefusal, readRequest } from './agent-client';
 import { unlockWithPassphrase } from './passphrase';
@@ -12,9 +12,17 @@ export interface GlobalArgs {
   project?: string;
   agent?: boolean;
   json?: boolean;
+  /** --identity NAME|FILE of the read commands: read as that age identity (see readByIdentity). */
+  identity?: string;
   /** What the agent told the fast path for this command (main.ts sets it; undefined: not asked). */
   fastPathAnswer?: Answer | null;
 }
+
+/** The --identity option of get, env, run and export. */
+export const IDENTITY_OPTION = {
+  type: 'string',
+  describe: 'read as an age identity, without the passphrase: a key file (a path with a /) or an identity of this vault; or set TVAULT_IDENTITY_KEY',
+} as const;
 
 export interface PlainSecret {
   name: string;
@@ -105,8 +113,71 @@ export class Session {
     return { project, secrets: answerSecrets(res), allowed: answerAllowed(res) };
   }
 
+  /**
+   * Reading as a recipient is opt-in, never picked up by accident: --identity, or the variable
+   * TVAULT_IDENTITY_KEY being set (empty is an error, not "unset": a CI secret that did not
+   * resolve must not fall back to a passphrase prompt).
+   */
+  get byIdentity(): boolean {
+    return this.args.identity !== undefined || process.env.TVAULT_IDENTITY_KEY !== undefined;
+  }
+
+  /**
+   * The identity's key (the caller zeroes it): --identity FILE (a path: it has a '/'), or
+   * --identity NAME (one of this vault's identities, unsealed with the passphrase: for checking
+   * what a recipient sees), or TVAULT_IDENTITY_KEY. The key is never echoed in an error.
+   */
+  async identityKey(vault?: Vault): Promise<Buffer> {
+    const given = this.args.identity;
+    if (given === undefined) {
+      const text = Buffer.from(process.env.TVAULT_IDENTITY_KEY ?? '', 'latin1');
+      try {
+        return parseIdentityText(text, 'TVAULT_IDENTITY_KEY');
+      } finally {
+        text.fill(0);
+      }
+    }
+    if (given === '') throw usageError('--identity needs the name of an identity of this vault or the path of an identity file');
+    if (given.includes('/')) {
+      const { key, warning } = readIdentityFile(given);
+      if (warning) process.stderr.write(`tvault: warning: ${warning}\n`);
+      return key;
+    }
+    // Without a vault given (a committable file's reader), this one is opened for the name only.
+    const v = vault ?? this.openVault();
+    try {
+      const kek = await unlockWithPassphrase((pass) => v.unlock(pass));
+      try {
+        return v.identityKey(kek, given);
+      } finally {
+        kek.fill(0);
+      }
+    } finally {
+      if (!vault) v.close();
+    }
+  }
+
+  /** Reads as a recipient: no agent, and no passphrase or KEK unless --identity names a vault identity. */
+  private async readByIdentity(sel: Selection, op: string): Promise<ProjectSecrets> {
+    const vault = this.openVault();
+    try {
+      const key = await this.identityKey(vault);
+      try {
+        const project = this.project(vault);
+        const { secrets } = await vault.readAsRecipient(key, project, sel, op);
+        // The allow list is MACed under the KEK, which a recipient does not have: none applies.
+        return { project, secrets: secrets.map((x) => ({ name: x.name, value: drain(x.value) })), allowed: [] };
+      } finally {
+        key.fill(0);
+      }
+    } finally {
+      vault.close();
+    }
+  }
+
   /** Reads the selected secrets of the project (agent first). */
   async readSecrets(sel: Selection, op: 'getall' | 'export' = 'getall'): Promise<ProjectSecrets> {
+    if (this.byIdentity) return this.readByIdentity(sel, op);
     const agent = await this.viaAgent(sel);
     if (agent) return agent;
     return this.withUnlocked((vault, kek) => {
@@ -120,6 +191,12 @@ export class Session {
   }
 
   async readSecret(key: string): Promise<string> {
+    if (this.byIdentity) {
+      const { project, secrets } = await this.readByIdentity({ only: [key] }, 'get');
+      const found = secrets.find((x) => x.name === key);
+      if (!found) throw notFound(`secret '${key}' not found in project '${project}'`);
+      return found.value;
+    }
     const agent = await this.viaAgent({ key });
     if (agent) return agent.secrets[0].value;
     return this.withUnlocked((vault, kek) => drain(vault.getSecret(kek, this.project(vault), key)));

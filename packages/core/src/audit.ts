@@ -9,7 +9,8 @@ import type { Statement } from 'better-sqlite3';
 import type { Db } from './store';
 
 export interface Actor {
-  via: 'direct' | 'agent';
+  /** `identity:age1…`: a read by an age identity, without the KEK (its row carries no MAC). */
+  via: 'direct' | 'agent' | `identity:${string}`;
   uid?: number;
   pid?: number;
   tokenId?: string;
@@ -49,8 +50,11 @@ export interface AuditRow {
  */
 const UNKEYED_OPS = new Set(['project.use', 'backup', 'restore', 'token.create', 'token.revoke', 'token.reload', 'agent.start', 'agent.stop']);
 
-function mayBeUnkeyed(r: Pick<AuditRow, 'op' | 'ok'>): boolean {
-  return UNKEYED_OPS.has(r.op) || (r.op === 'unlock' && !r.ok);
+/** What a reader by identity (who has no KEK, so no audit key) may record. */
+const IDENTITY_READ_OPS = new Set(['get', 'getall', 'export']);
+
+function mayBeUnkeyed(r: Pick<AuditRow, 'op' | 'ok' | 'via'>): boolean {
+  return UNKEYED_OPS.has(r.op) || (r.op === 'unlock' && !r.ok) || (r.via.startsWith('identity:') && IDENTITY_READ_OPS.has(r.op));
 }
 
 export const GENESIS = Buffer.alloc(32);

@@ -43,6 +43,8 @@ const TAG_VERIFIER_V1 = Buffer.from('tvault/verifier/v1\0');
 const TAG_VERIFIER = Buffer.from('tvault/verifier/v2\0');
 const TAG_HEADER = Buffer.from('tvault/header/v1\0');
 const TAG_AUDIT_KEY = Buffer.from('tvault/audit-key/v1\0');
+const TAG_IDENTITY = Buffer.from('tvault/identity/v1\0');
+const TAG_SHARE = Buffer.from('tvault/share/v1\0');
 
 export function secretHeader(projectUid: Uint8Array, name: string, version: number): Buffer {
   const n = Buffer.from(name, 'utf8');
@@ -56,6 +58,46 @@ export function dekHeader(projectUid: Uint8Array, recipient: string): Buffer {
 
 export function auditKeyHeader(vaultId: Uint8Array): Buffer {
   return Buffer.concat([TAG_AUDIT_KEY, vaultId]);
+}
+
+/** The header of an identity's private key, sealed under the KEK in the identities table. */
+export function identityHeader(vaultId: Uint8Array, name: string, recipient: string): Buffer {
+  const n = Buffer.from(name, 'utf8');
+  const r = Buffer.from(recipient, 'utf8');
+  return Buffer.concat([TAG_IDENTITY, vaultId, u16(n.length), n, u16(r.length), r]);
+}
+
+// ---- what an age recipient receives (see docs/FORMAT.md, "Recipients") ---------------------
+
+/**
+ * The plaintext of a DEK wrapped to an age recipient: tag || project uid (16) || u16 len ||
+ * recipient || DEK (32). The uid and recipient bind the wrap to its row: moved to another
+ * project or another recipient's row, it is refused. The caller zeroes the result.
+ */
+export function sharePayload(projectUid: Uint8Array, recipient: string, dek: Uint8Array): Buffer {
+  const r = Buffer.from(recipient, 'utf8');
+  return Buffer.concat([TAG_SHARE, projectUid, u16(r.length), r, dek]);
+}
+
+/** The DEK from a share payload, which must name this project and recipient; null otherwise. */
+export function openSharePayload(payload: Buffer, projectUid: Uint8Array, recipient: string): Buffer | null {
+  const expected = Buffer.concat([TAG_SHARE, projectUid, u16(Buffer.byteLength(recipient)), Buffer.from(recipient, 'utf8')]);
+  if (payload.length !== expected.length + KEY_BYTES || !timingSafeEqual(payload.subarray(0, expected.length), expected)) return null;
+  return Buffer.from(payload.subarray(expected.length));
+}
+
+/**
+ * The MAC of a shared project's manifest that a reader by identity can check: HMAC-SHA-256 under
+ * HKDF-SHA-256(ikm = DEK, salt = empty, info = "tvault/share-manifest-key/v1"). Whoever holds
+ * the DEK can make it, as they can seal values; the owner checks the KEK's MAC instead.
+ */
+export function shareManifestMac(dek: Uint8Array, body: Uint8Array): Buffer {
+  const key = Buffer.from(hkdfSync('sha256', dek, Buffer.alloc(0), 'tvault/share-manifest-key/v1', KEY_BYTES));
+  try {
+    return createHmac('sha256', key).update(body).digest();
+  } finally {
+    zero(key);
+  }
 }
 
 /**

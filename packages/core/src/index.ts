@@ -40,4 +40,8 @@ export { type Actor, type AuditEvent, type AuditFilter, type AuditRow, type Chai
 export { Vault, DEFAULT_PROJECT, PASSPHRASE_RECIPIENT } from './vault';
 export { backup, restore } from './backup';
 export { createTempFile, writeFileAtomic } from './temp-file';
-export type { ProjectRow, SecretMeta, VersionMeta, Secret, Selection } from './vault';
+export type { ProjectRow, SecretMeta, VersionMeta, Secret, Selection, IdentityRow, RecipientRow } from './vault';
+export { parseIdentityText, readIdentityFile } from './identity-file';
+export { COMMIT_FILE_NAME, COMMIT_FILE_VERSION, parseCommitFile, serializeCommitFile, canonicalContent } from './commit-file-format';
+export type { CommitDoc, CommitEntry, CommitRecipient } from './commit-file-format';
+export { unlockCommitFile, openEntries, sealCommitFile, mergeEntries, verifyMac, checkAgeRecipient, type PlainEntry, type Previous } from './commit-file';

@@ -18,9 +18,26 @@ export interface Manifest {
   uid: Buffer;
   name: string;
   entries: Map<string, ManifestEntry>;
+  /**
+   * Who holds a wrapped copy of the DEK (the project_keys rows): 'passphrase' and age1…
+   * recipients. Absent means the passphrase alone (a v1 manifest).
+   */
+  recipients?: string[];
 }
 
 const TAG = Buffer.from('tvault/manifest/v1\0');
+const TAG_V2 = Buffer.from('tvault/manifest/v2\0');
+export const PASSPHRASE_ONLY = ['passphrase'];
+
+/** The recipients a manifest authenticates, sorted (the passphrase alone for a v1 manifest). */
+export function manifestRecipients(m: Manifest): string[] {
+  return [...(m.recipients ?? PASSPHRASE_ONLY)].sort();
+}
+
+/** Whether the project is shared with anyone beside the passphrase. */
+export function isShared(m: Manifest): boolean {
+  return manifestRecipients(m).some((r) => r !== 'passphrase');
+}
 const UID_BYTES = 16;
 
 /**
@@ -30,8 +47,16 @@ const UID_BYTES = 16;
 export function encodeManifest(m: Manifest): Buffer {
   const name = Buffer.from(m.name, 'utf8');
   const entries = [...m.entries].map(([k, e]) => [Buffer.from(k, 'utf8'), e] as const).sort((a, b) => Buffer.compare(a[0], b[0]));
-  const parts: Buffer[] = [TAG, m.uid, u16(name.length), name, u32(entries.length)];
+  // v1 while the passphrase is the only recipient (the bytes of schema 3, unchanged); v2 adds
+  // the recipient list: u16 count || (u16 len || recipient), sorted by their bytes.
+  const shared = isShared(m);
+  const parts: Buffer[] = [shared ? TAG_V2 : TAG, m.uid, u16(name.length), name, u32(entries.length)];
   for (const [k, e] of entries) parts.push(u16(k.length), k, u32(e.version), Buffer.from([e.live ? 1 : 0]));
+  if (shared) {
+    const recipients = manifestRecipients(m).map((r) => Buffer.from(r, 'utf8'));
+    parts.push(u16(recipients.length));
+    for (const r of recipients) parts.push(u16(r.length), r);
+  }
   return Buffer.concat(parts);
 }
 
@@ -45,7 +70,9 @@ export function decodeManifest(body: Buffer, what: string): Manifest {
     at += n;
     return b;
   };
-  if (!take(TAG.length).equals(TAG)) throw bad();
+  const tag = take(TAG.length);
+  const v2 = tag.equals(TAG_V2);
+  if (!v2 && !tag.equals(TAG)) throw bad();
   const uid = Buffer.from(take(UID_BYTES));
   const name = take(take(2).readUInt16BE(0)).toString('utf8');
   const count = take(4).readUInt32BE(0);
@@ -57,6 +84,13 @@ export function decodeManifest(body: Buffer, what: string): Manifest {
     if (live > 1 || entries.has(key)) throw bad();
     entries.set(key, { version, live: live === 1 });
   }
+  let recipients: string[] | undefined;
+  if (v2) {
+    const n = take(2).readUInt16BE(0);
+    recipients = [];
+    for (let i = 0; i < n; i++) recipients.push(take(take(2).readUInt16BE(0)).toString('utf8'));
+    if (new Set(recipients).size !== n || !recipients.includes('passphrase')) throw bad();
+  }
   if (at !== body.length) throw bad();
-  return { uid, name, entries };
+  return { uid, name, entries, recipients };
 }

@@ -8,7 +8,7 @@ import { loadSqlite } from './lazy';
 import { createPrivateFile, noVaultError } from './paths';
 
 export type Db = Database;
-export const SCHEMA_VERSION = 3;
+export const SCHEMA_VERSION = 4;
 export const BUSY_TIMEOUT_MS = 30_000;
 
 const MIGRATIONS: Array<(db: Db) => void> = [
@@ -84,6 +84,21 @@ const MIGRATIONS: Array<(db: Db) => void> = [
         project_id INTEGER PRIMARY KEY REFERENCES projects(id) ON DELETE CASCADE,
         body       BLOB NOT NULL,
         mac        BLOB NOT NULL
+      );
+    `);
+  },
+  // 3 -> 4: identities and recipients. A shared project's manifest also carries share_mac, a MAC
+  // under a key derived from its DEK, which a reader by identity (who has no KEK) checks; and the
+  // vault's own identities, their private keys sealed under the KEK. Nothing to re-seal: an
+  // unshared project's manifest stays as it is (its recipients are the passphrase alone).
+  (db) => {
+    db.exec(`
+      ALTER TABLE manifests ADD COLUMN share_mac BLOB;
+      CREATE TABLE identities (
+        name       TEXT PRIMARY KEY,
+        recipient  TEXT NOT NULL UNIQUE,
+        sealed     BLOB NOT NULL,
+        created_at INTEGER NOT NULL
       );
     `);
   },

@@ -21,6 +21,10 @@ import { u32, zero } from './bytes';
 import {
   auditKeyHeader,
   dekHeader,
+  identityHeader,
+  openSharePayload,
+  shareManifestMac,
+  sharePayload,
   headerBytes,
   legacyVerifierPlaintext,
   macEquals,
@@ -34,10 +38,11 @@ import {
   open as openBox,
   seal,
 } from './crypto';
-import { ExitCode, TvaultError, integrityError, notFound, usageError } from './errors';
+import { ExitCode, TvaultError, integrityError, lockedError, notFound, usageError } from './errors';
 import { DEFAULT_KDF, type KdfParams, checkKdfParams, checkNewKdfParams, deriveKek, isWeak } from './kdf';
 import { MAC_BYTES as ALLOWED_MAC_BYTES, allowedNamesKey, decodeAllowedNames, encodeAllowedNames } from './allowed-names';
-import { type Manifest, type ManifestEntry, decodeManifest, encodeManifest } from './manifest';
+import { type Manifest, type ManifestEntry, decodeManifest, encodeManifest, isShared, manifestRecipients } from './manifest';
+import { loadAge } from './lazy';
 import { checkKeyName, checkProjectName, checkValue } from './names';
 import { ensurePrivateDir, vaultFiles } from './paths';
 import { BUSY_TIMEOUT_MS, type Db, mapSqliteError, openDb, writeTx } from './store';
@@ -71,6 +76,19 @@ export interface VersionMeta {
 export interface Secret {
   name: string;
   value: Buffer;
+}
+
+export interface IdentityRow {
+  name: string;
+  recipient: string;
+  created_at: number;
+}
+
+export interface RecipientRow {
+  recipient: string;
+  created_at: number;
+  /** The name of this vault's identity for that recipient, if it has one. */
+  identity: string | null;
 }
 
 export interface Selection {
@@ -593,10 +611,32 @@ export class Vault {
       if (m.name !== p.name || !m.uid.equals(Buffer.from(p.uid))) {
         throw tampered(`project '${p.name}': its row does not carry the name and uid its manifest authenticates (the projects table was edited)`);
       }
+      this.checkRecipientRows(p, m);
       return m;
     } finally {
       zero(key);
     }
+  }
+
+  /**
+   * The project_keys rows must be the recipients the manifest authenticates: a row added (a DEK
+   * wrapped to someone the owner never shared with) or deleted by editing vault.db is tampering.
+   */
+  private checkRecipientRows(p: ProjectRow, m: Manifest): void {
+    const rows = this.recipientNames(p.id);
+    const want = manifestRecipients(m);
+    if (rows.length === want.length && rows.every((r, i) => r === want[i])) return;
+    const added = rows.filter((r) => !want.includes(r));
+    const gone = want.filter((r) => !rows.includes(r));
+    const what = [added.length ? `${added.join(', ')} added` : '', gone.length ? `${gone.join(', ')} deleted` : ''].filter(Boolean).join('; ');
+    throw tampered(`project '${p.name}': its recipients do not match its manifest (${what} without the key)`);
+  }
+
+  /** The recipients of a project's key rows, sorted (the order manifestRecipients uses). */
+  private recipientNames(projectId: number): string[] {
+    return this.guard(() => this.q<[number], { recipient: string }>('SELECT recipient FROM project_keys WHERE project_id = ?').all(projectId))
+      .map((r) => r.recipient)
+      .sort();
   }
 
   /** Records a change to a key's manifest entry; write() applies it before it commits. */
@@ -619,7 +659,7 @@ export class Vault {
         if (e) entries.set(name, e);
         else entries.delete(name);
       }
-      storeManifest(this.db, kek, projectId, { uid: m.uid, name: m.name, entries });
+      storeManifest(this.db, kek, projectId, { ...m, entries });
       this.manifests.delete(projectId);
     }
   }
@@ -817,7 +857,11 @@ export class Vault {
 
   /** The selected keys' rows, each checked against the manifest, and none that it lists missing. */
   private verifiedStates(kek: Uint8Array, p: ProjectRow, sel: Selection): KeyState[] {
-    const m = this.manifest(kek, p);
+    return this.statesAgainst(this.manifest(kek, p), p, sel);
+  }
+
+  /** The selected keys' rows checked against a verified manifest (the KEK's or a recipient's). */
+  private statesAgainst(m: Manifest, p: ProjectRow, sel: Selection): KeyState[] {
     const states = this.keyStates(p.id, sel);
     const seen = new Set<string>();
     for (const r of states) {
@@ -894,6 +938,288 @@ export class Vault {
     return this.list(project, { prefix: q.prefix }).filter((m) => !like || globLike(m.name.toLowerCase(), like));
   }
 
+  // ---- identities and recipients (docs/FORMAT.md, "Recipients") ----------------------------
+  // An identity is an age X25519 key pair; this vault's own are kept with their private key
+  // sealed under the KEK. A project is shared by wrapping its DEK to a recipient (age1…) in a
+  // project_keys row named by that recipient, so a reader finds its row without trying others.
+  // The age code (dist/age.cjs) is loaded only here.
+
+  listIdentities(): IdentityRow[] {
+    return this.guard(() => this.q<[], IdentityRow>('SELECT name, recipient, created_at FROM identities ORDER BY name').all());
+  }
+
+  identity(name: string): IdentityRow {
+    const row = this.guard(() => this.q<[string], IdentityRow>('SELECT name, recipient, created_at FROM identities WHERE name = ?').get(name));
+    if (!row) throw notFound(`no identity named '${name}' in this vault (see: tvault identity list)`);
+    return row;
+  }
+
+  /**
+   * Stores an identity under `name`: a new one, or `key` (an AGE-SECRET-KEY-1… line, the caller's
+   * to zero). The private key is sealed under the KEK; only the recipient is stored in the clear.
+   */
+  async addIdentity(kek: Uint8Array, name: string, key?: Buffer): Promise<IdentityRow> {
+    checkIdentityName(name);
+    const age = loadAge();
+    const text = key ? key.toString('latin1') : await age.generate();
+    const recipient = await ageCall(() => age.recipientOf(text));
+    const secret = Buffer.from(text, 'latin1');
+    const t = now();
+    try {
+      this.write(kek, { op: key ? 'identity.import' : 'identity.new', detail: `${name} ${recipient}` }, () => {
+        if (this.q<[string], { name: string }>('SELECT name FROM identities WHERE name = ?').get(name))
+          throw new TvaultError(`an identity named '${name}' already exists`);
+        const same = this.q<[string], { name: string }>('SELECT name FROM identities WHERE recipient = ?').get(recipient);
+        if (same) throw new TvaultError(`this key is already in the vault as identity '${same.name}'`);
+        this.q<[string, string, Buffer, number]>('INSERT INTO identities (name, recipient, sealed, created_at) VALUES (?, ?, ?, ?)').run(
+          name,
+          recipient,
+          sealBound(kek, identityHeader(this.vaultId(), name, recipient), secret),
+          t,
+        );
+      });
+    } finally {
+      zero(secret);
+    }
+    return { name, recipient, created_at: t };
+  }
+
+  /** The private key of an identity (AGE-SECRET-KEY-1…), unsealed; the caller zeroes it. */
+  identityKey(kek: Uint8Array, name: string): Buffer {
+    checkIdentityName(name);
+    const id = this.identity(name);
+    const row = this.guard(() => this.q<[string], { sealed: Buffer }>('SELECT sealed FROM identities WHERE name = ?').get(name))!;
+    return openBound(kek, identityHeader(this.vaultId(), id.name, id.recipient), row.sealed, `identity '${name}'`);
+  }
+
+  /** The private key of an identity for export; the caller zeroes it. Audited. */
+  exportIdentity(kek: Uint8Array, name: string): Buffer {
+    const key = this.identityKey(kek, name);
+    const id = this.identity(name);
+    try {
+      this.audit({ op: 'identity.export', detail: `${name} ${id.recipient}` }, this.actor, kek);
+    } catch (err) {
+      zero(key);
+      throw err;
+    }
+    return key;
+  }
+
+  /** Deletes an identity's key from the vault. Projects shared with it stay shared (doctor lists them). */
+  deleteIdentity(kek: Uint8Array, name: string): IdentityRow {
+    const id = this.identity(name);
+    this.write(kek, { op: 'identity.delete', detail: `${name} ${id.recipient}` }, () => {
+      this.q<[string]>('DELETE FROM identities WHERE name = ?').run(name);
+    });
+    return id;
+  }
+
+  /** A recipient given as age1… or as the name of one of this vault's identities. */
+  resolveRecipient(given: string): string {
+    if (given === PASSPHRASE_RECIPIENT) throw usageError('the passphrase is not a recipient to share or unshare (change it with: tvault key rotate)');
+    if (/^age1/i.test(given.trim())) return ageInput(() => loadAge().checkRecipient(given));
+    if (!IDENTITY_NAME_RE.test(given)) throw usageError('give a recipient as age1… or the name of an identity of this vault (see: tvault identity list)');
+    return this.identity(given).recipient;
+  }
+
+  /** A project's recipients as stored (no key needed; `doctor` and reads check them against the manifest). */
+  recipients(project: string): RecipientRow[] {
+    const p = this.project(project);
+    return this.guard(() =>
+      this.q<[number], RecipientRow>(
+        `SELECT k.recipient, k.created_at, i.name AS identity FROM project_keys k LEFT JOIN identities i ON i.recipient = k.recipient
+         WHERE k.project_id = ? ORDER BY k.recipient = 'passphrase' DESC, k.recipient`,
+      ).all(p.id),
+    );
+  }
+
+  /** Whether any project has a recipient beside the passphrase. */
+  isShared(): boolean {
+    return !!this.guard(() => this.q<[], { n: number }>("SELECT 1 AS n FROM project_keys WHERE recipient <> 'passphrase' LIMIT 1").get());
+  }
+
+  /** Every project shared with a recipient that none of this vault's identities matches. */
+  unmatchedRecipients(): Array<{ project: string; recipient: string }> {
+    return this.guard(() =>
+      this.q<[], { project: string; recipient: string }>(
+        `SELECT p.name AS project, k.recipient FROM project_keys k JOIN projects p ON p.id = k.project_id
+         WHERE k.recipient <> 'passphrase' AND NOT EXISTS (SELECT 1 FROM identities i WHERE i.recipient = k.recipient)
+         ORDER BY p.name, k.recipient`,
+      ).all(),
+    );
+  }
+
+  /** Wraps the project's DEK to a recipient (age1… or an identity's name). */
+  async share(kek: Uint8Array, project: string, given: string): Promise<string> {
+    const recipient = this.resolveRecipient(given);
+    const p = this.project(project);
+    const m = this.manifest(kek, p);
+    if (manifestRecipients(m).includes(recipient)) throw new TvaultError(`project '${project}' is already shared with ${recipient}`);
+    const dek = this.dek(kek, p);
+    try {
+      const payload = sharePayload(p.uid, recipient, dek);
+      let wrapped: Buffer;
+      try {
+        wrapped = await ageCall(() => loadAge().encrypt([recipient], payload));
+      } finally {
+        zero(payload);
+      }
+      this.write(kek, { op: 'project.share', project, detail: `recipient=${recipient}` }, () => {
+        // Again inside the lock: an unshare may have changed the DEK, or a share added the same one.
+        const cur = this.manifest(kek, p);
+        const check = this.dek(kek, p);
+        const same = bytesEqual(check, dek);
+        zero(check);
+        if (!same) throw new TvaultError(`the key of project '${project}' changed while sharing; nothing was written, try again`);
+        if (manifestRecipients(cur).includes(recipient)) throw new TvaultError(`project '${project}' is already shared with ${recipient}`);
+        this.q<[number, string, Buffer, number]>('INSERT INTO project_keys (project_id, recipient, wrapped, created_at) VALUES (?, ?, ?, ?)').run(
+          p.id,
+          recipient,
+          wrapped,
+          now(),
+        );
+        storeManifest(this.db, kek, p.id, { ...cur, recipients: [...manifestRecipients(cur), recipient] });
+        this.manifests.delete(p.id);
+      });
+    } finally {
+      zero(dek);
+    }
+    return recipient;
+  }
+
+  /**
+   * Takes a recipient off a project: a new DEK, every current and archived value sealed again
+   * under it, the new DEK wrapped to the passphrase and to every remaining recipient, the removed
+   * row deleted, the manifest stored again: one transaction, so a crash leaves the old state or
+   * the new one. The age wraps are made before the transaction (age is async; SQLite's
+   * transactions are not), and the transaction checks that the recipients are still those.
+   */
+  async unshare(kek: Uint8Array, project: string, given: string): Promise<{ recipient: string; versions: number }> {
+    const recipient = this.resolveRecipient(given);
+    const p = this.project(project);
+    const m = this.manifest(kek, p);
+    const before = manifestRecipients(m);
+    if (recipient === PASSPHRASE_RECIPIENT || !before.includes(recipient)) throw notFound(`${recipient} is not a recipient of project '${project}'`);
+    const remaining = before.filter((r) => r !== recipient && r !== PASSPHRASE_RECIPIENT);
+    const dek = randomKey();
+    try {
+      const wraps = new Map<string, Buffer>();
+      for (const r of remaining) {
+        const payload = sharePayload(p.uid, r, dek);
+        try {
+          wraps.set(r, await ageCall(() => loadAge().encrypt([r], payload)));
+        } finally {
+          zero(payload);
+        }
+      }
+      const versions = this.write(
+        kek,
+        (n: number) => ({ op: 'project.unshare', project, detail: `recipient=${recipient} versions=${n}` }),
+        () => {
+          const cur = this.manifest(kek, p);
+          const current = manifestRecipients(cur);
+          if (current.length !== before.length || current.some((r, i) => r !== before[i]))
+            throw new TvaultError(`the recipients of project '${project}' changed meanwhile; nothing was written, try again`);
+          const old = this.dek(kek, p);
+          let n = 0;
+          try {
+            const rows = this.q<[number], { secret_id: number; version: number; sealed: Buffer; name: string }>(
+              `SELECT v.secret_id, v.version, v.sealed, s.name FROM secret_versions v JOIN secrets s ON s.id = v.secret_id
+               WHERE s.project_id = ? AND v.sealed IS NOT NULL`,
+            ).all(p.id);
+            const upd = this.q<[Buffer, number, number]>('UPDATE secret_versions SET sealed = ? WHERE secret_id = ? AND version = ?');
+            for (const r of rows) {
+              const header = secretHeader(p.uid, r.name, r.version);
+              const value = openBound(old, header, r.sealed, `${p.name}/${r.name} (version ${r.version})`);
+              try {
+                upd.run(sealBound(dek, header, value), r.secret_id, r.version);
+              } finally {
+                zero(value);
+              }
+              n++;
+            }
+          } finally {
+            zero(old);
+          }
+          const put = this.q<[Buffer, number, string]>('UPDATE project_keys SET wrapped = ? WHERE project_id = ? AND recipient = ?');
+          put.run(sealBound(kek, dekHeader(p.uid, PASSPHRASE_RECIPIENT), dek), p.id, PASSPHRASE_RECIPIENT);
+          for (const [r, w] of wraps) put.run(w, p.id, r);
+          this.q<[number, string]>('DELETE FROM project_keys WHERE project_id = ? AND recipient = ?').run(p.id, recipient);
+          storeManifest(this.db, kek, p.id, { ...cur, recipients: before.filter((r) => r !== recipient) });
+          this.manifests.delete(p.id);
+          return n;
+        },
+      );
+      return { recipient, versions };
+    } finally {
+      zero(dek);
+    }
+  }
+
+  /**
+   * Reads the selected secrets of a project as a recipient, with an age identity (the caller's
+   * to zero) and without the KEK: its own row (found by its recipient, no trial decryption) gives
+   * the DEK and the project uid and recipient it was wrapped for; the manifest is checked by its
+   * share_mac under a key derived from that DEK, its recipients against the rows, and every row
+   * read against the manifest, as a reader with the KEK does. Audited with the recipient as actor.
+   */
+  async readAsRecipient(identity: Buffer, project: string, sel: Selection = {}, op = 'getall'): Promise<{ recipient: string; secrets: Secret[] }> {
+    const age = loadAge();
+    const text = identity.toString('latin1');
+    const recipient = await ageCall(() => age.recipientOf(text));
+    const p = this.project(project);
+    const row = this.guard(() =>
+      this.q<[number, string], { wrapped: Buffer }>('SELECT wrapped FROM project_keys WHERE project_id = ? AND recipient = ?').get(p.id, recipient),
+    );
+    const mrow = this.guard(() =>
+      this.q<[number], { body: Buffer; share_mac: Buffer | null }>('SELECT body, share_mac FROM manifests WHERE project_id = ?').get(p.id),
+    );
+    if (!row) {
+      // Unauthenticated (there is no key to check it with), so only a hint: a manifest that
+      // names this recipient means its row was deleted, else it simply is not one.
+      let listed = false;
+      try {
+        listed = !!mrow && manifestRecipients(decodeManifest(mrow.body, `project '${project}'`)).includes(recipient);
+      } catch {
+        /* a malformed manifest: not a recipient, as far as can be told */
+      }
+      if (listed) throw tampered(`project '${project}': the key row of ${recipient} was deleted without the key`);
+      throw lockedError(
+        `identity ${recipient} is not a recipient of project '${project}' (its owner can share it: tvault projects share -p ${project} ${recipient})`,
+      );
+    }
+    const what = `the key of project '${project}' for ${recipient}`;
+    const res = await age.decrypt(text, row.wrapped);
+    if (!res.ok)
+      throw tampered(
+        `${what}: ${res.reason === 'no-match' ? 'it is not wrapped to this identity (a row swapped between recipients)' : 'it is not a valid age file (truncated or altered)'}`,
+      );
+    const dek = openSharePayload(res.payload, p.uid, recipient);
+    zero(res.payload);
+    if (!dek) throw tampered(`${what}: it was wrapped for another project or recipient (a row swapped)`);
+    try {
+      if (!mrow) throw tampered(`project '${p.name}': its manifest is missing (deleted without the key)`);
+      if (!mrow.share_mac || !macEquals(mrow.share_mac, shareManifestMac(dek, mrow.body))) throw tampered(`project '${p.name}': its manifest was altered`);
+      const m = decodeManifest(mrow.body, `project '${p.name}'`);
+      if (m.name !== p.name || !m.uid.equals(Buffer.from(p.uid)))
+        throw tampered(`project '${p.name}': its row does not carry the name and uid its manifest authenticates`);
+      if (!manifestRecipients(m).includes(recipient)) throw tampered(`project '${p.name}': the key row of ${recipient} was added without the key`);
+      this.checkRecipientRows(p, m);
+      const secrets: Secret[] = [];
+      try {
+        for (const r of this.statesAgainst(m, p, sel))
+          if (r.sealed) secrets.push({ name: r.name, value: this.openSealed(dek, p, r.name, r.current, r.sealed) });
+        this.audit({ op, project, keys: secrets.map((x) => x.name) }, { ...directActor(), via: `identity:${recipient}` });
+      } catch (err) {
+        zero(...secrets.map((x) => x.value));
+        throw err;
+      }
+      return { recipient, secrets };
+    } finally {
+      zero(dek);
+    }
+  }
+
   // ---- key rotation ----------------------------------------------------------------------
 
   /** Re-wraps every DEK and the verifier under a KEK from the new passphrase, atomically. */
@@ -933,6 +1259,18 @@ export class Vault {
           put.run(JSON.stringify(kdf), 'kdf');
           put.run(seal(newKek, verifierPlaintext(this.vaultId())), 'verifier');
           storeHeaderMac(this.db, newKek);
+          // The vault's identities: their private keys are re-sealed under the new KEK too.
+          const ids = this.q<[], { name: string; recipient: string; sealed: Buffer }>('SELECT name, recipient, sealed FROM identities').all();
+          const reseal = this.q<[Buffer, string]>('UPDATE identities SET sealed = ? WHERE name = ?');
+          for (const id of ids) {
+            const header = identityHeader(this.vaultId(), id.name, id.recipient);
+            const key = openBound(oldKek, header, id.sealed, `identity '${id.name}'`);
+            try {
+              reseal.run(sealBound(newKek, header, key), id.name);
+            } finally {
+              zero(key);
+            }
+          }
           // The audit key itself does not change: it is re-sealed under the new KEK.
           this.withAuditSecret(oldKek, (audit) => put.run(sealBound(newKek, auditKeyHeader(this.vaultId()), audit), 'audit_key'));
           return rows.length;
@@ -944,6 +1282,33 @@ export class Vault {
   }
 }
 
+const IDENTITY_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+
+function checkIdentityName(name: string): string {
+  if (!IDENTITY_NAME_RE.test(name) || name === PASSPHRASE_RECIPIENT)
+    throw usageError(`invalid identity name ${JSON.stringify(name.slice(0, 80))}: 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit`);
+  return name;
+}
+
+/** Runs an age.ts check; its refusal (never containing the key) becomes a usage error. */
+function ageInput<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    if (err instanceof TvaultError) throw err;
+    throw usageError(String((err as Error)?.message ?? err));
+  }
+}
+
+async function ageCall<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (err instanceof TvaultError) throw err;
+    throw usageError(String((err as Error)?.message ?? err));
+  }
+}
+
 /** A fresh audit secret: a random key, then the first audit row id it authenticates. */
 function newAuditSecret(firstRow: number): Buffer {
   const key = randomKey();
@@ -952,13 +1317,31 @@ function newAuditSecret(firstRow: number): Buffer {
   return secret;
 }
 
-/** Stores a project's manifest, MACed under the KEK's manifest key. */
+/**
+ * Stores a project's manifest, MACed under the KEK's manifest key; a shared project's also gets
+ * share_mac, under a key derived from its DEK (the one its passphrase row wraps now), which its
+ * recipients check (see shareManifestMac).
+ */
 function storeManifest(db: Db, kek: Uint8Array, projectId: number, m: Manifest): void {
   const body = encodeManifest(m);
-  db.prepare<[number, Buffer, Buffer]>('INSERT OR REPLACE INTO manifests (project_id, body, mac) VALUES (?, ?, ?)').run(
+  let shareMac: Buffer | null = null;
+  if (isShared(m)) {
+    const row = db
+      .prepare<[number, string], { wrapped: Buffer }>('SELECT wrapped FROM project_keys WHERE project_id = ? AND recipient = ?')
+      .get(projectId, PASSPHRASE_RECIPIENT);
+    if (!row) throw tampered(`project '${m.name}': its passphrase key row is missing`);
+    const dek = openBound(kek, dekHeader(m.uid, PASSPHRASE_RECIPIENT), row.wrapped, `the key of project '${m.name}'`);
+    try {
+      shareMac = shareManifestMac(dek, body);
+    } finally {
+      zero(dek);
+    }
+  }
+  db.prepare<[number, Buffer, Buffer, Buffer | null]>('INSERT OR REPLACE INTO manifests (project_id, body, mac, share_mac) VALUES (?, ?, ?, ?)').run(
     projectId,
     body,
     macUnder(kek, 'manifest', body),
+    shareMac,
   );
 }
 

@@ -4,11 +4,14 @@ import { ExitCode, TvaultError, usageError } from '@tvault/core';
 import { checkInjectable } from '../dangerous-env';
 import { ENV_FORMATS, formatEnv } from '../env-format';
 import { childEnv, pristineBase, runChild, RUN_FAILED } from '../run';
-import { type GlobalArgs, type PlainSecret, Session } from '../session';
+import { type GlobalArgs, IDENTITY_OPTION, type PlainSecret, type ProjectSecrets, Session } from '../session';
+import { readSecretsFrom } from '../commit-files';
 
 interface SelectArgs extends GlobalArgs {
   only?: string;
   prefix?: string;
+  /** --from FILE: a committable file (tvault seal) instead of the vault. */
+  from?: string;
 }
 
 const selection = (a: SelectArgs) => ({
@@ -24,7 +27,14 @@ const selection = (a: SelectArgs) => ({
 function selectOptions(c: Y): Y {
   return c
     .option('only', { type: 'string', describe: 'comma-separated key names' })
-    .option('prefix', { type: 'string', describe: 'only keys starting with this' });
+    .option('prefix', { type: 'string', describe: 'only keys starting with this' })
+    .option('identity', IDENTITY_OPTION);
+}
+
+/** The selected secrets: of a committable file with --from (no vault needed), else of the project. */
+function readSelected(a: SelectArgs, s: Session, sel: ReturnType<typeof selection>): Promise<ProjectSecrets> {
+  // A committable file carries no allow list (names are checked as for any new project).
+  return a.from !== undefined ? readSecretsFrom(s, a.from, sel).then((r) => ({ ...r, allowed: [] })) : s.readSecrets(sel);
 }
 
 interface RunArgs extends SelectArgs {
@@ -35,6 +45,7 @@ interface RunArgs extends SelectArgs {
 
 function runOptions(c: Y): Y {
   return selectOptions(c)
+    .option('from', { type: 'string', describe: 'read a committable file (tvault seal) instead of the vault: only an identity is needed' })
     .option('strict', { type: 'boolean', describe: 'fail if a key named by --only or required by tvault.toml is missing (run: before the child starts)' })
     .option('pristine', { type: 'boolean', describe: 'give the child only the secrets plus a minimal PATH, HOME and TERM' })
     .option('allow-dangerous', {
@@ -62,7 +73,7 @@ export async function runWithSecrets(a: RunArgs, cmd: string[]): Promise<number>
   const sel = selection(a);
   let secrets: PlainSecret[];
   try {
-    const read = await s.readSecrets(sel);
+    const read = await readSelected(a, s, sel);
     secrets = read.secrets;
     checkStrict(a, s, sel.only, secrets);
     checkInjectable(
@@ -150,7 +161,7 @@ export function envCommands(y: Y): Y {
         if (!ENV_FORMATS.includes(a.format as never)) throw usageError(`unknown format '${a.format}'; use one of: ${ENV_FORMATS.join(', ')}`);
         const s = new Session(a);
         const sel = selection(a);
-        const { project, secrets, allowed } = await s.readSecrets(sel);
+        const { project, secrets, allowed } = await readSelected(a, s, sel);
         checkStrict(a, s, sel.only, secrets);
         // Rendered in full before anything is written: a refusal prints nothing on stdout.
         const skipped: string[] = [];

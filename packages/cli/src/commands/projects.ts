@@ -20,7 +20,7 @@ async function useProject(a: A<{ name: string }>) {
 
 export function projectCommands(y: Y): Y {
   return y
-    .command('projects', 'create, list, use and delete projects', (p: Y): Y =>
+    .command('projects', 'create, list, use, delete and share projects', (p: Y): Y =>
       p
         .example('tvault projects create backend && tvault use backend', '')
         .command(
@@ -81,7 +81,62 @@ export function projectCommands(y: Y): Y {
             });
           },
         )
-        .command(...unknownCommand(p, 'give a projects subcommand: create, list, use or delete', 'projects')),
+        .command(
+          'share <recipient>',
+          "wrap the project's key to an age recipient (age1…, or an identity of this vault)",
+          (c: Y): Y => c.positional('recipient', { type: 'string', demandOption: true }).example('tvault projects share -p backend age1…', ''),
+          async (a: A<{ recipient: string }>) => {
+            const s = new Session(a);
+            await s.withUnlocked(async (vault, kek) => {
+              const project = s.project(vault);
+              const recipient = await vault.share(kek, project, a.recipient);
+              if (a.json) printJson({ project, shared: recipient });
+              else process.stderr.write(`shared project ${project} with ${recipient}\n`);
+            });
+          },
+        )
+        .command(
+          'recipients',
+          'list who can read the project: the passphrase and each age recipient (no unlock)',
+          (c: Y): Y => c.example('tvault projects recipients -p backend --json', ''),
+          (a: GlobalArgs) => {
+            const s = new Session(a);
+            const vault = s.openVault();
+            try {
+              const project = s.project(vault);
+              const rows = vault.recipients(project);
+              if (a.json)
+                return printJson({
+                  project,
+                  recipients: rows.map((r) => ({ recipient: r.recipient, identity: r.identity, created_at: isoTime(r.created_at) })),
+                });
+              printTable(
+                rows.map((r) => [r.recipient, r.identity ?? (r.recipient === 'passphrase' ? '' : '-'), isoTime(r.created_at)]),
+                ['RECIPIENT', 'IDENTITY', 'SINCE'],
+              );
+            } finally {
+              vault.close();
+            }
+          },
+        )
+        .command(
+          'unshare <recipient>',
+          'take a recipient off: a new project key, every value and past version sealed again, in one transaction',
+          (c: Y): Y => c.positional('recipient', { type: 'string', demandOption: true }).example('tvault projects unshare -p backend laptop', ''),
+          async (a: A<{ recipient: string }>) => {
+            const s = new Session(a);
+            await s.withUnlocked(async (vault, kek) => {
+              const project = s.project(vault);
+              const r = await vault.unshare(kek, project, a.recipient);
+              if (a.json) printJson({ project, unshared: r.recipient, reencrypted: r.versions });
+              else
+                process.stderr.write(
+                  `unshared project ${project} from ${r.recipient}: new project key, ${r.versions} values re-encrypted; rotate the credentials it could read\n`,
+                );
+            });
+          },
+        )
+        .command(...unknownCommand(p, 'give a projects subcommand: create, list, use, delete, share, recipients or unshare', 'projects')),
     )
     .command(
       'use <name>',

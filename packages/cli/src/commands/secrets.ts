@@ -3,7 +3,7 @@ import type { Y } from './argv';
 import { checkKeyName, usageError } from '@tvault/core';
 import { valueReader } from '../input';
 import { isoTime, printJson, printTable, warn, writeValue } from '../output';
-import { type GlobalArgs, Session } from '../session';
+import { type GlobalArgs, IDENTITY_OPTION, Session } from '../session';
 import { warnIfDangerous } from '../dangerous-env';
 
 type A<T> = GlobalArgs & T;
@@ -50,6 +50,7 @@ export function secretCommands(y: Y): Y {
         c
           .positional('key', { type: 'string', demandOption: true })
           .option('raw', { type: 'boolean', describe: 'print the value exactly, without a trailing newline' })
+          .option('identity', IDENTITY_OPTION)
           .example('tvault get DATABASE_URL', '')
           .example('tvault get -p backend API_KEY --raw | pbcopy', ''),
       async (a: A<{ key: string; raw?: boolean }>) => {

@@ -186,6 +186,17 @@ async function doctor(a: GlobalArgs) {
       if (!r.ok) throw integrityError(`broken at row ${r.id}: ${r.reason}`);
       return `${r.rows} rows, chain intact`;
     });
+    // Who can read what without an identity of this vault: people and machines shared with
+    // (a line only once something is shared).
+    if (v.isShared())
+      attempt('recipients', () => {
+        const others = v.unmatchedRecipients();
+        if (others.length)
+          throw new DoctorWarning(
+            `shared with recipients no identity in this vault matches (review them; revoke with tvault projects unshare): ${others.map((o) => `${o.project}: ${o.recipient}`).join(', ')}`,
+          );
+        return 'every recipient is an identity of this vault';
+      });
     v.close();
   }
   attempt('tvault.toml', () => {
