@@ -163,9 +163,8 @@ async function openFile(a: A<{ file: string; format: string; only?: string; pref
   const format = a.json ? 'json' : a.format;
   if (!ENV_FORMATS.includes(format as never)) throw usageError(`unknown format '${format}'; use one of: ${ENV_FORMATS.join(', ')}`);
   const { secrets } = await readSecretsFrom(new Session(a), a.file, { only: list(a.only), prefix: a.prefix || undefined });
-  // A format that becomes an environment refuses dangerous names; a copy of the data does not.
-  const env = format === 'shell' || format === 'fish' || format === 'github';
-  process.stdout.write(formatEnv(secrets, format, { export: format !== 'dotenv', checkNames: env }));
+  // formatEnv refuses dangerous names in the formats that become an environment, not in data.
+  process.stdout.write(formatEnv(secrets, format, { export: true }));
 }
 
 // ---- recipients -------------------------------------------------------------------------
@@ -350,7 +349,8 @@ async function textconv(a: A<{ file: string; values?: boolean }>): Promise<void>
       const { secrets } = await readSecretsFrom(s, a.file);
       process.stdout.write(`# tvault-file v${doc.version}, decrypted\n`);
       for (const r of doc.recipients) process.stdout.write(`# recipient ${r.recipient}\n`);
-      process.stdout.write(formatEnv(secrets, 'dotenv', { checkNames: false }));
+      // For a reader's eyes, in the dotenv grammar tvault reads back (no value is left out).
+      process.stdout.write(formatEnv(secrets, 'dotenv', { reader: 'tvault' }));
       return;
     } catch (err) {
       process.stdout.write(`# cannot decrypt: ${(err as Error).message}\n`);
