@@ -499,33 +499,56 @@ export function commitCommands(y: Y): Y {
     )
     .command('recipients', `edit ${RECIPIENTS_FILE} (and re-seal the repository's committable files)`, (c: Y): Y =>
       c
+        .example('tvault recipients add age1… && git add .tvault-recipients secrets.tvault.env', '')
         .command(
           'add <recipient>',
           'add an age1… recipient and re-seal every committable file for it (the file key stays)',
-          (d: Y): Y => d.positional('recipient', { type: 'string' }).option('reseal', { type: 'boolean', default: true }).option('identity', IDENTITY_OPTION),
+          (d: Y): Y =>
+            d
+              .positional('recipient', { type: 'string' })
+              .option('reseal', { type: 'boolean', default: true })
+              .option('identity', IDENTITY_OPTION)
+              .example('tvault recipients add age1…', ''),
           (a: A<{ recipient: string; reseal?: boolean }>) => recipientsEdit(a, true),
         )
         .command(
           'remove <recipient>',
           'remove a recipient and re-seal every committable file under a new file key',
-          (d: Y): Y => d.positional('recipient', { type: 'string' }).option('reseal', { type: 'boolean', default: true }).option('identity', IDENTITY_OPTION),
+          (d: Y): Y =>
+            d
+              .positional('recipient', { type: 'string' })
+              .option('reseal', { type: 'boolean', default: true })
+              .option('identity', IDENTITY_OPTION)
+              .example('tvault recipients remove age1…', ''),
           (a: A<{ recipient: string; reseal?: boolean }>) => recipientsEdit(a, false),
         )
-        .command(['list', 'ls'], `print the recipients of the nearest ${RECIPIENTS_FILE}`, {}, (a: GlobalArgs) => recipientsList(a))
+        .command(
+          ['list', 'ls'],
+          `print the recipients of the nearest ${RECIPIENTS_FILE}`,
+          (d: Y): Y => d.example('tvault recipients list', ''),
+          (a: GlobalArgs) => recipientsList(a),
+        )
         .command(...unknownCommand(c, 'give a recipients subcommand: add, remove or list', 'recipients')),
     )
     .command('git', 'git integration for committable files: install, uninstall', (c: Y): Y =>
       c
+        .example('tvault git install && echo "*.tvault.env merge=tvault diff=tvault eol=lf" >> .gitattributes', '')
         .command(
           'install',
           'configure the merge driver and diff textconv in this repository and print the .gitattributes line',
           (d: Y): Y =>
             d
               .option('values', { type: 'boolean', describe: 'git diff shows decrypted values (when an identity is given or TVAULT_IDENTITY_KEY is set)' })
-              .option('identity', { type: 'string', describe: 'an identity file the driver and textconv use (its path is stored, never the key)' }),
+              .option('identity', { type: 'string', describe: 'an identity file the driver and textconv use (its path is stored, never the key)' })
+              .example('tvault git install --identity ~/.config/age/key.txt', ''),
           (a: A<{ values?: boolean; identity?: string }>) => gitInstall(a),
         )
-        .command('uninstall', 'remove the merge driver and textconv from this repository', {}, () => gitUninstall())
+        .command(
+          'uninstall',
+          'remove the merge driver and textconv from this repository',
+          (d: Y): Y => d.example('tvault git uninstall', ''),
+          () => gitUninstall(),
+        )
         .command(
           'textconv <file>',
           false,
@@ -542,6 +565,7 @@ export function commitCommands(y: Y): Y {
     )
     .command('ci', 'CI helpers: github, init github', (c: Y): Y =>
       c
+        .example('tvault ci init github > .github/workflows/test.yml', '')
         .command(
           'github',
           'GitHub Actions: add a committable file to $GITHUB_ENV and mask every value',
@@ -551,13 +575,18 @@ export function commitCommands(y: Y): Y {
               .option('only', { type: 'string' })
               .option('prefix', { type: 'string' })
               .option('allow-dangerous', { type: 'string', array: true })
-              .option('identity', IDENTITY_OPTION),
+              .option('identity', IDENTITY_OPTION)
+              .example('TVAULT_IDENTITY_KEY=… tvault ci github --from secrets.tvault.env', ''),
           (a: A<{ from: string; only?: string; prefix?: string; allowDangerous?: string[] }>) => ciGithub(a),
         )
         .command(
           'init <provider>',
           'print a ready workflow file (github)',
-          (d: Y): Y => d.positional('provider', { type: 'string', choices: ['github'] }).option('from', { type: 'string', default: COMMIT_FILE_NAME }),
+          (d: Y): Y =>
+            d
+              .positional('provider', { type: 'string', choices: ['github'] })
+              .option('from', { type: 'string', default: COMMIT_FILE_NAME })
+              .example('tvault ci init github', ''),
           (a: A<{ from: string }>) => void process.stdout.write(WORKFLOW(a.from)),
         )
         .command(...unknownCommand(c, 'give a ci subcommand: github or init github', 'ci')),

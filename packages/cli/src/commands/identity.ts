@@ -88,7 +88,7 @@ export function identityCommands(y: Y): Y {
     .command(
       'show <name>',
       "print an identity's recipient (age1…), to give to whoever shares with it",
-      (c: Y): Y => c.positional('name', { type: 'string', demandOption: true }),
+      (c: Y): Y => c.positional('name', { type: 'string', demandOption: true }).example('tvault identity show laptop', ''),
       (a: A<{ name: string }>) => {
         const vault = new Session(a).openVault();
         try {
@@ -124,7 +124,7 @@ export function identityCommands(y: Y): Y {
     .command(
       'delete <name>',
       "delete an identity's key from this vault (projects shared with it stay shared: unshare them)",
-      (c: Y): Y => c.positional('name', { type: 'string', demandOption: true }),
+      (c: Y): Y => c.positional('name', { type: 'string', demandOption: true }).example('tvault identity delete old-laptop', ''),
       async (a: A<{ name: string }>) => {
         await new Session(a).withUnlocked((vault, kek) => {
           const id = vault.deleteIdentity(kek, a.name);
