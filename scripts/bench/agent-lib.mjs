@@ -71,5 +71,7 @@ export function load(sock, req, { env = {}, mark = () => 0, seconds = 3, warmup 
   const logFrom = mark();
   const r = run(seconds);
   if (r.status !== 0) throw new Error(r.stderr);
-  return { ...JSON.parse(r.stdout), logFrom };
+  const out = JSON.parse(r.stdout);
+  if (!out.requests) throw new Error(`no request to ${sock} completed in ${seconds} s (${out.errors} failed)`);
+  return { ...out, logFrom };
 }
