@@ -264,3 +264,49 @@ test('the audit chain detects an edited, missing or reordered row', async (t) =>
   sql(db, 'DELETE FROM audit WHERE id = 1');
   assert.equal(check().ok, false);
 });
+
+test('the key cache of a long-lived reader: reused while valid, a changed wrapped key or another KEK derived again, wiped to zeros', async (t) => {
+  const { dir, cleanup } = tempDir();
+  t.after(cleanup);
+  const vdir = join(dir, 'v');
+  const v = await core.Vault.init(vdir, pass(), CHEAP);
+  t.after(() => v.close());
+  const kek = await v.unlock(pass());
+  v.setSecrets(kek, 'default', [{ name: 'A', value: pass('one') }]);
+  v.enableKeyCache();
+  const read = (k = kek) => v.readSecretUnaudited(k, 'default', 'A').toString();
+  assert.equal(read(), 'one');
+  const cache = v.keyCache; // private in TypeScript; looked at here to see what is kept and wiped
+  const [dek] = [...cache.deks.values()].map((d) => d.dek);
+  const manifestKey = cache.manifestKey;
+  assert.equal(read(), 'one');
+  assert.equal(v.keyCache, cache, 'the same KEK Buffer: the same cache');
+  assert.equal([...cache.deks.values()][0].dek, dek, 'the DEK was not unwrapped again');
+
+  // The same bytes in another Buffer: a new cache, the old one zeroed.
+  const copy = Buffer.from(kek);
+  assert.equal(read(copy), 'one');
+  assert.notEqual(v.keyCache, cache);
+  assert.ok(dek.every((b) => b === 0) && manifestKey.every((b) => b === 0), 'the replaced cache was zeroed');
+
+  // Another process alters the wrapped DEK: the read checks it again and fails, not served from the cache.
+  const db = join(vdir, 'vault.db');
+  const good = sql(db, "SELECT hex(wrapped) FROM project_keys WHERE recipient = 'passphrase'");
+  sql(db, `UPDATE project_keys SET wrapped = zeroblob(length(wrapped)) WHERE recipient = 'passphrase'`);
+  throwsCode(() => read(copy), 8);
+  sql(db, `UPDATE project_keys SET wrapped = X'${good}' WHERE recipient = 'passphrase'`);
+  assert.equal(read(copy), 'one');
+  // A wrong KEK is never answered from the cache of the right one.
+  throwsCode(() => read(Buffer.alloc(32, 7)), 8);
+
+  const kept = v.keyCache;
+  assert.equal(read(copy), 'one');
+  const keys = [v.keyCache.manifestKey, ...[...v.keyCache.deks.values()].map((d) => d.dek)];
+  assert.notEqual(v.keyCache, kept);
+  v.wipeKeyCache();
+  assert.equal(v.keyCache, null);
+  assert.ok(
+    keys.every((k) => k.every((b) => b === 0)),
+    'wipeKeyCache zeroes every cached key',
+  );
+});

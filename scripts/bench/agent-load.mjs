@@ -29,12 +29,17 @@ function client({ sock, reqJson, deadline, max }) {
 if (isMainThread) {
   const [sock, concurrency = '8', seconds = '3', reqJson, max = '200000'] = process.argv.slice(2);
   const n = Number(concurrency);
-  const job = { sock, reqJson, deadline: Date.now() + Number(seconds) * 1000, max: Math.ceil(Number(max) / n) };
+  // Every thread is started and ready before the clock starts: on a busy machine, starting 8
+  // threads can take most of a short run.
+  const workers = Array.from({ length: n }, () => new Worker(new URL(import.meta.url), { workerData: { sock, reqJson, max: Math.ceil(Number(max) / n) } }));
+  await Promise.all(workers.map((w) => new Promise((resolve, reject) => (w.once('message', resolve), w.once('error', reject)))));
   const t0 = performance.now();
+  const deadline = Date.now() + Number(seconds) * 1000;
   const results = await Promise.all(
-    Array.from({ length: n }, () => {
-      const w = new Worker(new URL(import.meta.url), { workerData: job });
-      return new Promise((resolve, reject) => (w.once('message', resolve), w.once('error', reject)));
+    workers.map((w) => {
+      const done = new Promise((resolve, reject) => (w.once('message', resolve), w.once('error', reject)));
+      w.postMessage(deadline);
+      return done;
     }),
   );
   const secs = (performance.now() - t0) / 1000;
@@ -43,5 +48,6 @@ if (isMainThread) {
   const errors = results.reduce((sum, r) => sum + r.errors, 0);
   console.log(JSON.stringify({ requests: lat.length, errors, seconds: secs, rps: lat.length / secs, p50: pct(0.5), p99: pct(0.99) }));
 } else {
-  parentPort.postMessage(client(workerData));
+  parentPort.postMessage('ready');
+  parentPort.once('message', (deadline) => parentPort.postMessage(client({ ...workerData, deadline })));
 }

@@ -2,71 +2,14 @@
 // agent against `node -e 0` and against a direct unlock; throughput and latency with 8
 // concurrent clients opening a connection per request; getall of 1,000 secrets; the agent's
 // RSS after unlock. Medians; ratios against baselines measured in this same run.
-import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { BIN, ROOT, cleanEnv, compare, fmt, median, percentile, ratio, tempDir, timeOnce, tvaultArgs } from './lib.mjs';
+import { ROOT, compare, fmt, median, ratio, tvaultArgs } from './lib.mjs';
+import { PASS, load, logSize, makeVault, rssMiB, serviceTimes, startAgent } from './agent-lib.mjs';
 
 const node = process.execPath;
 const NATIVE = join(ROOT, 'packages/native');
-const PASS = 'bench-passphrase';
 const report = (name, value) => console.log(`${name.padEnd(58)} ${value}`);
-
-function makeVault(n) {
-  const { dir, cleanup } = tempDir();
-  const env = { TVAULT_DIR: join(dir, 'v'), TVAULT_PASSPHRASE: PASS, TVAULT_NO_AGENT: '1' };
-  timeOnce(node, tvaultArgs('init'), { env }); // the default KDF: the agent's RSS must not keep its 64 MiB
-  const file = join(dir, 'bulk.env');
-  writeFileSync(file, Array.from({ length: n }, (_, i) => `KEY_${i}=value-${i}-${'x'.repeat(40)}\n`).join(''));
-  timeOnce(node, tvaultArgs('import', file), { env });
-  return { dir, vault: env.TVAULT_DIR, env, cleanup };
-}
-
-async function startAgent(v, extra = []) {
-  // A log that does not rotate during the run: serviceTimes() reads the requests' durations from it.
-  const child = spawn(node, [BIN, 'agent', 'start', '--idle', '0', '--log-max-size', '1G', ...extra], {
-    env: cleanEnv({ TVAULT_DIR: v.vault, TVAULT_PASSPHRASE: PASS, XDG_STATE_HOME: join(v.dir, 'state') }),
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const sock = join(v.vault, 'agent.sock');
-  for (let i = 0; i < 400 && !existsSync(sock); i++) await new Promise((r) => setTimeout(r, 25));
-  if (!existsSync(sock)) throw new Error('agent did not start');
-  await new Promise((r) => setTimeout(r, 200));
-  return { child, sock, stop: () => new Promise((r) => (child.once('exit', r), child.kill('SIGTERM'))) };
-}
-
-function rssMiB(pid) {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) / 1024 : NaN;
-}
-
-/**
- * The agent's own time per request (the log's `us`: parse, check, decrypt, audit row, answer),
- * for the lines written after byte `from`: what the agent costs, apart from the load
- * generator and the scheduling of both on 2 cores, which the end-to-end latency includes.
- */
-function serviceTimes(v, from) {
-  const text = readFileSync(join(v.dir, 'state/tvault/agent.log')).subarray(from).toString('utf8');
-  const us = text
-    .split('\n')
-    .filter(Boolean)
-    .map((l) => JSON.parse(l))
-    .filter((e) => e.ev === 'request')
-    .map((e) => e.us / 1000);
-  return { p50: percentile(us, 50), p99: percentile(us, 99) };
-}
-const logSize = (v) => statSync(join(v.dir, 'state/tvault/agent.log')).size;
-
-/** 8 clients for 3 s, after 1 s of the same load unmeasured (JIT, the WAL file's first growth). */
-function load(sock, req, env = {}, mark = () => 0) {
-  const run = (seconds) =>
-    spawnSync(node, [join(import.meta.dirname, 'agent-load.mjs'), sock, '8', seconds, JSON.stringify(req)], { env: cleanEnv(env), encoding: 'utf8' });
-  run('1');
-  const logFrom = mark();
-  const r = run('3');
-  if (r.status !== 0) throw new Error(r.stderr);
-  return { ...JSON.parse(r.stdout), logFrom };
-}
 
 const v = makeVault(1000);
 try {
@@ -120,7 +63,7 @@ try {
   report('tvault env (getall, 1,000 secrets) via the agent', fmt(getall));
 
   const get = { v: 1, op: 'get', key: 'KEY_1', project: null };
-  const plain = load(agent.sock, get, {}, () => logSize(v));
+  const plain = load(agent.sock, get, { mark: () => logSize(v) });
   report('get, 8 clients, connection per request: throughput', `${Math.round(plain.rps)} req/s (goal ≥ 5,000)`);
   report('get, 8 clients: p50 / p99 latency', `${plain.p50.toFixed(2)} / ${plain.p99.toFixed(2)} ms (goal p99 ≤ 5 ms)`);
   const inAgent = serviceTimes(v, plain.logFrom);

@@ -4,7 +4,7 @@
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -29,12 +29,12 @@ export function percentile(xs, p) {
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
 }
 
-/** Runs cmd once and returns wall milliseconds; throws on a non-zero exit. opts: env, input, stdout. */
+/** Runs cmd once and returns wall milliseconds; throws on a non-zero exit. opts: env, input, stdout, cwd. */
 export function timeOnce(cmd, args, opts = {}) {
   const t0 = process.hrtime.bigint();
   // stdout: 'pipe' reads it as `$(tvault get KEY)` would; the default discards it (/dev/null).
   const stdio = [opts.input ? 'pipe' : 'ignore', opts.stdout ?? 'ignore', 'pipe'];
-  const r = spawnSync(cmd, args, { env: cleanEnv(opts.env), input: opts.input, stdio, maxBuffer: 64 << 20 });
+  const r = spawnSync(cmd, args, { env: cleanEnv(opts.env), cwd: opts.cwd, input: opts.input, stdio, maxBuffer: 64 << 20 });
   const ms = Number(process.hrtime.bigint() - t0) / 1e6;
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} exited ${r.status}: ${r.stderr}`);
   return ms;
@@ -71,3 +71,6 @@ export function tempDir() {
 
 export const fmt = (ms) => `${ms.toFixed(1)} ms`;
 export const ratio = (a, b) => `${(a / b).toFixed(2)}×`;
+
+/** Whether the module at url is the script node was started with (not imported by another). */
+export const isMain = (url) => fileURLToPath(url) === resolve(process.argv[1] ?? '');

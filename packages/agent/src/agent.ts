@@ -223,7 +223,7 @@ class Agent {
   private checkKey(): void {
     if (this.state === 'serving' && !this.vault.kekStillMatches(this.key.use())) {
       this.state = 'rotated';
-      this.key.wipe();
+      this.wipeKeys();
       this.log.warn({ ev: 'key_rotated' });
     }
     if (this.state === 'rotated') {
@@ -396,6 +396,12 @@ class Agent {
 
   // ---- stopping ----------------------------------------------------------------------------
 
+  /** The KEK and every key derived from it that the vault keeps between reads (a lock calls this too). */
+  private wipeKeys(): void {
+    this.key.wipe();
+    this.vault.wipeCaches();
+  }
+
   /** Every way out goes through here: wipe first, then tidy up, then exit. */
   stop(reason: StopReason, code: number): void {
     if (this.state === 'stopping') return;
@@ -408,7 +414,7 @@ class Agent {
         /* they stay in the journal for the next agent */
       }
     }
-    this.key.wipe();
+    this.wipeKeys();
     this.timers.stop();
     const step = (fn: () => void) => {
       try {
@@ -435,7 +441,7 @@ class Agent {
   }
 
   onCrash(err: unknown): void {
-    this.key.wipe();
+    this.wipeKeys();
     try {
       this.log.fatal({ ev: 'crash', error: (err as Error)?.message ?? String(err) });
     } catch {

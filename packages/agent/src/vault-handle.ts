@@ -43,7 +43,17 @@ export class VaultHandle {
   private open(): Vault {
     const v = Vault.open(this.dir, this.actor);
     v.deferCheckpoints(WAL_SIZE_LIMIT);
+    v.enableKeyCache(); // the manifest key and the DEKs stay derived between reads: see wipeCaches
     return v;
+  }
+
+  /**
+   * Zeroes every key derived from the KEK that the open vault keeps between reads (the manifest
+   * key, each project's DEK). Whoever wipes the KEK calls this too: the agent's stop, a rotated
+   * key, and a lock.
+   */
+  wipeCaches(): void {
+    this.vault.wipeKeyCache();
   }
 
   /** Call after each commit of the agent's own (a read's audit row). */
@@ -67,7 +77,7 @@ export class VaultHandle {
   get(): Vault {
     const now = identity(vaultFiles(this.dir).db);
     if (now !== this.ident) {
-      this.vault.close();
+      this.vault.close(); // wipes its key cache
       this.vault = this.open();
       this.ident = now;
     }

@@ -13,9 +13,8 @@ import { errorJson, valueText, writeStdoutSync } from './output';
 /** The project named by -p or by an allowed tvault.toml; undefined when neither applies. */
 function explicitProject(a: FastArgs, dir: string): string | null {
   if (a.project) return checkProjectName(a.project); // throws: the full CLI reports it (exit 2)
-  // Only pay for TOML parsing and hashing when a tvault.toml is actually there.
+  // loadConfig walks up once and pays for TOML parsing and hashing only when a tvault.toml is there.
   const cfg = require('./project-config') as typeof import('./project-config');
-  if (!cfg.findConfig()) return null;
   return cfg.loadConfig(dir)?.project ?? null;
 }
 
