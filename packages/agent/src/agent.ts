@@ -314,7 +314,7 @@ class Agent {
     } catch (err) {
       this.log.warn({ ev: 'lock', audit: false, error: (err as Error).message }); // the lock must happen anyway
     }
-    this.key.wipe();
+    this.wipeKeys(); // the KEK and the vault's cached manifest keys and DEKs
     this.timers.stop();
     this.state = 'locked';
     this.log.info({ ev: 'lock', reason });
