@@ -49,5 +49,7 @@ module.exports = Object.freeze({
   zero: addon.zero,
   sdNotify: addon.sdNotify,
   agentCall: addon.agentCall,
+  sendFds: addon.sendFds,
+  recvFds: addon.recvFds,
   socketFd,
 });
