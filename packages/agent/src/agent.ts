@@ -159,6 +159,7 @@ class Agent {
         req = authorize(token, req, Date.now());
       }
       if (req.op === 'status') return done({ line: okLine(this.status(req.project, token)) }, 'ok');
+      if (req.op === 'exec') throw new ProtocolError('bad_request', "op exec is served on exec.sock, with the caller's descriptors (docs/PROTOCOL.md)");
       if (req.op === 'stop') return done({ line: okLine({ pid: process.pid, stopping: true }), after: () => this.stop('stop', 0) }, 'ok');
       return this.read(req, peer, info, token).then((r) => done({ line: r.line }, 'ok'), failed);
     } catch (err) {
