@@ -117,3 +117,10 @@ export interface RecvFdsResult {
  * `maxFds` (0..8) passed descriptors. null when nothing is there yet (EAGAIN).
  */
 export declare function recvFds(sock: number, maxBytes: number, maxFds: number): RecvFdsResult | null;
+
+/**
+ * The connect of agentCall alone, with the same directory checks (`checkDir`), for a client that
+ * keeps the connection (brokered exec). The connected fd (non-blocking, close-on-exec), or -1 when
+ * nobody listens at `path`; a refused directory throws as agentCall does.
+ */
+export declare function agentConnect(path: string, timeoutMs: number, checkDir: 'own' | 'any'): number;

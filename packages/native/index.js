@@ -49,6 +49,7 @@ module.exports = Object.freeze({
   zero: addon.zero,
   sdNotify: addon.sdNotify,
   agentCall: addon.agentCall,
+  agentConnect: addon.agentConnect,
   sendFds: addon.sendFds,
   recvFds: addon.recvFds,
   socketFd,

@@ -883,6 +883,50 @@ static napi_value AgentCall(napi_env env, napi_callback_info info) {
 #endif
 }
 
+/* ---------- agentConnect ------------------------------------------------------ */
+
+/*
+ * agentConnect(path, timeoutMs, checkDir): the connect of agentCall alone (the same directory
+ * checks, the connect made through the open directory), for a client that keeps the connection:
+ * brokered exec passes its descriptors over it. Returns the connected, non-blocking, close-on-exec
+ * fd, or -1 when nobody listens there; a refusal of the directory throws as agentCall's.
+ */
+static napi_value AgentConnect(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  double timeout_ms;
+  char check[8] = "";
+  size_t clen = 0, plen = 0;
+  if (!get_args(env, info, 3, argv)) return NULL;
+  if (!is_string(env, argv[0])) return throw_type(env, "agentConnect(path, timeoutMs, checkDir): path must be a string");
+  if (napi_get_value_double(env, argv[1], &timeout_ms) != napi_ok || !(timeout_ms >= 1 && timeout_ms <= 3600000))
+    return throw_type(env, "agentConnect: timeoutMs must be a number from 1 to 3600000");
+  if (!is_string(env, argv[2]) || napi_get_value_string_utf8(env, argv[2], check, sizeof check, &clen) != napi_ok ||
+      (strcmp(check, "own") != 0 && strcmp(check, "any") != 0))
+    return throw_type(env, "agentConnect: checkDir must be 'own' or 'any'");
+#ifdef TVAULT_POSIX
+  {
+    napi_value r;
+    int fd;
+    char *path = get_utf8(env, argv[0], &plen);
+    if (path == NULL) {
+      napi_throw_error(env, NULL, "agentConnect: out of memory");
+      return NULL;
+    }
+    fd = connect_checked(env, path, plen, check[0] == 'a', now_ms() + (int64_t)timeout_ms);
+    free(path);
+    if (fd == -2) return NULL; /* a refusal is pending */
+    if (napi_create_int32(env, fd < 0 ? -1 : fd, &r) != napi_ok) {
+      if (fd >= 0) close(fd);
+      return NULL;
+    }
+    return r;
+  }
+#else
+  (void)plen;
+  return throw_unsupported(env);
+#endif
+}
+
 /* ---------- sendFds / recvFds (SCM_RIGHTS) ----------------------------------- */
 
 /*
@@ -1084,6 +1128,7 @@ static napi_value Init(napi_env env, napi_value exports) {
       {"zero", NULL, Zero, NULL, NULL, NULL, napi_enumerable, NULL},
       {"sdNotify", NULL, SdNotify, NULL, NULL, NULL, napi_enumerable, NULL},
       {"agentCall", NULL, AgentCall, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"agentConnect", NULL, AgentConnect, NULL, NULL, NULL, napi_enumerable, NULL},
       {"sendFds", NULL, SendFds, NULL, NULL, NULL, napi_enumerable, NULL},
       {"recvFds", NULL, RecvFds, NULL, NULL, NULL, napi_enumerable, NULL},
   };

@@ -11,6 +11,7 @@ import { agentRequest, isSocket } from '../agent-client';
 import { type AgentStartFlags, startOptions } from '../flags';
 import { printJson } from '../output';
 import { getPassphrase } from '../passphrase';
+import { isDangerous } from '../dangerous-env';
 import type { GlobalArgs } from '../session';
 import { isOwnAgent, probeAgent } from './agent-probe';
 import { serviceCommands } from './agent-service';
@@ -55,6 +56,8 @@ async function start(a: A<AgentStartFlags>) {
     dir: resolveVaultDir(a.vault),
     readPassphrase: () => (useSystemdCredential(), getPassphrase('Vault passphrase (agent): ')),
     ...startOptions(a),
+    // Brokered exec filters the caller's environment with the same list as `run` (exec.ts).
+    isDangerousName: isDangerous,
   };
   await loadAgent().startAgent(opts);
 }
