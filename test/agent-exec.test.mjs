@@ -114,6 +114,44 @@ test('run --broker: the child gets the secret from the agent; the caller sees na
   assert.equal(r.stderr, '');
 });
 
+test('masking: the child prints its secret in every encoding, split across writes at every offset; the caller sees none of them', async (t) => {
+  const { v } = await setup(t);
+  const child = `
+    const v = Buffer.from(process.env.API_KEY);
+    const url = (s) => s.replace(/\\+/g, '-').replace(/\\//g, '_');
+    const b64 = v.toString('base64');
+    const forms = [v.toString(), v.toString('hex'), v.toString('hex').toUpperCase(), b64, b64.replace(/=+$/, ''), url(b64),
+      encodeURIComponent(v.toString()), JSON.stringify(v.toString()).slice(1, -1)];
+    for (let k = 0; k < 3; k++) forms.push(Buffer.concat([Buffer.from('xyz'.slice(0, k)), v, Buffer.from('tail')]).toString('base64'));
+    const fs = require('fs');
+    const sleep = () => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1);
+    for (const f of forms) for (let cut = 0; cut <= f.length; cut += 3) {
+      fs.writeSync(1, 'x ' + f.slice(0, cut)); sleep(); fs.writeSync(1, f.slice(cut) + ' y\\n');
+    }
+    fs.writeSync(2, 'err ' + v.toString() + '\\n');
+    process.stdout.write('count ' + forms.length + '\\n');`;
+  const r = tvaultRun(v, ['run', '--broker', '--only', 'API_KEY', '--', process.execPath, '-e', child]);
+  assert.equal(r.code, 0, r.stderr);
+  const lines = r.stdout.trim().split('\n');
+  assert.match(lines.at(-1), /^count 11$/);
+  assert.ok(lines.length > 100);
+  const v64 = Buffer.from(SECRET).toString('base64');
+  for (const needle of [SECRET, Buffer.from(SECRET).toString('hex'), v64.replace(/=+$/, ''), v64.slice(4, 20)]) {
+    assert.ok(!r.stdout.includes(needle), needle);
+  }
+  for (const l of lines.slice(0, -1)) assert.match(l, /^x .*<masked:API_KEY>.* y$/, l);
+  assert.equal(r.stderr, 'err <masked:API_KEY>\n');
+});
+
+test('masking: a value shorter than 8 bytes is injected with a warning and not masked', async (t) => {
+  const { v } = await setup(t);
+  assert.equal(v.run(['set', 'PIN', '--stdin'], { input: '1234' }).code, 0);
+  const r = tvaultRun(v, ['run', '--broker', '--only', 'PIN', '--', 'sh', '-c', 'echo "pin $PIN"']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout, 'pin 1234\n');
+  assert.equal(r.stderr, 'tvault: warning: PIN is shorter than 8 bytes and will not be masked in the output\n');
+});
+
 test('run --broker: stdin reaches the child; cwd and the caller base env pass, TVAULT_* and loader variables do not', async (t) => {
   const { v } = await setup(t);
   const cwd = join(v.dir, 'work');
@@ -180,7 +218,7 @@ test('--allow-cmd: only the listed programs run, resolved by the agent; others a
   const env = { TVAULT_AGENT_TOKEN: CMD_TOKEN };
   const ok = tvaultRun(v, ['run', '--broker', '--', 'printenv', 'API_KEY'], { env });
   assert.equal(ok.code, 0, ok.stderr);
-  assert.equal(ok.stdout, `${SECRET}\n`, 'the allowed command prints its secret to the caller (masking is not done: see SECURITY.md)');
+  assert.equal(ok.stdout, '<masked:API_KEY>\n', 'the allowed command prints its secret: masked');
   for (const argv of [['env'], ['printenv', 'OTHER'], ['printenv']]) {
     const r = tvaultRun(v, ['run', '--broker', '--', ...argv], { env });
     assert.equal(r.code, 125, argv.join(' '));
@@ -191,7 +229,7 @@ test('--allow-cmd: only the listed programs run, resolved by the agent; others a
   mkdirSync(fake);
   writeFileSync(join(fake, 'printenv'), '#!/bin/sh\necho fake\n', { mode: 0o755 });
   const look = tvaultRun(v, ['run', '--broker', '--', 'printenv', 'API_KEY'], { env: { ...env, PATH: `${fake}:${process.env.PATH}` } });
-  assert.equal(look.stdout, `${SECRET}\n`, 'the agent ran its own printenv');
+  assert.equal(look.stdout, '<masked:API_KEY>\n', 'the agent ran its own printenv');
   const byPath = tvaultRun(v, ['run', '--broker', '--', join(fake, 'printenv'), 'API_KEY'], { env });
   assert.equal(byPath.code, 125);
   // `sh` is allowed here, and `sh -c` runs anything: an allow-list entry is as strong as its program (SECURITY.md).
@@ -307,10 +345,12 @@ test('signals reach the child; when the caller is killed, the child is ended', a
 test('the child sees the caller terminal (script(1)): isatty, and its output comes through', async (t) => {
   requireCommand(t, 'script');
   const { v } = await setup(t);
-  const inner = `${process.execPath} ${BIN} run --broker -- sh -c 'test -t 0 && test -t 1 && printf "tty-yes\\033[31mred\\033[0m"; printf "prompt> "'`;
+  const inner = `${process.execPath} ${BIN} run --broker -- sh -c 'test -t 0 && printf "tty-yes\\033[31mred\\033[0m $API_KEY "; printf "prompt> "'`;
   const r = spawnSync('script', ['-qec', inner, '/dev/null'], { env: baseEnv({ ...v.env, ...AGENT_ONLY }), encoding: 'utf8', timeout: 30_000 });
   assert.equal(r.status, 0, r.stderr);
-  assert.match(r.stdout, /tty-yes\x1b\[31mred\x1b\[0mprompt> /);
+  // stdin is the terminal itself; stdout and stderr go through the masker (pipes: no pty yet).
+  assert.match(r.stdout, /tty-yes\x1b\[31mred\x1b\[0m <masked:API_KEY> prompt> /);
+  assert.ok(!r.stdout.includes(SECRET));
 });
 
 test('audit rows and logs: exec and exec.exit with names, argv0, a hash of argv, the status; no value anywhere', async (t) => {
@@ -346,10 +386,10 @@ test('a delegate (another uid) with an exec-only token runs the command, cannot 
   const env = { TVAULT_DIR: share, HOME: share, TVAULT_AGENT_TOKEN: EXEC_TOKEN };
   const prefix = ['setpriv', ...SETPRIV];
   const pidFile = join('/tmp', `tvault-exec-${process.pid}.pid`);
-  const script = `echo $$ > ${pidFile}; test "$API_KEY" = "$1" && echo injected; id -u; sleep 1`;
+  const script = `echo $$ > ${pidFile}; test "$API_KEY" = "$1" && echo injected; id -u; echo "$API_KEY"; sleep 1`;
   const r = tvaultRun(v, ['run', '--', 'sh', '-c', script, 'sh', SECRET], { env, prefix, cwd: '/' });
   assert.equal(r.code, 0, r.stderr);
-  assert.equal(r.stdout, `injected\n${process.getuid()}\n`, 'the child runs as the agent user');
+  assert.equal(r.stdout, `injected\n${process.getuid()}\n<masked:API_KEY>\n`, 'the child runs as the agent user; its output is masked');
   assert.equal(tvaultRun(v, ['get', 'API_KEY'], { env, prefix }).code, 1);
   // While a child runs, the delegate cannot read its environ (another uid).
   rmSync(pidFile, { force: true });

@@ -8,7 +8,8 @@
 // addon's recvFds until its newline; only then is the socket resumed, for signal lines.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { accessSync, closeSync, constants as fsConstants, realpathSync, statSync } from 'node:fs';
+import { accessSync, closeSync, createWriteStream, constants as fsConstants, realpathSync, statSync } from 'node:fs';
+import type { Readable } from 'node:stream';
 import { constants as osConstants } from 'node:os';
 import { basename, isAbsolute, join, resolve } from 'node:path';
 import type { Socket } from 'node:net';
@@ -21,6 +22,7 @@ import { ProtocolError, errorLine, parseRequest } from './protocol';
 import type { Peer } from './server';
 import { type TokenSet, authorize } from './token-gate';
 import type { Logger } from './log';
+import { Masker } from './masker';
 
 /** Children at once; one more is answered busy. */
 export const MAX_EXECS = 32;
@@ -211,12 +213,15 @@ class ExecSession {
       info.project = project;
       info.keys = secrets.map((s) => s.name);
       let env: Record<string, string>;
+      let masker: { out: Masker; err: Masker; unmasked: string[] };
       try {
         const refused = info.keys.filter((k) => k.startsWith('TVAULT_') || this.ctx.isDangerousName?.(k));
         if (refused.length)
           throw new ProtocolError('bad_request', `refusing to inject ${refused.join(', ')}: reserved for tvault, or changes how programs load`);
         const values = secrets.map((s) => ({ name: s.name, value: Buffer.from(s.value).toString('utf8') }));
         env = brokerEnv(req.env, values, { isDangerousName: this.ctx.isDangerousName, delegate, agentEnv: process.env });
+        // Masking is always on for brokered exec: the caller cannot turn it off.
+        masker = { out: new Masker(secrets), err: new Masker(secrets), unmasked: Masker.unmasked(secrets) };
       } finally {
         zero(...secrets.map((s) => s.value));
       }
@@ -225,7 +230,7 @@ class ExecSession {
       // Recorded before the child gets a value: no row, no exec (fail closed, as reads).
       await this.ctx.audit({ op: 'exec', project, keys: info.keys, detail }, actor);
       if (this.sock.destroyed) throw new ProtocolError('bad_request', 'the caller went away before the child started');
-      const status = await this.spawnChild(req, program, env, fds, { project, keys: info.keys });
+      const status = await this.spawnChild(req, program, env, fds, masker, { project, keys: info.keys });
       await this.ctx
         .audit({ op: 'exec.exit', project, keys: info.keys, detail: `${detail} status=${status} ms=${Date.now() - t0}` }, actor)
         .catch((err: Error) => this.ctx.log.error({ ev: 'internal', op: 'exec.exit', error: err.message }));
@@ -241,12 +246,17 @@ class ExecSession {
     }
   }
 
-  /** Runs the child on the caller's descriptors; resolves with the status `run` would exit with. */
+  /**
+   * Runs the child: stdin is the caller's own descriptor; stdout and stderr are pipes whose
+   * masked contents the agent writes to the caller's descriptors. Resolves, once both are
+   * written out, with the status `run` would exit with.
+   */
   private spawnChild(
     req: ExecRequest,
     program: string | null,
     env: Record<string, string>,
     fds: number[],
+    masker: { out: Masker; err: Masker; unmasked: string[] },
     names: { project: string; keys: string[] },
   ): Promise<number> {
     return new Promise((resolveStatus) => {
@@ -261,24 +271,30 @@ class ExecSession {
       try {
         // detached: a session and process group of its own, so that the caller's departure
         // (or the agent's stop) can end the child and whatever it started.
-        this.child = spawn(program, req.argv.slice(1), { argv0: req.argv[0], cwd: req.cwd, env, stdio: fds, detached: true });
+        this.child = spawn(program, req.argv.slice(1), { argv0: req.argv[0], cwd: req.cwd, env, stdio: [fds[0], 'pipe', 'pipe'], detached: true });
       } catch (err) {
         return exit(RUN_FAILED, { exit: null, message: `cannot run ${req.argv[0]}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` });
       }
-      closeFds(fds); // the child holds them now; the agent keeps none of the caller's descriptors
+      // The child holds stdin now; the output descriptors belong to their write streams.
+      const [inFd, outFd, errFd] = fds.splice(0);
+      closeQuietly(inFd);
+      const written = [maskedCopy(this.child.stdout!, outFd, masker.out), maskedCopy(this.child.stderr!, errFd, masker.err)];
       this.child.on('error', (err: NodeJS.ErrnoException) => {
         const status =
           err.code === 'ENOENT' ? NOT_FOUND : err.code === 'EACCES' || err.code === 'ENOEXEC' || err.code === 'EISDIR' ? NOT_EXECUTABLE : RUN_FAILED;
-        exit(status, {
-          exit: null,
-          message: `${req.argv[0]}: ${status === NOT_FOUND ? 'command not found' : status === NOT_EXECUTABLE ? `not executable (${err.code})` : `cannot run (${err.code ?? err.message})`}`,
-        });
+        void Promise.all(written).then(() =>
+          exit(status, {
+            exit: null,
+            message: `${req.argv[0]}: ${status === NOT_FOUND ? 'command not found' : status === NOT_EXECUTABLE ? `not executable (${err.code})` : `cannot run (${err.code ?? err.message})`}`,
+          }),
+        );
       });
       this.child.on('exit', (code, signal) => {
         const status = signal ? 128 + (osConstants.signals[signal] ?? 0) : (code ?? RUN_FAILED);
-        exit(status, { exit: { code, signal } });
+        // The answer goes once all the output is out, so that the caller exits after it.
+        void Promise.all(written).then(() => exit(status, { exit: { code, signal } }));
       });
-      if (this.child.pid) this.sock.write(line({ started: true, ...names }));
+      if (this.child.pid) this.sock.write(line({ started: true, ...names, ...(masker.unmasked.length && { unmasked: masker.unmasked }) }));
       this.listenForSignals();
     });
   }
@@ -351,6 +367,31 @@ class ExecSession {
       ms: Date.now() - t0,
     });
   }
+}
+
+/**
+ * Copies a child's output through its masker to the caller's descriptor (a write stream on
+ * libuv's thread pool: the descriptor may be a blocking terminal or pipe, which the agent must
+ * not switch to non-blocking under the caller). Backpressure pauses the child's pipe. If the
+ * caller's side is gone (EPIPE), the pipe is closed too, so the child sees the same EPIPE.
+ * Resolves once everything is written and the descriptor closed.
+ */
+function maskedCopy(from: Readable, fd: number, masker: Masker): Promise<void> {
+  return new Promise((done) => {
+    const to = createWriteStream('', { fd, autoClose: true });
+    to.on('error', () => from.destroy());
+    to.on('close', () => done());
+    from.on('data', (chunk: Buffer) => {
+      const out = masker.push(chunk);
+      chunk.fill(0);
+      if (out.length && !to.write(out)) {
+        from.pause();
+        to.once('drain', () => from.resume());
+      }
+    });
+    from.on('error', () => undefined);
+    from.on('close', () => to.end(masker.end()));
+  });
 }
 
 function statSafe(dir: string): boolean {

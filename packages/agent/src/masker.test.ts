@@ -28,7 +28,8 @@ function printed(v: Buffer): Array<[string, Buffer]> {
     ['json', Buffer.from(JSON.stringify(v.toString('utf8')).slice(1, -1))],
   ];
   // Inside a larger base64 blob, at every alignment.
-  for (let k = 0; k < 3; k++) forms.push([`base64 at offset ${k}`, Buffer.from(Buffer.concat([Buffer.from('xyz'.slice(0, k)), v, Buffer.from('tail')]).toString('base64'))]);
+  for (let k = 0; k < 3; k++)
+    forms.push([`base64 at offset ${k}`, Buffer.from(Buffer.concat([Buffer.from('xyz'.slice(0, k)), v, Buffer.from('tail')]).toString('base64'))]);
   return forms;
 }
 
@@ -48,7 +49,10 @@ test('masker: byte by byte, and many values at once', () => {
   const many = Array.from({ length: 50 }, (_, i) => ({ name: `K${i}`, value: Buffer.from(`value-number-${i}-${'x'.repeat(i)}`) }));
   const m = new Masker(many);
   const text = Buffer.from(many.map((s) => `${s.name}=${s.value.toString()}\n`).join(''));
-  const out = through(m, [...text].map((b) => Buffer.from([b])));
+  const out = through(
+    m,
+    [...text].map((b) => Buffer.from([b])),
+  );
   assert.equal(out, many.map((s) => `${s.name}=<masked:${s.name}>\n`).join(''));
 });
 

@@ -98,7 +98,7 @@ export class Masker {
     const matches = this.matches(buf);
     let hold = final ? buf.length : buf.length - this.tailToHold(buf);
     // A complete match that reaches into the held tail might still grow into a longer one.
-    for (let changed = true; changed; ) {
+    for (let changed = true; changed;) {
       changed = false;
       for (const m of matches) {
         if (m.start < hold && m.end > hold) {

@@ -86,6 +86,10 @@ export function runBrokered(o: BrokerRun): Promise<number> {
         if (!a.ok) {
           process.stderr.write(`tvault: ${a.message}\n`);
           status = RUN_FAILED;
+        } else if (a.started === true && Array.isArray(a.unmasked) && a.unmasked.length) {
+          process.stderr.write(
+            `tvault: warning: ${a.unmasked.join(', ')} ${a.unmasked.length > 1 ? 'are' : 'is'} shorter than 8 bytes and will not be masked in the output\n`,
+          );
         } else if (typeof a.status === 'number') {
           if (typeof a.message === 'string') process.stderr.write(`tvault: ${a.message}\n`);
           status = a.status;
