@@ -149,7 +149,7 @@ test('masking: a value shorter than 8 bytes is injected with a warning and not m
   const r = tvaultRun(v, ['run', '--broker', '--only', 'PIN', '--', 'sh', '-c', 'echo "pin $PIN"']);
   assert.equal(r.code, 0, r.stderr);
   assert.equal(r.stdout, 'pin 1234\n');
-  assert.equal(r.stderr, 'tvault: warning: PIN is shorter than 8 bytes and will not be masked in the output\n');
+  assert.equal(r.stderr, 'tvault: warning: PIN is shorter than 8 bytes and was not masked in the output\n');
 });
 
 test('run --broker: stdin reaches the child; cwd and the caller base env pass, TVAULT_* and loader variables do not', async (t) => {

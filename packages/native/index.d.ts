@@ -124,3 +124,6 @@ export declare function recvFds(sock: number, maxBytes: number, maxFds: number):
  * nobody listens at `path`; a refused directory throws as agentCall does.
  */
 export declare function agentConnect(path: string, timeoutMs: number, checkDir: 'own' | 'any'): number;
+
+/** pipe(2): [readFd, writeFd], both close-on-exec (the client API passes a write end to the agent). */
+export declare function pipe(): [number, number];

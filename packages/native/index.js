@@ -50,6 +50,7 @@ module.exports = Object.freeze({
   sdNotify: addon.sdNotify,
   agentCall: addon.agentCall,
   agentConnect: addon.agentConnect,
+  pipe: addon.pipe,
   sendFds: addon.sendFds,
   recvFds: addon.recvFds,
   socketFd,

@@ -1114,6 +1114,42 @@ static napi_value RecvFds(napi_env env, napi_callback_info info) {
 #endif
 }
 
+/* ---------- pipe ---------------------------------------------------------------- */
+
+/*
+ * pipe() -> [readFd, writeFd], both close-on-exec: Node has no pipe(2), and the client API
+ * (packages/client) passes a pipe's write end to the agent as a brokered child's stdout.
+ */
+static napi_value Pipe(napi_env env, napi_callback_info info) {
+  (void)info;
+#ifdef TVAULT_POSIX
+  {
+    int p[2];
+    napi_value arr, v;
+#if defined(__linux__)
+    if (pipe2(p, O_CLOEXEC) != 0) return throw_errno(env, errno, "pipe2");
+#else
+    if (pipe(p) != 0) return throw_errno(env, errno, "pipe");
+    if (fcntl(p[0], F_SETFD, FD_CLOEXEC) != 0 || fcntl(p[1], F_SETFD, FD_CLOEXEC) != 0) {
+      int err = errno;
+      close(p[0]);
+      close(p[1]);
+      return throw_errno(env, err, "fcntl(FD_CLOEXEC)");
+    }
+#endif
+    if (napi_create_array_with_length(env, 2, &arr) != napi_ok || napi_create_int32(env, p[0], &v) != napi_ok ||
+        napi_set_element(env, arr, 0, v) != napi_ok || napi_create_int32(env, p[1], &v) != napi_ok || napi_set_element(env, arr, 1, v) != napi_ok) {
+      close(p[0]);
+      close(p[1]);
+      return NULL;
+    }
+    return arr;
+  }
+#else
+  return throw_unsupported(env);
+#endif
+}
+
 /* ---------- module ---------------------------------------------------------- */
 
 static napi_value Init(napi_env env, napi_value exports) {
@@ -1129,6 +1165,7 @@ static napi_value Init(napi_env env, napi_value exports) {
       {"sdNotify", NULL, SdNotify, NULL, NULL, NULL, napi_enumerable, NULL},
       {"agentCall", NULL, AgentCall, NULL, NULL, NULL, napi_enumerable, NULL},
       {"agentConnect", NULL, AgentConnect, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"pipe", NULL, Pipe, NULL, NULL, NULL, napi_enumerable, NULL},
       {"sendFds", NULL, SendFds, NULL, NULL, NULL, napi_enumerable, NULL},
       {"recvFds", NULL, RecvFds, NULL, NULL, NULL, napi_enumerable, NULL},
   };
