@@ -678,6 +678,30 @@ describe('sendFds / recvFds (SCM_RIGHTS)', () => {
     s.destroy();
   });
 
+  test('pipe(): a working pair, both ends close-on-exec', () => {
+    const [r, w] = native.pipe();
+    assert.ok(isCloexec(r) && isCloexec(w));
+    fs.writeSync(w, 'through');
+    fs.closeSync(w);
+    const buf = Buffer.alloc(16);
+    assert.equal(buf.toString('utf8', 0, fs.readSync(r, buf)), 'through');
+    fs.closeSync(r);
+  });
+
+  test('agentConnect: a connected, close-on-exec fd; -1 with nobody listening; a writable directory is refused', async () => {
+    const fd = native.agentConnect(path.join(dir, 's'), 2000, 'own');
+    assert.ok(fd >= 0 && isCloexec(fd));
+    fs.closeSync(fd);
+    assert.equal(native.agentConnect(path.join(dir, 'nobody-here'), 2000, 'own'), -1);
+    fs.chmodSync(dir, 0o777);
+    try {
+      assert.throws(() => native.agentConnect(path.join(dir, 's'), 2000, 'own'), { code: 'EDIRWRITABLE' });
+    } finally {
+      fs.chmodSync(dir, 0o700);
+    }
+    assert.throws(() => native.agentConnect(path.join(dir, 's'), 2000, 'mine'), TypeError);
+  });
+
   test('refuses bad arguments and bad fds', () => {
     assert.throws(() => native.sendFds(-1, [], Buffer.from('x')), TypeError);
     assert.throws(() => native.sendFds(0, Array(9).fill(0), Buffer.from('x')), TypeError);
