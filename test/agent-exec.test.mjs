@@ -433,3 +433,44 @@ test('the agent stop ends brokered children', async (t) => {
   const r = await exited(c);
   assert.notEqual(r.code, 0);
 });
+
+test('the request the CLI sends holds names, never a value, the passphrase or a TVAULT_* variable (a test peer on exec.sock)', async (t) => {
+  const v = makeVault(t);
+  const sock = join(v.vault, 'exec.sock');
+  let got = Buffer.alloc(0);
+  let fds = [];
+  const server = net.createServer({ pauseOnConnect: true }, async (s) => {
+    // Read as the agent does (recvFds on the paused socket), then answer like one.
+    for (let i = 0; i < 500; i++) {
+      const r = native.recvFds(native.socketFd(s), 65536, 3);
+      if (r) {
+        got = Buffer.concat([got, r.data]);
+        fds.push(...r.fds);
+        if (got.includes(0x0a)) break;
+      } else await new Promise((res) => setTimeout(res, 5));
+    }
+    s.end(JSON.stringify({ v: 1, ok: true, exit: { code: 0, signal: null }, status: 0 }) + '\n');
+  });
+  await new Promise((r) => server.listen(sock, r));
+  t.after(() => server.close());
+  const r = await new Promise((resolve) => {
+    const c = spawn(process.execPath, [BIN, 'run', '--broker', '--only', 'API_KEY', '--', 'true'], {
+      env: baseEnv({ ...v.env, TVAULT_NO_AGENT: undefined, TVAULT_AGENT_TOKEN: 'tok-sent-as-token-field', MY_VAR: 'plain' }),
+      stdio: 'pipe',
+    });
+    let stderr = '';
+    c.stderr.on('data', (d) => (stderr += d));
+    c.on('exit', (code) => resolve({ code, stderr }));
+  });
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(fds.length, 3, 'stdin, stdout, stderr arrived as descriptors');
+  fds.forEach((fd) => closeSync(fd));
+  const req = JSON.parse(got.toString('utf8'));
+  assert.deepEqual([req.op, req.argv, req.only, req.token], ['exec', ['true'], ['API_KEY'], 'tok-sent-as-token-field']);
+  assert.equal(req.env.MY_VAR, 'plain');
+  assert.deepEqual(
+    Object.keys(req.env).filter((k) => k.startsWith('TVAULT_')),
+    [],
+  );
+  assert.ok(!got.toString().includes(v.env.TVAULT_PASSPHRASE), 'the passphrase is not in the request');
+});
