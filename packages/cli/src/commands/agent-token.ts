@@ -165,6 +165,8 @@ function list(a: A<object>) {
   }));
   if (a.json) return printJson(rows);
   if (!rows.length) return void process.stderr.write(`no tokens in ${file}\n`);
+  // What a token may run is shown once a file holds an exec token (exec=only or cmds=).
+  const exec = rows.some((r) => r.execOnly || r.allowCmd);
   printTable(
     rows.map((r) => [
       r.id,
@@ -173,11 +175,10 @@ function list(a: A<object>) {
       r.keys?.join(',') ?? '(all)',
       r.expires ?? 'never',
       r.expired ? 'expired' : 'active',
-      r.execOnly ? 'exec-only' : 'read+exec',
-      r.allowCmd ? r.allowCmd.map((c) => c.join(' ')).join('; ') : '(any command)',
+      ...(exec ? [r.execOnly ? 'exec-only' : 'read+exec', r.allowCmd ? r.allowCmd.map((c) => c.join(' ')).join('; ') : '(any command)'] : []),
       r.stored === 'raw' ? 'raw token in file' : 'hash',
     ]),
-    ['ID', 'NAME', 'PROJECT', 'KEYS', 'EXPIRES', 'STATE', 'MAY', 'COMMANDS', 'STORED'],
+    ['ID', 'NAME', 'PROJECT', 'KEYS', 'EXPIRES', 'STATE', ...(exec ? ['MAY', 'COMMANDS'] : []), 'STORED'],
   );
   if (rows.some((r) => r.stored === 'raw')) {
     process.stderr.write(
