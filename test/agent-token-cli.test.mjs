@@ -53,7 +53,20 @@ test('create prints the token once on a terminal and stores only its sha256 line
   assert.match(human.stdout, /^ID +NAME +PROJECT +KEYS +EXPIRES +STATE +STORED\n/);
   assert.match(human.stdout, new RegExp(`^${id} +ci +backend +DATABASE_URL +\\S+Z +active +hash$`, 'm'));
   const json = JSON.parse(v.run(['agent', 'token', 'list', '--json']).stdout);
-  assert.deepEqual(json, [{ id, name: 'ci', project: 'backend', keys: ['DATABASE_URL'], expires: json[0].expires, expired: false, stored: 'hash', line: 1 }]);
+  assert.deepEqual(json, [
+    {
+      id,
+      name: 'ci',
+      project: 'backend',
+      keys: ['DATABASE_URL'],
+      expires: json[0].expires,
+      expired: false,
+      execOnly: false,
+      allowCmd: null,
+      stored: 'hash',
+      line: 1,
+    },
+  ]);
   // The token is in no file: not the token file, the vault, the audit table or anything else.
   assert.deepEqual(filesContaining(v.dir, token), []);
   assert.ok(!human.stdout.includes(token) && !JSON.stringify(json).includes(token));

@@ -589,3 +589,130 @@ console.log(JSON.stringify({before,wiped,after:show()}));`;
     for (const bad of ['TVAULT_S', [1], ['A=B'], [''], Array(9).fill('X')]) assert.throws(() => native.scrubEnv(bad), TypeError);
   });
 });
+
+describe('sendFds / recvFds (SCM_RIGHTS)', () => {
+  let dir, server, accepted;
+  before(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tvault-fds-'));
+    // Paused, as the agent's exec socket: Node must never read (and drop) the ancillary data.
+    server = net.createServer({ pauseOnConnect: true }, (s) => accepted(s));
+    await new Promise((r) => server.listen(path.join(dir, 's'), r));
+  });
+  after(() => {
+    server.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** A connected pair: [client socket, the server's paused socket]. */
+  async function pair() {
+    const got = new Promise((r) => (accepted = r));
+    const c = net.connect(path.join(dir, 's'));
+    await new Promise((r) => c.once('connect', r));
+    return [c, await got];
+  }
+  const openFds = () => fs.readdirSync('/proc/self/fd').length;
+  const isCloexec = (fd) => (parseInt(/flags:\s+(\d+)/.exec(fs.readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8'))[1], 8) & 0o2000000) !== 0;
+  async function recvWhenReady(fd, maxBytes, maxFds) {
+    for (let i = 0; i < 200; i++) {
+      const r = native.recvFds(fd, maxBytes, maxFds);
+      if (r) return r;
+      await new Promise((res) => setTimeout(res, 5));
+    }
+    throw new Error('nothing arrived');
+  }
+
+  test('a file descriptor and its data arrive together; the received fd is close-on-exec and works', async () => {
+    const [c, s] = await pair();
+    const file = path.join(dir, 'out');
+    const wfd = fs.openSync(file, 'w');
+    assert.equal(native.recvFds(native.socketFd(s), 64, 3), null, 'nothing sent yet: null (EAGAIN)');
+    assert.equal(native.sendFds(native.socketFd(c), [wfd], Buffer.from('hello\n')), 6);
+    fs.closeSync(wfd);
+    const r = await recvWhenReady(native.socketFd(s), 64, 3);
+    assert.equal(r.data.toString(), 'hello\n');
+    assert.equal(r.fds.length, 1);
+    assert.equal(r.truncated, false);
+    assert.ok(isCloexec(r.fds[0]), 'MSG_CMSG_CLOEXEC');
+    fs.writeSync(r.fds[0], 'through the passed fd');
+    fs.closeSync(r.fds[0]);
+    assert.equal(fs.readFileSync(file, 'utf8'), 'through the passed fd');
+    c.end();
+    assert.equal((await recvWhenReady(native.socketFd(s), 64, 3)).data.length, 0, 'end of input: empty data');
+    s.destroy();
+  });
+
+  test('more descriptors than maxFds: the extra ones are closed, never installed, and it says so', async () => {
+    const [c, s] = await pair();
+    const fds = [0, 1, 2, 0, 1].map(() => fs.openSync('/dev/null', 'r'));
+    native.sendFds(native.socketFd(c), fds, Buffer.from('x'));
+    fds.forEach((fd) => fs.closeSync(fd));
+    const before = openFds();
+    const r = await recvWhenReady(native.socketFd(s), 64, 2);
+    assert.equal(r.fds.length, 2);
+    assert.equal(r.truncated, true);
+    assert.equal(openFds(), before + 2, 'only the two kept are open');
+    r.fds.forEach((fd) => fs.closeSync(fd));
+    c.destroy();
+    s.destroy();
+  });
+
+  test('maxFds 0 keeps none of them (and says so)', async () => {
+    const [c, s] = await pair();
+    const fd = fs.openSync('/dev/null', 'r');
+    native.sendFds(native.socketFd(c), [fd], Buffer.from('y'));
+    fs.closeSync(fd);
+    const before = openFds();
+    const r = await recvWhenReady(native.socketFd(s), 64, 0);
+    assert.deepEqual([r.data.toString(), r.fds, r.truncated], ['y', [], true]);
+    assert.equal(openFds(), before);
+    c.destroy();
+    s.destroy();
+  });
+
+  test('data without descriptors, read in pieces of maxBytes', async () => {
+    const [c, s] = await pair();
+    native.sendFds(native.socketFd(c), [], Buffer.from('abcdef'));
+    const a = await recvWhenReady(native.socketFd(s), 4, 3);
+    const b = await recvWhenReady(native.socketFd(s), 4, 3);
+    assert.deepEqual([a.data.toString(), b.data.toString(), a.fds, a.truncated], ['abcd', 'ef', [], false]);
+    c.destroy();
+    s.destroy();
+  });
+
+  test('pipe(): a working pair, both ends close-on-exec', () => {
+    const [r, w] = native.pipe();
+    assert.ok(isCloexec(r) && isCloexec(w));
+    fs.writeSync(w, 'through');
+    fs.closeSync(w);
+    const buf = Buffer.alloc(16);
+    assert.equal(buf.toString('utf8', 0, fs.readSync(r, buf)), 'through');
+    fs.closeSync(r);
+  });
+
+  test('agentConnect: a connected, close-on-exec fd; -1 with nobody listening; a writable directory is refused', async () => {
+    const fd = native.agentConnect(path.join(dir, 's'), 2000, 'own');
+    assert.ok(fd >= 0 && isCloexec(fd));
+    fs.closeSync(fd);
+    assert.equal(native.agentConnect(path.join(dir, 'nobody-here'), 2000, 'own'), -1);
+    fs.chmodSync(dir, 0o777);
+    try {
+      assert.throws(() => native.agentConnect(path.join(dir, 's'), 2000, 'own'), { code: 'EDIRWRITABLE' });
+    } finally {
+      fs.chmodSync(dir, 0o700);
+    }
+    assert.throws(() => native.agentConnect(path.join(dir, 's'), 2000, 'mine'), TypeError);
+  });
+
+  test('refuses bad arguments and bad fds', () => {
+    assert.throws(() => native.sendFds(-1, [], Buffer.from('x')), TypeError);
+    assert.throws(() => native.sendFds(0, Array(9).fill(0), Buffer.from('x')), TypeError);
+    assert.throws(() => native.sendFds(0, [1.5], Buffer.from('x')), TypeError);
+    assert.throws(() => native.sendFds(0, [], Buffer.alloc(0)), TypeError);
+    assert.throws(() => native.recvFds(0, 0, 1), TypeError);
+    assert.throws(() => native.recvFds(0, 64, 9), TypeError);
+    const f = fs.openSync('/dev/null', 'r');
+    assert.throws(() => native.sendFds(f, [], Buffer.from('x')), { code: 'ENOTSOCK', syscall: 'sendmsg' });
+    assert.throws(() => native.recvFds(f, 8, 1), { code: 'ENOTSOCK', syscall: 'recvmsg' });
+    fs.closeSync(f);
+  });
+});

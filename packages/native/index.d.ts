@@ -94,3 +94,36 @@ export declare function agentCall(path: string, request: Uint8Array, timeoutMs: 
  * that reaches for it), or -1 when it has none, which peerCred refuses. Pure JS, no system call.
  */
 export declare function socketFd(socket: import('node:net').Socket): number;
+
+/**
+ * One non-blocking sendmsg on a connected unix stream socket: `data` (at least one byte) with
+ * `fds` (at most 8) attached as SCM_RIGHTS. Returns the bytes sent; the descriptors travel with
+ * the first of them, and the caller writes the rest without. Throws NativeSyscallError (EAGAIN too).
+ */
+export declare function sendFds(sock: number, fds: number[], data: Uint8Array): number;
+
+/** What one recvFds call got. The caller owns `fds` and must close them. */
+export interface RecvFdsResult {
+  /** The bytes read; empty at end of input. */
+  data: Buffer;
+  /** The descriptors received (close-on-exec), at most maxFds. */
+  fds: number[];
+  /** More descriptors were sent than maxFds: the extra ones were closed, never handed on. */
+  truncated: boolean;
+}
+
+/**
+ * One non-blocking recvmsg (MSG_CMSG_CLOEXEC) of at most `maxBytes` (1..2^20) keeping at most
+ * `maxFds` (0..8) passed descriptors. null when nothing is there yet (EAGAIN).
+ */
+export declare function recvFds(sock: number, maxBytes: number, maxFds: number): RecvFdsResult | null;
+
+/**
+ * The connect of agentCall alone, with the same directory checks (`checkDir`), for a client that
+ * keeps the connection (brokered exec). The connected fd (non-blocking, close-on-exec), or -1 when
+ * nobody listens at `path`; a refused directory throws as agentCall does.
+ */
+export declare function agentConnect(path: string, timeoutMs: number, checkDir: 'own' | 'any'): number;
+
+/** pipe(2): [readFd, writeFd], both close-on-exec (the client API passes a write end to the agent). */
+export declare function pipe(): [number, number];

@@ -49,5 +49,9 @@ module.exports = Object.freeze({
   zero: addon.zero,
   sdNotify: addon.sdNotify,
   agentCall: addon.agentCall,
+  agentConnect: addon.agentConnect,
+  pipe: addon.pipe,
+  sendFds: addon.sendFds,
+  recvFds: addon.recvFds,
   socketFd,
 });

@@ -31,6 +31,8 @@ import { TokenSet, authorize } from './token-gate';
 import { type TokenSpec, isUnrestricted, readTokenFile } from '@tvault/tokens';
 import { UnlockBackoff } from './unlock-backoff';
 import { VaultHandle } from './vault-handle';
+import { Broker } from './exec';
+import { execSocketPath } from '@tvault/protocol';
 
 declare const TVAULT_VERSION: string;
 const VERSION = typeof TVAULT_VERSION === 'string' ? TVAULT_VERSION : '0.0.0-dev';
@@ -57,6 +59,8 @@ export interface AgentOptions {
   locked?: boolean;
   /** What the idle and max-ttl deadlines do (--on-idle): wipe the key and keep running, or exit (the default). */
   onIdle?: 'lock' | 'exit';
+  /** The CLI's dangerous-name filter for brokered exec (exec.ts); without it a child gets a minimal base env. */
+  isDangerousName?: (name: string) => boolean;
 }
 
 /** What a locked agent answers to a read; the client offers to unlock it (the answer's `unlock` field). */
@@ -119,6 +123,7 @@ class Agent {
   private readonly refusals: RefusalDigest;
   private readonly backoff = new UnlockBackoff();
   private readonly startedAt = Date.now();
+  private readonly broker: Broker;
 
   constructor(
     private readonly o: AgentOptions,
@@ -143,7 +148,31 @@ class Agent {
       allowPeer: (p) => this.allowed.has(p.uid),
       onRequest: (line, peer) => this.onRequest(line, peer),
       onRefused: (peer, code, reason) => this.refusals.refused(peer, code, reason),
+      onExec: (sock, peer) => this.broker.accept(sock, peer),
     });
+    this.broker = new Broker({
+      ioTimeoutMs: o.ioTimeoutMs,
+      log,
+      tokens: () => this.tokens,
+      isDangerousName: o.isDangerousName,
+      readSecrets: (project, only, prefix) => this.execSecrets(project, only, prefix),
+      // A locked agent has no audit queue (its rows need the key): the exec is refused, fail closed.
+      audit: (ev, actor) => (this.audits ? this.audits.record(ev, actor) : Promise.reject(new ProtocolError('locked', LOCKED_MESSAGE))),
+      classify,
+    });
+  }
+
+  /** The secrets a brokered exec injects (exec.ts), read as getselected would; the caller zeroes them. */
+  private execSecrets(project: string | null, only: string[] | undefined, prefix: string | undefined) {
+    if (this.state === 'stopping') throw new ProtocolError('locked', 'the agent is locking; unlock directly or start it again');
+    this.touch();
+    const vault = this.vault.get();
+    this.checkKey();
+    const p = project ?? vault.currentProject();
+    const names = vault.verifiedNames(this.key.use(), p, only || prefix !== undefined ? { only, prefix } : {});
+    const secrets = names.length ? vault.readSecretsUnaudited(this.key.use(), p, { only: names }) : [];
+    this.served++;
+    return { project: p, secrets };
   }
 
   /** The deadlines run while the agent holds the key. */
@@ -187,6 +216,7 @@ class Agent {
         req = authorize(token, req, Date.now());
       }
       if (req.op === 'status') return done({ line: okLine(this.status(req.project, token)) }, 'ok');
+      if (req.op === 'exec') throw new ProtocolError('bad_request', "op exec is served on exec.sock, with the caller's descriptors (docs/PROTOCOL.md)");
       if (req.op === 'stop') return done({ line: okLine({ pid: process.pid, stopping: true }), after: () => this.stop('stop', 0) }, 'ok');
       return this.read(req, peer, info, token).then((r) => done({ line: r.line }, 'ok'), failed);
     } catch (err) {
@@ -425,6 +455,7 @@ class Agent {
     };
     step(() => notify(this.log, 'STOPPING=1'));
     step(() => this.server.close());
+    step(() => this.broker.killAll());
     step(() => this.server.refuseAll('locked', `the agent locked (${reason}) before answering; unlock directly or start it again`));
     step(() => this.audits?.abandon(lockedError('the agent locked before the read was recorded')));
     removeRunFiles(this.sockets, this.files.pid);
@@ -497,6 +528,9 @@ export async function startAgent(o: AgentOptions): Promise<void> {
     sockets.push(join(o.delegateDir, 'agent.sock'));
     clearSocketPath(sockets[1]);
   }
+  // Brokered exec: an exec.sock beside each agent socket, with the same mode (exec.ts).
+  const execSockets = sockets.map((s) => execSocketPath(s));
+  execSockets.forEach((s) => clearSocketPath(s));
   const { log, anchor } = openLog(process.env, o.logMaxBytes);
   const self: Actor = { via: 'agent', uid: process.getuid!(), pid: process.pid };
   let vault: VaultHandle | undefined;
@@ -521,7 +555,7 @@ export async function startAgent(o: AgentOptions): Promise<void> {
       journal.clear();
       log.warn({ ev: 'audit_journal', committed: left.length });
     }
-    const agent = new Agent(o, vault, key, log, tokens, sockets, anchor);
+    const agent = new Agent(o, vault, key, log, tokens, [...sockets, ...execSockets], anchor);
     process.on('uncaughtException', (err) => agent.onCrash(err));
     process.on('unhandledRejection', (err) => agent.onCrash(err));
     // SIGHUP reloads the token file when there is one (like sshd); otherwise it locks, as the
@@ -532,6 +566,8 @@ export async function startAgent(o: AgentOptions): Promise<void> {
     await agent.server.listen(files.sock, 0o600, onAcceptError);
     // The delegate socket is 0666: reaching it is governed by its directory, using it by the uid check and the token.
     if (sockets[1]) await agent.server.listen(sockets[1], 0o666, onAcceptError);
+    await agent.server.listen(execSockets[0], 0o600, onAcceptError, 'exec');
+    if (execSockets[1]) await agent.server.listen(execSockets[1], 0o666, onAcceptError, 'exec');
     writePidFile(files.pid);
     agent.startTimers();
     const settings = [
@@ -563,7 +599,7 @@ export async function startAgent(o: AgentOptions): Promise<void> {
   } catch (err) {
     key?.wipe();
     vault?.close();
-    removeRunFiles(sockets, files.pid);
+    removeRunFiles([...sockets, ...execSockets], files.pid);
     log.error({ ev: 'start_failed', error: (err as Error).message });
     throw err;
   }
@@ -580,5 +616,7 @@ function tokenInfo(t: TokenSpec): TokenInfo {
     project: t.project ?? null,
     keys: t.keys ?? null,
     expiresAt: t.expiresAt !== undefined ? new Date(t.expiresAt).toISOString() : null,
+    ...(t.execOnly && { execOnly: true }),
+    ...(t.allowCmd && { allowCmd: t.allowCmd }),
   };
 }

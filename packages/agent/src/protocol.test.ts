@@ -37,7 +37,7 @@ test('protocol: requests that are refused, with their code', () => {
     ['{"v":"1","op":"status"}', 'bad_version'],
     ['{"v":1}', 'bad_request', /"op" is missing/],
     ['{"v":1,"op":5}', 'bad_request'],
-    ['{"v":1,"op":"set"}', 'unknown_op', /unknown op "set"; known ops: get, getall, getselected, status, stop/],
+    ['{"v":1,"op":"set"}', 'unknown_op', /unknown op "set"; known ops: get, getall, getselected, status, stop, unlock, lock, exec/],
     ['{"v":1,"op":"__proto__"}', 'unknown_op'],
     ['{"v":1,"op":"status","token":5}', 'bad_request', /"token" must be a string/],
     ['{"v":1,"op":"getall","key":"K"}', 'bad_request', /"key" is only valid with op get/],
@@ -139,4 +139,43 @@ test('protocol: unlock carries the passphrase as hex, decoded into a Buffer and 
   }
   assert.deepEqual(parse('{"v":1,"op":"lock"}'), { op: 'lock', token: undefined });
   assert.equal(errorLine('locked', 'm', { unlock: true }).toString(), '{"v":1,"ok":false,"error":"locked","message":"m","unlock":true}\n');
+});
+
+test('protocol: exec requests', () => {
+  const env = (o: Record<string, string>) => Object.assign(Object.create(null) as object, o);
+  const ok = '"argv":["npm","test"],"cwd":"/w","env":{"PATH":"/bin"}';
+  assert.deepEqual(parse(`{"v":1,"op":"exec",${ok},"only":["A"],"tty":true}`), {
+    op: 'exec',
+    project: null,
+    argv: ['npm', 'test'],
+    cwd: '/w',
+    env: env({ PATH: '/bin' }),
+    only: ['A'],
+    prefix: undefined,
+    tty: true,
+    token: undefined,
+  });
+  // A variable named __proto__ is a variable, not the object's prototype.
+  assert.equal(Object.getPrototypeOf((parse(`{"v":1,"op":"exec","argv":["x"],"cwd":"/","env":{"__proto__":"v"}}`) as { env: object }).env), null);
+  const refused: Array<[string, RegExp]> = [
+    ['"cwd":"/","env":{}', /needs "argv"/],
+    ['"argv":[],"cwd":"/","env":{}', /needs "argv"/],
+    ['"argv":[""],"cwd":"/","env":{}', /needs "argv"/],
+    ['"argv":["a\\u0000b"],"cwd":"/","env":{}', /needs "argv"/],
+    [`"argv":${JSON.stringify(Array(4097).fill('x'))},"cwd":"/","env":{}`, /needs "argv"/],
+    ['"argv":["x"],"cwd":"rel","env":{}', /absolute path/],
+    ['"argv":["x"],"env":{}', /absolute path/],
+    ['"argv":["x"],"cwd":"/","env":[]', /an object of strings/],
+    ['"argv":["x"],"cwd":"/","env":{"A":1}', /map names/],
+    ['"argv":["x"],"cwd":"/","env":{"A=B":"c"}', /map names/],
+    ['"argv":["x"],"cwd":"/","env":{},"tty":"yes"', /"tty" must be a boolean/],
+    ['"argv":["x"],"cwd":"/","env":{},"only":["1A"]', /./],
+  ];
+  for (const [fields, msg] of refused) {
+    assert.throws(
+      () => parse(`{"v":1,"op":"exec",${fields}}`),
+      (e: unknown) => e instanceof ProtocolError && e.code === 'bad_request' && msg.test(e.message),
+      fields,
+    );
+  }
 });

@@ -4,7 +4,10 @@
 import { checkKeyName, checkProjectName } from '@tvault/core';
 import {
   type ErrorCode,
+  type ExecRequest,
   type LockAnswer,
+  MAX_EXEC_ARGS,
+  MAX_EXEC_ENV,
   MAX_PASSPHRASE_BYTES,
   MAX_PREFIX,
   OPS,
@@ -126,7 +129,8 @@ function parseJson(line: Buffer, hadPassphrase: boolean): Exclude<ParsedRequest,
   const token = r.token as string | undefined;
   const op = r.op as Op;
   if (op !== 'get' && r.key !== undefined) throw bad(`"key" is only valid with op get`);
-  if (op !== 'getselected' && (r.only !== undefined || r.prefix !== undefined)) throw bad('"only" and "prefix" are only valid with op getselected');
+  if (op !== 'getselected' && op !== 'exec' && (r.only !== undefined || r.prefix !== undefined))
+    throw bad('"only" and "prefix" are only valid with op getselected and exec');
   if (op === 'unlock' && !hadPassphrase) throw bad(`op unlock needs ${UNLOCK_FIELD}...", the passphrase in lowercase hex`);
   switch (op) {
     case 'stop':
@@ -149,7 +153,33 @@ function parseJson(line: Buffer, hadPassphrase: boolean): Exclude<ParsedRequest,
       if (!only && prefix === undefined) throw bad('op getselected needs "only" or "prefix"');
       return { op, project: projectField(r), only, prefix, token };
     }
+    case 'exec':
+      return { ...execFields(r), token };
   }
+}
+
+const isStringList = (v: unknown): v is string[] => Array.isArray(v) && v.every((x) => typeof x === 'string');
+const hasNul = (s: string) => s.includes('\0');
+
+/** The fields of an exec request: argv, cwd, the base env, the selection, tty. */
+function execFields(r: Record<string, unknown>): ExecRequest {
+  const { argv, cwd, env, tty } = r;
+  if (!isStringList(argv) || !argv.length || argv.length > MAX_EXEC_ARGS || argv.some(hasNul) || !argv[0])
+    throw bad(`op exec needs "argv", 1 to ${MAX_EXEC_ARGS} strings without NUL, the first not empty`);
+  if (typeof cwd !== 'string' || !cwd.startsWith('/') || hasNul(cwd)) throw bad('op exec needs "cwd", an absolute path');
+  if (typeof env !== 'object' || env === null || Array.isArray(env)) throw bad('op exec needs "env", an object of strings');
+  const entries = Object.entries(env as Record<string, unknown>);
+  if (entries.length > MAX_EXEC_ENV) throw bad(`"env" has more than ${MAX_EXEC_ENV} variables`);
+  const base: Record<string, string> = Object.create(null) as Record<string, string>;
+  for (const [k, v] of entries) {
+    if (typeof v !== 'string' || !k || k.includes('=') || hasNul(k) || hasNul(v)) throw bad('"env" must map names (no "=", no NUL) to strings without NUL');
+    base[k] = v;
+  }
+  if (tty !== undefined && typeof tty !== 'boolean') throw bad('"tty" must be a boolean');
+  const only = r.only === undefined ? undefined : keyList(r.only);
+  if (r.prefix !== undefined && (typeof r.prefix !== 'string' || r.prefix.length > MAX_PREFIX))
+    throw bad(`"prefix" must be a string of at most ${MAX_PREFIX} characters`);
+  return { op: 'exec', project: projectField(r), argv, cwd, env: base, only, prefix: r.prefix as string | undefined, tty: tty === true };
 }
 
 // ---- responses ---------------------------------------------------------------------------

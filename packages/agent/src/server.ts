@@ -27,6 +27,11 @@ export interface ServerHooks {
    */
   onRequest(line: Buffer, peer: Peer): Answer | Promise<Answer>;
   onRefused(peer: Peer | null, code: ErrorCode, reason: string): void;
+  /**
+   * A connection on an exec socket (listen kind 'exec'), after the uid check, still paused: its
+   * bytes must be read with the addon's recvFds, which keeps the descriptors (exec.ts).
+   */
+  onExec?(sock: Socket, peer: Peer): void;
 }
 
 // Connection limits (docs/PROTOCOL.md). Each uid may hold PER_UID connections, so that one
@@ -232,7 +237,7 @@ export class AgentServer {
     return this.live.size;
   }
 
-  private accept(sock: Socket): void {
+  private accept(sock: Socket, kind: 'line' | 'exec' = 'line'): void {
     let peer: Peer;
     try {
       peer = peerCred(socketFd(sock));
@@ -242,6 +247,11 @@ export class AgentServer {
     }
     if (!this.hooks.allowPeer(peer)) {
       this.deny(sock, peer, `peer uid ${peer.uid} is not allowed`);
+      return;
+    }
+    if (kind === 'exec') {
+      if (this.hooks.onExec) this.hooks.onExec(sock, peer);
+      else sock.destroy();
       return;
     }
     if (!this.makeRoom(peer)) {
@@ -291,9 +301,10 @@ export class AgentServer {
    * is set around bind(), so there is no moment when the socket exists with a looser mode (no
    * listen-then-chmod window). Errors after that go to onError.
    */
-  listen(path: string, mode = 0o600, onError: (err: Error) => void = () => undefined): Promise<void> {
-    // pauseOnConnect: nothing is read from a client before its credentials are checked.
-    const server = createServer({ allowHalfOpen: true, pauseOnConnect: true }, (sock) => this.accept(sock));
+  listen(path: string, mode = 0o600, onError: (err: Error) => void = () => undefined, kind: 'line' | 'exec' = 'line'): Promise<void> {
+    // pauseOnConnect: nothing is read from a client before its credentials are checked (and on
+    // an exec socket, nothing by Node at all until the request and its descriptors are in).
+    const server = createServer({ allowHalfOpen: true, pauseOnConnect: true }, (sock) => this.accept(sock, kind));
     this.servers.push(server);
     return new Promise((resolve, reject) => {
       const old = process.umask(0o777 & ~mode);

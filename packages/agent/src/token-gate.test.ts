@@ -102,3 +102,45 @@ test('token gate: TokenSet finds a token by its hash, and a reload tells what wa
   assert.deepEqual(a.removedIn(b), [ANY.id]);
   assert.deepEqual(b.removedIn(a), [KEYS.id]);
 });
+
+test('token gate: exec-only tokens run commands but read nothing; exec selections follow keys=', () => {
+  const EXEC = spec('exec', { execOnly: true, project: 'web', keys: ['A', 'B'] });
+  const exec = (only?: string[], prefix?: string, project: string | null = null): Request => ({
+    op: 'exec',
+    argv: ['true'],
+    cwd: '/',
+    env: {},
+    tty: false,
+    only,
+    prefix,
+    project,
+  });
+  for (const req of [get('A'), getall(), sel(['A']), sel(undefined, 'A')]) {
+    assert.throws(
+      () => authorize(EXEC, req, NOW),
+      (e: unknown) => e instanceof ProtocolError && e.code === 'exec_only' && /tvault run --broker/.test(e.message),
+      req.op,
+    );
+  }
+  const ok = (t: TokenSpec, req: Request) => authorize(t, req, NOW) as Extract<Request, { op: 'exec' }>;
+  assert.deepEqual(ok(EXEC, exec()).only, ['A', 'B'], 'no selection: the token keys');
+  assert.deepEqual(ok(EXEC, exec(['B'])).only, ['B']);
+  assert.equal(ok(EXEC, exec()).project, 'web');
+  assert.equal(ok(ANY, exec(undefined, 'APP_')).prefix, 'APP_');
+  assert.equal(ok(ANY, exec()).only, undefined, 'an unrestricted token: the whole project');
+  assert.equal(authorize(EXEC, status(), NOW).op, 'status', 'status stays allowed');
+  for (const [req, code] of [
+    [exec(['C']), 'token_scope'],
+    [exec(undefined, 'A'), 'token_scope'],
+    [exec(undefined, undefined, 'other'), 'token_scope'],
+  ] as const) {
+    assert.throws(
+      () => authorize(EXEC, req, NOW),
+      (e: unknown) => e instanceof ProtocolError && e.code === code,
+    );
+  }
+  assert.throws(
+    () => authorize(spec('x', { execOnly: true }), stop, NOW),
+    (e: unknown) => e instanceof ProtocolError && e.code === 'token_scope',
+  );
+});

@@ -55,6 +55,19 @@ function checkKeys(t: TokenSpec, wanted: readonly string[]): void {
 }
 
 /**
+ * The keys an exec may inject: a token with keys= gets them (or the named ones among them); a
+ * prefix cannot be checked against a list, as with getselected. The command is checked where it
+ * is resolved (exec.ts, allowedCommand).
+ */
+function execSelection(t: TokenSpec, only: string[] | undefined, prefix: string | undefined): string[] | undefined {
+  if (!t.keys) return only;
+  if (prefix !== undefined && !only) throw scope(`this token may use only named keys (${list(t.keys)}); a prefix needs --only with them`);
+  if (!only) return [...t.keys];
+  checkKeys(t, only);
+  return only;
+}
+
+/**
  * Checks a request against its token and returns it with the project resolved for a scoped
  * token. Throws token_required (no or unknown token), token_expired, or token_scope.
  */
@@ -70,6 +83,13 @@ export function authorize<R extends Request>(t: TokenSpec | undefined, req: R, n
     return req;
   }
   const project = projectFor(t, req.project);
+  if (t.execOnly && (req.op === 'get' || req.op === 'getall' || req.op === 'getselected')) {
+    throw new ProtocolError(
+      'exec_only',
+      `this token may run commands with its secrets but not read them (token_id ${t.id}); use tvault run --broker -- COMMAND`,
+    );
+  }
+  if (req.op === 'exec') return { ...req, project, only: execSelection(t, req.only, req.prefix) };
   if (t.keys) {
     if (req.op === 'get') checkKeys(t, [req.key]);
     else if (req.op === 'getall')

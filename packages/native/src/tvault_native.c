@@ -883,6 +883,273 @@ static napi_value AgentCall(napi_env env, napi_callback_info info) {
 #endif
 }
 
+/* ---------- agentConnect ------------------------------------------------------ */
+
+/*
+ * agentConnect(path, timeoutMs, checkDir): the connect of agentCall alone (the same directory
+ * checks, the connect made through the open directory), for a client that keeps the connection:
+ * brokered exec passes its descriptors over it. Returns the connected, non-blocking, close-on-exec
+ * fd, or -1 when nobody listens there; a refusal of the directory throws as agentCall's.
+ */
+static napi_value AgentConnect(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  double timeout_ms;
+  char check[8] = "";
+  size_t clen = 0, plen = 0;
+  if (!get_args(env, info, 3, argv)) return NULL;
+  if (!is_string(env, argv[0])) return throw_type(env, "agentConnect(path, timeoutMs, checkDir): path must be a string");
+  if (napi_get_value_double(env, argv[1], &timeout_ms) != napi_ok || !(timeout_ms >= 1 && timeout_ms <= 3600000))
+    return throw_type(env, "agentConnect: timeoutMs must be a number from 1 to 3600000");
+  if (!is_string(env, argv[2]) || napi_get_value_string_utf8(env, argv[2], check, sizeof check, &clen) != napi_ok ||
+      (strcmp(check, "own") != 0 && strcmp(check, "any") != 0))
+    return throw_type(env, "agentConnect: checkDir must be 'own' or 'any'");
+#ifdef TVAULT_POSIX
+  {
+    napi_value r;
+    int fd;
+    char *path = get_utf8(env, argv[0], &plen);
+    if (path == NULL) {
+      napi_throw_error(env, NULL, "agentConnect: out of memory");
+      return NULL;
+    }
+    fd = connect_checked(env, path, plen, check[0] == 'a', now_ms() + (int64_t)timeout_ms);
+    free(path);
+    if (fd == -2) return NULL; /* a refusal is pending */
+    if (napi_create_int32(env, fd < 0 ? -1 : fd, &r) != napi_ok) {
+      if (fd >= 0) close(fd);
+      return NULL;
+    }
+    return r;
+  }
+#else
+  (void)plen;
+  return throw_unsupported(env);
+#endif
+}
+
+/* ---------- sendFds / recvFds (SCM_RIGHTS) ----------------------------------- */
+
+/*
+ * Brokered exec (docs/PROTOCOL.md, "exec"): the client hands its stdin/stdout/stderr to the agent
+ * over the unix socket. Node cannot: its reads use read(2), which drops ancillary data (the kernel
+ * discards the descriptors). The agent accepts exec connections paused and reads them only here.
+ */
+#define MAX_PASSED_FDS 8
+
+/* A fd list: a JS array of at most MAX_PASSED_FDS fds; 0 and sets n on success. */
+static int get_fd_list(napi_env env, napi_value v, int *fds, uint32_t *n) {
+  bool is_array = false;
+  uint32_t i;
+  if (napi_is_array(env, v, &is_array) != napi_ok || !is_array) return 0;
+  if (napi_get_array_length(env, v, n) != napi_ok || *n > MAX_PASSED_FDS) return 0;
+  for (i = 0; i < *n; i++) {
+    napi_value e;
+    if (napi_get_element(env, v, i, &e) != napi_ok || !get_fd(env, e, &fds[i])) return 0;
+  }
+  return 1;
+}
+
+/*
+ * sendFds(sock, fds, data): one sendmsg of data (at least one byte) with fds attached as
+ * SCM_RIGHTS. Non-blocking; returns the bytes sent (the fds travel with the first of them;
+ * the caller writes the rest without fds). Throws on EAGAIN and any other failure.
+ */
+static napi_value SendFds(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  int sock, fds[MAX_PASSED_FDS];
+  uint32_t nfds = 0;
+  void *data = NULL;
+  size_t len = 0;
+  if (!get_args(env, info, 3, argv)) return NULL;
+  if (!get_fd(env, argv[0], &sock)) return throw_type(env, "sendFds(sock, fds, data): sock must be a non-negative integer");
+  if (!get_fd_list(env, argv[1], fds, &nfds)) return throw_type(env, "sendFds: fds must be an array of at most 8 fds");
+  if (!get_bytes(env, argv[2], &data, &len) || len == 0) return throw_type(env, "sendFds: data must be a non-empty Buffer or Uint8Array");
+#ifdef TVAULT_POSIX
+  {
+    struct msghdr msg;
+    struct iovec iov;
+    union {
+      char buf[CMSG_SPACE(sizeof(int) * MAX_PASSED_FDS)];
+      struct cmsghdr align;
+    } ctl;
+    ssize_t n;
+    napi_value r;
+    memset(&msg, 0, sizeof msg);
+    memset(&ctl, 0, sizeof ctl);
+    iov.iov_base = data;
+    iov.iov_len = len;
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    if (nfds > 0) {
+      struct cmsghdr *c;
+      msg.msg_control = ctl.buf;
+      msg.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
+      c = CMSG_FIRSTHDR(&msg);
+      c->cmsg_level = SOL_SOCKET;
+      c->cmsg_type = SCM_RIGHTS;
+      c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
+      memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
+    }
+    do n = sendmsg(sock, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+    while (n < 0 && errno == EINTR);
+    if (n < 0) return throw_errno(env, errno, "sendmsg");
+    NAPI_OK(napi_create_double(env, (double)n, &r));
+    return r;
+  }
+#else
+  (void)sock;
+  return throw_unsupported(env);
+#endif
+}
+
+#ifdef TVAULT_POSIX
+static void close_all(const int *fds, size_t n) {
+  size_t i;
+  for (i = 0; i < n; i++) close(fds[i]);
+}
+
+/* { data, fds, truncated } for recvFds; closes the fds when the object cannot be built. */
+static napi_value recv_result(napi_env env, const char *buf, size_t len, const int *fds, size_t nfds, bool truncated) {
+  napi_value obj, data, list, v;
+  size_t i;
+  if (napi_create_object(env, &obj) != napi_ok || napi_create_buffer_copy(env, len, buf, NULL, &data) != napi_ok ||
+      napi_create_array_with_length(env, nfds, &list) != napi_ok) {
+    close_all(fds, nfds);
+    return NULL;
+  }
+  for (i = 0; i < nfds; i++) {
+    if (napi_create_int32(env, fds[i], &v) != napi_ok || napi_set_element(env, list, (uint32_t)i, v) != napi_ok) {
+      close_all(fds, nfds);
+      return NULL;
+    }
+  }
+  if (napi_set_named_property(env, obj, "data", data) != napi_ok || napi_set_named_property(env, obj, "fds", list) != napi_ok ||
+      napi_set_named_property(env, obj, "truncated", make_bool(env, truncated)) != napi_ok) {
+    close_all(fds, nfds);
+    return NULL;
+  }
+  return obj;
+}
+#endif
+
+/*
+ * recvFds(sock, maxBytes, maxFds): one non-blocking recvmsg (MSG_CMSG_CLOEXEC). null when nothing
+ * is there yet (EAGAIN); otherwise { data, fds, truncated }, data empty at end of input. At most
+ * maxFds (<= 8) descriptors are kept: the control buffer has room for no more, and the kernel
+ * closes what does not fit and sets MSG_CTRUNC (truncated: true). Descriptors in any other
+ * control message are closed. The caller owns (and must close) the fds it gets.
+ */
+static napi_value RecvFds(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  int sock;
+  double max_bytes, max_fds;
+  if (!get_args(env, info, 3, argv)) return NULL;
+  if (!get_fd(env, argv[0], &sock)) return throw_type(env, "recvFds(sock, maxBytes, maxFds): sock must be a non-negative integer");
+  if (napi_get_value_double(env, argv[1], &max_bytes) != napi_ok || !(max_bytes >= 1 && max_bytes <= 1048576) || floor(max_bytes) != max_bytes)
+    return throw_type(env, "recvFds: maxBytes must be an integer from 1 to 1048576");
+  if (napi_get_value_double(env, argv[2], &max_fds) != napi_ok || !(max_fds >= 0 && max_fds <= MAX_PASSED_FDS) || floor(max_fds) != max_fds)
+    return throw_type(env, "recvFds: maxFds must be an integer from 0 to 8");
+#ifdef TVAULT_POSIX
+  {
+    struct msghdr msg;
+    struct iovec iov;
+    union {
+      char buf[CMSG_SPACE(sizeof(int) * MAX_PASSED_FDS)];
+      struct cmsghdr align;
+    } ctl;
+    struct cmsghdr *c;
+    int got[MAX_PASSED_FDS];
+    size_t ngot = 0, cap = (size_t)max_fds;
+    bool truncated = false;
+    ssize_t n;
+    napi_value r;
+    char *buf = malloc((size_t)max_bytes);
+    if (buf == NULL) {
+      napi_throw_error(env, NULL, "recvFds: out of memory");
+      return NULL;
+    }
+    memset(&msg, 0, sizeof msg);
+    memset(&ctl, 0, sizeof ctl);
+    iov.iov_base = buf;
+    iov.iov_len = (size_t)max_bytes;
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    /* Room for cap descriptors only (at least one cmsg header, so an excess is seen as CTRUNC). */
+    msg.msg_control = ctl.buf;
+    msg.msg_controllen = CMSG_SPACE(sizeof(int) * (cap ? cap : 1));
+    do n = recvmsg(sock, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+    while (n < 0 && errno == EINTR);
+    if (n < 0) {
+      int err = errno;
+      free(buf);
+      if (err == EAGAIN || err == EWOULDBLOCK) {
+        NAPI_OK(napi_get_null(env, &r));
+        return r;
+      }
+      return throw_errno(env, err, "recvmsg");
+    }
+    if (msg.msg_flags & MSG_CTRUNC) truncated = true;
+    for (c = CMSG_FIRSTHDR(&msg); c != NULL; c = CMSG_NXTHDR(&msg, c)) {
+      size_t k, count;
+      if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS || c->cmsg_len < CMSG_LEN(0)) continue;
+      count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+      for (k = 0; k < count; k++) {
+        int fd;
+        memcpy(&fd, CMSG_DATA(c) + k * sizeof(int), sizeof fd);
+        if (ngot < cap) got[ngot++] = fd;
+        else {
+          close(fd); /* more than asked for: never handed on */
+          truncated = true;
+        }
+      }
+    }
+    r = recv_result(env, buf, (size_t)n, got, ngot, truncated);
+    wipe(buf, (size_t)max_bytes);
+    free(buf);
+    return r;
+  }
+#else
+  (void)sock;
+  return throw_unsupported(env);
+#endif
+}
+
+/* ---------- pipe ---------------------------------------------------------------- */
+
+/*
+ * pipe() -> [readFd, writeFd], both close-on-exec: Node has no pipe(2), and the client API
+ * (packages/client) passes a pipe's write end to the agent as a brokered child's stdout.
+ */
+static napi_value Pipe(napi_env env, napi_callback_info info) {
+  (void)info;
+#ifdef TVAULT_POSIX
+  {
+    int p[2];
+    napi_value arr, v;
+#if defined(__linux__)
+    if (pipe2(p, O_CLOEXEC) != 0) return throw_errno(env, errno, "pipe2");
+#else
+    if (pipe(p) != 0) return throw_errno(env, errno, "pipe");
+    if (fcntl(p[0], F_SETFD, FD_CLOEXEC) != 0 || fcntl(p[1], F_SETFD, FD_CLOEXEC) != 0) {
+      int err = errno;
+      close(p[0]);
+      close(p[1]);
+      return throw_errno(env, err, "fcntl(FD_CLOEXEC)");
+    }
+#endif
+    if (napi_create_array_with_length(env, 2, &arr) != napi_ok || napi_create_int32(env, p[0], &v) != napi_ok ||
+        napi_set_element(env, arr, 0, v) != napi_ok || napi_create_int32(env, p[1], &v) != napi_ok || napi_set_element(env, arr, 1, v) != napi_ok) {
+      close(p[0]);
+      close(p[1]);
+      return NULL;
+    }
+    return arr;
+  }
+#else
+  return throw_unsupported(env);
+#endif
+}
+
 /* ---------- module ---------------------------------------------------------- */
 
 static napi_value Init(napi_env env, napi_value exports) {
@@ -897,6 +1164,10 @@ static napi_value Init(napi_env env, napi_value exports) {
       {"zero", NULL, Zero, NULL, NULL, NULL, napi_enumerable, NULL},
       {"sdNotify", NULL, SdNotify, NULL, NULL, NULL, napi_enumerable, NULL},
       {"agentCall", NULL, AgentCall, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"agentConnect", NULL, AgentConnect, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"pipe", NULL, Pipe, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"sendFds", NULL, SendFds, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"recvFds", NULL, RecvFds, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   NAPI_OK(napi_define_properties(env, exports, sizeof props / sizeof props[0], props));
   return exports;

@@ -17,7 +17,7 @@ export const MAX_PREFIX = 255;
 
 // ---- requests ------------------------------------------------------------------------------
 
-export const OPS = ['get', 'getall', 'getselected', 'status', 'stop', 'unlock', 'lock'] as const;
+export const OPS = ['get', 'getall', 'getselected', 'status', 'stop', 'unlock', 'lock', 'exec'] as const;
 export type Op = (typeof OPS)[number];
 
 /**
@@ -32,6 +32,7 @@ export type Request = (
   | { op: 'status'; project?: string | null }
   | { op: 'stop' }
   | { op: 'lock' }
+  | ExecRequest
 ) & { token?: string };
 
 /**
@@ -72,6 +73,54 @@ export function requestLine(req: Request): string {
   return JSON.stringify({ v: PROTOCOL_VERSION, ...req }) + '\n';
 }
 
+// ---- brokered exec (PROTOCOL.md, "exec") ---------------------------------------------------
+
+/**
+ * `exec`: the agent runs argv with the secrets in an environment it builds itself; the caller
+ * sends only names. Sent on the exec socket (execSocketPath), in one sendmsg with the caller's
+ * stdin, stdout and stderr attached (SCM_RIGHTS). `env` is the caller's base environment, which
+ * must hold no secret: the agent filters it (TVAULT_*, loader and shell variables) anyway.
+ */
+export interface ExecRequest {
+  op: 'exec';
+  project?: string | null;
+  argv: string[];
+  cwd: string;
+  env: Record<string, string>;
+  only?: string[];
+  prefix?: string;
+  /** Whether the caller's stdout is a terminal (told to the child's masker; see PROTOCOL.md). */
+  tty: boolean;
+}
+
+/** The exec socket beside an agent socket (the same directory, the same access rules). */
+export function execSocketPath(agentSocket: string): string {
+  const slash = agentSocket.lastIndexOf('/');
+  return `${slash >= 0 ? agentSocket.slice(0, slash + 1) : ''}exec.sock`;
+}
+
+/** The caller's descriptors an exec request carries: stdin, stdout, stderr, in that order. */
+export const EXEC_FDS = 3;
+export const MAX_EXEC_ARGS = 4096;
+export const MAX_EXEC_ENV = 4096;
+/** Signals the caller may forward to the child after the request: `{"signal":"SIGINT"}` lines. */
+export const EXEC_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH'] as const;
+
+/** `exec`, first answer: the child runs. Names only, never a value. */
+export interface ExecStartedAnswer {
+  started: true;
+  project: string;
+  keys: string[];
+}
+
+/** `exec`, last answer: how it ended; `status` is what `run` would exit with (128+N, 126, 127...). */
+export interface ExecExitAnswer {
+  exit: { code: number | null; signal: string | null } | null;
+  status: number;
+  /** Why the child could not start (not found, not executable), for the caller's stderr. */
+  message?: string;
+}
+
 // ---- answers -------------------------------------------------------------------------------
 
 /** `get`: one value. */
@@ -96,6 +145,10 @@ export interface TokenInfo {
   project: string | null;
   keys: readonly string[] | null;
   expiresAt: string | null;
+  /** May only run commands with the secrets (exec), never read them. */
+  execOnly?: boolean;
+  /** The commands (argv prefixes) an exec may run; absent: any. */
+  allowCmd?: ReadonlyArray<readonly string[]>;
 }
 
 /** `status`: the agent's state; no secret. */
@@ -194,6 +247,7 @@ export const ERROR_CODES = [
   'token_expired',
   'wrong_passphrase',
   'unlock_backoff',
+  'exec_only',
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
 
@@ -237,6 +291,8 @@ export const CLIENT_ACTIONS: Readonly<Record<ErrorCode, ClientAction>> = {
   // Answers to `unlock`, which only `tvault unlock` (and a read that offers to unlock) sends.
   wrong_passphrase: 'final',
   unlock_backoff: 'final',
+  // An exec-only token may run commands with its secrets (exec) but not read them.
+  exec_only: 'final',
 };
 
 /** The action on a code; one this client does not know (from a newer agent) falls back, as PROTOCOL.md says. */

@@ -64,7 +64,7 @@ test('tokens: a bad line is refused with its line number and why, never with the
     ['tok-a#x', /line 1: a token may hold only letters, digits/],
     ['project=backend keys=A', /line 1: the first field looks like an attribute \(name=value\), not a token/],
     ['tok-a tok-b', /line 1: field 2 is not an attribute \(name=value\); a line holds one token/],
-    ['tok-a color=red', /line 1: unknown attribute "color" \(known: project, keys, expires, name, created\)/],
+    ['tok-a color=red', /line 1: unknown attribute "color" \(known: project, keys, expires, name, created, exec, cmds\)/],
     ['tok-a SECRETSECRET=1', /line 1: field 2 is an unknown attribute/],
     ['tok-a name=a name=b', /line 1: name is given twice/],
     ['tok-a:web project=api', /line 1: project is given twice \(as :project and project=\)/],
@@ -148,4 +148,26 @@ test('tokens: describeScope', () => {
   assert.equal(describeScope({ project: 'web' }), 'project web, all keys');
   assert.equal(describeScope({ keys: ['A', 'B'] }), 'any project, keys A,B');
   assert.equal(describeScope({ project: 'web', keys: ['A'] }), 'project web, keys A');
+});
+
+test('tokens: exec=only and cmds= (commands by ";", words by ",", URI-encoded), round trip', () => {
+  const [t] = parse(`sha256:${H} exec=only cmds=npm,test;pytest;my%20tool,--flag%3Dx%2Cy%3Bz keys=A`);
+  assert.equal(t.execOnly, true);
+  assert.deepEqual(t.allowCmd, [['npm', 'test'], ['pytest'], ['my tool', '--flag=x,y;z']]);
+  const again = parse(formatTokenLine({ hash: H, keys: ['A'], execOnly: true, allowCmd: t.allowCmd }))[0];
+  assert.deepEqual([again.execOnly, again.allowCmd], [true, t.allowCmd]);
+  assert.equal(describeScope(t), 'exec-only (commands: npm test; pytest; my tool --flag=x,y;z), any project, keys A');
+  assert.equal(describeScope({ execOnly: true }), 'exec-only (any command), any project, all keys');
+  for (const [line, msg] of [
+    [`sha256:${H} exec=yes`, /exec= has one value: only/],
+    [`sha256:${H} cmds=npm,,test`, /empty word/],
+    [`sha256:${H} cmds=a;`, /empty word/],
+    [`sha256:${H} cmds=%zz`, /malformed %-escape/],
+  ] as const) {
+    assert.throws(
+      () => parse(line),
+      (e: unknown) => e instanceof Error && /line 1/.test(e.message) && msg.test(e.message),
+      line,
+    );
+  }
 });

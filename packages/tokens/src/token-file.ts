@@ -6,7 +6,9 @@
 //   TOKEN[:project] [attr=value ...]   the raw token, the agent page's form; hashed on reading
 //                                      ("=" in a raw token only as trailing base64 padding)
 //
-// Attributes: project=P, keys=K1,K2, expires=2026-12-01T00:00:00Z, name=N, created=TIME.
+// Attributes: project=P, keys=K1,K2, expires=2026-12-01T00:00:00Z, name=N, created=TIME,
+// exec=only (may run commands with the secrets, never read them), cmds=npm,test;pytest (the
+// commands an exec may run: `;` between commands, `,` between words, each word URI-encoded).
 // `#` starts a comment (a whole line, or the rest of a line after a blank); blank lines are
 // ignored. A raw token is hashed straight from the file's bytes and never becomes a JS string,
 // and no error message quotes a field that could be a token: errors name the line number.
@@ -34,7 +36,7 @@ export const defaultTokenFile = (vaultDir: string): string => join(vaultDir, 'ag
 const TOKEN_FILE: PrivacyRule = { type: 'file', forbid: 0o077 };
 const HASH_PREFIX = Buffer.from('sha256:');
 const MAX_RAW_TOKEN = 512;
-const ATTRS = ['project', 'keys', 'expires', 'name', 'created'] as const;
+const ATTRS = ['project', 'keys', 'expires', 'name', 'created', 'exec', 'cmds'] as const;
 type Attr = (typeof ATTRS)[number];
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 // Raw tokens: base64, base64url, hex and the like. No ':' (it separates the project) and no '#'.
@@ -57,6 +59,10 @@ export interface TokenSpec {
   /** Epoch ms after which the token is refused with token_expired. */
   readonly expiresAt?: number;
   readonly created?: string;
+  /** exec=only: the token may run commands with the secrets (brokered exec) but never read them. */
+  readonly execOnly?: true;
+  /** cmds=: the only commands (argv prefixes) an exec may run; absent: any. */
+  readonly allowCmd?: ReadonlyArray<readonly string[]>;
 }
 
 export const tokenId = (hash: string): string => hash.slice(0, 8);
@@ -65,12 +71,20 @@ export function hashToken(token: string | Uint8Array): string {
   return createHash('sha256').update(token).digest('hex');
 }
 
-export const isUnrestricted = (t: TokenSpec): boolean => t.project === undefined && t.keys === undefined;
+export const isUnrestricted = (t: TokenSpec): boolean => t.project === undefined && t.keys === undefined && !t.execOnly && t.allowCmd === undefined;
 
 /** A token's scope in words, everywhere it is shown: "project backend, keys A,B", "unrestricted". */
-export function describeScope(t: { project?: string | null; keys?: readonly string[] | null }): string {
+export function describeScope(t: {
+  project?: string | null;
+  keys?: readonly string[] | null;
+  execOnly?: boolean;
+  allowCmd?: ReadonlyArray<readonly string[]>;
+}): string {
   const parts = [t.project != null ? `project ${t.project}` : 'any project', t.keys ? `keys ${t.keys.join(',')}` : 'all keys'];
-  return t.project == null && !t.keys ? 'unrestricted' : parts.join(', ');
+  const base = t.project == null && !t.keys ? 'unrestricted' : parts.join(', ');
+  if (!t.execOnly && !t.allowCmd) return base;
+  const cmds = t.allowCmd ? `commands: ${t.allowCmd.map((c) => c.join(' ')).join('; ')}` : 'any command';
+  return `${t.execOnly ? 'exec-only' : 'read and exec'} (${cmds}), ${t.execOnly && base === 'unrestricted' ? 'any project, all keys' : base}`;
 }
 
 // ---- values -------------------------------------------------------------------------------
@@ -141,6 +155,26 @@ export function checkTokenFlag<T>(flag: string, fn: () => T): T {
     throw err;
   }
 }
+
+/** `cmds=` to argv prefixes: `;` between commands, `,` between words, words URI-encoded. */
+export function parseAllowCmd(text: string): string[][] {
+  const cmds = text.split(';').map((c) =>
+    c.split(',').map((w) => {
+      let word: string;
+      try {
+        word = decodeURIComponent(w);
+      } catch {
+        throw new ValueError('cmds= has a malformed %-escape');
+      }
+      if (!word || word.includes('\0')) throw new ValueError('cmds= has an empty word (commands are separated by ";", words by ",")');
+      return word;
+    }),
+  );
+  return cmds;
+}
+
+/** The `cmds=` value for argv prefixes. */
+export const formatAllowCmd = (cmds: ReadonlyArray<readonly string[]>): string => cmds.map((c) => c.map(encodeURIComponent).join(',')).join(';');
 
 // ---- lines --------------------------------------------------------------------------------
 
@@ -224,7 +258,10 @@ function parseLine(buf: Buffer, fields: Array<[number, number]>, line: number): 
   const expires = attrs.get('expires');
   const name = attrs.get('name');
   const created = attrs.get('created');
+  const exec = attrs.get('exec');
+  const cmds = attrs.get('cmds');
   if (created !== undefined) checkTime('created', created);
+  if (exec !== undefined && exec !== 'only') throw new ValueError('exec= has one value: only');
   return {
     hash: cred.hash,
     id: tokenId(cred.hash),
@@ -235,6 +272,8 @@ function parseLine(buf: Buffer, fields: Array<[number, number]>, line: number): 
     ...(keys !== undefined && { keys: checkTokenKeys(keys) }),
     ...(expires !== undefined && { expiresAt: checkTime('expires', expires) }),
     ...(created !== undefined && { created }),
+    ...(exec === 'only' && { execOnly: true as const }),
+    ...(cmds !== undefined && { allowCmd: parseAllowCmd(cmds) }),
   };
 }
 
@@ -280,6 +319,8 @@ export function formatTokenLine(t: Omit<TokenSpec, 'id' | 'line' | 'stored' | 'e
     t.keys && `keys=${t.keys.join(',')}`,
     t.expires !== undefined && `expires=${t.expires}`,
     t.created !== undefined && `created=${t.created}`,
+    t.execOnly && 'exec=only',
+    t.allowCmd && `cmds=${formatAllowCmd(t.allowCmd)}`,
   ].filter(Boolean);
   return [`sha256:${t.hash}`, ...attrs].join('  ') + '\n';
 }

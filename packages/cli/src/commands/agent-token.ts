@@ -74,13 +74,25 @@ async function reloadAgent(dir: string, file: string, newToken?: string): Promis
 
 const auditActor = (tokenId: string): Actor => ({ ...directActor(), tokenId });
 
-async function create(a: A<{ keys?: string; ttl?: string; name?: string; force?: boolean }>) {
+/** --allow-cmd 'npm test' (repeatable): argv prefixes, split on blanks (no quoting: one word per blank-separated piece). */
+function allowCmdFlag(list: string[] | undefined): string[][] | undefined {
+  if (!list?.length) return undefined;
+  return list.map((c) => {
+    const words = String(c).trim().split(/\s+/).filter(Boolean);
+    if (!words.length) throw usageError('--allow-cmd needs a command, like --allow-cmd "npm test"');
+    return words;
+  });
+}
+
+async function create(a: A<{ keys?: string; ttl?: string; name?: string; force?: boolean; execOnly?: boolean; allowCmd?: string[] }>) {
   const dir = resolveVaultDir(a.vault);
   const file = tokenFileOf(a, dir);
   const project = a.project !== undefined ? checkTokenFlag('--project', () => checkTokenProject(a.project!)) : undefined;
   const keys = a.keys !== undefined ? checkTokenFlag('--keys', () => checkTokenKeys(a.keys!)) : undefined;
   const name = a.name !== undefined ? checkTokenFlag('--name', () => checkTokenName(a.name!)) : undefined;
   const ttlMs = a.ttl !== undefined ? parseDuration(a.ttl, '--ttl', MAX_TTL) : 0;
+  const execOnly = a.execOnly ? (true as const) : undefined;
+  const allowCmd = allowCmdFlag(a.allowCmd);
   if (a.ttl !== undefined && !ttlMs) throw usageError('--ttl must be a positive duration, like 1h or 30d; leave it out for a token that does not expire');
   // Decided before anything is written: a token nobody could see must not be stored.
   if (!process.stdout.isTTY && !a.force) {
@@ -95,7 +107,7 @@ async function create(a: A<{ keys?: string; ttl?: string; name?: string; force?:
       const id = tokenId(hash);
       const now = Date.now();
       const expires = ttlMs ? isoTime(now + ttlMs) : undefined;
-      const line = Buffer.from(formatTokenLine({ hash, name, project, keys, expires, created: isoTime(now) }));
+      const line = Buffer.from(formatTokenLine({ hash, name, project, keys, expires, created: isoTime(now), execOnly, allowCmd }));
       ensureTokenFile(file);
       await editTokenFile(file, (buf, tokens) => {
         if (name !== undefined && tokens.some((t) => t.name === name))
@@ -103,7 +115,7 @@ async function create(a: A<{ keys?: string; ttl?: string; name?: string; force?:
         const sep = buf.length && buf[buf.length - 1] !== 0x0a ? Buffer.from('\n') : Buffer.alloc(0);
         return Buffer.concat([buf, sep, line]);
       });
-      const scope = describeScope({ project, keys });
+      const scope = describeScope({ project, keys, execOnly, allowCmd });
       try {
         vault.audit(
           { op: 'token.create', project, keys, detail: [name && `name=${name}`, `scope=${scope}`, `expires=${expires ?? 'never'}`].filter(Boolean).join(' ') },
@@ -146,11 +158,15 @@ function list(a: A<object>) {
     keys: t.keys ?? null,
     expires: t.expiresAt !== undefined ? isoTime(t.expiresAt) : null,
     expired: t.expiresAt !== undefined && now >= t.expiresAt,
+    execOnly: t.execOnly === true,
+    allowCmd: t.allowCmd ?? null,
     stored: t.stored,
     line: t.line,
   }));
   if (a.json) return printJson(rows);
   if (!rows.length) return void process.stderr.write(`no tokens in ${file}\n`);
+  // What a token may run is shown once a file holds an exec token (exec=only or cmds=).
+  const exec = rows.some((r) => r.execOnly || r.allowCmd);
   printTable(
     rows.map((r) => [
       r.id,
@@ -159,9 +175,10 @@ function list(a: A<object>) {
       r.keys?.join(',') ?? '(all)',
       r.expires ?? 'never',
       r.expired ? 'expired' : 'active',
+      ...(exec ? [r.execOnly ? 'exec-only' : 'read+exec', r.allowCmd ? r.allowCmd.map((c) => c.join(' ')).join('; ') : '(any command)'] : []),
       r.stored === 'raw' ? 'raw token in file' : 'hash',
     ]),
-    ['ID', 'NAME', 'PROJECT', 'KEYS', 'EXPIRES', 'STATE', 'STORED'],
+    ['ID', 'NAME', 'PROJECT', 'KEYS', 'EXPIRES', 'STATE', ...(exec ? ['MAY', 'COMMANDS'] : []), 'STORED'],
   );
   if (rows.some((r) => r.stored === 'raw')) {
     process.stderr.write(
@@ -221,6 +238,12 @@ export function tokenCommands(y: Y): Y {
           .option('keys', { type: 'string', describe: 'the only keys it may read, comma-separated (default: all)' })
           .option('ttl', { type: 'string', describe: 'expire it after this long, like 1h or 30d (default: never)' })
           .option('name', { type: 'string', describe: 'a name to list and revoke it by' })
+          .option('exec-only', { type: 'boolean', describe: 'it may run commands with the secrets (tvault run --broker) but never read them' })
+          .option('allow-cmd', {
+            type: 'string',
+            array: true,
+            describe: "the only command (argv prefix) an exec may run, like 'npm test' (repeatable; default: any)",
+          })
           .option('force', { type: 'boolean', describe: 'print the token even when stdout is not a terminal' })
           .example('tvault agent token create -p backend --keys DATABASE_URL --ttl 8h --name ci', 'a token that reads one key of backend for 8 hours')
           .example(

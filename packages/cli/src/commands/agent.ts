@@ -12,6 +12,7 @@ import { agentRequest, isSocket } from '../agent-client';
 import { type AgentStartFlags, startOptions } from '../flags';
 import { printJson } from '../output';
 import { getPassphrase } from '../passphrase';
+import { isDangerous } from '../dangerous-env';
 import type { GlobalArgs } from '../session';
 import { isOwnAgent, probeAgent } from './agent-probe';
 import { serviceCommands } from './agent-service';
@@ -90,7 +91,13 @@ async function start(a: A<AgentStartFlags>) {
       );
     }
   }
-  const opts = { dir: resolveVaultDir(a.vault), readPassphrase: () => getPassphrase('Vault passphrase (agent): '), ...options };
+  const opts = {
+    dir: resolveVaultDir(a.vault),
+    readPassphrase: () => getPassphrase('Vault passphrase (agent): '),
+    ...options,
+    // Brokered exec filters the caller's environment with the same list as `run` (exec.ts).
+    isDangerousName: isDangerous,
+  };
   await loadAgent().startAgent(opts);
 }
 

@@ -4,6 +4,9 @@ import { ExitCode, TvaultError, usageError } from '@tvault/core';
 import { checkInjectable } from '../dangerous-env';
 import { ENV_FORMATS, formatEnv } from '../env-format';
 import { childEnv, pristineBase, runChild, RUN_FAILED } from '../run';
+import type { TokenInfo } from '@tvault/protocol';
+import { agentRequest } from '../agent-client';
+import { runBrokered } from '../broker';
 import { type GlobalArgs, IDENTITY_OPTION, type PlainSecret, type ProjectSecrets, Session } from '../session';
 import { readSecretsFrom } from '../commit-files';
 
@@ -38,6 +41,7 @@ function readSelected(a: SelectArgs, s: Session, sel: ReturnType<typeof selectio
 }
 
 interface RunArgs extends SelectArgs {
+  broker?: boolean;
   strict?: boolean;
   pristine?: boolean;
   allowDangerous?: string[];
@@ -46,6 +50,10 @@ interface RunArgs extends SelectArgs {
 function runOptions(c: Y): Y {
   return selectOptions(c)
     .option('from', { type: 'string', describe: 'read a committable file (tvault seal) instead of the vault: only an identity is needed' })
+    .option('broker', {
+      type: 'boolean',
+      describe: 'let the agent run the command: this process never holds a value (automatic with an exec-only token)',
+    })
     .option('strict', { type: 'boolean', describe: 'fail if a key named by --only or required by tvault.toml is missing (run: before the child starts)' })
     .option('pristine', { type: 'boolean', describe: 'give the child only the secrets plus a minimal PATH, HOME and TERM' })
     .option('allow-dangerous', {
@@ -71,6 +79,7 @@ export async function runWithSecrets(a: RunArgs, cmd: string[]): Promise<number>
   if (!cmd.length) throw usageError('nothing to run: tvault run -- COMMAND [ARGS...]');
   const s = new Session(a);
   const sel = selection(a);
+  if (a.broker || tokenIsExecOnly(s)) return runThroughAgent(a, s, sel, cmd);
   let secrets: PlainSecret[];
   try {
     const read = await readSelected(a, s, sel);
@@ -91,6 +100,30 @@ export async function runWithSecrets(a: RunArgs, cmd: string[]): Promise<number>
   const inject = Object.fromEntries(secrets.map((x) => [x.name, x.value]));
   if (!a.pristine) return runChild(cmd, childEnv(process.env, inject));
   return runChild(cmd, childEnv(pristineBase(), inject), { lookupPath: process.env.PATH ?? '' });
+}
+
+/** With TVAULT_AGENT_TOKEN, whether the agent says the token may only exec (then run is brokered). */
+function tokenIsExecOnly(s: Session): boolean {
+  if (!process.env.TVAULT_AGENT_TOKEN) return false;
+  const res = agentRequest(s.dir, { op: 'status' });
+  return !!res?.ok && (res.token as TokenInfo | undefined)?.execOnly === true;
+}
+
+/** --broker: the agent runs the command (broker.ts); only names leave this process. */
+async function runThroughAgent(a: RunArgs, s: Session, sel: { only?: string[]; prefix?: string }, cmd: string[]): Promise<number> {
+  if (a.pristine || a.allowDangerous?.length || a.strict) {
+    process.stderr.write('tvault: --broker: the agent builds the environment itself; --pristine, --allow-dangerous and --strict do not apply\n');
+    return RUN_FAILED;
+  }
+  try {
+    return await runBrokered({ vaultDir: s.dir, project: s.explicitProject(), argv: cmd, ...sel });
+  } catch (err) {
+    if (err instanceof TvaultError) {
+      process.stderr.write(`tvault: ${err.message}\n`);
+      return RUN_FAILED;
+    }
+    throw err;
+  }
 }
 
 /**

@@ -1,0 +1,70 @@
+// `tvault run --broker -- cmd`: the agent runs the command (docs/PROTOCOL.md, "exec"). This
+// process sends the command, the secret names and its own stdin, stdout and stderr (as
+// descriptors, over the exec socket) and waits for the exit status; it never holds a value.
+// Signals it gets are forwarded; if it dies, the agent ends the child. The conversation is
+// @tvault/client's, the API orchestrators use.
+import { isatty } from 'node:tty';
+import { TvaultError, vaultFiles } from '@tvault/core/base';
+import { EXEC_SIGNALS, execSocketPath } from '@tvault/protocol';
+import { BrokerError, baseEnv, connectExec, converse } from '@tvault/client';
+
+export const RUN_FAILED = 125;
+
+export interface BrokerRun {
+  vaultDir: string;
+  project: string | null;
+  argv: string[];
+  only?: string[];
+  prefix?: string;
+}
+
+/**
+ * Runs argv through the agent and resolves with the exit status to exit with: the child's own,
+ * 128+N for a signal, 126/127 from the agent, 125 when the agent refused (its message on stderr).
+ */
+export async function runBrokered(o: BrokerRun): Promise<number> {
+  const token = process.env.TVAULT_AGENT_TOKEN;
+  let sock;
+  try {
+    sock = connectExec(execSocketPath(vaultFiles(o.vaultDir).sock), token ? 'any' : 'own');
+  } catch (err) {
+    throw err instanceof BrokerError ? new TvaultError(err.message) : err;
+  }
+  const conv = converse(
+    sock,
+    {
+      op: 'exec',
+      project: o.project,
+      argv: o.argv,
+      cwd: process.cwd(),
+      env: baseEnv(),
+      ...(o.only && { only: o.only }),
+      ...(o.prefix !== undefined && { prefix: o.prefix }),
+      tty: isatty(1),
+      ...(token && { token }),
+    },
+    [0, 1, 2],
+  );
+  const handlers = EXEC_SIGNALS.map((sig) => {
+    const h = () => conv.signal(sig);
+    process.on(sig, h);
+    return [sig, h] as const;
+  });
+  try {
+    const r = await conv.done;
+    if (r.unmasked.length) {
+      const n = r.unmasked.length;
+      process.stderr.write(
+        `tvault: warning: ${r.unmasked.join(', ')} ${n > 1 ? 'are' : 'is'} shorter than 8 bytes and ${n > 1 ? 'were' : 'was'} not masked in the output\n`,
+      );
+    }
+    if (r.message) process.stderr.write(`tvault: ${r.message}\n`);
+    return r.status;
+  } catch (err) {
+    if (!(err instanceof BrokerError)) throw err;
+    process.stderr.write(`tvault: ${err.message}\n`);
+    return RUN_FAILED;
+  } finally {
+    handlers.forEach(([sig, h]) => process.off(sig, h));
+  }
+}
