@@ -22,7 +22,14 @@ const CLI = join(ROOT, 'packages/cli');
 /** Native modules: where their binaries are, and the dependencies only their install scripts use. */
 const NATIVE = {
   'better-sqlite3': { binaries: ['build/Release/better_sqlite3.node'], installOnly: ['prebuild-install'], gyp: ['rebuild', '--release'] },
-  argon2: { binaries: ['build/Release/argon2.node'], installOnly: ['cross-env'], gyp: ['rebuild'] },
+  // argon2 ships N-API prebuilds (node-gyp-build loads build/Release first, then prebuilds/):
+  // npm ci builds it only where no prebuild fits, so either may be what this machine has.
+  argon2: {
+    binaries: ['build/Release/argon2.node'],
+    prebuilt: [`prebuilds/${process.platform}-${process.arch}/argon2.${process.platform === 'linux' ? 'glibc.' : ''}node`],
+    installOnly: ['cross-env'],
+    gyp: ['rebuild'],
+  },
   '@tvault/native': { binaries: ['build/Release/tvault_native.node'], installOnly: [], gyp: ['rebuild'] },
 };
 
@@ -83,6 +90,9 @@ function copyPackage(name, dir, pkg, to) {
   delete out.files; // we chose the files; npm pack must not drop the binaries
   delete out.devDependencies;
   if (native) {
+    // The binaries this machine has: the built ones, else the module's own prebuilds.
+    const have = (list) => list?.every((bin) => existsSync(join(dir, bin)));
+    if (!have(native.binaries) && have(native.prebuilt)) native.binaries = native.prebuilt;
     for (const bin of native.binaries) {
       if (!existsSync(join(dir, bin))) throw new Error(`pack-cli: ${name} is not built (${bin}); run npm ci`);
       mkdirSync(dirname(join(to, bin)), { recursive: true });
