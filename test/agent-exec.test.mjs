@@ -374,7 +374,7 @@ test('audit rows and logs: exec and exec.exit with names, argv0, a hash of argv,
 });
 
 test('a delegate (another uid) with an exec-only token runs the command, cannot read the values nor the child environ', async (t) => {
-  requireRoot(t, 'needs root for setpriv and another uid');
+  if (!requireRoot(t, 'needs root for setpriv and another uid')) return;
   const v = makeVault(t);
   assert.equal(v.run(['set', 'API_KEY', '--stdin'], { input: SECRET }).code, 0);
   const file = writeTokens(join(v.dir, 'tokens'), `sha256:${tokenHash(EXEC_TOKEN)} exec=only name=exec\n`);
