@@ -12,7 +12,7 @@ const RUNS = Number(process.argv[3] ?? 11);
 const node = process.execPath;
 const { dir, cleanup } = tempDir();
 try {
-  const vaultEnv = { TVAULT_DIR: join(dir, 'vault'), TVAULT_PASSPHRASE: 'bench', TVAULT_NO_AGENT: '1' };
+  const vaultEnv = { TVAULT_DIR: join(dir, 'vault'), TVAULT_PASSPHRASE: 'bench-passphrase', TVAULT_NO_AGENT: '1' };
   timeOnce(node, tvaultArgs('init', ...CHEAP_KDF), { env: vaultEnv });
   const dotenv = join(dir, 'in.env');
   writeFileSync(dotenv, Array.from({ length: N }, (_, i) => `KEY_${i}=value-${i}-${'x'.repeat(40)}\n`).join(''));
