@@ -3,31 +3,15 @@
 // A real agent on a temp vault; the package bundled from its TypeScript source.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { ROOT, makeVault } from './helpers.mjs';
+import { bundleSources, makeVault } from './helpers.mjs';
 import { startAgent, tokenHash, writeTokens } from './agent-helpers.mjs';
 
 const SECRET = 'client-api-secret-9d2e71';
 const TOKEN = 'tokenHHHH-client-exec-only-0123456789';
 
 async function loadClient() {
-  const { build } = await import('esbuild');
-  const out = mkdtempSync(join(ROOT, 'node_modules', '.tvault-client-test-'));
-  process.on('exit', () => rmSync(out, { recursive: true, force: true }));
-  await build({
-    entryPoints: { client: join(ROOT, 'packages/client/src/index.ts') },
-    outdir: out,
-    outExtension: { '.js': '.cjs' },
-    bundle: true,
-    platform: 'node',
-    target: 'node20',
-    format: 'cjs',
-    external: ['@tvault/native'],
-    logLevel: 'error',
-  });
-  return createRequire(join(out, 'x.cjs'))('./client.cjs');
+  return (await bundleSources('client', { client: 'packages/client/src/index.ts' })).require('./client.cjs');
 }
 
 test('client API: names in, status and masked output out; an exec-only token that may not read', async (t) => {
