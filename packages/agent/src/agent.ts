@@ -11,6 +11,7 @@ import {
   Vault,
   checkPrivateDir,
   formatDuration,
+  leaseRefusal,
   lockedError,
   noVaultError,
   vaultFiles,
@@ -291,6 +292,8 @@ class Agent {
   /** Derives the KEK in the KDF worker (as a start does) and holds it; rate-limited (unlock-backoff.ts). */
   private async unlock(pass: Uint8Array, peer: Peer): Promise<LockAnswer> {
     if (this.key.held) return { pid: process.pid, unlocked: true, already: true };
+    const leased = leaseRefusal(this.o.dir);
+    if (leased) throw new ProtocolError('locked', leased);
     const refused = this.backoff.refusal(Date.now());
     if (refused) {
       this.log.warn({ ev: 'unlock', result: 'backoff', failures: this.backoff.failures, peer: { uid: peer.uid, pid: peer.pid } });
@@ -502,6 +505,12 @@ function shutInspector(): void {
  * from then on the agent ends the process itself. Rejects, with nothing left behind, if it
  * cannot start.
  */
+/** A handoff's live lease on the vault is a refusal to hold its key (exit 3). */
+function refuseWhileLeased(dir: string): void {
+  const why = leaseRefusal(dir);
+  if (why) throw new TvaultError(`${why}; start the agent after it`, ExitCode.LOCKED);
+}
+
 export async function startAgent(o: AgentOptions): Promise<void> {
   // Never let another uid in without tokens (the CLI refuses this too; fail closed here as well).
   if (!o.tokenFile && (o.allowUids?.length || o.delegateDir)) {
@@ -520,6 +529,9 @@ export async function startAgent(o: AgentOptions): Promise<void> {
   if (o.delegateDir) checkDelegateDir(o.delegateDir, o.dir);
   const files = vaultFiles(o.dir);
   acquireLock(files.lock, files.pid); // the fd stays open (and locked) until the process exits
+  // No cache of a vault that a `tvault handoff` holds (handoff-lease.ts): before the key exists,
+  // and again once the sockets listen (a handoff that took its lease meanwhile sees them).
+  refuseWhileLeased(o.dir);
   const stale = clearSocketPath(files.sock);
   const sockets = [files.sock];
   if (o.delegateDir) {
@@ -569,6 +581,7 @@ export async function startAgent(o: AgentOptions): Promise<void> {
     await agent.server.listen(execSockets[0], 0o600, onAcceptError, 'exec');
     if (execSockets[1]) await agent.server.listen(execSockets[1], 0o666, onAcceptError, 'exec');
     writePidFile(files.pid);
+    refuseWhileLeased(o.dir);
     agent.startTimers();
     const settings = [
       ...(o.locked ? ['locked (tvault unlock)'] : []),

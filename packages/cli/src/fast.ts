@@ -27,7 +27,9 @@ export type FastResult = { handled: true } | { handled: false; asked?: Answer | 
 
 export function tryFastPath(argv: string[]): FastResult {
   // A read by identity (TVAULT_IDENTITY_KEY; --identity is a flag parseFast does not know) never asks the agent.
-  if (process.platform === 'win32' || agentDisabledByEnv() || process.env.TVAULT_IDENTITY_KEY !== undefined) return { handled: false };
+  // Inside a handoff session (TVAULT_HANDOFF) the full CLI's session guard decides: never an agent.
+  if (process.platform === 'win32' || agentDisabledByEnv() || process.env.TVAULT_IDENTITY_KEY !== undefined || process.env.TVAULT_HANDOFF !== undefined)
+    return { handled: false };
   const a = parseFast(argv);
   if (!a) return { handled: false };
   const dir = resolveVaultDir(a.vault);

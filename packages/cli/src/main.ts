@@ -45,5 +45,10 @@ export function main(argv: string[], fastPathAnswer?: Answer | null): void {
   process.once('beforeExit', () => {
     if (!finished) fail(new Error('the command stopped before it finished; nothing more was done'));
   });
-  parse(argv, fastPathAnswer).then(() => (finished = true), fail);
+  // The handoff's builder (handoff/builder.ts): this same program, started by the supervisor.
+  const run =
+    argv[0] === '__handoff-build' && argv.length === 1
+      ? (require('./handoff/builder') as typeof import('./handoff/builder')).runBuilder()
+      : parse(argv, fastPathAnswer);
+  run.then(() => (finished = true), fail);
 }

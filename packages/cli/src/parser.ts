@@ -57,6 +57,12 @@ export function buildParser(argv: string[], fastPathAnswer?: Answer | null): Arg
   commitCommands(cli);
   return cli
     .command('identity', 'age identities: create, import, list, show, export, delete', (y) => require('./commands/identity').identityCommands(y))
+    .command(
+      'handoff',
+      'run a coding agent against a scoped session vault in RAM: it gets the secrets, never your vault key',
+      (y) => require('./commands/handoff').handoffCommand(y),
+      (a) => require('./commands/handoff').handoffHandler(a),
+    )
     .command('agent', 'run and control the unlock agent', (y) =>
       require('./commands/agent')
         .agentCommands(y)

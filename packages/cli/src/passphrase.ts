@@ -2,6 +2,7 @@
 // hidden prompt on the terminal. Without any of them the vault is "locked" (exit 3).
 import { closeSync, fstatSync, openSync, readFileSync } from 'node:fs';
 import { ExitCode, type PrivacyRule, TvaultError, checkPrivate, errnoText, isTvaultError, lockedError, usageError } from '@tvault/core';
+import { refusePassphraseInSession } from './handoff/guard';
 import { requireHardened } from './harden';
 import { hasTty, readHidden } from './prompt';
 
@@ -50,6 +51,7 @@ interface Given {
 }
 
 async function passphraseFrom(purpose: string): Promise<Given> {
+  refusePassphraseInSession();
   requireHardened();
   const env = fromEnv('TVAULT_PASSPHRASE');
   if (env) return { pass: env, typed: false };
@@ -123,6 +125,7 @@ export async function getNewPassphrase(
   label: string,
   check: NewPassphraseCheck = {},
 ): Promise<NewPassphrase> {
+  refusePassphraseInSession();
   requireHardened();
   const env = fromEnv(envName);
   const file = process.env[`${envName}_FILE`];

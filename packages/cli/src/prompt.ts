@@ -1,7 +1,7 @@
 // A hidden prompt on the controlling terminal (/dev/tty, not stdin, so that values can be piped
 // in while the passphrase is typed). Keystrokes collect into a Buffer that is zeroed on growth
 // and on abort; the passphrase never becomes a JS string.
-import { openSync, closeSync, writeSync } from 'node:fs';
+import { openSync, closeSync, readSync, writeSync } from 'node:fs';
 import { ReadStream } from 'node:tty';
 import { ExitCode, TvaultError, lockedError } from '@tvault/core';
 
@@ -69,4 +69,32 @@ export function readHidden(prompt: string): Promise<Buffer> {
       chunk.fill(0);
     });
   });
+}
+
+/**
+ * Asks a question on /dev/tty and reads one visible line (the terminal's own line editing):
+ * for yes/no questions, never for a secret. '' when there is no terminal or it is closed.
+ */
+export function askLine(question: string): string {
+  const fd = openTty();
+  if (fd === null) return '';
+  try {
+    writeSync(fd, question);
+    const buf = Buffer.alloc(256);
+    let line = '';
+    for (;;) {
+      let n: number;
+      try {
+        n = readSync(fd, buf, 0, buf.length, null);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'EAGAIN') continue;
+        return line;
+      }
+      if (n <= 0) return line;
+      line += buf.toString('utf8', 0, n);
+      if (line.includes('\n')) return line.slice(0, line.indexOf('\n'));
+    }
+  } finally {
+    closeSync(fd);
+  }
 }

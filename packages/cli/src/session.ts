@@ -4,6 +4,7 @@
 import { type Selection, Vault, checkProjectName, notFound, parseIdentityText, readIdentityFile, resolveVaultDir, usageError } from '@tvault/core';
 import type { Answer } from '@tvault/protocol';
 import { agentDisabledByEnv, agentRequest, answerAllowed, answerSecrets, explainFallback, finalRefusal, readRequest } from './agent-client';
+import { checkSessionVault } from './handoff/guard';
 import { unlockWithPassphrase } from './passphrase';
 import { type ProjectConfig, loadConfig } from './project-config';
 
@@ -42,6 +43,7 @@ export class Session {
 
   constructor(readonly args: GlobalArgs) {
     this.dir = resolveVaultDir(args.vault);
+    checkSessionVault(this.dir); // inside a handoff: its own vault only (handoff/guard.ts)
   }
 
   get useAgent(): boolean {

@@ -6,3 +6,4 @@ export { KEY_NAME_RE, MAX_KEY_NAME, MAX_VALUE_BYTES, MAX_PROJECT_NAME, checkKeyN
 export { resolveVaultDir, vaultFiles, noVaultError, PRIVATE_DIR, checkPrivateDir, ensurePrivateDir } from './paths';
 export { type PrivacyRule, type PrivacyFinding, type PrivacySubject, privacyFinding, privacyMessage, checkPrivate, octalMode } from './private-files';
 export { formatDuration } from './duration';
+export { type ProcessMark, type Lease, processStart, markOf, isAlive, leaseDir, takeLease, releaseLease, liveLeases, leaseRefusal } from './handoff-lease';

@@ -3,6 +3,7 @@
 // stays in a Buffer; a message about it never repeats it.
 import { fstatSync, openSync, closeSync, readFileSync } from 'node:fs';
 import { usageError, errnoText } from './errors';
+import { loadAge } from './lazy';
 
 /**
  * The one identity in `text`: blank lines and `#` comments are skipped, and exactly one key line
@@ -74,4 +75,11 @@ export function readIdentityFile(path: string): { key: Buffer; warning?: string 
   } finally {
     closeSync(fd);
   }
+}
+
+/** A fresh X25519 identity (the caller zeroes `key`) and its recipient: a handoff's session key. */
+export async function generateIdentity(): Promise<{ key: Buffer; recipient: string }> {
+  const age = loadAge();
+  const text = await age.generate();
+  return { key: Buffer.from(text, 'latin1'), recipient: await age.recipientOf(text) };
 }

@@ -33,6 +33,16 @@ export {
   checkPrivate,
   octalMode,
   formatDuration,
+  type ProcessMark,
+  type Lease,
+  processStart,
+  markOf,
+  isAlive,
+  leaseDir,
+  takeLease,
+  releaseLease,
+  liveLeases,
+  leaseRefusal,
 } from './base';
 export { zero } from './bytes';
 export { type KdfParams, DEFAULT_KDF, isWeak, checkKdfParams, checkNewKdfParams, deriveKek } from './kdf';
@@ -41,7 +51,7 @@ export { Vault, DEFAULT_PROJECT, PASSPHRASE_RECIPIENT } from './vault';
 export { backup, restore } from './backup';
 export { createTempFile, writeFileAtomic } from './temp-file';
 export type { ProjectRow, SecretMeta, VersionMeta, Secret, Selection, IdentityRow, RecipientRow } from './vault';
-export { parseIdentityText, readIdentityFile } from './identity-file';
+export { parseIdentityText, readIdentityFile, generateIdentity } from './identity-file';
 export { COMMIT_FILE_NAME, COMMIT_FILE_VERSION, parseCommitFile, serializeCommitFile, canonicalContent } from './commit-file-format';
 export type { CommitDoc, CommitEntry, CommitRecipient } from './commit-file-format';
 export { unlockCommitFile, openEntries, sealCommitFile, mergeEntries, verifyMac, checkAgeRecipient, type PlainEntry, type Previous } from './commit-file';

@@ -4,13 +4,14 @@
 // others speak the protocol through agent-client like every read does.
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ExitCode, TvaultError, errnoCode, formatDuration, resolveVaultDir, vaultFiles } from '@tvault/core';
+import { ExitCode, TvaultError, errnoCode, formatDuration, lockedError, resolveVaultDir, vaultFiles } from '@tvault/core';
 import { type Answer, type TokenInfo, TOKEN_ERRORS } from '@tvault/protocol';
 import { describeScope } from '@tvault/tokens';
 import { type Y, unknownCommand } from './argv';
 import { agentRequest, isSocket } from '../agent-client';
 import { type AgentStartFlags, startOptions } from '../flags';
 import { printJson } from '../output';
+import { inSession } from '../handoff/guard';
 import { getPassphrase } from '../passphrase';
 import { isDangerous } from '../dangerous-env';
 import type { GlobalArgs } from '../session';
@@ -77,6 +78,9 @@ const hasPassphraseSource = () => process.env.TVAULT_PASSPHRASE !== undefined ||
  */
 async function start(a: A<AgentStartFlags>) {
   requireUnix('the agent');
+  // Inside a handoff session no agent may cache a key (handoff/guard.ts); outside, the agent
+  // itself refuses a vault that a handoff holds (its lease).
+  if (inSession()) throw lockedError('inside a tvault handoff session no unlock agent may be started');
   const options = startOptions(a);
   if (options.locked) {
     // Never read: not left in the agent's environment either.
@@ -213,13 +217,18 @@ async function stopBySignal(dir: string, refusal: string): Promise<number> {
   return p.pid;
 }
 
-async function stop(a: GlobalArgs) {
-  const dir = resolveVaultDir(a.vault);
+/** Stops the agent of dir and waits until it is gone (also for `handoff --stop-agent`); its pid. */
+export async function stopRunningAgent(dir: string): Promise<number> {
   const res: Answer | null = agentRequest(dir, { op: 'stop' }, 5000);
   if (!res) throw new TvaultError(`no agent is running for ${dir}`);
   if (!res.ok && !TOKEN_ERRORS.has(res.error)) throw new TvaultError(`the agent refused to stop: ${res.message}`);
   const pid = res.ok ? Number(res.pid) : await stopBySignal(dir, res.message);
   if (!(await waitGone(pid, vaultFiles(dir).sock, 10_000))) throw new TvaultError(`the agent (pid ${pid}) was asked to stop but is still running after 10 s`);
+  return pid;
+}
+
+async function stop(a: GlobalArgs) {
+  const pid = await stopRunningAgent(resolveVaultDir(a.vault));
   if (a.json) printJson({ stopped: true, pid });
   else process.stderr.write(`stopped the agent (pid ${pid}); its key is wiped\n`);
 }

@@ -9,6 +9,7 @@ import { agentRequest } from '../agent-client';
 import { runBrokered } from '../broker';
 import { type GlobalArgs, IDENTITY_OPTION, type PlainSecret, type ProjectSecrets, Session } from '../session';
 import { readSecretsFrom } from '../commit-files';
+import { runMayStartAgent } from '../handoff/coding-agents';
 
 interface SelectArgs extends GlobalArgs {
   only?: string;
@@ -41,6 +42,8 @@ function readSelected(a: SelectArgs, s: Session, sel: ReturnType<typeof selectio
 }
 
 interface RunArgs extends SelectArgs {
+  /** Skips the question before a coding agent is run with the real vault's secrets (handoff/coding-agents.ts). */
+  yes?: boolean;
   broker?: boolean;
   strict?: boolean;
   pristine?: boolean;
@@ -56,6 +59,7 @@ function runOptions(c: Y): Y {
     })
     .option('strict', { type: 'boolean', describe: 'fail if a key named by --only or required by tvault.toml is missing (run: before the child starts)' })
     .option('pristine', { type: 'boolean', describe: 'give the child only the secrets plus a minimal PATH, HOME and TERM' })
+    .option('yes', { type: 'boolean', describe: 'do not ask before running a coding agent (claude, codex…) with your secrets; see tvault handoff' })
     .option('allow-dangerous', {
       type: 'string',
       array: true,
@@ -77,6 +81,10 @@ const allowedNames = (a: RunArgs) =>
  */
 export async function runWithSecrets(a: RunArgs, cmd: string[]): Promise<number> {
   if (!cmd.length) throw usageError('nothing to run: tvault run -- COMMAND [ARGS...]');
+  if (!runMayStartAgent(cmd, !!a.yes)) {
+    process.stderr.write(`tvault: not started; hand it a scoped session instead: tvault handoff -- ${cmd.join(' ')}\n`);
+    return RUN_FAILED;
+  }
   const s = new Session(a);
   const sel = selection(a);
   if (a.broker || tokenIsExecOnly(s)) return runThroughAgent(a, s, sel, cmd);
