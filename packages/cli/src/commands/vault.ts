@@ -15,6 +15,7 @@ import {
   errnoText,
   integrityError,
   isWeak,
+  liveLeases,
   noVaultError,
   privacyFinding,
   restore,
@@ -211,6 +212,18 @@ async function doctor(a: GlobalArgs) {
     if (agent?.ok) return agent.locked === true ? 'running, locked (tvault unlock)' : 'running';
     if (isSocket(vaultFiles(s.dir).sock)) throw new DoctorWarning('a stale agent.sock is left from a killed agent; the next agent start replaces it');
     return 'not running';
+  });
+  attempt('handoff', () => {
+    // Session vaults of `tvault handoff`s that were killed (kill -9) are removed here too.
+    const { sweep } = require('../handoff/ephemeral') as typeof import('../handoff/ephemeral');
+    const { auditEnd } = require('../handoff/supervisor') as typeof import('../handoff/supervisor');
+    const swept = sweep();
+    for (const x of swept) if (x.info) auditEnd(x.info.vault, x.info, 'supervisor killed (swept by doctor)');
+    const live = liveLeases(s.dir);
+    const held = live.length
+      ? `a handoff (pid ${live.map((l) => l.pid).join(', ')}) holds this vault: no agent may cache its key`
+      : 'no handoff holds this vault';
+    return swept.length ? `${held}; removed ${swept.length} session vault${swept.length > 1 ? 's' : ''} left by a killed handoff` : held;
   });
   const warnings = checks.filter((c) => c.status === 'warn').length;
   if (a.json) printJson({ ok: exitCode === ExitCode.OK, warnings, checks });
