@@ -27,6 +27,7 @@ test('a fresh test vault passes, with a warning about its weak KDF', (t) => {
   );
   assert.match(r.stdout, /^ok\s+audit chain\s+1 rows, chain intact$/m);
   assert.match(r.stdout, /^ok\s+agent\s+not running$/m);
+  assert.match(r.stdout, /^ok\s+handoff\s+no handoff holds this vault$/m);
   const { code, doc, status } = doctorJson(v);
   assert.equal(code, 0);
   assert.equal(doc.ok, true);
@@ -41,6 +42,7 @@ test('a fresh test vault passes, with a warning about its weak KDF', (t) => {
     'audit chain': 'ok',
     'tvault.toml': 'ok',
     agent: 'ok',
+    handoff: 'ok',
   });
   for (const c of doc.checks) assert.equal(c.ok, c.status !== 'fail');
 });
