@@ -145,40 +145,33 @@ export class Vault {
   static async init(dir: string, passphrase: Uint8Array, kdf: KdfParams = DEFAULT_KDF): Promise<Vault> {
     checkNewKdfParams(kdf);
     if (passphrase.length === 0) throw usageError('the passphrase is empty');
-    ensurePrivateDir(dir);
-    const path = vaultFiles(dir).db;
-    if (existsSync(path)) throw new TvaultError(`a vault already exists at ${dir}`);
+    const path = newVaultPath(dir);
     const salt = randomBytes(16);
-    const vaultId = randomBytes(16);
     const kek = await deriveKek(passphrase, salt, kdf);
-    const created = createTempFile(dirname(path), basename(path));
-    closeSync(created.fd);
-    const tmp = created.path;
     try {
-      // Built under a temporary name and renamed, so a killed init leaves no half-made vault.
-      const db = openDb(tmp, { create: true });
-      writeTx(db, () => {
-        const put = db.prepare('INSERT INTO meta (key, value) VALUES (?, ?)');
-        put.run('vault_id', vaultId);
-        put.run('kdf', JSON.stringify(kdf));
-        put.run('kdf_salt', salt);
-        put.run('verifier', seal(kek, verifierPlaintext(vaultId)));
-        put.run('current_project', DEFAULT_PROJECT);
-        const audit = newAuditSecret(1);
-        put.run('audit_key', sealBound(kek, auditKeyHeader(vaultId), audit));
-        storeHeaderMac(db, kek);
-        insertProject(db, kek, DEFAULT_PROJECT);
-        appendAudit(db, directActor(), { op: 'init', project: DEFAULT_PROJECT }, audit.subarray(0, 32));
-        zero(audit);
-      });
-      db.pragma('wal_checkpoint(TRUNCATE)');
-      db.close();
-      renameSync(tmp, path);
+      createVaultFile(path, kek, salt, kdf, DEFAULT_PROJECT);
     } finally {
       zero(kek);
-      for (const suffix of ['', '-wal', '-shm']) rmSync(tmp + suffix, { force: true });
     }
     return Vault.open(dir);
+  }
+
+  /**
+   * Creates a vault with one project whose KEK is random, derived from no passphrase: no
+   * passphrase opens it, so its projects are read only by the recipients they are shared with
+   * (a handoff's session vault). Returns it with the KEK, which the caller zeroes once done.
+   */
+  static initUnderRandomKey(dir: string, project: string): { vault: Vault; kek: Buffer } {
+    checkProjectName(project);
+    const path = newVaultPath(dir);
+    const kek = randomKey();
+    try {
+      createVaultFile(path, kek, randomBytes(16), NO_PASSPHRASE_KDF, project);
+      return { vault: Vault.open(dir), kek };
+    } catch (err) {
+      zero(kek);
+      throw err;
+    }
   }
 
   /**
@@ -1354,6 +1347,50 @@ export class Vault {
     } finally {
       zero(newKek);
     }
+  }
+}
+
+/** vault.db's path in dir for a new vault: the directory made private, no vault there yet. */
+function newVaultPath(dir: string): string {
+  ensurePrivateDir(dir);
+  const path = vaultFiles(dir).db;
+  if (existsSync(path)) throw new TvaultError(`a vault already exists at ${dir}`);
+  return path;
+}
+
+/** The KDF parameters recorded for a vault under a random KEK: any valid ones, none derives its key. */
+const NO_PASSPHRASE_KDF: KdfParams = { alg: 'argon2id', memoryKiB: 8, passes: 1, parallelism: 1 };
+
+/**
+ * Writes a new vault.db under `kek` with one project (current). Built under a temporary name
+ * and renamed, so a killed init leaves no half-made vault.
+ */
+function createVaultFile(path: string, kek: Uint8Array, salt: Buffer, kdf: KdfParams, project: string): void {
+  const vaultId = randomBytes(16);
+  const created = createTempFile(dirname(path), basename(path));
+  closeSync(created.fd);
+  const tmp = created.path;
+  try {
+    const db = openDb(tmp, { create: true });
+    writeTx(db, () => {
+      const put = db.prepare('INSERT INTO meta (key, value) VALUES (?, ?)');
+      put.run('vault_id', vaultId);
+      put.run('kdf', JSON.stringify(kdf));
+      put.run('kdf_salt', salt);
+      put.run('verifier', seal(kek, verifierPlaintext(vaultId)));
+      put.run('current_project', project);
+      const audit = newAuditSecret(1);
+      put.run('audit_key', sealBound(kek, auditKeyHeader(vaultId), audit));
+      storeHeaderMac(db, kek);
+      insertProject(db, kek, project);
+      appendAudit(db, directActor(), { op: 'init', project }, audit.subarray(0, 32));
+      zero(audit);
+    });
+    db.pragma('wal_checkpoint(TRUNCATE)');
+    db.close();
+    renameSync(tmp, path);
+  } finally {
+    for (const suffix of ['', '-wal', '-shm']) rmSync(tmp + suffix, { force: true });
   }
 }
 

@@ -4,9 +4,8 @@
 // TVAULT_PASSPHRASE, TVAULT_PASSPHRASE_FILE), copies the selection into E, zeroes every key and
 // value, writes the handoff.start audit row, answers on stdout and exits: all before the
 // coding agent starts, so no live process of the session ever held the KEK.
-import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { DEFAULT_PROJECT, type KdfParams, type Secret, Vault, type Selection, zero } from '@tvault/core';
+import { type Secret, Vault, type Selection, zero } from '@tvault/core';
 import { Session } from '../session';
 
 /** The hidden argv[0] that runs the builder (main.ts). */
@@ -33,32 +32,19 @@ export interface BuildAnswer {
 }
 
 /**
- * E's own passphrase slot (the format has one for every project) is sealed under a KEK derived
- * from 32 random bytes that are zeroed as soon as E is built: nobody knows them, so the slot
- * opens for no one. Its Argon2id parameters can then be the cheapest: there is nothing to guess.
+ * Builds E: one project holding `secrets`, whose DEK is wrapped to `recipient`. E's KEK is random
+ * (derived from no passphrase) and zeroed here, so E's passphrase slot (the format has one for
+ * every project) opens for no one: the session identity is the only way in.
  */
-const EPHEMERAL_KDF: KdfParams = { alg: 'argon2id', memoryKiB: 8, passes: 1, parallelism: 1 };
-
-/** Builds E: one project holding `secrets`, whose DEK is wrapped to `recipient` (and to the discarded slot). */
 export async function buildEphemeral(dir: string, project: string, secrets: Secret[], recipient: string): Promise<string> {
-  const pass = randomBytes(32);
-  let vault: Vault | undefined;
-  let kek: Buffer | undefined;
+  const { vault, kek } = Vault.initUnderRandomKey(dir, project);
   try {
-    vault = await Vault.init(dir, pass, EPHEMERAL_KDF);
-    kek = await vault.unlock(pass);
-    if (project !== DEFAULT_PROJECT) {
-      vault.createProject(kek, project);
-      vault.useProject(project);
-      vault.deleteProject(DEFAULT_PROJECT, kek);
-    }
     if (secrets.length) vault.setSecrets(kek, project, secrets, 'handoff');
     await vault.share(kek, project, recipient);
     return vault.vaultId().toString('hex');
   } finally {
-    pass.fill(0);
-    kek?.fill(0);
-    vault?.close();
+    kek.fill(0);
+    vault.close();
   }
 }
 

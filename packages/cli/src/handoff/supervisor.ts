@@ -76,8 +76,11 @@ async function ensureNoAgent(dir: string, stop: boolean): Promise<void> {
   process.stderr.write(`tvault: stopped the unlock agent (pid ${pid}) for the handoff; start it again afterwards\n`);
 }
 
-/** Runs the builder and resolves with its answer; `state.builder` lets a signal stop it. */
-function runBuilderProcess(req: BuildRequest, state: { builder?: ChildProcess }): Promise<BuildAnswer> {
+/**
+ * Runs the builder and resolves with its answer; `state.builder` lets a signal stop it. The
+ * request is written once `req` resolves: the session identity is made while the builder starts.
+ */
+function runBuilderProcess(req: Promise<BuildRequest>, state: { builder?: ChildProcess }): Promise<BuildAnswer> {
   return new Promise((resolve, reject) => {
     // The builder is this same program (argv[1]: bin/tvault), so it starts hardened like any tvault.
     const child = spawn(process.execPath, [process.argv[1], BUILDER_COMMAND], { stdio: ['pipe', 'pipe', 'inherit'], env: process.env });
@@ -85,7 +88,10 @@ function runBuilderProcess(req: BuildRequest, state: { builder?: ChildProcess })
     let out = '';
     child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
     child.stdin!.on('error', () => undefined); // a builder that died early: its exit says why
-    child.stdin!.end(`${JSON.stringify(req)}\n`);
+    req.then(
+      (r) => child.stdin!.end(`${JSON.stringify(r)}\n`),
+      () => child.kill('SIGTERM'), // the caller reports why
+    );
     child.on('error', (err) => reject(new TvaultError(`cannot start the handoff builder: ${err.message}`)));
     child.on('close', (code, signal) => {
       state.builder = undefined;
@@ -153,11 +159,22 @@ export async function handoff(a: HandoffArgs, cmd: string[]): Promise<number> {
     const mark = markOf();
     const info: SessionInfo = { v: 1, id, ...mark, state: 'building', vault: realDir };
     writeSessionFile(e, info);
-    const identity = await generateIdentity();
+    const made = generateIdentity();
+    const req = made.then((x): BuildRequest => ({
+      vault: realDir,
+      project: a.project ?? null,
+      selection: selection(a),
+      e: e!,
+      recipient: x.recipient,
+      id,
+      agent: program,
+    }));
+    const building = runBuilderProcess(req, state);
+    building.catch(() => undefined); // awaited below; handled even if the identity fails first
+    const identity = await made;
     let code: number;
     try {
-      const req: BuildRequest = { vault: realDir, project: a.project ?? null, selection: selection(a), e, recipient: identity.recipient, id, agent: program };
-      const built = await runBuilderProcess(req, state);
+      const built = await building;
       started = true;
       project = built.project;
       checkSignal();
