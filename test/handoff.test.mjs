@@ -30,6 +30,7 @@ const LOOK_AROUND = `
   echo x | TVAULT_PASSPHRASE="$REAL_PASS" $TV set C --stdin >/dev/null 2>"$REPORT.err2"; echo "set_in_e_rc=$?"
   echo "set_in_e_err=$(cat "$REPORT.err2")"
   $TV agent start --vault "$REAL_VAULT" >/dev/null 2>&1; echo "agent_start_rc=$?"
+  $TV handoff -- true >/dev/null 2>&1; echo "nested_rc=$?"
 } >> "$REPORT"
 exit 7
 `;
@@ -76,6 +77,7 @@ test('the agent gets E and its key and none of your credentials; it reads only t
   assert.equal(seen.set_in_e_rc, '3', 'no passphrase is read inside the session');
   assert.match(seen.set_in_e_err, /no passphrase is read or asked for/);
   assert.equal(seen.agent_start_rc, '3', 'no unlock agent from inside the session');
+  assert.equal(seen.nested_rc, '3', 'no handoff from inside a handoff');
   assert.ok(!existsSync(seen.dir), 'E is gone after a normal exit');
   assert.ok(!existsSync(join(v.vault, 'handoff-leases', `${seen.dir.slice(-32)}.lease`)), 'the lease is released');
   // The audit trail of the real vault: the start (project, key names, program) and the end.
@@ -90,6 +92,9 @@ test('the agent gets E and its key and none of your credentials; it reads only t
   assert.match(start.detail, new RegExp(`^agent=agent session=${seen.dir.slice(-32)}$`));
   assert.match(end.detail, /how=agent exited 7$/);
   for (const row of rows) assert.doesNotMatch(JSON.stringify(row), /value-/, 'no value in the audit trail');
+  // The keyed start and the unkeyed end (the supervisor has no key) verify with the key.
+  const verify = v.run(['audit', 'verify']);
+  assert.equal(verify.code, 0, verify.stderr);
 });
 
 test('--prefix and -p scope the session; out-of-scope keys are not found', (t) => {
@@ -130,19 +135,24 @@ function leftovers(base = '/dev/shm') {
     .filter((n) => existsSync(join(base, n, 'handoff.json')) && JSON.parse(readFileSync(join(base, n, 'handoff.json'), 'utf8')).vault.includes('tvault-test-'));
 }
 
-test('SIGTERM to the supervisor reaches the agent; E is torn down and the exit code is 128+15', async (t) => {
-  const v = handoffVault(t);
-  const agent = agentScript(v.dir, 'sleeper', 'echo "dir=$TVAULT_DIR" >> "$REPORT"; exec sleep 30');
-  const child = tvaultSpawn(['handoff', '--', agent.path], { env: v.env });
-  const done = exited(child);
-  const dir = await waitFor(() => parseReport(agent.report()).dir, { what: 'the agent to start' });
-  assert.ok(existsSync(join(dir, 'vault.db')));
-  child.kill('SIGTERM');
-  const { code } = await done;
-  assert.equal(code, 128 + 15);
-  assert.ok(!existsSync(dir), 'E is gone after SIGTERM');
-  assert.match(v.run(['audit', '--json']).stdout, /how=agent killed by signal 15/);
-});
+for (const [sig, n] of [
+  ['SIGTERM', 15],
+  ['SIGHUP', 1],
+]) {
+  test(`${sig} to the supervisor reaches the agent; E is torn down and the exit code is 128+${n}`, async (t) => {
+    const v = handoffVault(t);
+    const agent = agentScript(v.dir, 'sleeper', 'echo "dir=$TVAULT_DIR" >> "$REPORT"; exec sleep 30');
+    const child = tvaultSpawn(['handoff', '--', agent.path], { env: v.env });
+    const done = exited(child);
+    const dir = await waitFor(() => parseReport(agent.report()).dir, { what: 'the agent to start' });
+    assert.ok(existsSync(join(dir, 'vault.db')));
+    child.kill(sig);
+    const { code } = await done;
+    assert.equal(code, 128 + n);
+    assert.ok(!existsSync(dir), `E is gone after ${sig}`);
+    assert.match(v.run(['audit', '--json']).stdout, new RegExp(`how=agent killed by signal ${n}`));
+  });
+}
 
 test('XDG_RUNTIME_DIR is used only when it is a private tmpfs directory; else /dev/shm', (t) => {
   const v = handoffVault(t);

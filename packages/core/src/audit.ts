@@ -46,9 +46,10 @@ export interface AuditRow {
 /**
  * Operations that are legitimately written without the vault key: a failed unlock, and the
  * commands that do not unlock (project switch, backup, restore, token file edits, the agent's
- * own lifecycle). Every other row must carry a valid MAC.
+ * own lifecycle, the end of a handoff, written by its supervisor, which never has the key).
+ * Every other row must carry a valid MAC.
  */
-const UNKEYED_OPS = new Set(['project.use', 'backup', 'restore', 'token.create', 'token.revoke', 'token.reload', 'agent.start', 'agent.stop']);
+const UNKEYED_OPS = new Set(['project.use', 'backup', 'restore', 'token.create', 'token.revoke', 'token.reload', 'agent.start', 'agent.stop', 'handoff.end']);
 
 /** What a reader by identity (who has no KEK, so no audit key) may record. */
 const IDENTITY_READ_OPS = new Set(['get', 'getall', 'export']);
