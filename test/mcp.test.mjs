@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { BIN, baseEnv, makeVault } from './helpers.mjs';
-import { auditRows, startAgent, tokenHash, waitFor, writeTokens } from './agent-helpers.mjs';
+import { auditRows, request, startAgent, tokenHash, waitFor, writeTokens } from './agent-helpers.mjs';
 
 // Characters that make every encoding differ from the value: '/', '+', '"', '&', '=', a space, non-ASCII.
 const SECRET = 'Sup3r/secret+val "q"&k=v ünï';
@@ -236,3 +236,67 @@ for (const how of ['closes its end', 'is killed']) {
     await waitFor(() => !alive(pid), { what: `child ${pid} to end` });
   });
 }
+
+test('mcp install: prints each client its block with a new exec-only token, which the server then uses', async (t) => {
+  const v = makeVault(t);
+  assert.equal(v.run(['set', 'API_KEY', '--stdin'], { input: SECRET }).code, 0);
+  const tokenFile = writeTokens(join(v.vault, 'agent-tokens'), `sha256:${tokenHash(READER)} name=reader\n`);
+  await startAgent(t, v, ['--require-token', '--token-file', tokenFile]);
+  const refused = v.run(['mcp', 'install', 'claude']);
+  assert.equal(refused.code, 2);
+  assert.match(refused.stderr, /stdout is not a terminal, and the token is shown only once/);
+  assert.equal(v.run(['mcp', 'install', 'nope', '--force']).code, 2);
+
+  const r = v.run(['mcp', 'install', 'claude', '--force', '-p', 'default', '--keys', 'API_KEY', '--allow-cmd', 'node', '--name', 'claude']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /created token [0-9a-f]{8} \(claude\): .*exec/);
+  const server = JSON.parse(r.stdout).mcpServers.tvault;
+  assert.deepEqual(server.args, ['mcp', '-p', 'default']);
+  assert.equal(server.env.TVAULT_DIR, v.vault);
+  assert.match(server.env.TVAULT_AGENT_TOKEN, /^tvt_/);
+  assert.ok(!readFileSync(tokenFile, 'utf8').includes(server.env.TVAULT_AGENT_TOKEN), 'only its hash is stored');
+  assert.match(readFileSync(tokenFile, 'utf8'), /exec=only/);
+
+  const cursor = JSON.parse(v.run(['mcp', 'install', 'cursor', '--force']).stdout);
+  assert.ok(cursor.mcpServers.tvault.env.TVAULT_AGENT_TOKEN);
+  const codex = v.run(['mcp', 'install', 'codex', '--force']).stdout;
+  assert.match(
+    codex,
+    /^\[mcp_servers\.tvault\]\ncommand = ".+"\nargs = \["mcp"\]\n\n\[mcp_servers\.tvault\.env\]\nTVAULT_DIR = ".+"\nTVAULT_AGENT_TOKEN = "tvt_/,
+  );
+  const vscode = JSON.parse(v.run(['mcp', 'install', 'vscode', '--force']).stdout);
+  assert.equal(vscode.servers.tvault.type, 'stdio');
+
+  // The block as a client would use it.
+  const transport = new StdioClientTransport({ command: server.command, args: server.args, env: baseEnv({ TVAULT_PASSPHRASE: undefined, ...server.env }) });
+  const client = new Client({ name: 'tvault-test', version: '1.0.0' });
+  await client.connect(transport);
+  t.after(() => client.close());
+  const scope = body(await call(client, 'session_scope'));
+  assert.deepEqual([scope.token.name, scope.keys, scope.allowedCommands], ['claude', ['API_KEY'], [['node']]]);
+  const ok = body(await call(client, 'run_with_secrets', { command: ['node', '-e', 'console.log(process.env.API_KEY)'] }));
+  assert.deepEqual([ok.status, ok.stdout], [0, '<masked:API_KEY>\n']);
+  assert.equal((await call(client, 'run_with_secrets', { command: ['sh', '-c', 'true'] })).isError, true);
+});
+
+test('names op: names and metadata for an exec-only token, audited; refused while locked', async (t) => {
+  const { v, agent } = await setup(t);
+  const a = await request(agent.sock, { v: 1, op: 'names', token: EXEC_ALL, tool: 'test.names' });
+  assert.equal(a.ok, true, a.message);
+  assert.equal(a.current, 'default');
+  assert.deepEqual(
+    a.projects[0].keys.map((k) => k.name),
+    ['API_KEY', 'OTHER', 'SHORT'],
+  );
+  assert.match(a.projects[0].keys[0].updatedAt, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+  for (const form of [SECRET, OTHER, SHORT]) assert.ok(!JSON.stringify(a).includes(form));
+  const missing = await request(agent.sock, { v: 1, op: 'names', token: EXEC_ALL, only: ['API_KEY', 'NOPE'] });
+  assert.deepEqual([missing.projects[0].keys.map((k) => k.name), missing.projects[0].missing], [['API_KEY'], ['NOPE']]);
+  const unknown = await request(agent.sock, { v: 1, op: 'names', token: EXEC_ALL, project: 'nope' });
+  assert.equal(unknown.error, 'not_found');
+  const row = auditRows(v.vault).find((r) => r.op === 'names');
+  assert.equal(row.detail, 'projects=1 keys=3 tool=test.names');
+  assert.equal(v.run(['lock'], { env: { TVAULT_NO_AGENT: undefined } }).code, 0);
+  const locked = await request(agent.sock, { v: 1, op: 'names', token: EXEC_ALL });
+  assert.deepEqual([locked.error, locked.unlock], ['locked', true]);
+});
