@@ -11,7 +11,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
-import { BIN, baseEnv, makeVault } from './helpers.mjs';
+import { BIN, ROOT, baseEnv, makeVault } from './helpers.mjs';
 import { auditRows, request, startAgent, tokenHash, waitFor, writeTokens } from './agent-helpers.mjs';
 
 // Characters that make every encoding differ from the value: '/', '+', '"', '&', '=', a space, non-ASCII.
@@ -299,4 +299,37 @@ test('names op: names and metadata for an exec-only token, audited; refused whil
   assert.equal(v.run(['lock'], { env: { TVAULT_NO_AGENT: undefined } }).code, 0);
   const locked = await request(agent.sock, { v: 1, op: 'names', token: EXEC_ALL });
   assert.deepEqual([locked.error, locked.unlock], ['locked', true]);
+});
+
+// The MCP Inspector's CLI mode (@modelcontextprotocol/inspector-cli, a devDependency: the full
+// inspector brings a web UI). Run from its build directory: it finds its own package.json by a
+// path relative to the working directory.
+const INSPECTOR = join(ROOT, 'node_modules/@modelcontextprotocol/inspector-cli/build');
+
+function inspector(v, token, args) {
+  const r = spawnSync(
+    process.execPath,
+    ['cli.js', '--cli', '-e', `TVAULT_DIR=${v.vault}`, '-e', `TVAULT_AGENT_TOKEN=${token}`, process.execPath, BIN, 'mcp', ...args],
+    {
+      cwd: INSPECTOR,
+      env: baseEnv({ TVAULT_PASSPHRASE: undefined }),
+      encoding: 'utf8',
+      timeout: 60_000,
+    },
+  );
+  assert.equal(r.status, 0, r.stderr);
+  return JSON.parse(r.stdout);
+}
+
+test('mcp: the MCP Inspector (CLI mode) lists the tools and calls them', async (t) => {
+  const { v } = await setup(t);
+  const list = inspector(v, EXEC, ['--method', 'tools/list']);
+  assert.deepEqual(list.tools.map((x) => x.name).sort(), TOOLS);
+  const run = inspector(v, EXEC, ['--method', 'tools/call', '--tool-name', 'run_with_secrets', '--tool-arg', 'command=["sh","-c","echo $API_KEY"]']);
+  const r = JSON.parse(run.content[0].text);
+  assert.deepEqual([r.status, r.stdout], [0, '<masked:API_KEY>\n']);
+  for (const form of encodings(SECRET)) assert.ok(!JSON.stringify(run).includes(form));
+  const check = inspector(v, EXEC, ['--method', 'tools/call', '--tool-name', 'check_secrets', '--tool-arg', 'keys=["OTHER"]']);
+  assert.equal(check.isError, true);
+  assert.match(check.content[0].text, /^Refused \(token_scope\)/);
 });
