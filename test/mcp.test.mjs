@@ -222,18 +222,23 @@ test('mcp: the run tool kills a command at its timeout and cuts its output at th
   assert.deepEqual([big.status, big.stdout.length, big.truncated], [0, 1024, { stdout: true, stderr: false }]);
 });
 
-for (const how of ['closes its end', 'is killed']) {
+for (const how of ['closes its end', 'is killed', 'cancels the call']) {
   test(`mcp: a client that ${how} mid-run leaves no child behind`, async (t) => {
     const { v } = await setup(t);
     const { client, transport } = await connect(t, v, EXEC);
     const pidFile = join(v.dir, 'child.pid');
-    const pending = call(client, 'run_with_secrets', { command: ['sh', '-c', `echo $$ > ${pidFile}; exec sleep 300`], timeout_seconds: 600 }).catch(() => null);
+    const abort = new AbortController();
+    const args = { command: ['sh', '-c', `echo $$ > ${pidFile}; exec sleep 300`], timeout_seconds: 600 };
+    const pending = client.callTool({ name: 'run_with_secrets', arguments: args }, undefined, { signal: abort.signal }).catch(() => null);
     const pid = await waitFor(() => existsSync(pidFile) && Number(readFileSync(pidFile, 'utf8').trim()), { what: 'the child pid' });
     assert.ok(alive(pid));
     if (how === 'is killed') process.kill(transport.pid, 'SIGKILL');
-    await client.close();
+    if (how === 'cancels the call') abort.abort();
+    else await client.close();
     await pending;
     await waitFor(() => !alive(pid), { what: `child ${pid} to end` });
+    // A cancelled call ends its child only: the session goes on.
+    if (how === 'cancels the call') assert.equal(body(await call(client, 'run_with_secrets', { command: ['true'] })).status, 0);
   });
 }
 

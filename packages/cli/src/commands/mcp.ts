@@ -106,6 +106,8 @@ const mintOptions = (c: Y): Y =>
 
 export function mcpCommands(y: Y): Y {
   return y
+    .example('tvault mcp install claude -p backend --keys DATABASE_URL --ttl 30d', "print Claude Code's configuration with a new exec-only token")
+    .example('TVAULT_AGENT_TOKEN="$(cat ~/.config/tvault/mcp.token)" tvault mcp', 'what the AI client runs (it speaks MCP on stdin and stdout)')
     .command(
       '$0 [words..]',
       'serve MCP over stdio (started by the AI client, with TVAULT_AGENT_TOKEN: an exec-only token)',

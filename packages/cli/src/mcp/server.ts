@@ -66,8 +66,8 @@ export async function serveMcp(o: McpOptions): Promise<void> {
     return token!;
   };
 
+  /** The names op; the caller has checked the token (tokenScope) first. */
   const names = (tool: string, project: string | undefined, only?: string[]): NamesAnswer => {
-    tokenScope();
     const req: NamesRequest = { op: 'names', project: project ?? o.project, ...(only && { only }), tool };
     const a = ask(req);
     return { current: (a.current as string | null) ?? null, projects: (a.projects as NamesAnswer['projects']) ?? [] };
@@ -105,6 +105,7 @@ export async function serveMcp(o: McpOptions): Promise<void> {
     },
     async ({ keys, project }) => {
       try {
+        tokenScope();
         const a = names('mcp.check_secrets', project, keys);
         return json({
           projects: a.projects.map((p) => ({ project: p.name, present: p.keys.map((k) => k.name), missing: p.missing ?? [] })),
