@@ -61,7 +61,8 @@ export function configBlock(client: Client, s: ServerSpec): { where: string; tex
         text: JSON.stringify({ servers: { tvault: { type: 'stdio', ...stdio } } }, null, 2),
       };
     case 'codex': {
-      const q = (v: string) => JSON.stringify(v); // a TOML basic string is JSON's, for these characters
+      // A TOML basic string is a JSON string, but for DEL, which TOML wants escaped too.
+      const q = (v: string) => JSON.stringify(v).replace(/\x7f/g, '\\u007F');
       const env = Object.entries(s.env).map(([k, v]) => `${k} = ${q(v)}`);
       return {
         where: 'Codex: ~/.codex/config.toml',
