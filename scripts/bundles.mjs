@@ -40,4 +40,6 @@ export const bundles = [
   // The age format (npm age-encryption, ESM, bundled to CommonJS here): loaded by core's
   // loadAge() only for identities and reads by identity, never by the agent or the fast path.
   { entryPoints: ['packages/core/src/age.ts'], outfile: 'packages/cli/dist/age.cjs' },
+  // The MCP server with the official SDK (and zod): loaded only by `tvault mcp`.
+  { entryPoints: ['packages/cli/src/mcp/server.ts'], outfile: 'packages/cli/dist/mcp.cjs' },
 ];

@@ -108,7 +108,7 @@ function copyPackage(name, dir, pkg, to) {
 /** Builds the tarball into outDir; returns its path. */
 export function packCli(outDir = ROOT) {
   const cliPkg = readJson(join(CLI, 'package.json'));
-  for (const f of ['tvault.cjs', 'cli.cjs', 'agent.cjs', 'kdf-worker.cjs']) {
+  for (const f of ['tvault.cjs', 'cli.cjs', 'agent.cjs', 'kdf-worker.cjs', 'mcp.cjs']) {
     if (!existsSync(join(CLI, 'dist', f))) throw new Error(`pack-cli: packages/cli/dist/${f} is missing; run npm run build`);
   }
   const stage = mkdtempSync(join(tmpdir(), 'tvault-pack-'));

@@ -24,8 +24,9 @@ import { acquireLock, checkDelegateDir, clearSocketPath, removeRunFiles, writePi
 import { KeyHolder } from './key';
 import { LockTimers } from './lock-timers';
 import { type AgentLog, type Logger, RefusalDigest, openLog } from './log';
-import { type ErrorCode, type LockAnswer, type ParsedRequest, type ReadRequest, type StatusAnswer, type TokenInfo } from '@tvault/protocol';
+import { type ErrorCode, type LockAnswer, type NamesRequest, type ParsedRequest, type ReadRequest, type StatusAnswer, type TokenInfo } from '@tvault/protocol';
 import { ProtocolError, errorLine, okLine, parseRequest } from './protocol';
+import { listNames } from './names';
 import { serveRead } from './reads';
 import { type Answer, AgentServer, type Peer } from './server';
 import { TokenSet, authorize } from './token-gate';
@@ -219,6 +220,7 @@ class Agent {
       if (req.op === 'status') return done({ line: okLine(this.status(req.project, token)) }, 'ok');
       if (req.op === 'exec') throw new ProtocolError('bad_request', "op exec is served on exec.sock, with the caller's descriptors (docs/PROTOCOL.md)");
       if (req.op === 'stop') return done({ line: okLine({ pid: process.pid, stopping: true }), after: () => this.stop('stop', 0) }, 'ok');
+      if (req.op === 'names') return this.names(req, peer, info, token).then((line) => done({ line }, 'ok'), failed);
       return this.read(req, peer, info, token).then((r) => done({ line: r.line }, 'ok'), failed);
     } catch (err) {
       return failed(err);
@@ -240,6 +242,24 @@ class Agent {
     info.keys = r.keys;
     this.served++;
     return r;
+  }
+
+  /** `names` (names.ts): metadata only, audited like a read (no row, no answer), refused while locked. */
+  private async names(req: NamesRequest, peer: Peer, info: RequestInfo, token: TokenSpec | undefined): Promise<Buffer> {
+    if (this.state === 'stopping') throw new ProtocolError('locked', 'the agent is locking; unlock directly or start it again');
+    if (this.state === 'locked') throw new ProtocolError('locked', LOCKED_MESSAGE, { unlock: true });
+    this.touch();
+    const vault = this.vault.get();
+    this.checkKey();
+    const answer = listNames(vault, this.key.use(), req, token?.keys);
+    info.project = req.project ?? undefined;
+    info.keys = req.only;
+    const listed = answer.projects.reduce((n, p) => n + p.keys.length, 0);
+    const detail = `projects=${answer.projects.length} keys=${listed}${req.tool ? ` tool=${req.tool}` : ''}`;
+    const actor: Actor = { via: 'agent', uid: peer.uid, pid: peer.pid, ...(token && { tokenId: token.id }) };
+    await this.audits!.record({ op: 'names', project: req.project ?? null, keys: req.only ?? null, detail }, actor);
+    this.served++;
+    return okLine(answer);
   }
 
   /** Commits queued audit rows (the audit queue's sink); with the KEK, so that they carry the MAC. */

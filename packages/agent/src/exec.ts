@@ -237,7 +237,8 @@ class ExecSession {
         zero(...secrets.map((s) => s.value));
       }
       const actor: Actor = { via: 'agent', uid: this.peer.uid, pid: this.peer.pid, ...(token && { tokenId: token.id }) };
-      const detail = `argv0=${basename(req.argv[0])} argv_sha256=${argvHash(req.argv)}`;
+      // tool=: the caller's own label (the MCP server's tool), recorded as its claim.
+      const detail = `argv0=${basename(req.argv[0])} argv_sha256=${argvHash(req.argv)}${req.tool ? ` tool=${req.tool}` : ''}`;
       // Recorded before the child gets a value: no row, no exec (fail closed, as reads).
       await this.ctx.audit({ op: 'exec', project, keys: info.keys, detail }, actor);
       if (this.sock.destroyed) throw new ProtocolError('bad_request', 'the caller went away before the child started');

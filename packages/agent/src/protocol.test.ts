@@ -20,6 +20,11 @@ test('protocol: requests that parse', () => {
     ['{"v":1,"op":"getselected","prefix":""}', { op: 'getselected', project: null, only: undefined, prefix: '', token: undefined }],
     ['{"v":1,"op":"getselected","only":[],"prefix":"APP_"}', { op: 'getselected', project: null, only: [], prefix: 'APP_', token: undefined }],
     [' {"op":"get","v":1,"key":"K","extra":true} ', { op: 'get', project: null, key: 'K', token: undefined }],
+    ['{"v":1,"op":"names"}', { op: 'names', project: null, only: undefined, tool: undefined, token: undefined }],
+    [
+      '{"v":1,"op":"names","project":"web","only":["A"],"tool":"mcp.check_secrets"}',
+      { op: 'names', project: 'web', only: ['A'], tool: 'mcp.check_secrets', token: undefined },
+    ],
   ];
   for (const [line, want] of cases) assert.deepEqual(parse(line), want, line);
 });
@@ -37,11 +42,17 @@ test('protocol: requests that are refused, with their code', () => {
     ['{"v":"1","op":"status"}', 'bad_version'],
     ['{"v":1}', 'bad_request', /"op" is missing/],
     ['{"v":1,"op":5}', 'bad_request'],
-    ['{"v":1,"op":"set"}', 'unknown_op', /unknown op "set"; known ops: get, getall, getselected, status, stop, unlock, lock, exec/],
+    ['{"v":1,"op":"set"}', 'unknown_op', /unknown op "set"; known ops: get, getall, getselected, status, stop, unlock, lock, exec, names/],
     ['{"v":1,"op":"__proto__"}', 'unknown_op'],
     ['{"v":1,"op":"status","token":5}', 'bad_request', /"token" must be a string/],
     ['{"v":1,"op":"getall","key":"K"}', 'bad_request', /"key" is only valid with op get/],
     ['{"v":1,"op":"get","key":"K","only":["K"]}', 'bad_request', /only valid with op getselected/],
+    ['{"v":1,"op":"names","prefix":"A"}', 'bad_request', /"prefix" is not valid with op names/],
+    ['{"v":1,"op":"names","only":["1A"]}', 'bad_request', /invalid key name/],
+    ['{"v":1,"op":"names","tool":"Mcp run"}', 'bad_request', /"tool" must be a label/],
+    [`{"v":1,"op":"names","tool":"${'a'.repeat(41)}"}`, 'bad_request', /"tool" must be a label/],
+    ['{"v":1,"op":"names","tool":5}', 'bad_request', /"tool" must be a label/],
+    ['{"v":1,"op":"get","key":"K","tool":"mcp"}', 'bad_request', /"tool" is only valid with op exec and names/],
     ['{"v":1,"op":"getall","prefix":"A"}', 'bad_request', /only valid with op getselected/],
     ['{"v":1,"op":"get"}', 'bad_request', /op get needs "key"/],
     ['{"v":1,"op":"get","key":7}', 'bad_request', /op get needs "key"/],

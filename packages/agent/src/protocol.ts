@@ -15,7 +15,9 @@ import {
   PROTOCOL_VERSION,
   type ParsedRequest,
   type StatusAnswer,
+  type NamesAnswer,
   type StopAnswer,
+  TOOL_LABEL,
   UNLOCK_FIELD,
 } from '@tvault/protocol';
 
@@ -129,8 +131,10 @@ function parseJson(line: Buffer, hadPassphrase: boolean): Exclude<ParsedRequest,
   const token = r.token as string | undefined;
   const op = r.op as Op;
   if (op !== 'get' && r.key !== undefined) throw bad(`"key" is only valid with op get`);
-  if (op !== 'getselected' && op !== 'exec' && (r.only !== undefined || r.prefix !== undefined))
-    throw bad('"only" and "prefix" are only valid with op getselected and exec');
+  if (op !== 'getselected' && op !== 'exec' && op !== 'names' && (r.only !== undefined || r.prefix !== undefined))
+    throw bad('"only" and "prefix" are only valid with op getselected, exec and names');
+  if (op === 'names' && r.prefix !== undefined) throw bad('"prefix" is not valid with op names; name the keys in "only"');
+  if (op !== 'exec' && op !== 'names' && r.tool !== undefined) throw bad('"tool" is only valid with op exec and names');
   if (op === 'unlock' && !hadPassphrase) throw bad(`op unlock needs ${UNLOCK_FIELD}...", the passphrase in lowercase hex`);
   switch (op) {
     case 'stop':
@@ -155,7 +159,16 @@ function parseJson(line: Buffer, hadPassphrase: boolean): Exclude<ParsedRequest,
     }
     case 'exec':
       return { ...execFields(r), token };
+    case 'names':
+      return { op, project: projectField(r), only: r.only === undefined ? undefined : keyList(r.only), tool: toolField(r), token };
   }
+}
+
+/** The caller's audit label (TOOL_LABEL), or undefined. */
+function toolField(r: Record<string, unknown>): string | undefined {
+  if (r.tool === undefined) return undefined;
+  if (typeof r.tool !== 'string' || !TOOL_LABEL.test(r.tool)) throw bad('"tool" must be a label of 1 to 40 characters: a-z first, then a-z, 0-9, _ . : -');
+  return r.tool;
 }
 
 const isStringList = (v: unknown): v is string[] => Array.isArray(v) && v.every((x) => typeof x === 'string');
@@ -179,7 +192,8 @@ function execFields(r: Record<string, unknown>): ExecRequest {
   const only = r.only === undefined ? undefined : keyList(r.only);
   if (r.prefix !== undefined && (typeof r.prefix !== 'string' || r.prefix.length > MAX_PREFIX))
     throw bad(`"prefix" must be a string of at most ${MAX_PREFIX} characters`);
-  return { op: 'exec', project: projectField(r), argv, cwd, env: base, only, prefix: r.prefix as string | undefined, tty: tty === true };
+  const tool = toolField(r);
+  return { op: 'exec', project: projectField(r), argv, cwd, env: base, only, prefix: r.prefix as string | undefined, tty: tty === true, ...(tool && { tool }) };
 }
 
 // ---- responses ---------------------------------------------------------------------------
@@ -190,8 +204,8 @@ export function errorLine(code: ErrorCode, message: string, fields?: Record<stri
   return Buffer.from(JSON.stringify({ v: PROTOCOL_VERSION, ok: false, error: code, message: message.split('\n')[0], ...fields }) + '\n');
 }
 
-/** A success line without secret values (status, stop). */
-export function okLine(fields: StatusAnswer | StopAnswer | LockAnswer): Buffer {
+/** A success line without secret values (status, stop, lock, names). */
+export function okLine(fields: StatusAnswer | StopAnswer | LockAnswer | NamesAnswer): Buffer {
   return Buffer.from(JSON.stringify({ v: PROTOCOL_VERSION, ok: true, ...fields }) + '\n');
 }
 

@@ -144,3 +144,26 @@ test('token gate: exec-only tokens run commands but read nothing; exec selection
     (e: unknown) => e instanceof ProtocolError && e.code === 'token_scope',
   );
 });
+
+test('token gate: names (metadata only) is allowed to exec-only tokens, within their project and keys', () => {
+  const EXEC = spec('exec', { execOnly: true, project: 'web', keys: ['A', 'B'] });
+  const names = (only?: string[], project: string | null = null): Request => ({ op: 'names', project, only });
+  const ok = (t: TokenSpec, req: Request) => authorize(t, req, NOW) as Extract<Request, { op: 'names' }>;
+  assert.equal(ok(EXEC, names()).project, 'web', 'a project-scoped token: its project');
+  assert.deepEqual(ok(EXEC, names(['A'])).only, ['A']);
+  assert.equal(ok(ANY, names()).project, null, 'an unrestricted token: every project');
+  assert.equal(ok(spec('x', { execOnly: true }), names(undefined, 'any')).project, 'any');
+  for (const [req, re] of [
+    [names(['C']), /key 'C' \(this token may read only: A, B\)/],
+    [names(undefined, 'other'), /limited to project 'web'/],
+  ] as const) {
+    assert.throws(
+      () => authorize(EXEC, req, NOW),
+      (e: unknown) => e instanceof ProtocolError && e.code === 'token_scope' && re.test(e.message),
+    );
+  }
+  assert.throws(
+    () => authorize(undefined, names(), NOW),
+    (e: unknown) => e instanceof ProtocolError && e.code === 'token_required',
+  );
+});

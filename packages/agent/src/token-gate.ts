@@ -90,6 +90,12 @@ export function authorize<R extends Request>(t: TokenSpec | undefined, req: R, n
     );
   }
   if (req.op === 'exec') return { ...req, project, only: execSelection(t, req.only, req.prefix) };
+  // names: metadata only, so an exec-only token may ask; a keys= token names only its keys
+  // (the agent leaves the others out of the answer), and asking for another is refused.
+  if (req.op === 'names') {
+    if (t.keys && req.only) checkKeys(t, req.only);
+    return { ...req, project };
+  }
   if (t.keys) {
     if (req.op === 'get') checkKeys(t, [req.key]);
     else if (req.op === 'getall')

@@ -35,8 +35,9 @@ const HIDDEN_ON: Record<string, string[]> = {
     'completion',
     'version',
     'edit',
+    'mcp',
   ],
-  json: ['run', 'hook', 'completion', 'edit'],
+  json: ['run', 'hook', 'completion', 'edit', 'mcp'],
 };
 
 function hideGlobals(y: Y, top: string): void {

@@ -69,6 +69,9 @@ export function buildParser(argv: string[], fastPathAnswer?: Answer | null): Arg
         .example('tvault agent start', 'unlock once; reads are then answered without a prompt')
         .example('tvault agent status', ''),
     )
+    .command('mcp', 'an MCP server for AI coding agents: run commands with secrets, never show one (mcp install CLIENT sets it up)', (y) =>
+      require('./commands/mcp').mcpCommands(y),
+    )
     .command(
       'unlock',
       'hand the passphrase to the running agent (started with --locked, or locked since); it stays warm',

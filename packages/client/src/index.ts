@@ -132,22 +132,47 @@ export interface ExecOptions {
   env?: NodeJS.ProcessEnv;
   /** Text for the child's stdin (default: none, /dev/null). */
   input?: string | Buffer;
+  /**
+   * End the child after this long: SIGTERM to its process group, and if it has not ended
+   * TERM_GRACE_MS later, the connection is closed (the agent then kills the group: SIGKILL).
+   */
+  timeoutMs?: number;
+  /** Aborting ends the child at once: the connection closes and the agent kills its group. */
+  signal?: AbortSignal;
+  /** Keep at most this many bytes of each of stdout and stderr; the rest is read and dropped. */
+  maxOutputBytes?: number;
+  /** A label for the agent's audit row (PROTOCOL.md, "exec": `tool`), like `mcp.run`. */
+  tool?: string;
 }
+
+/** After a timeout's SIGTERM, how long the child has to end before the connection is closed. */
+export const TERM_GRACE_MS = 2000;
 
 export interface ExecResult extends ExecStatus {
-  /** The child's output after the agent's masker. */
+  /** The child's output after the agent's masker (at most maxOutputBytes of each). */
   stdout: Buffer;
   stderr: Buffer;
+  /** Which outputs were longer than maxOutputBytes (cut there). */
+  truncated: { stdout: boolean; stderr: boolean };
+  /** Set when the child was ended by timeoutMs or the abort signal, not by itself. */
+  ended?: 'timeout' | 'aborted';
 }
 
-/** Reads a pipe's read end to its end. */
-function collect(fd: number): Promise<Buffer> {
+/** Reads a pipe's read end to its end, keeping at most `cap` bytes. */
+function collect(fd: number, cap = Infinity): Promise<{ data: Buffer; truncated: boolean }> {
   return new Promise((resolve) => {
     const s = new Socket({ fd, readable: true, writable: false });
     const parts: Buffer[] = [];
-    s.on('data', (d: Buffer) => parts.push(d));
+    let kept = 0;
+    let truncated = false;
+    s.on('data', (d: Buffer) => {
+      if (kept + d.length > cap) truncated = true;
+      const part = kept < cap ? d.subarray(0, cap - kept) : null;
+      if (part?.length) parts.push(part);
+      kept += part?.length ?? 0;
+    });
     s.on('error', () => undefined);
-    s.on('close', () => resolve(Buffer.concat(parts)));
+    s.on('close', () => resolve({ data: Buffer.concat(parts), truncated }));
   });
 }
 
@@ -174,23 +199,49 @@ export async function execWithSecrets(o: ExecOptions): Promise<ExecResult> {
     ...(o.names && { only: o.names }),
     ...(o.prefix !== undefined && { prefix: o.prefix }),
     tty: false,
+    ...(o.tool && { tool: o.tool }),
     ...(token && { token }),
   };
   const conv = converse(sock, req, [inR, outW, errW]);
   // The agent holds its own copies now: ours would keep the pipes open.
   for (const fd of [inR, outW, errW]) closeSync(fd);
-  const output = Promise.all([collect(outR), collect(errR)]);
+  const output = Promise.all([collect(outR, o.maxOutputBytes), collect(errR, o.maxOutputBytes)]);
   if (inW >= 0) {
     const w = new Socket({ fd: inW, readable: false, writable: true });
     w.on('error', () => undefined);
     w.end(o.input as string | Buffer);
   }
+  let ended: ExecResult['ended'];
+  const stop = (why: 'timeout' | 'aborted') => {
+    if (ended) return;
+    ended = why;
+    if (why === 'aborted') return void sock.destroy();
+    conv.signal('SIGTERM');
+    setTimeout(() => sock.destroy(), TERM_GRACE_MS).unref();
+  };
+  const timer = o.timeoutMs !== undefined ? setTimeout(() => stop('timeout'), o.timeoutMs) : undefined;
+  const onAbort = () => stop('aborted');
+  if (o.signal?.aborted) onAbort();
+  else o.signal?.addEventListener('abort', onAbort, { once: true });
+  const result = (status: ExecStatus, out: Awaited<typeof output>): ExecResult => ({
+    ...status,
+    stdout: out[0].data,
+    stderr: out[1].data,
+    truncated: { stdout: out[0].truncated, stderr: out[1].truncated },
+    ...(ended && { ended }),
+  });
   try {
     const status = await conv.done;
-    const [stdout, stderr] = await output;
-    return { ...status, stdout, stderr };
+    return result(status, await output);
   } catch (err) {
-    await output;
+    const out = await output;
+    // We closed the connection ourselves (the child outlived its SIGTERM, or the abort): the
+    // agent killed the group, and there is no exit status to report but that.
+    if (ended && err instanceof BrokerError && err.code === 'disconnected')
+      return result({ status: 128 + 9, exit: null, message: `killed (${ended})`, project: o.project ?? null, keys: o.names ?? [], unmasked: [] }, out);
     throw err;
+  } finally {
+    clearTimeout(timer);
+    o.signal?.removeEventListener('abort', onAbort);
   }
 }

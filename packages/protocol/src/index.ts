@@ -17,7 +17,7 @@ export const MAX_PREFIX = 255;
 
 // ---- requests ------------------------------------------------------------------------------
 
-export const OPS = ['get', 'getall', 'getselected', 'status', 'stop', 'unlock', 'lock', 'exec'] as const;
+export const OPS = ['get', 'getall', 'getselected', 'status', 'stop', 'unlock', 'lock', 'exec', 'names'] as const;
 export type Op = (typeof OPS)[number];
 
 /**
@@ -33,6 +33,7 @@ export type Request = (
   | { op: 'stop' }
   | { op: 'lock' }
   | ExecRequest
+  | NamesRequest
 ) & { token?: string };
 
 /**
@@ -91,7 +92,43 @@ export interface ExecRequest {
   prefix?: string;
   /** Whether the caller's stdout is a terminal (told to the child's masker; see PROTOCOL.md). */
   tty: boolean;
+  /** The caller's label for the audit row (TOOL_LABEL). */
+  tool?: string;
 }
+
+// ---- names (PROTOCOL.md, "names") ----------------------------------------------------------
+
+/**
+ * `names`: the projects and key names a caller may use, with their metadata; never a value, so
+ * an exec-only token may ask. `project` absent or null: every project in the token's scope (a
+ * project-scoped token: its own). `only`: just these keys (those missing are listed as such).
+ */
+export interface NamesRequest {
+  op: 'names';
+  project?: string | null;
+  only?: string[];
+  tool?: string;
+}
+
+/** One key as `names` describes it: no value. Times are ISO 8601. */
+export interface KeyMeta {
+  name: string;
+  version: number;
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** `names`: per project, the keys in scope; `missing` lists names of `only` the project lacks. */
+export interface NamesAnswer {
+  current: string | null;
+  projects: Array<{ name: string; keys: KeyMeta[]; missing?: string[] }>;
+}
+
+/**
+ * `tool`: a label the caller gives its request for the audit row (e.g. `mcp.run`, the MCP
+ * server's tool). The caller's own claim, recorded as such; it changes nothing the agent does.
+ */
+export const TOOL_LABEL = /^[a-z][a-z0-9_.:-]{0,39}$/;
 
 /** The exec socket beside an agent socket (the same directory, the same access rules). */
 export function execSocketPath(agentSocket: string): string {
@@ -197,7 +234,9 @@ export interface StopAnswer {
  * A success as a client reads it: the fields of whichever op it asked for. A client ignores
  * fields it does not know (PROTOCOL.md, "Versioning"), so all of them are optional here.
  */
-export type OkAnswer = { v: number; ok: true } & Partial<ValueAnswer & SecretsAnswer & Omit<StatusAnswer, 'project'> & StopAnswer & LockAnswer> & {
+export type OkAnswer = { v: number; ok: true } & Partial<
+  ValueAnswer & SecretsAnswer & Omit<StatusAnswer, 'project'> & StopAnswer & LockAnswer & NamesAnswer
+> & {
     project?: string | null;
     [field: string]: unknown;
   };

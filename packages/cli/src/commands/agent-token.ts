@@ -84,7 +84,27 @@ function allowCmdFlag(list: string[] | undefined): string[][] | undefined {
   });
 }
 
-async function create(a: A<{ keys?: string; ttl?: string; name?: string; force?: boolean; execOnly?: boolean; allowCmd?: string[] }>) {
+/** What `agent token create` takes (also `tvault mcp install`, which always makes an exec-only token). */
+export type CreateArgs = A<{ keys?: string; ttl?: string; name?: string; force?: boolean; execOnly?: boolean; allowCmd?: string[] }>;
+
+/** A token just made: `token` is shown once and zeroed by the caller. */
+export interface MintedToken {
+  token: Buffer;
+  id: string;
+  name?: string;
+  project?: string;
+  keys?: string[];
+  expires?: string;
+  file: string;
+  scope: string;
+}
+
+/**
+ * Makes a token, stores its hash, audits it and reloads the agent; `show` gets the token while it
+ * exists (it is zeroed afterwards) and prints it. Refuses before anything is written when stdout
+ * is not a terminal and --force was not given: a token nobody could see must not be stored.
+ */
+export async function mintToken(a: CreateArgs, show: (t: MintedToken) => void): Promise<void> {
   const dir = resolveVaultDir(a.vault);
   const file = tokenFileOf(a, dir);
   const project = a.project !== undefined ? checkTokenFlag('--project', () => checkTokenProject(a.project!)) : undefined;
@@ -94,7 +114,6 @@ async function create(a: A<{ keys?: string; ttl?: string; name?: string; force?:
   const execOnly = a.execOnly ? (true as const) : undefined;
   const allowCmd = allowCmdFlag(a.allowCmd);
   if (a.ttl !== undefined && !ttlMs) throw usageError('--ttl must be a positive duration, like 1h or 30d; leave it out for a token that does not expire');
-  // Decided before anything is written: a token nobody could see must not be stored.
   if (!process.stdout.isTTY && !a.force) {
     throw usageError('stdout is not a terminal, and the token is shown only once: run this on a terminal, or add --force to print it to a pipe or file');
   }
@@ -126,9 +145,7 @@ async function create(a: A<{ keys?: string; ttl?: string; name?: string; force?:
         await editTokenFile(file, (buf, tokens) => dropLine(buf, tokens.find((t) => t.hash === hash)?.line ?? 0));
         throw err;
       }
-      if (a.json)
-        printJson({ token: token.toString('utf8'), id, name: name ?? null, project: project ?? null, keys: keys ?? null, expires: expires ?? null, file });
-      else process.stdout.write(Buffer.concat([token, Buffer.from('\n')]));
+      show({ token, id, name, project, keys, expires, file, scope });
       process.stderr.write(
         `created token ${id}${name ? ` (${name})` : ''}: ${scope}, ${expires ? `expires ${expires}` : 'does not expire'}; its hash is in ${file}, the token is shown only now\n`,
       );
@@ -139,6 +156,22 @@ async function create(a: A<{ keys?: string; ttl?: string; name?: string; force?:
   } finally {
     vault.close();
   }
+}
+
+function create(a: CreateArgs) {
+  return mintToken(a, (t) => {
+    if (a.json)
+      printJson({
+        token: t.token.toString('utf8'),
+        id: t.id,
+        name: t.name ?? null,
+        project: t.project ?? null,
+        keys: t.keys ?? null,
+        expires: t.expires ?? null,
+        file: t.file,
+      });
+    else process.stdout.write(Buffer.concat([t.token, Buffer.from('\n')]));
+  });
 }
 
 function list(a: A<object>) {
@@ -224,7 +257,7 @@ async function revoke(a: A<{ which: string }>) {
   }
 }
 
-const fileOption = (c: Y): Y => c.option('token-file', { type: 'string', describe: 'the token file (default: <vault>/agent-tokens)' });
+export const fileOption = (c: Y): Y => c.option('token-file', { type: 'string', describe: 'the token file (default: <vault>/agent-tokens)' });
 
 export function tokenCommands(y: Y): Y {
   return y
