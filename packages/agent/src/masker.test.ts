@@ -85,7 +85,14 @@ test('masker: every encoding, split into two writes at every offset, is masked',
     for (let cut = 0; cut <= text.length; cut++) {
       assert.equal(through(new Masker(set), [text.subarray(0, cut), text.subarray(cut)]), whole, `${what} cut at ${cut}`);
     }
-    assert.equal(through(new Masker(set), [...text].map((b) => Buffer.from([b]))), whole, `${what} byte by byte`);
+    assert.equal(
+      through(
+        new Masker(set),
+        [...text].map((b) => Buffer.from([b])),
+      ),
+      whole,
+      `${what} byte by byte`,
+    );
   }
 });
 
@@ -122,7 +129,14 @@ test('masker: overlapping values, a value that begins another, one inside anothe
     assert.equal(naive(text, list), want, `reference: ${what}`);
     const set = new MaskSet(list);
     for (let cut = 0; cut <= text.length; cut++) assert.equal(through(new Masker(set), [text.subarray(0, cut), text.subarray(cut)]), want, `${what} at ${cut}`);
-    assert.equal(through(new Masker(set), [...text].map((b) => Buffer.from([b]))), want, `${what} byte by byte`);
+    assert.equal(
+      through(
+        new Masker(set),
+        [...text].map((b) => Buffer.from([b])),
+      ),
+      want,
+      `${what} byte by byte`,
+    );
   }
 });
 

@@ -30,7 +30,10 @@ function base64Core(v: Buffer, k: number): string {
 const toUrl = (s: string) => s.replace(/\+/g, '-').replace(/\//g, '_');
 
 /** JSON string escaping as ASCII-only encoders write it (Python's json.dumps default): \uXXXX for non-ASCII. */
-const jsonAscii = (text: string) => JSON.stringify(text).slice(1, -1).replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+const jsonAscii = (text: string) =>
+  JSON.stringify(text)
+    .slice(1, -1)
+    .replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 
 /** Every form of one value the masker looks for (deduplicated, each at least MIN_MASK_BYTES long). */
 export function encodingsOf(value: Buffer): string[] {
