@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, openSync, closeSync, readFileSync, renameSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { chmodSync, mkdirSync, openSync, closeSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync, existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import net from 'node:net';
 import { join } from 'node:path';
@@ -234,6 +234,13 @@ test('--allow-cmd: only the listed programs run, resolved by the agent; others a
   assert.equal(look.stdout, '<masked:API_KEY>\n', 'the agent ran its own printenv');
   const byPath = tvaultRun(v, ['run', '--broker', '--', join(fake, 'printenv'), 'API_KEY'], { env });
   assert.equal(byPath.code, 125);
+  // A symlink named like the allowed program is the program it points to: `env` here, refused.
+  const links = join(v.dir, 'links');
+  mkdirSync(links);
+  symlinkSync(spawnSync('sh', ['-c', 'command -v env'], { encoding: 'utf8' }).stdout.trim(), join(links, 'printenv'));
+  const link = tvaultRun(v, ['run', '--broker', '--', join(links, 'printenv'), 'API_KEY'], { env });
+  assert.equal(link.code, 125, link.stdout);
+  assert.match(link.stderr, /not in scope/);
   // `sh` is allowed here, and `sh -c` runs anything: an allow-list entry is as strong as its program (SECURITY.md).
   assert.equal(tvaultRun(v, ['run', '--broker', '--', 'sh', '-c', 'echo any'], { env }).stdout, 'any\n');
 });

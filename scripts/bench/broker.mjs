@@ -2,9 +2,10 @@
 // injected secrets, through `tvault run --broker` (masked) against `tvault run` (unmasked), as a
 // throughput ratio (goal: masked >= 0.5x); and `tvault run --broker -- true` against
 // `tvault run -- true` via the agent (goal <= 1.5x). Medians, ratios within this run.
-// Two floors beside the masked row: the same broker with one secret (what the pipe hop through
-// the agent costs, masking aside), and the masker alone in-process over the same stream in the
-// same 64 KiB chunks (its own throughput, against a plain copy of each chunk).
+// Floors beside the masked row: the same broker with one secret; the same bytes through a plain
+// Node pipe copy (the agent's transport without a masker, which no masker can beat); and the
+// masker alone in-process over the same stream in the same 64 KiB chunks (its own throughput,
+// against a plain copy of each chunk).
 // Usage: npm run build && node scripts/bench/broker.mjs [MB] [RUNS]
 import { spawn } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
@@ -41,11 +42,12 @@ try {
   // Ordinary text (no secret in it): the masker's cost is the scan, which is what is measured.
   const writer = `const b=Buffer.alloc(1<<16,'lorem ipsum dolor sit amet, 0123456789\\n');let n=${MB}*16;const w=()=>{while(n-->0)if(!process.stdout.write(b))return process.stdout.once('drain',w)};w()`;
   const agentEnv = { ...env, TVAULT_NO_AGENT: undefined, TVAULT_PASSPHRASE: undefined };
-  const [plain, masked, one] = compare(
+  const [plain, masked, one, hop] = compare(
     [
       { cmd: node, args: tvaultArgs('run', '--', node, '-e', writer), env: agentEnv },
       { cmd: node, args: tvaultArgs('run', '--broker', '--', node, '-e', writer), env: agentEnv },
       { cmd: node, args: tvaultArgs('run', '--broker', '--only', 'KEY_0', '--', node, '-e', writer), env: agentEnv },
+      { cmd: node, args: ['-e', pipeCopy(writer)], env: {} },
     ],
     { runs: RUNS, warmup: 1 },
   );
@@ -54,6 +56,7 @@ try {
   report(`${MB} MB, ${SECRETS} secrets: run --broker (masked)`, `${fmt(masked)} (${mbps(masked)})`);
   report('masked throughput / unmasked (goal >= 0.50x)', `${ratio(plain, masked)} ${verdict(plain / masked >= 0.5)}`);
   report(`floor: ${MB} MB, 1 secret: run --broker`, `${fmt(one)} (${mbps(one)}, ${ratio(plain, one)} of unmasked)`);
+  report(`floor: ${MB} MB through a Node pipe copy, no masker`, `${fmt(hop)} (${mbps(hop)}, ${ratio(plain, hop)} of unmasked)`);
   const alone = await maskerAlone(dir);
   report(`masker alone, ${SECRETS} secrets, in-process`, `${fmt(alone.masked)} (${mbps(alone.masked)})`);
   report('floor: a plain copy of each chunk, in-process', `${fmt(alone.copy)} (${mbps(alone.copy)})`);
@@ -70,6 +73,15 @@ try {
 } finally {
   agent.kill('SIGTERM');
   cleanup();
+}
+
+/**
+ * The agent's copy path without the masker: the writer's stdout is a pipe that a Node process
+ * reads and writes to its own stdout through a write stream, as exec.ts's maskedCopy does (a
+ * fresh buffer per chunk, as the masker returns). Below it no masker can go on this transport.
+ */
+function pipeCopy(writer) {
+  return `const{spawn}=require('child_process');const fs=require('fs');const c=spawn(process.execPath,['-e',${JSON.stringify(writer)}],{stdio:['ignore','pipe','inherit']});const o=fs.createWriteStream('',{fd:1});c.stdout.on('data',(b)=>{if(!o.write(Buffer.from(b))){c.stdout.pause();o.once('drain',()=>c.stdout.resume())}});c.stdout.on('close',()=>o.end())`;
 }
 
 /**

@@ -164,12 +164,13 @@ class Automaton {
       this.outLen[s] = pat >= 0 ? depth[s] : this.outLen[f];
       this.live[s] = kids[order[s]].size > 0 ? depth[s] : this.live[f];
     }
-    // ...then the dense rows, each missing edge taken from the failure link's finished row.
+    // ...then the dense rows: each a copy of its failure link's finished row (the root's: all
+    // to the root), with its own trie edges written over it.
     for (let s = 0; s < this.dense; s++) {
-      const f = this.fail[s];
-      for (let c = 0; c < classes; c++) {
-        const t = this.edges.get(s * classes + c);
-        this.delta[s * classes + c] = t === undefined ? (s === 0 ? 0 : this.delta[f * classes + c]) : t >= this.dense || this.outLen[t] ? -1 - t : t * classes;
+      if (s > 0) this.delta.copyWithin(s * classes, this.fail[s] * classes, (this.fail[s] + 1) * classes);
+      for (const [c, t] of kids[order[s]]) {
+        const to = id[t];
+        this.delta[s * classes + c] = to >= this.dense || this.outLen[to] ? -1 - to : to * classes;
       }
     }
   }
