@@ -189,6 +189,22 @@ test('masker: agrees with the naive scan on random values, text and writes; neve
   }
 });
 
+test('masker: long writes (the automaton runs two lanes at once) agree with the naive scan, values anywhere, also at the middle', () => {
+  for (let seed = 1; seed <= 40; seed++) {
+    const r = prng(seed * 7919);
+    const list: Secrets = Array.from({ length: 1 + r(5) }, (_, i) => ({ name: `K${i}`, value: Buffer.from(`val-${seed}-${i}-${'q'.repeat(r(8))}`) }));
+    const forms = list.flatMap((s) => encodingsOf(s.value));
+    const size = 4096 + r(30000);
+    const text = Buffer.alloc(size, 'lorem ipsum dolor sit amet, 0123456789\n');
+    // Forms at random places, and one across the middle of the first write (where the second lane starts).
+    const at = [...Array.from({ length: r(6) }, () => r(size)), (size >> 1) - r(20)];
+    for (const p of at) Buffer.from(forms[r(forms.length)], 'latin1').copy(text, Math.min(p, size - 1));
+    const want = naive(text, list);
+    const cut = r(2) ? size : 2048 + r(size - 2048);
+    assert.equal(through(new Masker(list), [text.subarray(0, cut), text.subarray(cut)]), want, `seed ${seed}`);
+  }
+});
+
 test('masker: 50 values at once, byte by byte', () => {
   const many = Array.from({ length: 50 }, (_, i) => ({ name: `K${i}`, value: Buffer.from(`value-number-${i}-${'x'.repeat(i)}`) }));
   const text = Buffer.from(many.map((s) => `${s.name}=${s.value.toString()}\n`).join(''));

@@ -73,6 +73,8 @@ export function encodingsOf(value: Buffer): string[] {
 
 /** States of the automaton up to this depth get a full transition row (one lookup per byte). */
 const DENSE_DEPTH = 64;
+/** Stretches at least this long are run as two interleaved lanes (Automaton.run). */
+const TWO_LANES_MIN = 2048;
 /** At most this many transition-table entries (4 bytes each): beyond it, deeper states stay sparse. */
 const MAX_DENSE_ENTRIES = 1 << 21;
 
@@ -198,17 +200,54 @@ class Automaton {
     }
   }
 
-  /**
-   * Runs the dense part of the automaton over buf from i, starting in state s, up to the first
-   * byte that reaches a state that ends a pattern or is deep. Returns that byte's index (or
-   * buf.length) and leaves the state reached in `last`.
-   */
+  /** The state reached by the last run(): where it stopped. */
   last = 0;
+
+  /**
+   * Runs the dense part of the automaton over buf from i, starting in (dense) state s, up to the
+   * first byte that reaches a state that ends a pattern or is deep. Returns that byte's index
+   * (or buf.length) and leaves the state reached in `last`.
+   *
+   * A long stretch is run as two lanes at once, its halves interleaved in one loop: each byte's
+   * step waits on the previous step's table load, so one lane leaves the CPU idle most of the
+   * time, and a second, independent chain of loads fills it. The second half's starting state
+   * is rebuilt from the root over the longest pattern's length of bytes before it (a state is
+   * the longest suffix of the text that begins a pattern, never longer than that). The answer is
+   * exactly the one lane's.
+   */
   run(buf: Uint8Array, i: number, s: number): number {
-    const { cls, delta, classes } = this;
     const n = buf.length;
+    const warm = this.depth[this.depth.length - 1]; // breadth-first: the last state is the deepest
+    if (n - i < Math.max(TWO_LANES_MIN, 16 * warm)) return this.lane(buf, i, s, n);
+    const { cls, delta, classes } = this;
+    const mid = (i + n) >>> 1;
+    let sb = 0;
+    for (let k = mid - warm; k < mid; k++) sb = this.step(sb, cls[buf[k]]);
+    if (sb >= this.dense) return this.lane(buf, i, s, n);
+    let pa = s * classes;
+    let pb = sb * classes;
+    let ia = i;
+    let ib = mid;
+    for (; ia < mid; ia++, ib++) {
+      const ea = delta[pa + cls[buf[ia]]];
+      const eb = delta[pb + cls[buf[ib]]];
+      if ((ea | eb) < 0) break;
+      pa = ea;
+      pb = eb;
+    }
+    if (ia < mid) {
+      // A lane stopped: the first half alone, exactly, up to the middle, then the second from where it was.
+      const k = this.lane(buf, ia, pa / classes, mid);
+      if (k < mid) return k;
+    }
+    return this.lane(buf, ib, pb / classes, n);
+  }
+
+  /** One lane of run(), from i up to end. */
+  private lane(buf: Uint8Array, i: number, s: number, end: number): number {
+    const { cls, delta, classes } = this;
     let p = s * classes;
-    for (; i < n; i++) {
+    for (; i < end; i++) {
       const e = delta[p + cls[buf[i]]];
       if (e < 0) {
         this.last = -1 - e;
@@ -217,7 +256,7 @@ class Automaton {
       p = e;
     }
     this.last = p / classes;
-    return n;
+    return end;
   }
 }
 
