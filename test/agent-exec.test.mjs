@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, openSync, closeSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { chmodSync, mkdirSync, openSync, closeSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync, existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import net from 'node:net';
 import { join } from 'node:path';
@@ -200,6 +200,8 @@ test('exec-only token: run is brokered by itself; get, env, getall, getselected 
     assert.equal(g.code, 1, args.join(' '));
     assert.equal(g.stdout, '');
     assert.match(g.stderr, /may run commands with its secrets but not read them .*tvault run --broker/, args.join(' '));
+    // What it may do, in the words `token list` uses: exec-only, which commands, which keys.
+    assert.match(g.stderr, /\(exec-only \(any command\), any project, keys API_KEY; token_id [0-9a-f]{8}\)/, args.join(' '));
   }
   for (const req of [{ op: 'get', key: 'API_KEY' }, { op: 'getall' }, { op: 'getselected', only: ['API_KEY'] }]) {
     const res = await request(a.sock, { v: 1, ...req, token: EXEC_TOKEN });
@@ -232,6 +234,13 @@ test('--allow-cmd: only the listed programs run, resolved by the agent; others a
   assert.equal(look.stdout, '<masked:API_KEY>\n', 'the agent ran its own printenv');
   const byPath = tvaultRun(v, ['run', '--broker', '--', join(fake, 'printenv'), 'API_KEY'], { env });
   assert.equal(byPath.code, 125);
+  // A symlink named like the allowed program is the program it points to: `env` here, refused.
+  const links = join(v.dir, 'links');
+  mkdirSync(links);
+  symlinkSync(spawnSync('sh', ['-c', 'command -v env'], { encoding: 'utf8' }).stdout.trim(), join(links, 'printenv'));
+  const link = tvaultRun(v, ['run', '--broker', '--', join(links, 'printenv'), 'API_KEY'], { env });
+  assert.equal(link.code, 125, link.stdout);
+  assert.match(link.stderr, /not in scope/);
   // `sh` is allowed here, and `sh -c` runs anything: an allow-list entry is as strong as its program (SECURITY.md).
   assert.equal(tvaultRun(v, ['run', '--broker', '--', 'sh', '-c', 'echo any'], { env }).stdout, 'any\n');
 });
@@ -257,7 +266,28 @@ test('token list and create: exec-only and the commands are shown; "any command"
   assert.equal(c2.status, 0, c2.stderr);
   const l = spawnSync(process.execPath, [BIN, 'agent', 'token', 'list', '--token-file', file], { env: baseEnv(v.env), encoding: 'utf8' });
   assert.match(l.stdout, /ci .*exec-only +npm test; pytest/);
-  assert.match(l.stdout, /any .*exec-only +\(any command\)/);
+  assert.match(l.stdout, /any .*exec-only +\(any command\) +LANG,TERM /);
+  // --allow-env: what a delegate's child may get of its own environment beyond LANG and TERM.
+  const create = (...args) =>
+    spawnSync(process.execPath, [BIN, 'agent', 'token', 'create', '--token-file', file, '--exec-only', '--force', ...args], {
+      env: baseEnv(v.env),
+      encoding: 'utf8',
+    });
+  const c3 = create('--name', 'envs', '--allow-env', 'CI', '--allow-env', 'GIT_AUTHOR_NAME');
+  assert.equal(c3.status, 0, c3.stderr);
+  assert.match(readFileSync(file, 'utf8'), /name=envs .*env=CI,GIT_AUTHOR_NAME\n/);
+  const l2 = spawnSync(process.execPath, [BIN, 'agent', 'token', 'list', '--token-file', file], { env: baseEnv(v.env), encoding: 'utf8' });
+  assert.match(l2.stdout, /envs .*exec-only +\(any command\) +LANG,TERM,CI,GIT_AUTHOR_NAME /);
+  for (const [name, msg] of [
+    ['LD_PRELOAD', /--allow-env: LD_PRELOAD changes how programs load/],
+    ['PATH', /invalid --allow-env: PATH is always the agent's/],
+    ['TVAULT_DIR', /invalid --allow-env: TVAULT_DIR: TVAULT_\* never passes/],
+  ]) {
+    const bad = create('--allow-env', name);
+    assert.equal(bad.status, 2, name);
+    assert.match(bad.stderr, msg);
+    assert.equal(bad.stdout, '', 'no token printed');
+  }
 });
 
 test('exec op, raw peer: no fds, too many fds, garbage, oversized, the wrong op, and exec on the line socket', async (t) => {
@@ -377,7 +407,7 @@ test('a delegate (another uid) with an exec-only token runs the command, cannot 
   if (!requireRoot(t, 'needs root for setpriv and another uid')) return;
   const v = makeVault(t);
   assert.equal(v.run(['set', 'API_KEY', '--stdin'], { input: SECRET }).code, 0);
-  const file = writeTokens(join(v.dir, 'tokens'), `sha256:${tokenHash(EXEC_TOKEN)} exec=only name=exec\n`);
+  const file = writeTokens(join(v.dir, 'tokens'), `sha256:${tokenHash(EXEC_TOKEN)} exec=only env=MY_ALLOWED name=exec\n`);
   chmodSync(v.dir, 0o711); // traversable, so that 65534 reaches share/ (the vault dir stays 0700)
   const share = join(v.dir, 'share');
   mkdirSync(share, { mode: 0o711 });
@@ -391,6 +421,15 @@ test('a delegate (another uid) with an exec-only token runs the command, cannot 
   assert.equal(r.code, 0, r.stderr);
   assert.equal(r.stdout, `injected\n${process.getuid()}\n<masked:API_KEY>\n`, 'the child runs as the agent user; its output is masked');
   assert.equal(tvaultRun(v, ['get', 'API_KEY'], { env, prefix }).code, 1);
+  // The child's environment holds only what the token allows: LANG and TERM, its env= names, the
+  // agent's PATH and HOME, the secrets. Nothing else of the delegate's own environment.
+  const names = tvaultRun(v, ['run', '--', process.execPath, '-e', 'console.log(Object.keys(process.env).sort().join(" "))'], {
+    env: { ...env, MY_ALLOWED: 'yes', MY_OTHER: 'no', LANG: 'C.UTF-8', TERM: 'dumb', EDITOR: 'vi' },
+    prefix,
+    cwd: '/',
+  });
+  assert.equal(names.code, 0, names.stderr);
+  assert.equal(names.stdout, 'API_KEY HOME LANG MY_ALLOWED PATH TERM\n');
   // While a child runs, the delegate cannot read its environ (another uid).
   rmSync(pidFile, { force: true });
   t.after(() => rmSync(pidFile, { force: true }));
@@ -473,4 +512,87 @@ test('the request the CLI sends holds names, never a value, the passphrase or a 
     [],
   );
   assert.ok(!got.toString().includes(v.env.TVAULT_PASSPHRASE), 'the passphrase is not in the request');
+});
+
+test('a locked agent: a brokered exec says to run tvault unlock, exit 3, nothing runs', async (t) => {
+  const v = makeVault(t);
+  assert.equal(v.run(['set', 'API_KEY', '--stdin'], { input: SECRET }).code, 0);
+  await startAgent(t, v, ['--locked'], { env: { TVAULT_PASSPHRASE: undefined } });
+  const marker = join(v.dir, 'ran');
+  const r = tvaultRun(v, ['run', '--broker', '--', 'sh', '-c', `touch ${marker}`]);
+  assert.equal(r.code, 3, r.stderr);
+  assert.equal(r.stderr, 'tvault: the agent is locked: run tvault unlock\n');
+  assert.ok(!existsSync(marker), 'the command did not run');
+});
+
+test('an exec connection that sends nothing stalls nobody; it is closed at the I/O timeout', async (t) => {
+  const { v, execSock } = await setup(t, { agentArgs: ['--io-timeout', '3s'] });
+  const idle = net.connect(execSock);
+  let answer = '';
+  idle.on('data', (d) => (answer += d));
+  const closed = new Promise((res) => idle.on('close', res));
+  await new Promise((res) => idle.on('connect', res));
+  // While it sits there, other callers are served.
+  for (let i = 0; i < 3; i++) assert.equal(tvaultRun(v, ['run', '--broker', '--', 'sh', '-c', 'echo served']).stdout, 'served\n');
+  await closed;
+  assert.match(answer, /"error":"timeout"/);
+});
+
+test('a test peer between the CLI and the agent: no value in any protocol message, either way; nor in the log or audit rows', async (t) => {
+  const { v, execSock } = await setup(t);
+  // The agent keeps listening on the socket after a rename: the peer takes its place.
+  const real = `${execSock}.real`;
+  renameSync(execSock, real);
+  const traffic = [];
+  const server = net.createServer({ pauseOnConnect: true }, async (s) => {
+    let head = Buffer.alloc(0);
+    const fds = [];
+    for (let i = 0; i < 2000 && !head.includes(0x0a); i++) {
+      const r = native.recvFds(native.socketFd(s), 65536, 3);
+      if (r) {
+        head = Buffer.concat([head, r.data]);
+        fds.push(...r.fds);
+      } else await new Promise((res) => setTimeout(res, 5));
+    }
+    traffic.push({ dir: 'to agent', data: head });
+    const up = net.connect(real, () => {
+      native.sendFds(native.socketFd(up), fds, head);
+      fds.forEach((fd) => closeSync(fd));
+      s.on('data', (d) => (traffic.push({ dir: 'to agent', data: d }), up.write(d)));
+      up.on('data', (d) => (traffic.push({ dir: 'to caller', data: d }), s.write(d)));
+      up.on('end', () => s.end());
+      s.on('end', () => up.end());
+      s.resume();
+    });
+    up.on('error', () => s.destroy());
+    s.on('error', () => up.destroy());
+  });
+  await new Promise((r) => server.listen(execSock, r));
+  t.after(() => server.close());
+  const script = 'printf "%s\\n" "$API_KEY" "$OTHER"; printf "%s" "$API_KEY" >&2; exit 4';
+  const r = await new Promise((resolve) => {
+    const c = spawn(process.execPath, [BIN, 'run', '--broker', '--', 'sh', '-c', script], { env: baseEnv({ ...v.env, ...AGENT_ONLY }), stdio: 'pipe' });
+    let stdout = '';
+    let stderr = '';
+    c.stdout.on('data', (d) => (stdout += d));
+    c.stderr.on('data', (d) => (stderr += d));
+    c.on('exit', (code) => resolve({ code, stdout, stderr }));
+  });
+  assert.equal(r.code, 4, r.stderr);
+  assert.equal(r.stdout, '<masked:API_KEY>\n<masked:OTHER>\n', 'the output went through the agent, masked');
+  assert.equal(r.stderr, '<masked:API_KEY>');
+  const seen = Buffer.concat(traffic.map((x) => x.data)).toString('latin1');
+  assert.ok(
+    traffic.some((x) => x.dir === 'to caller' && /"status":4/.test(x.data.toString())),
+    'the peer saw the whole conversation',
+  );
+  for (const value of [SECRET, OTHER]) {
+    for (const form of [value, Buffer.from(value).toString('base64'), Buffer.from(value).toString('hex')])
+      assert.ok(!seen.includes(form), `${form} on the socket`);
+  }
+  const rows = auditRows(v.vault).filter((x) => x.op.startsWith('exec'));
+  assert.equal(rows.length, 2);
+  assert.ok(!JSON.stringify(rows).includes(SECRET) && !JSON.stringify(rows).includes(OTHER));
+  assert.ok(!agentLog(v).text.includes(SECRET) && !agentLog(v).text.includes(OTHER));
+  assert.deepEqual(filesContaining(v.dir, SECRET), []);
 });

@@ -103,7 +103,7 @@ test('start: a malformed token file is refused naming the line, and never echoes
   const { v, file } = setup(t);
   const SECRET = 'tokenZZZZ-must-never-be-echoed';
   const cases = [
-    [`${SECRET}  colour=blue`, 2, /line 2: unknown attribute "colour" \(known: project, keys, expires, name, created, exec, cmds\)/],
+    [`${SECRET}  colour=blue`, 2, /line 2: unknown attribute "colour" \(known: project, keys, expires, name, created, exec, cmds, env\)/],
     [`${SECRET}  expires=2026-02-30T00:00:00Z`, 2, /line 2: expires= is not a date-time with a zone/],
     [`${SECRET}  expires=2026-12-01`, 2, /line 2: expires= is not a date-time with a zone/],
     [`${SECRET}  keys=GOOD,1BAD`, 2, /line 2: keys= is a comma-separated list of key names/],

@@ -167,6 +167,7 @@ class Agent {
   /** The secrets a brokered exec injects (exec.ts), read as getselected would; the caller zeroes them. */
   private execSecrets(project: string | null, only: string[] | undefined, prefix: string | undefined) {
     if (this.state === 'stopping') throw new ProtocolError('locked', 'the agent is locking; unlock directly or start it again');
+    if (this.state === 'locked') throw new ProtocolError('locked', LOCKED_MESSAGE);
     this.touch();
     const vault = this.vault.get();
     this.checkKey();

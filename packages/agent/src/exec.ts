@@ -31,12 +31,19 @@ import { ProtocolError, errorLine, parseRequest } from './protocol';
 import type { Peer } from './server';
 import { type TokenSet, authorize } from './token-gate';
 import type { Logger } from './log';
-import { Masker } from './masker';
+import { MaskSet, Masker } from './masker';
 
 /** Children at once; one more is answered busy. */
 export const MAX_EXECS = 32;
-/** How often a paused exec connection is polled for its request (it normally is there at once). */
-const POLL_MS = 2;
+/**
+ * How often a paused exec connection is polled for its request. It is normally there at once
+ * (the client sends it with the connection), so the first polls are quick; a connection that
+ * stays silent is polled ever less often, up to every POLL_MAX_MS, until the request timeout.
+ * (Node gives no readiness event for a socket it does not read; a blocking wait would hold a
+ * thread-pool thread per idle connection and stall other clients' file I/O.)
+ */
+const POLL_FIRST_MS = 1;
+const POLL_MAX_MS = 100;
 /** After the request: signal lines only; more than this from a caller ends the exec. */
 const MAX_CONTROL_BYTES = 64 * 1024;
 /** A child that ignores SIGTERM after its caller left gets SIGKILL this much later. */
@@ -112,18 +119,28 @@ export function allowedCommand(allow: ReadonlyArray<readonly string[]>, argv: re
 export const argvHash = (argv: readonly string[]): string => createHash('sha256').update(JSON.stringify(argv)).digest('hex').slice(0, 16);
 
 /**
+ * What a delegate's (another uid's) base environment may carry into the child when its token
+ * names nothing more (`env=` in the token file, `--allow-env` at `token create`): the locale and
+ * the terminal type. PATH and HOME are always the agent's (the child runs as the agent's user).
+ */
+export const DELEGATE_ENV = ['LANG', 'TERM'] as const;
+
+/**
  * The child's environment, built by the agent: the caller's base without TVAULT_* and without
- * any variable that changes how programs load or shells start; a caller of another uid gets the
- * agent's PATH and HOME (the child runs as the agent's user); then the secrets.
+ * any variable that changes how programs load or shells start; a caller of another uid passes
+ * only DELEGATE_ENV and the names its token allows, and gets the agent's PATH and HOME; then
+ * the secrets.
  */
 export function brokerEnv(
   base: Record<string, string>,
   secrets: Array<{ name: string; value: string }>,
-  o: { isDangerousName?: (name: string) => boolean; delegate: boolean; agentEnv: NodeJS.ProcessEnv },
+  o: { isDangerousName?: (name: string) => boolean; delegate: boolean; agentEnv: NodeJS.ProcessEnv; allowEnv?: readonly string[] },
 ): Record<string, string> {
   const env = Object.create(null) as Record<string, string>;
-  const keep = o.isDangerousName ? (k: string) => !o.isDangerousName!(k) : (k: string) => ['PATH', 'HOME', 'TERM', 'LANG', 'USER'].includes(k);
-  for (const [k, v] of Object.entries(base)) if (!k.startsWith('TVAULT_') && keep(k)) env[k] = v;
+  const safe = o.isDangerousName ? (k: string) => !o.isDangerousName!(k) : (k: string) => ['PATH', 'HOME', 'TERM', 'LANG', 'USER'].includes(k);
+  const allowed = new Set<string>(o.delegate ? [...DELEGATE_ENV, ...(o.allowEnv ?? [])] : []);
+  const keep = (k: string) => !k.startsWith('TVAULT_') && safe(k) && (!o.delegate || allowed.has(k));
+  for (const [k, v] of Object.entries(base)) if (keep(k)) env[k] = v;
   if (o.delegate) {
     for (const k of ['PATH', 'HOME'] as const) {
       if (o.agentEnv[k] !== undefined) env[k] = o.agentEnv[k];
@@ -140,13 +157,15 @@ async function readExecRequest(sock: Socket, deadline: number): Promise<{ line: 
   const chunks: Buffer[] = [];
   const fds: number[] = [];
   let size = 0;
+  let wait = POLL_FIRST_MS;
   try {
     for (;;) {
       if (fd < 0 || sock.destroyed) throw new ProtocolError('bad_request', 'the caller went away before its request was complete');
       const r = recvFds(fd, MAX_REQUEST_BYTES + 1, EXEC_FDS - fds.length);
       if (r === null) {
         if (Date.now() > deadline) throw new ProtocolError('timeout', 'no complete exec request in time');
-        await new Promise((res) => setTimeout(res, POLL_MS));
+        await new Promise((res) => setTimeout(res, Math.min(wait, deadline - Date.now() + 1)));
+        wait = Math.min(POLL_MAX_MS, wait * 2);
         continue;
       }
       fds.push(...r.fds);
@@ -230,9 +249,10 @@ class ExecSession {
         if (refused.length)
           throw new ProtocolError('bad_request', `refusing to inject ${refused.join(', ')}: reserved for tvault, or changes how programs load`);
         const values = secrets.map((s) => ({ name: s.name, value: Buffer.from(s.value).toString('utf8') }));
-        env = brokerEnv(req.env, values, { isDangerousName: this.ctx.isDangerousName, delegate, agentEnv: process.env });
+        env = brokerEnv(req.env, values, { isDangerousName: this.ctx.isDangerousName, delegate, agentEnv: process.env, allowEnv: token?.allowEnv });
         // Masking is always on for brokered exec: the caller cannot turn it off.
-        masker = { out: new Masker(secrets), err: new Masker(secrets), unmasked: Masker.unmasked(secrets) };
+        const set = new MaskSet(secrets);
+        masker = { out: new Masker(set), err: new Masker(set), unmasked: Masker.unmasked(secrets) };
       } finally {
         zero(...secrets.map((s) => s.value));
       }

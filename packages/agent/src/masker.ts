@@ -4,6 +4,13 @@
 // become a match is held back (a prompt without a newline appears at once unless it ends in
 // the beginning of an encoded value). Accident-proofing, not a boundary: a program that
 // transforms a value (reverses, encrypts, splits it) defeats it.
+//
+// Matching is one pass over the bytes with an Aho-Corasick automaton of every form of every
+// value (docs/PERFORMANCE.md, "Brokered exec"): the cost per byte does not grow with the number
+// of secrets. The replacement: at each point of the text, the occurrence that covers it and
+// begins leftmost (the longest of those) becomes its placeholder; an occurrence overlapping one
+// already replaced has its remaining bytes replaced too, so no byte of any occurrence of any
+// form is ever released (masker.test.ts checks this against a naive scan).
 
 /**
  * Values shorter than this are not masked: masking `test` or `1234` everywhere shreds ordinary
@@ -21,6 +28,12 @@ function base64Core(v: Buffer, k: number): string {
 }
 
 const toUrl = (s: string) => s.replace(/\+/g, '-').replace(/\//g, '_');
+
+/** JSON string escaping as ASCII-only encoders write it (Python's json.dumps default): \uXXXX for non-ASCII. */
+const jsonAscii = (text: string) =>
+  JSON.stringify(text)
+    .slice(1, -1)
+    .replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 
 /** Every form of one value the masker looks for (deduplicated, each at least MIN_MASK_BYTES long). */
 export function encodingsOf(value: Buffer): string[] {
@@ -48,6 +61,8 @@ export function encodingsOf(value: Buffer): string[] {
     add(uri.replace(/%[0-9A-F]{2}/g, (m) => m.toLowerCase()));
     add(uri.replace(/%20/g, '+'));
     add(Buffer.from(JSON.stringify(text).slice(1, -1), 'utf8').toString('latin1'));
+    add(jsonAscii(text));
+    add(jsonAscii(text).replace(/\\u[0-9a-f]{4}/g, (m) => m.toUpperCase().replace('\\U', '\\u')));
   };
   addValue(value);
   // A multiline value is masked as a whole and line by line.
@@ -56,25 +71,235 @@ export function encodingsOf(value: Buffer): string[] {
   return [...forms];
 }
 
-interface Pattern {
-  bytes: Buffer;
-  key: string;
+/** States of the automaton up to this depth get a full transition row (one lookup per byte). */
+const DENSE_DEPTH = 64;
+/** Stretches at least this long are run as two interleaved lanes (Automaton.run). */
+const TWO_LANES_MIN = 2048;
+/** At most this many transition-table entries (4 bytes each): beyond it, deeper states stay sparse. */
+const MAX_DENSE_ENTRIES = 1 << 21;
+
+/**
+ * The Aho-Corasick automaton of a set of byte patterns. States are numbered breadth-first, so a
+ * state's failure link is always a smaller number; the first `dense` states (the shallow ones,
+ * where ordinary text spends its time) have a full row of transitions over byte classes, the
+ * deeper ones (reached only while the text follows a long stretch of a pattern) keep their
+ * trie edges and fall back along failure links to a dense state.
+ */
+class Automaton {
+  /** The byte's class: 0 for bytes no pattern contains, else 1..classes-1. */
+  readonly cls = new Uint8Array(256);
+  readonly classes: number;
+  readonly dense: number;
+  /**
+   * Dense transitions, indexed state * classes + class. An entry is the target's row offset
+   * (target * classes), or, when the target ends a pattern or is a deep state, -1 - target:
+   * the hot loop's single test for "something to do".
+   */
+  readonly delta: Int32Array;
+  /** Trie edges of every state, keyed state * classes + class (used for the deep states). */
+  private readonly edges = new Map<number, number>();
+  readonly fail: Int32Array;
+  /** Non-zero when some pattern ends at this state (the hot loop's only test). */
+  readonly outLen: Int32Array;
+  /** The pattern this very state ends (-1: none), and the state's depth (that pattern's length). */
+  readonly own: Int32Array;
+  readonly depth: Int32Array;
+  /** The next state along the failure links that ends a pattern (0: none). */
+  readonly dict: Int32Array;
+  /** The depth of the longest suffix of this state that a pattern continues (what to hold back). */
+  readonly live: Int32Array;
+
+  constructor(patterns: readonly Buffer[]) {
+    let classes = 1;
+    for (const p of patterns) for (const b of p) if (!this.cls[b]) this.cls[b] = classes++;
+    this.classes = classes;
+    // The trie, numbered in insertion order.
+    const kids: Array<Map<number, number>> = [new Map()];
+    const term: number[] = [-1];
+    patterns.forEach((p, i) => {
+      let s = 0;
+      for (const b of p) {
+        const c = this.cls[b];
+        let t = kids[s].get(c);
+        if (t === undefined) {
+          t = kids.length;
+          kids.push(new Map());
+          term.push(-1);
+          kids[s].set(c, t);
+        }
+        s = t;
+      }
+      if (term[s] < 0) term[s] = i;
+    });
+    // Renumber breadth-first.
+    const n = kids.length;
+    const order = [0];
+    const id = new Int32Array(n);
+    const depth = new Int32Array(n);
+    for (let h = 0; h < order.length; h++) {
+      for (const t of kids[order[h]].values()) {
+        id[t] = order.length;
+        depth[order.length] = depth[h] + 1;
+        order.push(t);
+      }
+    }
+    this.depth = depth;
+    this.fail = new Int32Array(n);
+    this.outLen = new Int32Array(n);
+    this.own = new Int32Array(n).fill(-1);
+    this.dict = new Int32Array(n);
+    this.live = new Int32Array(n);
+    let dense = 0;
+    while (dense < n && depth[dense] <= DENSE_DEPTH && (dense + 1) * classes <= MAX_DENSE_ENTRIES) dense++;
+    this.dense = Math.max(1, dense);
+    this.delta = new Int32Array(this.dense * classes);
+    // First the links, breadth-first (a failure link is always a smaller, finished state)...
+    for (let s = 0; s < n; s++) {
+      for (const [c, t] of kids[order[s]]) this.edges.set(s * classes + c, id[t]);
+      const f = this.fail[s];
+      // The failure link of each child: the longest proper suffix that is also in the trie.
+      for (const [c, t] of kids[order[s]]) this.fail[id[t]] = s === 0 ? 0 : this.trieStep(f, c);
+      if (s === 0) continue;
+      const pat = term[order[s]];
+      this.own[s] = pat;
+      this.dict[s] = this.own[f] >= 0 ? f : this.dict[f];
+      this.outLen[s] = pat >= 0 ? depth[s] : this.outLen[f];
+      this.live[s] = kids[order[s]].size > 0 ? depth[s] : this.live[f];
+    }
+    // ...then the dense rows: each a copy of its failure link's finished row (the root's: all
+    // to the root), with its own trie edges written over it.
+    for (let s = 0; s < this.dense; s++) {
+      if (s > 0) this.delta.copyWithin(s * classes, this.fail[s] * classes, (this.fail[s] + 1) * classes);
+      for (const [c, t] of kids[order[s]]) {
+        const to = id[t];
+        this.delta[s * classes + c] = to >= this.dense || this.outLen[to] ? -1 - to : to * classes;
+      }
+    }
+  }
+
+  /** The transition by trie edges and failure links alone (while the dense rows are not built). */
+  private trieStep(s: number, c: number): number {
+    for (;;) {
+      const t = this.edges.get(s * this.classes + c);
+      if (t !== undefined) return t;
+      if (s === 0) return 0;
+      s = this.fail[s];
+    }
+  }
+
+  /** The transition from any state (dense or deep) on a byte class, as a state number. */
+  step(s: number, c: number): number {
+    for (;;) {
+      if (s < this.dense) {
+        const e = this.delta[s * this.classes + c];
+        return e < 0 ? -1 - e : e / this.classes;
+      }
+      const t = this.edges.get(s * this.classes + c);
+      if (t !== undefined) return t;
+      s = this.fail[s];
+    }
+  }
+
+  /** The state reached by the last run(): where it stopped. */
+  last = 0;
+
+  /**
+   * Runs the dense part of the automaton over buf from i, starting in (dense) state s, up to the
+   * first byte that reaches a state that ends a pattern or is deep. Returns that byte's index
+   * (or buf.length) and leaves the state reached in `last`.
+   *
+   * A long stretch is run as two lanes at once, its halves interleaved in one loop: each byte's
+   * step waits on the previous step's table load, so one lane leaves the CPU idle most of the
+   * time, and a second, independent chain of loads fills it. The second half's starting state
+   * is rebuilt from the root over the longest pattern's length of bytes before it (a state is
+   * the longest suffix of the text that begins a pattern, never longer than that). The answer is
+   * exactly the one lane's.
+   */
+  run(buf: Uint8Array, i: number, s: number): number {
+    const n = buf.length;
+    const warm = this.depth[this.depth.length - 1]; // breadth-first: the last state is the deepest
+    if (n - i < Math.max(TWO_LANES_MIN, 16 * warm)) return this.lane(buf, i, s, n);
+    const { cls, delta, classes } = this;
+    const mid = (i + n) >>> 1;
+    let sb = 0;
+    for (let k = mid - warm; k < mid; k++) sb = this.step(sb, cls[buf[k]]);
+    if (sb >= this.dense) return this.lane(buf, i, s, n);
+    let pa = s * classes;
+    let pb = sb * classes;
+    let ia = i;
+    let ib = mid;
+    for (; ia < mid; ia++, ib++) {
+      const ea = delta[pa + cls[buf[ia]]];
+      const eb = delta[pb + cls[buf[ib]]];
+      if ((ea | eb) < 0) break;
+      pa = ea;
+      pb = eb;
+    }
+    if (ia < mid) {
+      // A lane stopped: the first half alone, exactly, up to the middle, then the second from where it was.
+      const k = this.lane(buf, ia, pa / classes, mid);
+      if (k < mid) return k;
+    }
+    return this.lane(buf, ib, pb / classes, n);
+  }
+
+  /** One lane of run(), from i up to end. */
+  private lane(buf: Uint8Array, i: number, s: number, end: number): number {
+    const { cls, delta, classes } = this;
+    let p = s * classes;
+    for (; i < end; i++) {
+      const e = delta[p + cls[buf[i]]];
+      if (e < 0) {
+        this.last = -1 - e;
+        return i;
+      }
+      p = e;
+    }
+    this.last = p / classes;
+    return end;
+  }
 }
 
-/** One output stream's masker: push chunks in, get masked chunks out, end() flushes the rest. */
-export class Masker {
-  private readonly patterns: Pattern[];
-  /** Every proper prefix of every pattern (latin1), to decide what tail to hold back. */
-  private readonly prefixes = new Set<string>();
-  private readonly maxLen: number;
-  private held = Buffer.alloc(0);
+interface Occurrence {
+  start: number;
+  end: number;
+  key: number;
+}
+
+/** The patterns of a set of secrets, compiled once and shared by the maskers of one child. */
+export class MaskSet {
+  readonly automaton: Automaton | null;
+  /** The key name of each pattern. */
+  readonly keys: string[];
+  /** The placeholder of each key name, as bytes. */
+  readonly placeholders: Buffer[];
 
   constructor(secrets: ReadonlyArray<{ name: string; value: Buffer }>) {
     const byForm = new Map<string, string>();
     for (const s of secrets) for (const f of encodingsOf(s.value)) if (!byForm.has(f)) byForm.set(f, s.name);
-    this.patterns = [...byForm].map(([f, key]) => ({ bytes: Buffer.from(f, 'latin1'), key }));
-    this.maxLen = Math.max(0, ...this.patterns.map((p) => p.bytes.length));
-    for (const p of this.patterns) for (let n = 1; n < p.bytes.length; n++) this.prefixes.add(p.bytes.toString('latin1', 0, n));
+    const forms = [...byForm];
+    this.keys = forms.map(([, key]) => key);
+    this.placeholders = this.keys.map((k) => Buffer.from(`<masked:${k}>`));
+    this.automaton = forms.length ? new Automaton(forms.map(([f]) => Buffer.from(f, 'latin1'))) : null;
+  }
+}
+
+/** One output stream's masker: push chunks in, get masked chunks out, end() flushes the rest. */
+export class Masker {
+  private readonly set: MaskSet;
+  /** The automaton's state after the last byte pushed. */
+  private state = 0;
+  /** Stream offset of held[0]; everything before it has been released. */
+  private base = 0;
+  private held = Buffer.alloc(0);
+  /** Found, not yet decided (a longer or more leftward match may still come). */
+  private occ: Occurrence[] = [];
+  /** The end of the last replaced match: occurrences that end before it are inside it. */
+  private boundary = 0;
+
+  /** A masker for these secrets, or for an already compiled set (shared by stdout and stderr). */
+  constructor(secrets: ReadonlyArray<{ name: string; value: Buffer }> | MaskSet) {
+    this.set = secrets instanceof MaskSet ? secrets : new MaskSet(secrets);
   }
 
   /** The names of the values that are too short to be masked. */
@@ -82,64 +307,86 @@ export class Masker {
     return secrets.filter((s) => s.value.length > 0 && s.value.length < MIN_MASK_BYTES).map((s) => s.name);
   }
 
+  /** How many bytes are held back because they may still become part of a match. */
+  get pending(): number {
+    return this.held.length;
+  }
+
   push(chunk: Buffer): Buffer {
-    return this.run(Buffer.concat([this.held, chunk]), false);
-  }
-
-  end(): Buffer {
-    return this.run(this.held, true);
-  }
-
-  private run(buf: Buffer, final: boolean): Buffer {
-    if (!this.patterns.length) {
+    const a = this.set.automaton;
+    // A fresh buffer: the caller may zero `chunk` as soon as this returns.
+    const buf = Buffer.concat([this.held, chunk]);
+    if (!a) {
+      this.base += buf.length;
       this.held = Buffer.alloc(0);
       return buf;
     }
-    const matches = this.matches(buf);
-    let hold = final ? buf.length : buf.length - this.tailToHold(buf);
-    // A complete match that reaches into the held tail might still grow into a longer one.
-    for (let changed = true; changed;) {
-      changed = false;
-      for (const m of matches) {
-        if (m.start < hold && m.end > hold) {
-          hold = m.start;
-          changed = true;
-        }
+    const from = this.held.length;
+    const out: Buffer[] = [];
+    let released = this.base;
+    let s = this.state;
+    for (let i = from; i < buf.length; i++) {
+      if (s < a.dense) {
+        i = a.run(buf, i, s);
+        s = a.last;
+        if (i === buf.length) break;
+      } else s = a.step(s, a.cls[buf[i]]);
+      // Rare: a pattern ends here, or the text follows a long stretch of one (a deep state).
+      if (a.outLen[s]) {
+        this.found(s, this.base + i + 1);
+        if (this.occ.length > 256) released = this.resolve(buf, out, released, this.base + i + 1 - a.live[s]);
       }
     }
+    this.state = s;
+    released = this.resolve(buf, out, released, this.base + buf.length - a.live[s]);
+    this.held = Buffer.from(buf.subarray(released - this.base));
+    this.base = released;
+    return out.length === 1 ? out[0] : Buffer.concat(out);
+  }
+
+  end(): Buffer {
     const out: Buffer[] = [];
-    let at = 0;
-    for (const m of matches) {
-      if (m.end > hold) break;
-      out.push(buf.subarray(at, m.start), Buffer.from(`<masked:${m.key}>`));
-      at = m.end;
-    }
-    out.push(buf.subarray(at, hold));
-    this.held = Buffer.from(buf.subarray(hold));
+    const released = this.resolve(this.held, out, this.base, Infinity);
+    out.push(this.held.subarray(released - this.base));
+    this.base += this.held.length;
+    this.held = Buffer.alloc(0);
+    this.state = 0;
     return Buffer.concat(out);
   }
 
-  /** Leftmost-longest, non-overlapping occurrences of the patterns. */
-  private matches(buf: Buffer): Array<{ start: number; end: number; key: string }> {
-    const all: Array<{ start: number; end: number; key: string }> = [];
-    for (const p of this.patterns) {
-      for (let i = buf.indexOf(p.bytes); i >= 0; i = buf.indexOf(p.bytes, i + 1)) all.push({ start: i, end: i + p.bytes.length, key: p.key });
+  /** Records every pattern that ends at stream offset `end` (the state's whole output chain). */
+  private found(s: number, end: number): void {
+    const a = this.set.automaton!;
+    for (let t = a.own[s] >= 0 ? s : a.dict[s]; t; t = a.dict[t]) {
+      if (end > this.boundary) this.occ.push({ start: end - a.depth[t], end, key: a.own[t] });
     }
-    all.sort((a, b) => a.start - b.start || b.end - a.end);
-    const picked: typeof all = [];
-    let end = 0;
-    for (const m of all) {
-      if (m.start >= end) {
-        picked.push(m);
-        end = m.end;
-      }
-    }
-    return picked;
   }
 
-  /** The length of the longest tail of buf that is the beginning of some pattern. */
-  private tailToHold(buf: Buffer): number {
-    for (let n = Math.min(this.maxLen - 1, buf.length); n > 0; n--) if (this.prefixes.has(buf.toString('latin1', buf.length - n))) return n;
-    return 0;
+  /**
+   * Decides every occurrence that begins before `safe` (no match can begin there any more) and
+   * releases the text before `safe` (or the end of the last match), appending it to `out`.
+   * `buf` holds the stream from offset this.base; returns the new released offset.
+   */
+  private resolve(buf: Buffer, out: Buffer[], released: number, safe: number): number {
+    if (this.occ.length) {
+      this.occ.sort((x, y) => x.start - y.start || y.end - x.end);
+      let k = 0;
+      for (; k < this.occ.length; k++) {
+        const o = this.occ[k];
+        if (o.end <= this.boundary) continue;
+        if (o.start >= safe) break;
+        // An occurrence that overlaps the last match masks the rest of itself too: no byte of any
+        // occurrence is released (two overlapping values come out as two placeholders).
+        out.push(buf.subarray(released - this.base, Math.max(o.start, released) - this.base), this.set.placeholders[o.key]);
+        released = this.boundary = o.end;
+      }
+      this.occ = this.occ.slice(k).filter((o) => o.end > this.boundary);
+    }
+    const upTo = Math.min(safe, this.base + buf.length);
+    if (upTo > released) {
+      out.push(buf.subarray(released - this.base, upTo - this.base));
+      released = upTo;
+    }
+    return released;
   }
 }

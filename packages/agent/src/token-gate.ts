@@ -7,7 +7,7 @@
 // brings a token (a preimage) any closer. The raw tokens themselves are never compared.
 import type { Request } from '@tvault/protocol';
 import { ProtocolError } from './protocol';
-import { type TokenSpec, hashToken, isUnrestricted } from '@tvault/tokens';
+import { type TokenSpec, describeScope, hashToken, isUnrestricted } from '@tvault/tokens';
 
 export class TokenSet {
   private readonly byHash: Map<string, TokenSpec>;
@@ -86,7 +86,7 @@ export function authorize<R extends Request>(t: TokenSpec | undefined, req: R, n
   if (t.execOnly && (req.op === 'get' || req.op === 'getall' || req.op === 'getselected')) {
     throw new ProtocolError(
       'exec_only',
-      `this token may run commands with its secrets but not read them (token_id ${t.id}); use tvault run --broker -- COMMAND`,
+      `this token may run commands with its secrets but not read them (${describeScope(t)}; token_id ${t.id}); use tvault run --broker -- COMMAND`,
     );
   }
   if (req.op === 'exec') return { ...req, project, only: execSelection(t, req.only, req.prefix) };

@@ -4,7 +4,7 @@
 // Signals it gets are forwarded; if it dies, the agent ends the child. The conversation is
 // @tvault/client's, the API orchestrators use.
 import { isatty } from 'node:tty';
-import { TvaultError, vaultFiles } from '@tvault/core/base';
+import { ExitCode, TvaultError, vaultFiles } from '@tvault/core/base';
 import { EXEC_SIGNALS, execSocketPath } from '@tvault/protocol';
 import { BrokerError, baseEnv, connectExec, converse } from '@tvault/client';
 
@@ -20,7 +20,8 @@ export interface BrokerRun {
 
 /**
  * Runs argv through the agent and resolves with the exit status to exit with: the child's own,
- * 128+N for a signal, 126/127 from the agent, 125 when the agent refused (its message on stderr).
+ * 128+N for a signal, 126/127 from the agent, 3 when the agent is locked (it says to run
+ * `tvault unlock`), 125 when it refused otherwise (its message on stderr).
  */
 export async function runBrokered(o: BrokerRun): Promise<number> {
   const token = process.env.TVAULT_AGENT_TOKEN;
@@ -63,7 +64,7 @@ export async function runBrokered(o: BrokerRun): Promise<number> {
   } catch (err) {
     if (!(err instanceof BrokerError)) throw err;
     process.stderr.write(`tvault: ${err.message}\n`);
-    return RUN_FAILED;
+    return err.code === 'locked' ? ExitCode.LOCKED : RUN_FAILED;
   } finally {
     handlers.forEach(([sig, h]) => process.off(sig, h));
   }

@@ -14,6 +14,7 @@ export {
   checkTokenKeys,
   checkTokenProject,
   checkTokenFlag,
+  checkAllowEnv,
   parseTokenFile,
   formatTokenLine,
   readTokenFile,

@@ -64,7 +64,7 @@ test('tokens: a bad line is refused with its line number and why, never with the
     ['tok-a#x', /line 1: a token may hold only letters, digits/],
     ['project=backend keys=A', /line 1: the first field looks like an attribute \(name=value\), not a token/],
     ['tok-a tok-b', /line 1: field 2 is not an attribute \(name=value\); a line holds one token/],
-    ['tok-a color=red', /line 1: unknown attribute "color" \(known: project, keys, expires, name, created, exec, cmds\)/],
+    ['tok-a color=red', /line 1: unknown attribute "color" \(known: project, keys, expires, name, created, exec, cmds, env\)/],
     ['tok-a SECRETSECRET=1', /line 1: field 2 is an unknown attribute/],
     ['tok-a name=a name=b', /line 1: name is given twice/],
     ['tok-a:web project=api', /line 1: project is given twice \(as :project and project=\)/],
@@ -163,6 +163,29 @@ test('tokens: exec=only and cmds= (commands by ";", words by ",", URI-encoded), 
     [`sha256:${H} cmds=npm,,test`, /empty word/],
     [`sha256:${H} cmds=a;`, /empty word/],
     [`sha256:${H} cmds=%zz`, /malformed %-escape/],
+  ] as const) {
+    assert.throws(
+      () => parse(line),
+      (e: unknown) => e instanceof Error && /line 1/.test(e.message) && msg.test(e.message),
+      line,
+    );
+  }
+});
+
+test("tokens: env= (what a delegate's child may get beyond LANG and TERM), round trip and refusals", () => {
+  const [t] = parse(`sha256:${H} exec=only env=CI,GIT_AUTHOR_NAME,CI`);
+  assert.deepEqual(t.allowEnv, ['CI', 'GIT_AUTHOR_NAME']);
+  const again = parse(formatTokenLine({ hash: H, execOnly: true, allowEnv: t.allowEnv }))[0];
+  assert.deepEqual(again.allowEnv, ['CI', 'GIT_AUTHOR_NAME']);
+  assert.equal(describeScope(t), "exec-only (any command), any project, all keys, a delegate's child also gets its CI,GIT_AUTHOR_NAME");
+  for (const [line, msg] of [
+    [`sha256:${H} env=`, /env= has no value/],
+    [`sha256:${H} env=A,,B`, /"" is not an environment variable name/],
+    [`sha256:${H} env=1X`, /"1X" is not an environment variable name/],
+    [`sha256:${H} env=A-B`, /is not an environment variable name/],
+    [`sha256:${H} env=TVAULT_DIR`, /TVAULT_\* never passes/],
+    [`sha256:${H} env=PATH`, /PATH is always the agent's/],
+    [`sha256:${H} env=HOME`, /HOME is always the agent's/],
   ] as const) {
     assert.throws(
       () => parse(line),

@@ -8,7 +8,9 @@
 //
 // Attributes: project=P, keys=K1,K2, expires=2026-12-01T00:00:00Z, name=N, created=TIME,
 // exec=only (may run commands with the secrets, never read them), cmds=npm,test;pytest (the
-// commands an exec may run: `;` between commands, `,` between words, each word URI-encoded).
+// commands an exec may run: `;` between commands, `,` between words, each word URI-encoded),
+// env=NAME1,NAME2 (what a delegate's own environment may pass into a brokered child, beyond
+// LANG and TERM).
 // `#` starts a comment (a whole line, or the rest of a line after a blank); blank lines are
 // ignored. A raw token is hashed straight from the file's bytes and never becomes a JS string,
 // and no error message quotes a field that could be a token: errors name the line number.
@@ -36,7 +38,7 @@ export const defaultTokenFile = (vaultDir: string): string => join(vaultDir, 'ag
 const TOKEN_FILE: PrivacyRule = { type: 'file', forbid: 0o077 };
 const HASH_PREFIX = Buffer.from('sha256:');
 const MAX_RAW_TOKEN = 512;
-const ATTRS = ['project', 'keys', 'expires', 'name', 'created', 'exec', 'cmds'] as const;
+const ATTRS = ['project', 'keys', 'expires', 'name', 'created', 'exec', 'cmds', 'env'] as const;
 type Attr = (typeof ATTRS)[number];
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 // Raw tokens: base64, base64url, hex and the like. No ':' (it separates the project) and no '#'.
@@ -63,6 +65,8 @@ export interface TokenSpec {
   readonly execOnly?: true;
   /** cmds=: the only commands (argv prefixes) an exec may run; absent: any. */
   readonly allowCmd?: ReadonlyArray<readonly string[]>;
+  /** env=: names a delegate's base environment may pass into a brokered child (beyond LANG and TERM). */
+  readonly allowEnv?: readonly string[];
 }
 
 export const tokenId = (hash: string): string => hash.slice(0, 8);
@@ -79,12 +83,14 @@ export function describeScope(t: {
   keys?: readonly string[] | null;
   execOnly?: boolean;
   allowCmd?: ReadonlyArray<readonly string[]>;
+  allowEnv?: readonly string[];
 }): string {
   const parts = [t.project != null ? `project ${t.project}` : 'any project', t.keys ? `keys ${t.keys.join(',')}` : 'all keys'];
   const base = t.project == null && !t.keys ? 'unrestricted' : parts.join(', ');
   if (!t.execOnly && !t.allowCmd) return base;
   const cmds = t.allowCmd ? `commands: ${t.allowCmd.map((c) => c.join(' ')).join('; ')}` : 'any command';
-  return `${t.execOnly ? 'exec-only' : 'read and exec'} (${cmds}), ${t.execOnly && base === 'unrestricted' ? 'any project, all keys' : base}`;
+  const env = t.allowEnv ? `, a delegate's child also gets its ${t.allowEnv.join(',')}` : '';
+  return `${t.execOnly ? 'exec-only' : 'read and exec'} (${cmds}), ${t.execOnly && base === 'unrestricted' ? 'any project, all keys' : base}${env}`;
 }
 
 // ---- values -------------------------------------------------------------------------------
@@ -171,6 +177,20 @@ export function parseAllowCmd(text: string): string[][] {
     }),
   );
   return cmds;
+}
+
+/** The names PATH and HOME are always the agent's in a delegate's child; TVAULT_* never passes. */
+const ENV_NAME_RE = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
+
+/** `env=` (or `--allow-env`) to names: comma-separated environment variable names. */
+export function checkAllowEnv(text: string): string[] {
+  const names = text.split(',');
+  for (const n of names) {
+    if (!ENV_NAME_RE.test(n)) throw new ValueError(`"${n.slice(0, 40)}" is not an environment variable name (letters, digits, _)`);
+    if (n.startsWith('TVAULT_')) throw new ValueError(`${n}: TVAULT_* never passes into a brokered child`);
+    if (n === 'PATH' || n === 'HOME') throw new ValueError(`${n} is always the agent's in a delegate's child (the child runs as the agent's user)`);
+  }
+  return [...new Set(names)];
 }
 
 /** The `cmds=` value for argv prefixes. */
@@ -260,6 +280,7 @@ function parseLine(buf: Buffer, fields: Array<[number, number]>, line: number): 
   const created = attrs.get('created');
   const exec = attrs.get('exec');
   const cmds = attrs.get('cmds');
+  const env = attrs.get('env');
   if (created !== undefined) checkTime('created', created);
   if (exec !== undefined && exec !== 'only') throw new ValueError('exec= has one value: only');
   return {
@@ -274,6 +295,7 @@ function parseLine(buf: Buffer, fields: Array<[number, number]>, line: number): 
     ...(created !== undefined && { created }),
     ...(exec === 'only' && { execOnly: true as const }),
     ...(cmds !== undefined && { allowCmd: parseAllowCmd(cmds) }),
+    ...(env !== undefined && { allowEnv: checkAllowEnv(env) }),
   };
 }
 
@@ -321,6 +343,7 @@ export function formatTokenLine(t: Omit<TokenSpec, 'id' | 'line' | 'stored' | 'e
     t.created !== undefined && `created=${t.created}`,
     t.execOnly && 'exec=only',
     t.allowCmd && `cmds=${formatAllowCmd(t.allowCmd)}`,
+    t.allowEnv && `env=${t.allowEnv.join(',')}`,
   ].filter(Boolean);
   return [`sha256:${t.hash}`, ...attrs].join('  ') + '\n';
 }

@@ -10,6 +10,7 @@ import { type Actor, ExitCode, TvaultError, Vault, directActor, notFound, resolv
 import { TOKEN_ERRORS } from '@tvault/protocol';
 import {
   type TokenSpec,
+  checkAllowEnv,
   checkTokenFlag,
   checkTokenKeys,
   checkTokenName,
@@ -26,6 +27,7 @@ import {
 } from '@tvault/tokens';
 import { type Y, unknownCommand } from './argv';
 import { isOwnAgent, probeAgent } from './agent-probe';
+import { isDangerous } from '../dangerous-env';
 import { parseDuration } from '../flags';
 import { isoTime, printJson, printTable } from '../output';
 import type { GlobalArgs } from '../session';
@@ -84,8 +86,17 @@ function allowCmdFlag(list: string[] | undefined): string[][] | undefined {
   });
 }
 
+/** --allow-env NAME (repeatable, or comma-separated): names, none of them a loader or shell variable. */
+function allowEnvFlag(list: string[] | undefined): string[] | undefined {
+  if (!list?.length) return undefined;
+  const names = checkTokenFlag('--allow-env', () => checkAllowEnv(list.map(String).join(',')));
+  const bad = names.filter(isDangerous);
+  if (bad.length) throw usageError(`--allow-env: ${bad.join(', ')} changes how programs load or shells start; the agent never passes it into a child`);
+  return names;
+}
+
 /** What `agent token create` takes (also `tvault mcp install`, which always makes an exec-only token). */
-export type CreateArgs = A<{ keys?: string; ttl?: string; name?: string; force?: boolean; execOnly?: boolean; allowCmd?: string[] }>;
+export type CreateArgs = A<{ keys?: string; ttl?: string; name?: string; force?: boolean; execOnly?: boolean; allowCmd?: string[]; allowEnv?: string[] }>;
 
 /** A token just made: `token` is shown once and zeroed by the caller. */
 export interface MintedToken {
@@ -113,6 +124,7 @@ export async function mintToken(a: CreateArgs, show: (t: MintedToken) => void): 
   const ttlMs = a.ttl !== undefined ? parseDuration(a.ttl, '--ttl', MAX_TTL) : 0;
   const execOnly = a.execOnly ? (true as const) : undefined;
   const allowCmd = allowCmdFlag(a.allowCmd);
+  const allowEnv = allowEnvFlag(a.allowEnv);
   if (a.ttl !== undefined && !ttlMs) throw usageError('--ttl must be a positive duration, like 1h or 30d; leave it out for a token that does not expire');
   if (!process.stdout.isTTY && !a.force) {
     throw usageError('stdout is not a terminal, and the token is shown only once: run this on a terminal, or add --force to print it to a pipe or file');
@@ -126,7 +138,7 @@ export async function mintToken(a: CreateArgs, show: (t: MintedToken) => void): 
       const id = tokenId(hash);
       const now = Date.now();
       const expires = ttlMs ? isoTime(now + ttlMs) : undefined;
-      const line = Buffer.from(formatTokenLine({ hash, name, project, keys, expires, created: isoTime(now), execOnly, allowCmd }));
+      const line = Buffer.from(formatTokenLine({ hash, name, project, keys, expires, created: isoTime(now), execOnly, allowCmd, allowEnv }));
       ensureTokenFile(file);
       await editTokenFile(file, (buf, tokens) => {
         if (name !== undefined && tokens.some((t) => t.name === name))
@@ -134,7 +146,7 @@ export async function mintToken(a: CreateArgs, show: (t: MintedToken) => void): 
         const sep = buf.length && buf[buf.length - 1] !== 0x0a ? Buffer.from('\n') : Buffer.alloc(0);
         return Buffer.concat([buf, sep, line]);
       });
-      const scope = describeScope({ project, keys, execOnly, allowCmd });
+      const scope = describeScope({ project, keys, execOnly, allowCmd, allowEnv });
       try {
         vault.audit(
           { op: 'token.create', project, keys, detail: [name && `name=${name}`, `scope=${scope}`, `expires=${expires ?? 'never'}`].filter(Boolean).join(' ') },
@@ -193,6 +205,7 @@ function list(a: A<object>) {
     expired: t.expiresAt !== undefined && now >= t.expiresAt,
     execOnly: t.execOnly === true,
     allowCmd: t.allowCmd ?? null,
+    allowEnv: t.allowEnv ?? null,
     stored: t.stored,
     line: t.line,
   }));
@@ -208,10 +221,16 @@ function list(a: A<object>) {
       r.keys?.join(',') ?? '(all)',
       r.expires ?? 'never',
       r.expired ? 'expired' : 'active',
-      ...(exec ? [r.execOnly ? 'exec-only' : 'read+exec', r.allowCmd ? r.allowCmd.map((c) => c.join(' ')).join('; ') : '(any command)'] : []),
+      ...(exec
+        ? [
+            r.execOnly ? 'exec-only' : 'read+exec',
+            r.allowCmd ? r.allowCmd.map((c) => c.join(' ')).join('; ') : '(any command)',
+            ['LANG', 'TERM', ...(r.allowEnv ?? [])].join(','),
+          ]
+        : []),
       r.stored === 'raw' ? 'raw token in file' : 'hash',
     ]),
-    ['ID', 'NAME', 'PROJECT', 'KEYS', 'EXPIRES', 'STATE', ...(exec ? ['MAY', 'COMMANDS'] : []), 'STORED'],
+    ['ID', 'NAME', 'PROJECT', 'KEYS', 'EXPIRES', 'STATE', ...(exec ? ['MAY', 'COMMANDS', 'DELEGATE ENV'] : []), 'STORED'],
   );
   if (rows.some((r) => r.stored === 'raw')) {
     process.stderr.write(
@@ -276,6 +295,11 @@ export function tokenCommands(y: Y): Y {
             type: 'string',
             array: true,
             describe: "the only command (argv prefix) an exec may run, like 'npm test' (repeatable; default: any)",
+          })
+          .option('allow-env', {
+            type: 'string',
+            array: true,
+            describe: "a variable of a delegate's own environment its brokered child may get, beyond LANG and TERM (repeatable; PATH and HOME are the agent's)",
           })
           .option('force', { type: 'boolean', describe: 'print the token even when stdout is not a terminal' })
           .example('tvault agent token create -p backend --keys DATABASE_URL --ttl 8h --name ci', 'a token that reads one key of backend for 8 hours')
