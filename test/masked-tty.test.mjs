@@ -7,9 +7,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BIN, baseEnv, makeVault, requireCommand } from './helpers.mjs';
-import { AGENT_ONLY, startAgent } from './agent-helpers.mjs';
+import { AGENT_ONLY, startAgent, waitFor } from './agent-helpers.mjs';
 
 const SECRET = 'pty-masked-secret-9c2e1b';
 
@@ -98,7 +99,10 @@ test('run --mask without a terminal: pipes, masked stdout and stderr, exit codes
   assert.match(masked.stdout, /no-tty\nout=<masked:API_KEY>\n/);
   assert.match(masked.stderr, /err=<masked:API_KEY>/);
   assert.ok(!masked.stdout.includes(SECRET) && !masked.stderr.includes(SECRET));
-  for (const args of [['run', '--no-mask', '--'], ['run', '--']]) {
+  for (const args of [
+    ['run', '--no-mask', '--'],
+    ['run', '--'],
+  ]) {
     const plain = v.run([...args, 'sh', '-c', script]);
     assert.equal(plain.code, 3);
     assert.match(plain.stdout, new RegExp(`out=${SECRET}`));
@@ -128,3 +132,78 @@ test('run --broker --no-mask is refused: the agent always masks', async (t) => {
   assert.equal(r.status, 125);
   assert.match(r.stderr, /always masks/);
 });
+
+/**
+ * Starts `tvault run <mode>` on a terminal under script(1), its child looping; once it runs,
+ * sends `sig` to the tvault process itself. Resolves { out, childPid } once script ends; the outer
+ * shell reports tvault's status and whether the terminal's settings came back (polled with a deadline).
+ */
+function killCaller(env, mode, dir, sig) {
+  const caller = join(dir, 'caller.pid');
+  const childPidFile = join(dir, 'child.pid');
+  const tv = `${process.execPath} ${BIN} run ${mode} -- sh -c 'echo $$ > "$CHILDPID"; echo started; while :; do sleep 0.05; done'`;
+  const wait = `i=0; while [ "$(stty -g)" != "$before" ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); done`;
+  const outer = `before=$(stty -g); sh -c 'echo $$ > "${caller}"; exec ${tv.replace(/'/g, `'\\''`)}'; echo "rc=$?"; ${wait}; [ "$(stty -g)" = "$before" ] && echo restored-yes`;
+  return new Promise((resolve) => {
+    const child = spawn('script', ['-qec', outer, '/dev/null'], { env: baseEnv({ ...env, CHILDPID: childPidFile }) });
+    let out = '';
+    let sent = false;
+    child.stdout.on('data', (d) => {
+      out += d;
+      if (!sent && out.includes('started')) {
+        sent = true;
+        process.kill(Number(readFileSync(caller, 'utf8')), sig);
+      }
+    });
+    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    child.on('exit', () => {
+      clearTimeout(timer);
+      resolve({ out, childPid: Number(readFileSync(childPidFile, 'utf8')) });
+    });
+  });
+}
+
+const alive = (pid) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+for (const mode of ['--broker', '--mask']) {
+  test(`run ${mode} on a terminal: SIGTERM to tvault reaches the child (143), the terminal is restored; SIGKILL to tvault ends the child`, async (t) => {
+    requireCommand(t, 'script');
+    const v = makeVault(t);
+    assert.equal(v.run(['set', 'API_KEY', '--stdin'], { input: SECRET }).code, 0);
+    const env = mode === '--broker' ? { ...v.env, ...AGENT_ONLY } : v.env;
+    if (mode === '--broker') await startAgent(t, v);
+    const term = await killCaller(env, mode, v.dir, 'SIGTERM');
+    assert.match(term.out, /rc=143/, term.out);
+    assert.match(term.out, /restored-yes/);
+    await waitFor(() => !alive(term.childPid), { what: 'the child to end' });
+    const killed = await killCaller(env, mode, v.dir, 'SIGKILL');
+    assert.match(killed.out, /rc=137/, killed.out);
+    // Brokered, the agent holds the terminal and puts it back; tvault itself cannot after a SIGKILL.
+    if (mode === '--broker') assert.match(killed.out, /restored-yes/);
+    await waitFor(() => !alive(killed.childPid), { what: 'the orphaned child to be ended' });
+  });
+}
+
+for (const mode of ['--broker', '--mask']) {
+  test(`run ${mode}, stdout a terminal, stdin a pipe and stderr a file: only stdout is the pty; stdin is the pipe; stderr is masked into the file`, async (t) => {
+    requireCommand(t, 'script');
+    const v = makeVault(t);
+    assert.equal(v.run(['set', 'API_KEY', '--stdin'], { input: SECRET }).code, 0);
+    const env = mode === '--broker' ? { ...v.env, ...AGENT_ONLY } : v.env;
+    if (mode === '--broker') await startAgent(t, v);
+    const errFile = join(v.dir, 'err.txt');
+    const child = `test -t 0 || echo stdin-pipe; read x; echo "x=$x"; test -t 1 && echo out-tty; test -t 2 || echo "err=$API_KEY" >&2`;
+    const inner = `echo piped | ${process.execPath} ${BIN} run ${mode} -- sh -c '${child}' 2>"${errFile}"; echo "rc=$?"`;
+    const r = spawnSync('script', ['-qec', inner, '/dev/null'], { env: baseEnv(env), encoding: 'utf8', timeout: 30_000 });
+    assert.match(r.stdout, /stdin-pipe\r\nx=piped\r\nout-tty\r\n/, r.stdout);
+    assert.match(r.stdout, /rc=0/);
+    assert.equal(readFileSync(errFile, 'utf8'), 'err=<masked:API_KEY>\n');
+  });
+}

@@ -340,7 +340,8 @@ class ExecSession {
       [inFd, outFd, errFd].forEach((fd) => closeQuietly(fd));
       const code = (err as NodeJS.ErrnoException).code;
       const status = code === 'ENOENT' ? NOT_FOUND : code === 'EACCES' || code === 'ENOEXEC' || code === 'EISDIR' ? NOT_EXECUTABLE : RUN_FAILED;
-      const why = status === NOT_FOUND ? 'command not found' : status === NOT_EXECUTABLE ? `not executable (${code})` : `cannot run (${code ?? (err as Error).message})`;
+      const why =
+        status === NOT_FOUND ? 'command not found' : status === NOT_EXECUTABLE ? `not executable (${code})` : `cannot run (${code ?? (err as Error).message})`;
       return Promise.resolve(finish(status, { exit: null, message: `${req.argv[0]}: ${why}` }));
     }
     this.sock.write(line({ started: true, ...names, ...(masker.unmasked.length && { unmasked: masker.unmasked }) }));
@@ -366,7 +367,8 @@ class ExecSession {
         } catch {
           continue; // garbage is ignored
         }
-        if (sig === 'SIGWINCH' && this.pty) this.pty.resize(); // the pty tells its foreground group
+        if (sig === 'SIGWINCH' && this.pty)
+          this.pty.resize(); // the pty tells its foreground group
         else if ((EXEC_SIGNALS as readonly unknown[]).includes(sig)) this.signal(sig as NodeJS.Signals);
       }
       if (this.control.length > 256) this.control = '';

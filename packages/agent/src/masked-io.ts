@@ -8,7 +8,7 @@
 // behave as without tvault; the masker sits between the pty's master and the caller's terminal,
 // which is in raw mode for the session (keys, ^C included, go to the pty as bytes, and the pty's
 // own line discipline turns ^C into the child's SIGINT) and restored on every way out.
-import { closeSync, createWriteStream, writeSync } from 'node:fs';
+import { closeSync, createWriteStream, fstatSync, writeSync } from 'node:fs';
 import { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import { ReadStream, isatty } from 'node:tty';
@@ -127,12 +127,18 @@ export function spawnOnPty(o: PtyChildOptions): PtyChild {
   else if (o.closeCallerFds) closeQuietly(errFd);
 
   const input = inTty ? forwardInput(inFd, master, () => masterOpen) : null;
+  // The pty's output has its line ends already: a terminal that is not the raw input one must
+  // not add a second "\r" to each (it keeps its line editing and ^C for the caller, though).
+  const output = inTty && sameTerminal(inFd, outFd) ? null : rawTerminal(outFd, true);
   const exited = waitForExit(pid);
   // Once the child is gone, whatever it wrote is drained; a grandchild that keeps the pty open
   // does not keep the session open (it gets the hangup when the master closes).
   void exited.then(() => drainThenClose(out));
   const done = Promise.all([exited, ...written]).then(([end]) => end);
-  void done.finally(() => input?.stop());
+  void done.finally(() => {
+    input?.stop();
+    output?.restore();
+  });
 
   return {
     pid,
@@ -157,6 +163,26 @@ export function spawnOnPty(o: PtyChildOptions): PtyChild {
   };
 }
 
+/** Whether two descriptors are the same terminal device. */
+function sameTerminal(a: number, b: number): boolean {
+  try {
+    return fstatSync(a).rdev === fstatSync(b).rdev;
+  } catch {
+    return false;
+  }
+}
+
+/** fd's terminal in raw mode (or only its output processing off) until restore(), or this process's exit. */
+function rawTerminal(fd: number, outputOnly: boolean): { restore(): void } {
+  const saved = native().ttyRaw(fd, outputOnly);
+  const restore = () => {
+    if (saved) native().ttyRestore(fd, saved);
+    process.off('exit', restore);
+  };
+  process.on('exit', restore);
+  return { restore };
+}
+
 /**
  * The caller's terminal, in raw mode, typed into the pty. A Node stream on a terminal makes it
  * non-blocking; libuv reopens the terminal by name for that (a new open file description, so
@@ -164,11 +190,7 @@ export function spawnOnPty(o: PtyChildOptions): PtyChild {
  * also if this process exits first.
  */
 function forwardInput(inFd: number, master: number, masterOpen: () => boolean): { stop(): void } {
-  const saved = native().ttyRaw(inFd);
-  const restore = () => {
-    if (saved) native().ttyRestore(inFd, saved);
-  };
-  process.once('exit', restore);
+  const term = rawTerminal(inFd, false);
   const pending: Buffer[] = [];
   let retry: NodeJS.Timeout | undefined;
   const flush = () => {
@@ -203,8 +225,7 @@ function forwardInput(inFd: number, master: number, masterOpen: () => boolean): 
       if (stopped) return;
       stopped = true;
       clearTimeout(retry);
-      restore();
-      process.off('exit', restore);
+      term.restore();
       keys.destroy();
     },
   };

@@ -48,7 +48,7 @@ export async function runBrokered(o: BrokerRun): Promise<number> {
   );
   // The agent puts this terminal in raw mode for a pty session and restores it; should the agent
   // die first, the settings from before are put back here (on every way out of this process).
-  const term = restoreTerminalLater(0);
+  const term = restoreTerminalLater([0, 1]);
   const handlers = EXEC_SIGNALS.map((sig) => {
     const h = () => conv.signal(sig);
     process.on(sig, h);
@@ -70,13 +70,13 @@ export async function runBrokered(o: BrokerRun): Promise<number> {
   }
 }
 
-/** Saves fd's terminal settings now; restore() (or this process's exit) puts them back. */
-function restoreTerminalLater(fd: number): { restore(): void } {
-  if (!isatty(fd) || !isatty(1)) return { restore: () => undefined };
+/** Saves the settings of the terminals among fds now (a pty session: stdout is one); restore() (or this process's exit) puts them back. */
+function restoreTerminalLater(fds: number[]): { restore(): void } {
+  if (!isatty(1)) return { restore: () => undefined };
   const native = require('@tvault/native') as typeof import('@tvault/native');
-  const saved = native.ttySave(fd);
+  const saved = fds.filter((fd) => isatty(fd)).map((fd) => [fd, native.ttySave(fd)] as const);
   const restore = () => {
-    if (saved) native.ttyRestore(fd, saved);
+    for (const [fd, s] of saved) if (s) native.ttyRestore(fd, s);
     process.off('exit', restore);
   };
   process.on('exit', restore);

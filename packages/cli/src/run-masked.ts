@@ -16,7 +16,12 @@ export function unmaskedWarning(names: string[]): string {
 }
 
 /** Runs cmd with env, its output masked for the given secrets; resolves with the exit code. */
-export function runMasked(cmd: string[], env: NodeJS.ProcessEnv, secrets: Array<{ name: string; value: string }>, opts: { lookupPath?: string } = {}): Promise<number> {
+export function runMasked(
+  cmd: string[],
+  env: NodeJS.ProcessEnv,
+  secrets: Array<{ name: string; value: string }>,
+  opts: { lookupPath?: string } = {},
+): Promise<number> {
   const values = secrets.map((s) => ({ name: s.name, value: Buffer.from(s.value, 'utf8') }));
   const mask = { out: new Masker(values), err: new Masker(values) };
   const unmasked = Masker.unmasked(values);
@@ -42,7 +47,8 @@ async function runOnPty(cmd: string[], env: NodeJS.ProcessEnv, masker: { out: Ou
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') process.stderr.write(`tvault: ${cmd[0]}: command not found\n`);
-    else if (code === 'EACCES' || code === 'ENOEXEC' || code === 'EISDIR' || code === 'EPERM') process.stderr.write(`tvault: ${cmd[0]}: not executable (${code})\n`);
+    else if (code === 'EACCES' || code === 'ENOEXEC' || code === 'EISDIR' || code === 'EPERM')
+      process.stderr.write(`tvault: ${cmd[0]}: not executable (${code})\n`);
     else process.stderr.write(`tvault: cannot run ${cmd[0]}: ${code ?? (err as Error).message}\n`);
     return code === 'ENOENT' ? NOT_FOUND : code === 'EACCES' || code === 'ENOEXEC' || code === 'EISDIR' || code === 'EPERM' ? NOT_EXECUTABLE : RUN_FAILED;
   } finally {

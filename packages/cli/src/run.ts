@@ -132,7 +132,9 @@ export function runChild(
       restoreLimit();
     }
     const m = opts.mask;
-    const written = m ? Promise.all([maskedCopy(child.stdout!, 1, m.out, { autoClose: false }), maskedCopy(child.stderr!, 2, m.err, { autoClose: false })]) : null;
+    const written = m
+      ? Promise.all([maskedCopy(child.stdout!, 1, m.out, { autoClose: false }), maskedCopy(child.stderr!, 2, m.err, { autoClose: false })])
+      : null;
     child.on('error', (err: NodeJS.ErrnoException) => {
       cleanup();
       if (err.code === 'ENOENT') {

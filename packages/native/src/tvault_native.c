@@ -1292,12 +1292,10 @@ static napi_value PtySpawn(napi_env env, napi_callback_info info) {
       return throw_type(env, "ptySpawn: stdio must be an array of three entries, each a fd or -1 (the pty)");
     for (i = 0; i < 3; i++) {
       napi_value e;
-      int32_t fd;
-      napi_valuetype t;
-      if (napi_get_element(env, argv[6], i, &e) != napi_ok || napi_typeof(env, e, &t) != napi_ok || t != napi_number ||
-          napi_get_value_int32(env, e, &fd) != napi_ok || fd < -1)
-        return throw_type(env, "ptySpawn: stdio must be an array of three entries, each a fd or -1 (the pty)");
-      stdio[i] = fd;
+      double d = 0;
+      if (napi_get_element(env, argv[6], i, &e) != napi_ok) return NULL;
+      if (napi_get_value_double(env, e, &d) == napi_ok && d == -1) stdio[i] = -1;
+      else if (!get_fd(env, e, &stdio[i])) return throw_type(env, "ptySpawn: stdio must be an array of three entries, each a fd or -1 (the pty)");
     }
   }
 #ifdef TVAULT_POSIX
@@ -1439,24 +1437,30 @@ static napi_value TtySize(napi_env env, napi_callback_info info) {
 }
 
 /*
- * ttyRaw(fd) -> the terminal's settings before (an opaque Buffer for ttyRestore), after putting it
- * in raw mode (cfmakeraw: no echo, no line editing, no signals from keys: ^C is a byte for the
- * pty, whose own line discipline makes it the child's SIGINT); null when fd is no terminal.
+ * ttyRaw(fd, outputOnly) -> the terminal's settings before (an opaque Buffer for ttyRestore),
+ * after putting it in raw mode (cfmakeraw: no echo, no line editing, no signals from keys: ^C
+ * is a byte for the pty, whose own line discipline makes it the child's SIGINT); with
+ * outputOnly, only output processing is turned off (the pty already turned "\n" into "\r\n").
+ * null when fd is no terminal.
  */
 static napi_value TtyRaw(napi_env env, napi_callback_info info) {
-  napi_value argv[1], r;
+  napi_value argv[2], r;
   int fd;
-  if (!get_args(env, info, 1, argv)) return NULL;
-  if (!get_fd(env, argv[0], &fd)) return throw_type(env, "ttyRaw(fd): fd must be a non-negative integer");
+  bool output_only = false;
+  if (!get_args(env, info, 2, argv)) return NULL;
+  if (!get_fd(env, argv[0], &fd)) return throw_type(env, "ttyRaw(fd, outputOnly): fd must be a non-negative integer");
+  if (napi_get_value_bool(env, argv[1], &output_only) != napi_ok) output_only = false; /* undefined: all of it */
 #ifdef TVAULT_POSIX
   {
     struct termios before, raw;
+    memset(&before, 0, sizeof before); /* padding too: the saved bytes are compared and handed out */
     if (!isatty(fd) || tcgetattr(fd, &before) != 0) {
       NAPI_OK(napi_get_null(env, &r));
       return r;
     }
     raw = before;
-    cfmakeraw(&raw);
+    if (output_only) raw.c_oflag &= ~(tcflag_t)OPOST;
+    else cfmakeraw(&raw);
     if (tcsetattr(fd, TCSADRAIN, &raw) != 0) return throw_errno(env, errno, "tcsetattr");
     NAPI_OK(napi_create_buffer_copy(env, sizeof before, &before, NULL, &r));
     return r;
@@ -1476,6 +1480,7 @@ static napi_value TtySave(napi_env env, napi_callback_info info) {
 #ifdef TVAULT_POSIX
   {
     struct termios t;
+    memset(&t, 0, sizeof t); /* padding too: the saved bytes are compared and handed out */
     if (!isatty(fd) || tcgetattr(fd, &t) != 0) NAPI_OK(napi_get_null(env, &r));
     else NAPI_OK(napi_create_buffer_copy(env, sizeof t, &t, NULL, &r));
     return r;
