@@ -825,6 +825,26 @@ describe('ptySpawn / ptyResize / ttySize / ttyRaw / ttySave / ttyRestore / waitP
     assert.throws(() => native.ttyRestore(0, Buffer.alloc(3)), TypeError);
   });
 
+  test('ttyRaw makes the descriptor non-blocking (the agent must never block on a read) and ttyRestore undoes it', async () => {
+    const c = native.ptySpawn('/bin/sh', ['sh', '-c', 'tty; read x'], [PATH_ENV], '/', 24, 80, [-1, -1, -1]);
+    const r = collect(c);
+    while (!/\/dev\/pts\/\d+\r\n/.test(r.text())) await new Promise((res) => setTimeout(res, 10));
+    const slave = fs.openSync(/\/dev\/pts\/\d+/.exec(r.text())[0], fs.constants.O_RDWR | fs.constants.O_NOCTTY);
+    const nonblocking = () => (parseInt(/flags:\s+(\d+)/.exec(fs.readFileSync(`/proc/self/fdinfo/${slave}`, 'utf8'))[1], 8) & fs.constants.O_NONBLOCK) !== 0;
+    assert.equal(nonblocking(), false);
+    const saved = native.ttyRaw(slave);
+    assert.equal(nonblocking(), true);
+    assert.throws(() => fs.readSync(slave, Buffer.alloc(8)), { code: 'EAGAIN' }, 'nothing typed: EAGAIN, not a wait');
+    assert.equal(native.ttyRestore(slave, saved), true);
+    assert.equal(nonblocking(), false);
+    const outputOnly = native.ttyRaw(slave, true);
+    assert.equal(nonblocking(), false, 'outputOnly leaves the descriptor as it is');
+    native.ttyRestore(slave, outputOnly);
+    fs.closeSync(slave);
+    fs.writeSync(c.fd, 'x\n');
+    await r.done;
+  });
+
   test('ttyRaw(fd, true): only output processing goes off; line editing and signals stay', async () => {
     const c = native.ptySpawn('/bin/sh', ['sh', '-c', 'read x; stty -a'], [PATH_ENV], '/', 24, 80, [-1, -1, -1]);
     const r = collect(c);

@@ -159,16 +159,17 @@ export declare function ptyResize(fd: number, rows: number, cols: number): void;
 export declare function ttySize(fd: number): { rows: number; cols: number } | null;
 
 /**
- * Puts the terminal on fd in raw mode (cfmakeraw), or with outputOnly only turns its output
- * processing off (OPOST: a pty's output already has its "\r\n"), and returns its settings before
- * (opaque, for ttyRestore), or null when fd is no terminal.
+ * Puts the terminal on fd in raw mode (cfmakeraw) and the descriptor in non-blocking mode, or
+ * with outputOnly only turns its output processing off (OPOST: a pty's output already has its
+ * "\r\n"), and returns the settings and mode before (opaque, for ttyRestore), or null when fd
+ * is no terminal.
  */
 export declare function ttyRaw(fd: number, outputOnly?: boolean): Buffer | null;
 
 /** The settings of the terminal on fd, unchanged (opaque, for ttyRestore), or null when fd is no terminal. */
 export declare function ttySave(fd: number): Buffer | null;
 
-/** Restores what ttyRaw or ttySave returned; false when fd is no (longer a) terminal. */
+/** Restores what ttyRaw or ttySave returned (the settings and the descriptor's O_NONBLOCK); false when fd is no (longer a) terminal. */
 export declare function ttyRestore(fd: number, saved: Uint8Array): boolean;
 
 /**

@@ -184,13 +184,13 @@ function rawTerminal(fd: number, outputOnly: boolean): { restore(): void } {
 }
 
 /**
- * The caller's terminal, in raw mode, typed into the pty. A Node stream on a terminal makes it
- * non-blocking; libuv reopens the terminal by name for that (a new open file description, so
- * the caller's shell's own stays blocking) when it can. stop() restores the terminal's settings,
- * also if this process exits first.
+ * The caller's terminal, in raw mode, typed into the pty. It is read non-blocking (no read may
+ * block the agent); libuv reopens the terminal by name (a new open file description, so the
+ * caller's shell's own stays blocking) when it can, for another uid's terminal it cannot, and
+ * the passed description is non-blocking for the session. stop() restores the terminal's
+ * settings and the descriptor's mode, also if this process exits first.
  */
 function forwardInput(inFd: number, master: number, masterOpen: () => boolean): { stop(): void } {
-  const term = rawTerminal(inFd, false);
   const pending: Buffer[] = [];
   let retry: NodeJS.Timeout | undefined;
   const flush = () => {
@@ -209,6 +209,9 @@ function forwardInput(inFd: number, master: number, masterOpen: () => boolean): 
     }
   };
   const keys = new ReadStream(inFd);
+  // After the stream exists: libuv may have put a reopened description of the terminal on inFd,
+  // and raw mode's O_NONBLOCK (and its undoing) then applies to that one only.
+  const term = rawTerminal(inFd, false);
   keys.on('data', (chunk: Buffer) => {
     pending.push(Buffer.from(chunk));
     chunk.fill(0);

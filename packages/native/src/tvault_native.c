@@ -1436,12 +1436,36 @@ static napi_value TtySize(napi_env env, napi_callback_info info) {
 #endif
 }
 
+#ifdef TVAULT_POSIX
+/* What ttySave and ttyRaw hand out (opaque to JS): the terminal's settings and the descriptor's O_NONBLOCK. */
+struct tty_saved {
+  struct termios t;
+  int nonblock;
+};
+
+/* Fills *sv for fd; 0 when fd is no terminal. Zeroed first: padding too is handed out and compared. */
+static int tty_save(int fd, struct tty_saved *sv) {
+  int fl;
+  memset(sv, 0, sizeof *sv);
+  if (!isatty(fd) || tcgetattr(fd, &sv->t) != 0 || (fl = fcntl(fd, F_GETFL)) < 0) return 0;
+  sv->nonblock = (fl & O_NONBLOCK) != 0;
+  return 1;
+}
+
+static int set_nonblock(int fd, int on) {
+  int fl = fcntl(fd, F_GETFL);
+  return fl < 0 ? -1 : fcntl(fd, F_SETFL, on ? fl | O_NONBLOCK : fl & ~O_NONBLOCK);
+}
+#endif
+
 /*
  * ttyRaw(fd, outputOnly) -> the terminal's settings before (an opaque Buffer for ttyRestore),
  * after putting it in raw mode (cfmakeraw: no echo, no line editing, no signals from keys: ^C
- * is a byte for the pty, whose own line discipline makes it the child's SIGINT); with
- * outputOnly, only output processing is turned off (the pty already turned "\n" into "\r\n").
- * null when fd is no terminal.
+ * is a byte for the pty, whose own line discipline makes it the child's SIGINT) and making the
+ * descriptor non-blocking (the agent reads a caller's terminal: a read that another reader of
+ * the same terminal emptied first must not block the agent). With outputOnly, only output
+ * processing is turned off (the pty already turned "\n" into "\r\n"), nothing else. null when
+ * fd is no terminal.
  */
 static napi_value TtyRaw(napi_env env, napi_callback_info info) {
   napi_value argv[2], r;
@@ -1452,16 +1476,21 @@ static napi_value TtyRaw(napi_env env, napi_callback_info info) {
   if (napi_get_value_bool(env, argv[1], &output_only) != napi_ok) output_only = false; /* undefined: all of it */
 #ifdef TVAULT_POSIX
   {
-    struct termios before, raw;
-    memset(&before, 0, sizeof before); /* padding too: the saved bytes are compared and handed out */
-    if (!isatty(fd) || tcgetattr(fd, &before) != 0) {
+    struct tty_saved before;
+    struct termios raw;
+    if (!tty_save(fd, &before)) {
       NAPI_OK(napi_get_null(env, &r));
       return r;
     }
-    raw = before;
+    raw = before.t;
     if (output_only) raw.c_oflag &= ~(tcflag_t)OPOST;
     else cfmakeraw(&raw);
     if (tcsetattr(fd, TCSADRAIN, &raw) != 0) return throw_errno(env, errno, "tcsetattr");
+    if (!output_only && set_nonblock(fd, 1) != 0) {
+      int err = errno;
+      (void)tcsetattr(fd, TCSADRAIN, &before.t);
+      return throw_errno(env, err, "fcntl(O_NONBLOCK)");
+    }
     NAPI_OK(napi_create_buffer_copy(env, sizeof before, &before, NULL, &r));
     return r;
   }
@@ -1479,10 +1508,9 @@ static napi_value TtySave(napi_env env, napi_callback_info info) {
   if (!get_fd(env, argv[0], &fd)) return throw_type(env, "ttySave(fd): fd must be a non-negative integer");
 #ifdef TVAULT_POSIX
   {
-    struct termios t;
-    memset(&t, 0, sizeof t); /* padding too: the saved bytes are compared and handed out */
-    if (!isatty(fd) || tcgetattr(fd, &t) != 0) NAPI_OK(napi_get_null(env, &r));
-    else NAPI_OK(napi_create_buffer_copy(env, sizeof t, &t, NULL, &r));
+    struct tty_saved sv;
+    if (!tty_save(fd, &sv)) NAPI_OK(napi_get_null(env, &r));
+    else NAPI_OK(napi_create_buffer_copy(env, sizeof sv, &sv, NULL, &r));
     return r;
   }
 #else
@@ -1491,7 +1519,7 @@ static napi_value TtySave(napi_env env, napi_callback_info info) {
 #endif
 }
 
-/* ttyRestore(fd, saved): puts back what ttyRaw or ttySave returned (and blocking mode); false when fd is no longer a terminal. */
+/* ttyRestore(fd, saved): puts back what ttyRaw or ttySave returned (the settings and O_NONBLOCK); false when fd is no (longer a) terminal. */
 static napi_value TtyRestore(napi_env env, napi_callback_info info) {
   napi_value argv[2];
   int fd;
@@ -1499,13 +1527,14 @@ static napi_value TtyRestore(napi_env env, napi_callback_info info) {
   size_t len = 0;
   if (!get_args(env, info, 2, argv)) return NULL;
   if (!get_fd(env, argv[0], &fd)) return throw_type(env, "ttyRestore(fd, saved): fd must be a non-negative integer");
-  if (!get_bytes(env, argv[1], &data, &len)) return throw_type(env, "ttyRestore: saved must be what ttyRaw returned");
+  if (!get_bytes(env, argv[1], &data, &len)) return throw_type(env, "ttyRestore: saved must be what ttyRaw or ttySave returned");
 #ifdef TVAULT_POSIX
   {
-    struct termios t;
-    if (len != sizeof t) return throw_type(env, "ttyRestore: saved must be what ttyRaw returned");
-    memcpy(&t, data, sizeof t);
-    return make_bool(env, isatty(fd) && tcsetattr(fd, TCSADRAIN, &t) == 0);
+    struct tty_saved sv;
+    if (len != sizeof sv) return throw_type(env, "ttyRestore: saved must be what ttyRaw or ttySave returned");
+    memcpy(&sv, data, sizeof sv);
+    if (!isatty(fd)) return make_bool(env, false);
+    return make_bool(env, (tcsetattr(fd, TCSADRAIN, &sv.t) == 0) & (set_nonblock(fd, sv.nonblock) == 0));
   }
 #else
   return throw_unsupported(env);
