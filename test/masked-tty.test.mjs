@@ -207,3 +207,16 @@ for (const mode of ['--broker', '--mask']) {
     assert.equal(readFileSync(errFile, 'utf8'), 'err=<masked:API_KEY>\n');
   });
 }
+
+test('run --mask on a terminal: a grandchild that keeps the pty open does not keep tvault waiting; the hangup ends it', async (t) => {
+  requireCommand(t, 'script');
+  const v = makeVault(t);
+  assert.equal(v.run(['set', 'API_KEY', '--stdin'], { input: SECRET }).code, 0);
+  const pidFile = join(v.dir, 'grandchild.pid');
+  const inner = `${process.execPath} ${BIN} run --mask -- sh -c 'sleep 300 & echo $! > "${pidFile}"; echo "bye $API_KEY"'; echo "rc=$?"`;
+  const r = spawnSync('script', ['-qec', inner, '/dev/null'], { env: baseEnv(v.env), encoding: 'utf8', timeout: 60_000 });
+  assert.equal(r.status, 0, r.stdout);
+  assert.match(r.stdout, /bye <masked:API_KEY>\r\nrc=0/);
+  const grandchild = Number(readFileSync(pidFile, 'utf8'));
+  await waitFor(() => !alive(grandchild), { what: 'the grandchild to get the hangup' });
+});

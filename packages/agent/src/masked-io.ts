@@ -25,8 +25,10 @@ export interface OutputMasker {
 
 /** The size a pty gets when the caller's terminal reports none. */
 const DEFAULT_SIZE = { rows: 24, cols: 80 };
-/** After the child exits, the pty's output is drained until it has been quiet this long (a grandchild may hold the pty open). */
+/** After the child exits, the pty's output is drained until it has been quiet this long (a grandchild may hold the pty open)... */
 const DRAIN_IDLE_MS = 200;
+/** ...or for this long at most (a grandchild that keeps writing). */
+const DRAIN_MAX_MS = 2000;
 /** A full pty input queue (a child that does not read) is retried this much later. */
 const INPUT_RETRY_MS = 10;
 /** The character a pty reads as end of input (VEOF). */
@@ -144,8 +146,8 @@ export function spawnOnPty(o: PtyChildOptions): PtyChild {
     pid,
     done,
     resize: () => {
-      const s = n.ttySize(outFd);
-      if (s && masterOpen) {
+      const s = masterOpen ? n.ttySize(outFd) : null;
+      if (s) {
         try {
           n.ptyResize(master, s.rows, s.cols);
         } catch {
@@ -234,15 +236,20 @@ function forwardInput(inFd: number, master: number, masterOpen: () => boolean): 
   };
 }
 
-/** Reads on until the pty has been quiet for DRAIN_IDLE_MS, then closes it (EIO closes it sooner). */
+/** Reads on until the pty has been quiet for DRAIN_IDLE_MS (at most DRAIN_MAX_MS), then closes it (EIO closes it sooner). */
 function drainThenClose(out: ReadStream): void {
   if (out.destroyed) return;
-  let timer = setTimeout(() => out.destroy(), DRAIN_IDLE_MS);
+  const close = () => out.destroy();
+  let idle = setTimeout(close, DRAIN_IDLE_MS);
+  const cap = setTimeout(close, DRAIN_MAX_MS);
   out.on('data', () => {
-    clearTimeout(timer);
-    timer = setTimeout(() => out.destroy(), DRAIN_IDLE_MS);
+    clearTimeout(idle);
+    idle = setTimeout(close, DRAIN_IDLE_MS);
   });
-  out.on('close', () => clearTimeout(timer));
+  out.on('close', () => {
+    clearTimeout(idle);
+    clearTimeout(cap);
+  });
 }
 
 /** Children of ptySpawn still running, by pid (libuv reaps only the children it started itself). */
