@@ -378,7 +378,7 @@ test('the child sees the caller terminal (script(1)): isatty, and its output com
   const inner = `${process.execPath} ${BIN} run --broker -- sh -c 'test -t 0 && printf "tty-yes\\033[31mred\\033[0m $API_KEY "; printf "prompt> "'`;
   const r = spawnSync('script', ['-qec', inner, '/dev/null'], { env: baseEnv({ ...v.env, ...AGENT_ONLY }), encoding: 'utf8', timeout: 30_000 });
   assert.equal(r.status, 0, r.stderr);
-  // stdin is the terminal itself; stdout and stderr go through the masker (pipes: no pty yet).
+  // The child is on a pty of its own (test/masked-tty.test.mjs has the whole terminal session).
   assert.match(r.stdout, /tty-yes\x1b\[31mred\x1b\[0m <masked:API_KEY> prompt> /);
   assert.ok(!r.stdout.includes(SECRET));
 });

@@ -716,3 +716,175 @@ describe('sendFds / recvFds (SCM_RIGHTS)', () => {
     fs.closeSync(f);
   });
 });
+
+describe('ptySpawn / ptyResize / ttySize / ttyRaw / ttySave / ttyRestore / waitPid (pseudo-terminals)', () => {
+  const tty = require('node:tty');
+  const isCloexec = (fd) => (parseInt(/flags:\s+(\d+)/.exec(fs.readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8'))[1], 8) & 0o2000000) !== 0;
+
+  /** Polls waitPid until the child has ended (never a bare sleep). */
+  async function reaped(pid) {
+    for (;;) {
+      const end = native.waitPid(pid);
+      if (end) return end;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  }
+
+  /** Everything the pty shows until its child side is closed (EIO), and how the child ended. */
+  function collect(child) {
+    const out = new tty.ReadStream(child.fd);
+    let text = '';
+    out.on('data', (d) => (text += d));
+    out.on('error', () => undefined);
+    const closed = new Promise((r) => out.on('close', r));
+    return { out, done: Promise.all([closed, reaped(child.pid)]).then(([, end]) => ({ text, end })), text: () => text };
+  }
+
+  const PATH_ENV = 'PATH=/usr/bin:/bin';
+
+  test('the child leads its own session on the pty, sees a TTY on 0/1/2, the size, cwd, argv[0] and exactly the env given', async () => {
+    const script =
+      'test -t 0 && test -t 1 && test -t 2 && echo tty-yes; echo "size=$(stty size)"; pwd; echo "arg0=$0"; ' +
+      'set -- $(ps -o pid=,sid=,pgid=,tpgid= -p $$); echo "leader=$([ "$1" = "$2" ] && [ "$1" = "$3" ] && [ "$1" = "$4" ] && echo yes)"; ' +
+      'echo "ctty=$(tty)"; env | sort';
+    const c = native.ptySpawn('/bin/sh', ['my-sh', '-c', script], [PATH_ENV, 'ONLY_THIS=1'], '/tmp', 30, 100, [-1, -1, -1]);
+    assert.ok(c.pid > 0 && c.fd > 2 && isCloexec(c.fd));
+    assert.ok(fs.fstatSync(c.fd).isCharacterDevice());
+    const { text, end } = await collect(c).done;
+    assert.deepEqual(end, { code: 0, signal: null });
+    assert.match(text, /tty-yes/);
+    assert.match(text, /size=30 100/);
+    assert.match(text, /\/tmp\r\n/);
+    assert.match(text, /arg0=my-sh/);
+    assert.match(text, /leader=yes/, 'pid = session id = process group = the terminal’s foreground group');
+    assert.match(text, /ctty=\/dev\/pts\/\d+/);
+    const env = text.split('\r\n').filter((l) => /^[A-Z_]+=/.test(l) && !/^(PWD|OLDPWD|SHLVL|_)=/.test(l));
+    assert.deepEqual(env, ['ONLY_THIS=1', PATH_ENV]);
+  });
+
+  test('every signal has its default action and none is blocked (Node ignores SIGPIPE; execve would keep that)', async () => {
+    const c = native.ptySpawn('/bin/cat', ['cat', '/proc/self/status'], [], '/', 24, 80, [-1, -1, -1]);
+    const { text } = await collect(c).done;
+    assert.match(text, /SigIgn:\s+0{16}/);
+    assert.match(text, /SigBlk:\s+0{16}/);
+  });
+
+  test('stdio: a descriptor instead of the pty for stdin and stderr, as given', async () => {
+    const [inR, inW] = native.pipe();
+    const [errR, errW] = native.pipe();
+    const script = 'test -t 0 || echo stdin-not-tty; read x; echo "in=$x"; echo "to-err" >&2; test -t 1 && echo stdout-tty';
+    const c = native.ptySpawn('/bin/sh', ['sh', '-c', script], [PATH_ENV], '/', 24, 80, [inR, -1, errW]);
+    fs.closeSync(inR);
+    fs.closeSync(errW);
+    fs.writeSync(inW, 'piped\n');
+    fs.closeSync(inW);
+    const { text } = await collect(c).done;
+    assert.match(text, /stdin-not-tty\r\nin=piped\r\nstdout-tty/);
+    assert.ok(!text.includes('to-err'));
+    assert.equal(fs.readFileSync(errR, 'utf8'), 'to-err\n');
+    fs.closeSync(errR);
+  });
+
+  test('ptyResize: the child sees the new size (and its SIGWINCH); waitPid is null while it runs, then a signal death', async () => {
+    const script = `trap 'echo winch' WINCH; echo ready; while [ "$(stty size)" = "24 80" ]; do sleep 0.02; done; echo "now=$(stty size)"; kill -TERM $$`;
+    const c = native.ptySpawn('/bin/bash', ['bash', '-c', script], [PATH_ENV], '/', 24, 80, [-1, -1, -1]);
+    const r = collect(c);
+    for (let i = 0; !r.text().includes('ready'); i++) await new Promise((res) => setTimeout(res, 10));
+    assert.equal(native.waitPid(c.pid), null);
+    assert.deepEqual(native.ttySize(c.fd), { rows: 24, cols: 80 });
+    native.ptyResize(c.fd, 50, 132);
+    assert.deepEqual(native.ttySize(c.fd), { rows: 50, cols: 132 });
+    const { text, end } = await r.done;
+    assert.match(text, /now=50 132/);
+    assert.deepEqual(end, { code: null, signal: 15 });
+  });
+
+  test('ttyRaw / ttySave / ttyRestore: raw mode on a terminal and back to exactly what it was', async () => {
+    const c = native.ptySpawn('/bin/sh', ['sh', '-c', 'read x; stty -a; read y'], [PATH_ENV], '/', 24, 80, [-1, -1, -1]);
+    const r = collect(c);
+    const before = native.ttySave(c.fd);
+    assert.ok(Buffer.isBuffer(before) && before.length > 0);
+    const saved = native.ttyRaw(c.fd);
+    assert.deepEqual(saved, before, 'ttyRaw returns the settings from before');
+    assert.notDeepEqual(native.ttySave(c.fd), before);
+    fs.writeSync(c.fd, 'x\n'); // in raw mode read(1) still returns at a newline byte: it gets one byte at a time
+    while (!/-icanon/.test(r.text())) await new Promise((res) => setTimeout(res, 10));
+    assert.match(r.text(), /-icanon/);
+    assert.match(r.text(), /-echo /);
+    assert.match(r.text(), /-isig/);
+    assert.equal(native.ttyRestore(c.fd, saved), true);
+    assert.deepEqual(native.ttySave(c.fd), before);
+    fs.writeSync(c.fd, 'y\n');
+    await r.done;
+    const f = fs.openSync('/dev/null', 'r');
+    assert.equal(native.ttyRaw(f), null);
+    assert.equal(native.ttySave(f), null);
+    assert.equal(native.ttySize(f), null);
+    assert.equal(native.ttyRestore(f, saved), false);
+    fs.closeSync(f);
+    assert.throws(() => native.ttyRestore(0, Buffer.alloc(3)), TypeError);
+  });
+
+  test('ttyRaw makes the descriptor non-blocking (the agent must never block on a read) and ttyRestore undoes it', async () => {
+    const c = native.ptySpawn('/bin/sh', ['sh', '-c', 'tty; read x'], [PATH_ENV], '/', 24, 80, [-1, -1, -1]);
+    const r = collect(c);
+    while (!/\/dev\/pts\/\d+\r\n/.test(r.text())) await new Promise((res) => setTimeout(res, 10));
+    const slave = fs.openSync(/\/dev\/pts\/\d+/.exec(r.text())[0], fs.constants.O_RDWR | fs.constants.O_NOCTTY);
+    const nonblocking = () => (parseInt(/flags:\s+(\d+)/.exec(fs.readFileSync(`/proc/self/fdinfo/${slave}`, 'utf8'))[1], 8) & fs.constants.O_NONBLOCK) !== 0;
+    assert.equal(nonblocking(), false);
+    const saved = native.ttyRaw(slave);
+    assert.equal(nonblocking(), true);
+    assert.throws(() => fs.readSync(slave, Buffer.alloc(8)), { code: 'EAGAIN' }, 'nothing typed: EAGAIN, not a wait');
+    assert.equal(native.ttyRestore(slave, saved), true);
+    assert.equal(nonblocking(), false);
+    const outputOnly = native.ttyRaw(slave, true);
+    assert.equal(nonblocking(), false, 'outputOnly leaves the descriptor as it is');
+    native.ttyRestore(slave, outputOnly);
+    fs.closeSync(slave);
+    fs.writeSync(c.fd, 'x\n');
+    await r.done;
+  });
+
+  test('ttyRaw(fd, true): only output processing goes off; line editing and signals stay', async () => {
+    const c = native.ptySpawn('/bin/sh', ['sh', '-c', 'read x; stty -a'], [PATH_ENV], '/', 24, 80, [-1, -1, -1]);
+    const r = collect(c);
+    const saved = native.ttyRaw(c.fd, true);
+    fs.writeSync(c.fd, 'x\n');
+    const { text } = await r.done;
+    assert.match(text, /-opost/);
+    assert.match(text, /(^|\s)icanon\b/m);
+    assert.match(text, /(^|\s)isig\b/m);
+    assert.ok(saved);
+  });
+
+  test('a child that cannot start throws with the step and errno, and is reaped; bad arguments are TypeErrors', () => {
+    assert.throws(() => native.ptySpawn('/no/such/program', ['x'], [], '/', 24, 80, [-1, -1, -1]), { code: 'ENOENT', syscall: 'execve' });
+    assert.throws(() => native.ptySpawn('/bin/true', ['x'], [], '/no/such/dir', 24, 80, [-1, -1, -1]), { code: 'ENOENT', syscall: 'chdir' });
+    assert.throws(() => native.ptySpawn('/etc', ['x'], [], '/', 24, 80, [-1, -1, -1]), { code: 'EACCES', syscall: 'execve' });
+    // No zombie is left behind by the failures above.
+    const zombies = spawnSync('sh', ['-c', `ps -o stat= --ppid ${process.pid} | grep -c Z || true`], { encoding: 'utf8' }).stdout.trim();
+    assert.equal(zombies, '0');
+    const ok = ['/bin/true', ['true'], [], '/', 24, 80, [-1, -1, -1]];
+    const bad = [
+      [0, 1],
+      [1, []],
+      [1, ['a\0b']],
+      [2, ['A=1\0B=2']],
+      [2, 'A=1'],
+      [3, 7],
+      [4, 0],
+      [5, 65536],
+      [6, [-1, -1]],
+      [6, [-2, -1, -1]],
+      [6, [-1, 1.5, -1]],
+    ];
+    for (const [i, v] of bad) {
+      const args = [...ok];
+      args[i] = v;
+      assert.throws(() => native.ptySpawn(...args), TypeError, `argument ${i} = ${JSON.stringify(v)}`);
+    }
+    assert.throws(() => native.ptyResize(0, 0, 80), TypeError);
+    assert.throws(() => native.ttySize(-1), TypeError);
+    assert.throws(() => native.waitPid(0), TypeError);
+  });
+});

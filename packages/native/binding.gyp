@@ -3,7 +3,8 @@
     {
       "target_name": "tvault_native",
       "sources": ["src/tvault_native.c"],
-      "cflags": ["-Wall", "-Wextra", "-O2"]
+      "cflags": ["-Wall", "-Wextra", "-O2"],
+      "conditions": [["OS=='linux'", {"libraries": ["-lutil"]}]]
     }
   ]
 }

@@ -127,3 +127,53 @@ export declare function agentConnect(path: string, timeoutMs: number, checkDir: 
 
 /** pipe(2): [readFd, writeFd], both close-on-exec (the client API passes a write end to the agent). */
 export declare function pipe(): [number, number];
+
+/** A child started on a new pseudo-terminal: its pid and the pty's master (non-blocking, close-on-exec). */
+export interface PtyChildHandle {
+  pid: number;
+  fd: number;
+}
+
+/**
+ * Opens a pty of rows x cols and starts `file` on it with exactly `argv` and `env` ("NAME=value"
+ * strings; execve: no PATH search, nothing of this process's environment) in `cwd`. The child has
+ * default signal actions and an empty mask, leads a new session with the pty as its controlling
+ * terminal, and gets as 0, 1, 2 what `stdio` says: a descriptor of the caller, or -1 for the pty.
+ * Returns once the child has exec'd; a failure throws NativeSyscallError with `syscall` "execve",
+ * "chdir", "setsid", "openpty", "pipe" or "fork" (a child that failed is reaped). Reap `pid` with waitPid.
+ */
+export declare function ptySpawn(
+  file: string,
+  argv: string[],
+  env: string[],
+  cwd: string,
+  rows: number,
+  cols: number,
+  stdio: [number, number, number],
+): PtyChildHandle;
+
+/** TIOCSWINSZ on a pty master: the child's foreground group gets SIGWINCH. */
+export declare function ptyResize(fd: number, rows: number, cols: number): void;
+
+/** The size of the terminal on fd (TIOCGWINSZ), or null when fd is no terminal or reports 0x0. */
+export declare function ttySize(fd: number): { rows: number; cols: number } | null;
+
+/**
+ * Puts the terminal on fd in raw mode (cfmakeraw) and the descriptor in non-blocking mode, or
+ * with outputOnly only turns its output processing off (OPOST: a pty's output already has its
+ * "\r\n"), and returns the settings and mode before (opaque, for ttyRestore), or null when fd
+ * is no terminal.
+ */
+export declare function ttyRaw(fd: number, outputOnly?: boolean): Buffer | null;
+
+/** The settings of the terminal on fd, unchanged (opaque, for ttyRestore), or null when fd is no terminal. */
+export declare function ttySave(fd: number): Buffer | null;
+
+/** Restores what ttyRaw or ttySave returned (the settings and the descriptor's O_NONBLOCK); false when fd is no (longer a) terminal. */
+export declare function ttyRestore(fd: number, saved: Uint8Array): boolean;
+
+/**
+ * waitpid(pid, WNOHANG) for a child of ptySpawn: null while it runs, else how it ended (reaped):
+ * `code` for an exit, `signal` (its number) for a death by signal, the other null.
+ */
+export declare function waitPid(pid: number): { code: number | null; signal: number | null } | null;

@@ -53,5 +53,12 @@ module.exports = Object.freeze({
   pipe: addon.pipe,
   sendFds: addon.sendFds,
   recvFds: addon.recvFds,
+  ptySpawn: addon.ptySpawn,
+  ptyResize: addon.ptyResize,
+  ttySize: addon.ttySize,
+  ttyRaw: addon.ttyRaw,
+  ttySave: addon.ttySave,
+  ttyRestore: addon.ttyRestore,
+  waitPid: addon.waitPid,
   socketFd,
 });

@@ -8,8 +8,7 @@
 // addon's recvFds until its newline; only then is the socket resumed, for signal lines.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { accessSync, closeSync, createWriteStream, constants as fsConstants, realpathSync, statSync } from 'node:fs';
-import type { Readable } from 'node:stream';
+import { accessSync, closeSync, constants as fsConstants, realpathSync, statSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { basename, isAbsolute, join, resolve } from 'node:path';
 import type { Socket } from 'node:net';
@@ -32,6 +31,7 @@ import type { Peer } from './server';
 import { type TokenSet, authorize } from './token-gate';
 import type { Logger } from './log';
 import { MaskSet, Masker } from './masker';
+import { type PtyChild, isTerminal, maskedCopy, spawnOnPty } from './masked-io';
 
 /** Children at once; one more is answered busy. */
 export const MAX_EXECS = 32;
@@ -193,6 +193,8 @@ async function readExecRequest(sock: Socket, deadline: number): Promise<{ line: 
 /** One brokered child, from its request to its exit. */
 class ExecSession {
   private child: ChildProcess | undefined;
+  /** The child when it runs on a pty (the caller's stdout is a terminal). */
+  private pty: PtyChild | undefined;
   private killTimer: NodeJS.Timeout | undefined;
   private exited = false;
   private control = '';
@@ -262,7 +264,9 @@ class ExecSession {
       // Recorded before the child gets a value: no row, no exec (fail closed, as reads).
       await this.ctx.audit({ op: 'exec', project, keys: info.keys, detail }, actor);
       if (this.sock.destroyed) throw new ProtocolError('bad_request', 'the caller went away before the child started');
-      const status = await this.spawnChild(req, program, env, fds, masker, { project, keys: info.keys });
+      // A caller whose stdout is a terminal (it says so, and the passed descriptor is one) gets a pty.
+      const spawnIt = req.tty && isTerminal(fds[1]) ? this.spawnPtyChild : this.spawnChild;
+      const status = await spawnIt.call(this, req, program, env, fds, masker, { project, keys: info.keys });
       await this.ctx
         .audit({ op: 'exec.exit', project, keys: info.keys, detail: `${detail} status=${status} ms=${Date.now() - t0}` }, actor)
         .catch((err: Error) => this.ctx.log.error({ ev: 'internal', op: 'exec.exit', error: err.message }));
@@ -331,6 +335,44 @@ class ExecSession {
     });
   }
 
+  /**
+   * Runs the child on a pty of its own (masked-io.ts): the masker sits between the pty and the
+   * caller's terminal, which is in raw mode until the child has ended. Resolves as spawnChild.
+   */
+  private spawnPtyChild(
+    req: ExecRequest,
+    program: string | null,
+    env: Record<string, string>,
+    fds: number[],
+    masker: { out: Masker; err: Masker; unmasked: string[] },
+    names: { project: string; keys: string[] },
+  ): Promise<number> {
+    const finish = (status: number, fields: Record<string, unknown>) => {
+      this.exited = true;
+      clearTimeout(this.killTimer);
+      this.finish(line({ ...fields, status }));
+      return status;
+    };
+    if (!program) return Promise.resolve(finish(NOT_FOUND, { exit: null, message: `${req.argv[0]}: command not found` }));
+    const [inFd, outFd, errFd] = fds.splice(0); // the pty session owns them now
+    try {
+      this.pty = spawnOnPty({ file: program, argv: req.argv, env, cwd: req.cwd, stdio: [inFd, outFd, errFd], masker, closeCallerFds: true });
+    } catch (err) {
+      [inFd, outFd, errFd].forEach((fd) => closeQuietly(fd));
+      const code = (err as NodeJS.ErrnoException).code;
+      const status = code === 'ENOENT' ? NOT_FOUND : code === 'EACCES' || code === 'ENOEXEC' || code === 'EISDIR' ? NOT_EXECUTABLE : RUN_FAILED;
+      const why =
+        status === NOT_FOUND ? 'command not found' : status === NOT_EXECUTABLE ? `not executable (${code})` : `cannot run (${code ?? (err as Error).message})`;
+      return Promise.resolve(finish(status, { exit: null, message: `${req.argv[0]}: ${why}` }));
+    }
+    this.sock.write(line({ started: true, ...names, ...(masker.unmasked.length && { unmasked: masker.unmasked }) }));
+    this.listenForSignals();
+    return this.pty.done.then(({ code, signal }) => {
+      const name = signal !== null ? (Object.entries(osConstants.signals).find(([, n]) => n === signal)?.[0] ?? null) : null;
+      return finish(signal !== null ? 128 + signal : (code ?? RUN_FAILED), { exit: { code, signal: name } });
+    });
+  }
+
   /** After the request, the caller sends only `{"signal":"SIGINT"}` lines; its end ends the child. */
   private listenForSignals(): void {
     this.sock.on('data', (chunk: Buffer) => {
@@ -346,7 +388,9 @@ class ExecSession {
         } catch {
           continue; // garbage is ignored
         }
-        if ((EXEC_SIGNALS as readonly unknown[]).includes(sig)) this.signal(sig as NodeJS.Signals);
+        if (sig === 'SIGWINCH' && this.pty)
+          this.pty.resize(); // the pty tells its foreground group
+        else if ((EXEC_SIGNALS as readonly unknown[]).includes(sig)) this.signal(sig as NodeJS.Signals);
       }
       if (this.control.length > 256) this.control = '';
     });
@@ -357,7 +401,7 @@ class ExecSession {
   }
 
   private signal(sig: NodeJS.Signals): void {
-    const pid = this.child?.pid;
+    const pid = this.child?.pid ?? this.pty?.pid;
     if (!pid || this.exited) return;
     try {
       process.kill(-pid, sig); // the child's whole process group
@@ -368,7 +412,7 @@ class ExecSession {
 
   /** The caller died or hung up: no orphan keeps running with its secrets. */
   private callerGone(): void {
-    if (this.exited || !this.child?.pid || this.killTimer) return;
+    if (this.exited || !(this.child?.pid ?? this.pty?.pid) || this.killTimer) return;
     this.signal('SIGHUP');
     this.signal('SIGTERM');
     this.killTimer = setTimeout(() => this.signal('SIGKILL'), KILL_AFTER_MS);
@@ -399,31 +443,6 @@ class ExecSession {
       ms: Date.now() - t0,
     });
   }
-}
-
-/**
- * Copies a child's output through its masker to the caller's descriptor (a write stream on
- * libuv's thread pool: the descriptor may be a blocking terminal or pipe, which the agent must
- * not switch to non-blocking under the caller). Backpressure pauses the child's pipe. If the
- * caller's side is gone (EPIPE), the pipe is closed too, so the child sees the same EPIPE.
- * Resolves once everything is written and the descriptor closed.
- */
-function maskedCopy(from: Readable, fd: number, masker: Masker): Promise<void> {
-  return new Promise((done) => {
-    const to = createWriteStream('', { fd, autoClose: true });
-    to.on('error', () => from.destroy());
-    to.on('close', () => done());
-    from.on('data', (chunk: Buffer) => {
-      const out = masker.push(chunk);
-      chunk.fill(0);
-      if (out.length && !to.write(out)) {
-        from.pause();
-        to.once('drain', () => from.resume());
-      }
-    });
-    from.on('error', () => undefined);
-    from.on('close', () => to.end(masker.end()));
-  });
 }
 
 function statSafe(dir: string): boolean {

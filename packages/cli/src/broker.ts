@@ -7,6 +7,7 @@ import { isatty } from 'node:tty';
 import { ExitCode, TvaultError, vaultFiles } from '@tvault/core/base';
 import { EXEC_SIGNALS, execSocketPath } from '@tvault/protocol';
 import { BrokerError, baseEnv, connectExec, converse } from '@tvault/client';
+import { unmaskedWarning } from './run-masked';
 
 export const RUN_FAILED = 125;
 
@@ -46,6 +47,9 @@ export async function runBrokered(o: BrokerRun): Promise<number> {
     },
     [0, 1, 2],
   );
+  // The agent puts this terminal in raw mode for a pty session and restores it; should the agent
+  // die first, the settings from before are put back here (on every way out of this process).
+  const term = restoreTerminalLater([0, 1]);
   const handlers = EXEC_SIGNALS.map((sig) => {
     const h = () => conv.signal(sig);
     process.on(sig, h);
@@ -53,12 +57,8 @@ export async function runBrokered(o: BrokerRun): Promise<number> {
   });
   try {
     const r = await conv.done;
-    if (r.unmasked.length) {
-      const n = r.unmasked.length;
-      process.stderr.write(
-        `tvault: warning: ${r.unmasked.join(', ')} ${n > 1 ? 'are' : 'is'} shorter than 8 bytes and ${n > 1 ? 'were' : 'was'} not masked in the output\n`,
-      );
-    }
+    term.restore();
+    if (r.unmasked.length) process.stderr.write(unmaskedWarning(r.unmasked));
     if (r.message) process.stderr.write(`tvault: ${r.message}\n`);
     return r.status;
   } catch (err) {
@@ -66,6 +66,20 @@ export async function runBrokered(o: BrokerRun): Promise<number> {
     process.stderr.write(`tvault: ${err.message}\n`);
     return err.code === 'locked' ? ExitCode.LOCKED : RUN_FAILED;
   } finally {
+    term.restore();
     handlers.forEach(([sig, h]) => process.off(sig, h));
   }
+}
+
+/** Saves the settings of the terminals among fds now (a pty session: stdout is one); restore() (or this process's exit) puts them back. */
+function restoreTerminalLater(fds: number[]): { restore(): void } {
+  if (!isatty(1)) return { restore: () => undefined };
+  const native = require('@tvault/native') as typeof import('@tvault/native');
+  const saved = fds.filter((fd) => isatty(fd)).map((fd) => [fd, native.ttySave(fd)] as const);
+  const restore = () => {
+    for (const [fd, s] of saved) if (s) native.ttyRestore(fd, s);
+    process.off('exit', restore);
+  };
+  process.on('exit', restore);
+  return { restore };
 }

@@ -9,6 +9,7 @@ import { constants } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { isatty } from 'node:tty';
 import { errnoText } from '@tvault/core';
+import { type OutputMasker, maskedCopy } from '@tvault/agent/masked-io';
 import { RESERVED_PREFIX } from './dangerous-env';
 import { childCoreLimit } from './harden';
 
@@ -22,6 +23,15 @@ const FORWARDED: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', '
 
 /** The PATH a --pristine child gets. */
 export const PRISTINE_PATH = '/usr/local/bin:/usr/bin:/bin';
+
+/**
+ * Whether `tvault run` masks the injected values in the child's output (--mask; --no-mask wins).
+ * Off by default for an ordinary run; the one place that decides it (a handoff session will
+ * turn it on by default here, from env).
+ */
+export function shouldMask(a: { mask?: boolean }, _env: NodeJS.ProcessEnv = process.env): boolean {
+  return a.mask === true;
+}
 
 /** The child's environment: base without any TVAULT_* variable, plus the injected secrets. */
 export function childEnv(base: NodeJS.ProcessEnv, inject: Record<string, string>): NodeJS.ProcessEnv {
@@ -81,7 +91,11 @@ function inTerminalForeground(): boolean {
 }
 
 /** Runs the command and resolves with the exit code tvault should exit with. */
-export function runChild(cmd: string[], env: NodeJS.ProcessEnv, opts: { lookupPath?: string } = {}): Promise<number> {
+export function runChild(
+  cmd: string[],
+  env: NodeJS.ProcessEnv,
+  opts: { lookupPath?: string; mask?: { out: OutputMasker; err: OutputMasker } } = {},
+): Promise<number> {
   return new Promise((resolve) => {
     // Handlers first: a signal that arrives while spawn() runs is then delivered to the child
     // on the next turn of the loop, instead of killing tvault (or, for SIGUSR1, starting Node's
@@ -107,7 +121,8 @@ export function runChild(cmd: string[], env: NodeJS.ProcessEnv, opts: { lookupPa
     // itself stays non-dumpable, so no core of it is written meanwhile.
     const restoreLimit = childCoreLimit();
     try {
-      child = spawn(file, cmd.slice(1), { stdio: 'inherit', env, argv0: cmd[0] });
+      // Masked (and no terminal: run-masked.ts has the pty), stdout and stderr are pipes through the masker.
+      child = spawn(file, cmd.slice(1), { stdio: opts.mask ? ['inherit', 'pipe', 'pipe'] : 'inherit', env, argv0: cmd[0] });
     } catch (err) {
       // spawn() refuses some arguments synchronously (e.g. a NUL byte): tvault's own failure.
       cleanup();
@@ -116,6 +131,10 @@ export function runChild(cmd: string[], env: NodeJS.ProcessEnv, opts: { lookupPa
     } finally {
       restoreLimit();
     }
+    const m = opts.mask;
+    const written = m
+      ? Promise.all([maskedCopy(child.stdout!, 1, m.out, { autoClose: false }), maskedCopy(child.stderr!, 2, m.err, { autoClose: false })])
+      : null;
     child.on('error', (err: NodeJS.ErrnoException) => {
       cleanup();
       if (err.code === 'ENOENT') {
@@ -131,8 +150,10 @@ export function runChild(cmd: string[], env: NodeJS.ProcessEnv, opts: { lookupPa
     });
     child.on('exit', (code, signal) => {
       cleanup();
-      if (signal) resolve(KILLED_BY_SIGNAL + (constants.signals[signal] ?? 0));
-      else resolve(code ?? RUN_FAILED);
+      const status = signal ? KILLED_BY_SIGNAL + (constants.signals[signal] ?? 0) : (code ?? RUN_FAILED);
+      // With masking, the status waits until the masked output is out.
+      if (written) void written.then(() => resolve(status));
+      else resolve(status);
     });
   });
 }

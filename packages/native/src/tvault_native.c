@@ -80,6 +80,11 @@ static const char *errno_code(int err) {
     case ENFILE: return "ENFILE";
     case ENOBUFS: return "ENOBUFS";
     case ENOENT: return "ENOENT";
+    case ENOEXEC: return "ENOEXEC"; /* the exec errors (ptySpawn) that run maps to 126 */
+    case EISDIR: return "EISDIR";
+    case ENOTDIR: return "ENOTDIR";
+    case ETXTBSY: return "ETXTBSY";
+    case E2BIG: return "E2BIG";
     case ENOMEM: return "ENOMEM";
     case ENOPROTOOPT: return "ENOPROTOOPT";
     case ENOTCONN: return "ENOTCONN";
@@ -1150,6 +1155,427 @@ static napi_value Pipe(napi_env env, napi_callback_info info) {
 #endif
 }
 
+/* ---------- pseudo-terminals (ptySpawn, ptyResize, ttySize, ttyRaw, ttySave, ttyRestore, waitPid) --- */
+
+/*
+ * Masking that keeps the terminal (docs/SECURITY.md, "Masking on a terminal"): a child whose
+ * caller has a terminal gets a pseudo-terminal of its own, and tvault's masker sits between the
+ * pty's master and the caller's terminal. Node cannot start a child on a pty as its session
+ * leader (setsid + TIOCSCTTY must happen in the child, between fork and exec), so ptySpawn does
+ * the fork and the execve itself, with only async-signal-safe calls in the child.
+ */
+#ifdef TVAULT_POSIX
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/wait.h>
+#include <termios.h>
+#if defined(__APPLE__)
+#include <util.h>
+#else
+#include <pty.h>
+#endif
+
+/* A JS array of strings as a malloc'd, NULL-terminated char* vector (at most max); NULL on a bad shape. */
+static char **get_string_vector(napi_env env, napi_value v, uint32_t max) {
+  bool is_array = false;
+  uint32_t n, i;
+  char **vec;
+  if (napi_is_array(env, v, &is_array) != napi_ok || !is_array) return NULL;
+  if (napi_get_array_length(env, v, &n) != napi_ok || n > max) return NULL;
+  vec = calloc((size_t)n + 1, sizeof *vec);
+  if (vec == NULL) return NULL;
+  for (i = 0; i < n; i++) {
+    napi_value e;
+    size_t len = 0;
+    if (napi_get_element(env, v, i, &e) != napi_ok || !is_string(env, e) || (vec[i] = get_utf8(env, e, &len)) == NULL ||
+        strlen(vec[i]) != len) { /* an embedded NUL would silently cut the string */
+      if (vec[i] != NULL) free(vec[i]), vec[i] = NULL;
+      break;
+    }
+  }
+  if (i < n) {
+    for (i = 0; vec[i] != NULL; i++) free(vec[i]);
+    free(vec);
+    return NULL;
+  }
+  return vec;
+}
+
+/* Frees a vector; wipe: the strings may be secrets (the child's environment). */
+static void free_vector(char **vec, bool wipe_strings) {
+  size_t i;
+  if (vec == NULL) return;
+  for (i = 0; vec[i] != NULL; i++) {
+    if (wipe_strings) wipe(vec[i], strlen(vec[i]));
+    free(vec[i]);
+  }
+  free(vec);
+}
+
+/* What the child reports through its error pipe when it cannot exec: the step and errno. */
+struct spawn_failure {
+  int step; /* 0 setup (setsid, TIOCSCTTY, dup2), 1 chdir, 2 execve */
+  int err;
+};
+
+/* The child's side of ptySpawn: async-signal-safe calls only (the parent has threads). Never returns. */
+static void pty_child(int slave, const int *stdio, const char *cwd, const char *file, char *const *argv, char *const *envp, int report) {
+  struct spawn_failure f = {0, 0};
+  struct sigaction dfl;
+  sigset_t none;
+  int i, src[3];
+  ssize_t ignored;
+  /* Node ignores SIGPIPE, and an ignored signal stays ignored across execve: every signal
+     gets its default action back, then the mask the parent blocked for the fork is cleared. */
+  memset(&dfl, 0, sizeof dfl);
+  dfl.sa_handler = SIG_DFL;
+  for (i = 1; i < NSIG; i++) (void)sigaction(i, &dfl, NULL);
+  sigemptyset(&none);
+  (void)sigprocmask(SIG_SETMASK, &none, NULL);
+  if (setsid() < 0) goto fail;
+  if (ioctl(slave, TIOCSCTTY, 0) != 0) goto fail; /* the pty becomes the session's controlling terminal */
+  /* Sources below 3 are moved out of the way first, so that no dup2 overwrites a later source. */
+  for (i = 0; i < 3; i++) {
+    src[i] = stdio[i] < 0 ? slave : stdio[i];
+    if (src[i] < 3 && (src[i] = fcntl(src[i], F_DUPFD_CLOEXEC, 3)) < 0) goto fail;
+  }
+  for (i = 0; i < 3; i++)
+    if (dup2(src[i], i) < 0) goto fail; /* dup2 clears close-on-exec on 0..2 */
+  f.step = 1;
+  if (chdir(cwd) != 0) goto fail;
+  f.step = 2;
+  execve(file, argv, envp);
+fail:
+  f.err = errno;
+  ignored = write(report, &f, sizeof f);
+  (void)ignored;
+  _exit(127);
+}
+
+/* Sets close-on-exec and, for the master, non-blocking mode (libuv reads it when it is readable). */
+static int pty_fd_flags(int fd, bool nonblock) {
+  int fl = fcntl(fd, F_GETFL);
+  if (fcntl(fd, F_SETFD, FD_CLOEXEC) != 0 || fl < 0) return -1;
+  return nonblock ? fcntl(fd, F_SETFL, fl | O_NONBLOCK) : 0;
+}
+
+/* A window size argument: an integer from 1 to 65535. */
+static int get_dim(napi_env env, napi_value v, unsigned short *out) {
+  double d;
+  if (napi_get_value_double(env, v, &d) != napi_ok || !(d >= 1 && d <= 65535) || floor(d) != d) return 0;
+  *out = (unsigned short)d;
+  return 1;
+}
+#endif
+
+/*
+ * ptySpawn(file, argv, env, cwd, rows, cols, stdio) -> { pid, fd }: opens a pty of rows x cols,
+ * forks, and in the child: default signal actions, setsid, the pty as controlling terminal, the
+ * child's 0/1/2 from stdio (a descriptor, or -1 for the pty), chdir(cwd), execve(file) with the
+ * given argv and env ("NAME=value" strings, built by the caller: no PATH search, no environ).
+ * The parent waits on a close-on-exec pipe until the exec happened or failed; a failure throws
+ * with .syscall "execve", "chdir" or "setsid" and its errno (the child is reaped). fd is the
+ * master, non-blocking and close-on-exec; the caller reaps pid with waitPid.
+ */
+static napi_value PtySpawn(napi_env env, napi_callback_info info) {
+  napi_value argv[7];
+  unsigned short rows, cols;
+  int stdio[3];
+  if (!get_args(env, info, 7, argv)) return NULL;
+  if (!is_string(env, argv[0]) || !is_string(env, argv[3]))
+    return throw_type(env, "ptySpawn(file, argv, env, cwd, rows, cols, stdio): file and cwd must be strings");
+  if (!get_dim(env, argv[4], &rows) || !get_dim(env, argv[5], &cols)) return throw_type(env, "ptySpawn: rows and cols must be integers from 1 to 65535");
+  {
+    bool is_array = false;
+    uint32_t i, n = 0;
+    if (napi_is_array(env, argv[6], &is_array) != napi_ok || !is_array || napi_get_array_length(env, argv[6], &n) != napi_ok || n != 3)
+      return throw_type(env, "ptySpawn: stdio must be an array of three entries, each a fd or -1 (the pty)");
+    for (i = 0; i < 3; i++) {
+      napi_value e;
+      double d = 0;
+      if (napi_get_element(env, argv[6], i, &e) != napi_ok) return NULL;
+      if (napi_get_value_double(env, e, &d) == napi_ok && d == -1) stdio[i] = -1;
+      else if (!get_fd(env, e, &stdio[i])) return throw_type(env, "ptySpawn: stdio must be an array of three entries, each a fd or -1 (the pty)");
+    }
+  }
+#ifdef TVAULT_POSIX
+  {
+    size_t flen = 0, clen = 0;
+    char *file = NULL, *cwd = NULL, **args = NULL, **envp = NULL;
+    int master = -1, slave = -1, report[2] = {-1, -1}, err = 0;
+    const char *failed = NULL;
+    struct winsize ws;
+    struct spawn_failure f;
+    sigset_t all, old;
+    pid_t pid;
+    ssize_t n;
+    napi_value obj, v, result = NULL;
+    file = get_utf8(env, argv[0], &flen);
+    cwd = get_utf8(env, argv[3], &clen);
+    args = get_string_vector(env, argv[1], 65536);
+    envp = get_string_vector(env, argv[2], 65536);
+    if (file == NULL || cwd == NULL || strlen(file) != flen || strlen(cwd) != clen || args == NULL || args[0] == NULL || envp == NULL) {
+      throw_type(env, "ptySpawn: file, cwd, argv (at least one) and env must be strings without NUL");
+      goto out;
+    }
+    memset(&ws, 0, sizeof ws);
+    ws.ws_row = rows;
+    ws.ws_col = cols;
+    if (openpty(&master, &slave, NULL, NULL, &ws) != 0) {
+      err = errno, failed = "openpty";
+      goto out;
+    }
+    if (pty_fd_flags(master, true) != 0 || pty_fd_flags(slave, false) != 0) {
+      err = errno, failed = "fcntl";
+      goto out;
+    }
+#if defined(__linux__)
+    if (pipe2(report, O_CLOEXEC) != 0) {
+#else
+    if (pipe(report) != 0 || pty_fd_flags(report[0], false) != 0 || pty_fd_flags(report[1], false) != 0) {
+#endif
+      err = errno, failed = "pipe";
+      goto out;
+    }
+    /* No signal handler of the parent may run in the child before it resets them. */
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    pid = fork();
+    if (pid == 0) pty_child(slave, stdio, cwd, file, args, envp, report[1]);
+    err = errno;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (pid < 0) {
+      failed = "fork";
+      goto out;
+    }
+    close(report[1]);
+    report[1] = -1;
+    do n = read(report[0], &f, sizeof f);
+    while (n < 0 && errno == EINTR);
+    if (n == (ssize_t)sizeof f) {
+      int status;
+      while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+      }
+      err = f.err;
+      failed = f.step == 2 ? "execve" : f.step == 1 ? "chdir" : "setsid";
+      goto out;
+    }
+    if (napi_create_object(env, &obj) != napi_ok || napi_create_int32(env, (int32_t)pid, &v) != napi_ok ||
+        napi_set_named_property(env, obj, "pid", v) != napi_ok || napi_create_int32(env, master, &v) != napi_ok ||
+        napi_set_named_property(env, obj, "fd", v) != napi_ok) {
+      kill(pid, SIGKILL); /* unreachable in practice; the caller reaps nothing it does not know */
+      goto out;
+    }
+    result = obj;
+    master = -1; /* the caller's now */
+  out:
+    if (failed != NULL) throw_errno(env, err, failed);
+    if (master >= 0) close(master);
+    if (slave >= 0) close(slave);
+    if (report[0] >= 0) close(report[0]);
+    if (report[1] >= 0) close(report[1]);
+    free(file);
+    free(cwd);
+    free_vector(args, false);
+    free_vector(envp, true);
+    return result;
+  }
+#else
+  (void)rows, (void)cols;
+  return throw_unsupported(env);
+#endif
+}
+
+/* ptyResize(fd, rows, cols): TIOCSWINSZ on a pty master; the kernel sends SIGWINCH to the child's foreground group. */
+static napi_value PtyResize(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  int fd;
+  unsigned short rows, cols;
+  if (!get_args(env, info, 3, argv)) return NULL;
+  if (!get_fd(env, argv[0], &fd)) return throw_type(env, "ptyResize(fd, rows, cols): fd must be a non-negative integer");
+  if (!get_dim(env, argv[1], &rows) || !get_dim(env, argv[2], &cols)) return throw_type(env, "ptyResize: rows and cols must be integers from 1 to 65535");
+#ifdef TVAULT_POSIX
+  {
+    struct winsize ws;
+    memset(&ws, 0, sizeof ws);
+    ws.ws_row = rows;
+    ws.ws_col = cols;
+    if (ioctl(fd, TIOCSWINSZ, &ws) != 0) return throw_errno(env, errno, "ioctl(TIOCSWINSZ)");
+    return NULL;
+  }
+#else
+  return throw_unsupported(env);
+#endif
+}
+
+/* ttySize(fd) -> { rows, cols } of the terminal on fd (TIOCGWINSZ), or null when fd is no terminal or reports 0x0. */
+static napi_value TtySize(napi_env env, napi_callback_info info) {
+  napi_value argv[1], r;
+  int fd;
+  if (!get_args(env, info, 1, argv)) return NULL;
+  if (!get_fd(env, argv[0], &fd)) return throw_type(env, "ttySize(fd): fd must be a non-negative integer");
+#ifdef TVAULT_POSIX
+  {
+    struct winsize ws;
+    napi_value v;
+    memset(&ws, 0, sizeof ws);
+    if (!isatty(fd) || ioctl(fd, TIOCGWINSZ, &ws) != 0 || ws.ws_row == 0 || ws.ws_col == 0) {
+      NAPI_OK(napi_get_null(env, &r));
+      return r;
+    }
+    NAPI_OK(napi_create_object(env, &r));
+    NAPI_OK(napi_create_uint32(env, ws.ws_row, &v));
+    NAPI_OK(napi_set_named_property(env, r, "rows", v));
+    NAPI_OK(napi_create_uint32(env, ws.ws_col, &v));
+    NAPI_OK(napi_set_named_property(env, r, "cols", v));
+    return r;
+  }
+#else
+  (void)r;
+  return throw_unsupported(env);
+#endif
+}
+
+#ifdef TVAULT_POSIX
+/* What ttySave and ttyRaw hand out (opaque to JS): the terminal's settings and the descriptor's O_NONBLOCK. */
+struct tty_saved {
+  struct termios t;
+  int nonblock;
+};
+
+/* Fills *sv for fd; 0 when fd is no terminal. Zeroed first: padding too is handed out and compared. */
+static int tty_save(int fd, struct tty_saved *sv) {
+  int fl;
+  memset(sv, 0, sizeof *sv);
+  if (!isatty(fd) || tcgetattr(fd, &sv->t) != 0 || (fl = fcntl(fd, F_GETFL)) < 0) return 0;
+  sv->nonblock = (fl & O_NONBLOCK) != 0;
+  return 1;
+}
+
+static int set_nonblock(int fd, int on) {
+  int fl = fcntl(fd, F_GETFL);
+  return fl < 0 ? -1 : fcntl(fd, F_SETFL, on ? fl | O_NONBLOCK : fl & ~O_NONBLOCK);
+}
+#endif
+
+/*
+ * ttyRaw(fd, outputOnly) -> the terminal's settings before (an opaque Buffer for ttyRestore),
+ * after putting it in raw mode (cfmakeraw: no echo, no line editing, no signals from keys: ^C
+ * is a byte for the pty, whose own line discipline makes it the child's SIGINT) and making the
+ * descriptor non-blocking (the agent reads a caller's terminal: a read that another reader of
+ * the same terminal emptied first must not block the agent). With outputOnly, only output
+ * processing is turned off (the pty already turned "\n" into "\r\n"), nothing else. null when
+ * fd is no terminal.
+ */
+static napi_value TtyRaw(napi_env env, napi_callback_info info) {
+  napi_value argv[2], r;
+  int fd;
+  bool output_only = false;
+  if (!get_args(env, info, 2, argv)) return NULL;
+  if (!get_fd(env, argv[0], &fd)) return throw_type(env, "ttyRaw(fd, outputOnly): fd must be a non-negative integer");
+  if (napi_get_value_bool(env, argv[1], &output_only) != napi_ok) output_only = false; /* undefined: all of it */
+#ifdef TVAULT_POSIX
+  {
+    struct tty_saved before;
+    struct termios raw;
+    if (!tty_save(fd, &before)) {
+      NAPI_OK(napi_get_null(env, &r));
+      return r;
+    }
+    raw = before.t;
+    if (output_only) raw.c_oflag &= ~(tcflag_t)OPOST;
+    else cfmakeraw(&raw);
+    if (tcsetattr(fd, TCSADRAIN, &raw) != 0) return throw_errno(env, errno, "tcsetattr");
+    if (!output_only && set_nonblock(fd, 1) != 0) {
+      int err = errno;
+      (void)tcsetattr(fd, TCSADRAIN, &before.t);
+      return throw_errno(env, err, "fcntl(O_NONBLOCK)");
+    }
+    NAPI_OK(napi_create_buffer_copy(env, sizeof before, &before, NULL, &r));
+    return r;
+  }
+#else
+  (void)r;
+  return throw_unsupported(env);
+#endif
+}
+
+/* ttySave(fd) -> the terminal's settings (opaque, for ttyRestore), unchanged; null when fd is no terminal. */
+static napi_value TtySave(napi_env env, napi_callback_info info) {
+  napi_value argv[1], r;
+  int fd;
+  if (!get_args(env, info, 1, argv)) return NULL;
+  if (!get_fd(env, argv[0], &fd)) return throw_type(env, "ttySave(fd): fd must be a non-negative integer");
+#ifdef TVAULT_POSIX
+  {
+    struct tty_saved sv;
+    if (!tty_save(fd, &sv)) NAPI_OK(napi_get_null(env, &r));
+    else NAPI_OK(napi_create_buffer_copy(env, sizeof sv, &sv, NULL, &r));
+    return r;
+  }
+#else
+  (void)r;
+  return throw_unsupported(env);
+#endif
+}
+
+/* ttyRestore(fd, saved): puts back what ttyRaw or ttySave returned (the settings and O_NONBLOCK); false when fd is no (longer a) terminal. */
+static napi_value TtyRestore(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  int fd;
+  void *data = NULL;
+  size_t len = 0;
+  if (!get_args(env, info, 2, argv)) return NULL;
+  if (!get_fd(env, argv[0], &fd)) return throw_type(env, "ttyRestore(fd, saved): fd must be a non-negative integer");
+  if (!get_bytes(env, argv[1], &data, &len)) return throw_type(env, "ttyRestore: saved must be what ttyRaw or ttySave returned");
+#ifdef TVAULT_POSIX
+  {
+    struct tty_saved sv;
+    if (len != sizeof sv) return throw_type(env, "ttyRestore: saved must be what ttyRaw or ttySave returned");
+    memcpy(&sv, data, sizeof sv);
+    if (!isatty(fd)) return make_bool(env, false);
+    return make_bool(env, (tcsetattr(fd, TCSADRAIN, &sv.t) == 0) & (set_nonblock(fd, sv.nonblock) == 0));
+  }
+#else
+  return throw_unsupported(env);
+#endif
+}
+
+/*
+ * waitPid(pid) -> null while the child runs, else { code, signal } (one of them null), reaped:
+ * waitpid(pid, WNOHANG) for a child of ptySpawn (libuv reaps only the children it started).
+ */
+static napi_value WaitPid(napi_env env, napi_callback_info info) {
+  napi_value argv[1], r, v;
+  int32_t pid;
+  if (!get_args(env, info, 1, argv)) return NULL;
+  if (napi_get_value_int32(env, argv[0], &pid) != napi_ok || pid <= 0) return throw_type(env, "waitPid(pid): pid must be a positive integer");
+#ifdef TVAULT_POSIX
+  {
+    int status = 0;
+    pid_t got;
+    do got = waitpid((pid_t)pid, &status, WNOHANG);
+    while (got < 0 && errno == EINTR);
+    if (got < 0) return throw_errno(env, errno, "waitpid");
+    if (got == 0 || !(WIFEXITED(status) || WIFSIGNALED(status))) {
+      NAPI_OK(napi_get_null(env, &r));
+      return r;
+    }
+    NAPI_OK(napi_create_object(env, &r));
+    if (WIFEXITED(status)) NAPI_OK(napi_create_int32(env, WEXITSTATUS(status), &v));
+    else NAPI_OK(napi_get_null(env, &v));
+    NAPI_OK(napi_set_named_property(env, r, "code", v));
+    if (WIFSIGNALED(status)) NAPI_OK(napi_create_int32(env, WTERMSIG(status), &v));
+    else NAPI_OK(napi_get_null(env, &v));
+    NAPI_OK(napi_set_named_property(env, r, "signal", v));
+    return r;
+  }
+#else
+  (void)r, (void)v;
+  return throw_unsupported(env);
+#endif
+}
+
 /* ---------- module ---------------------------------------------------------- */
 
 static napi_value Init(napi_env env, napi_value exports) {
@@ -1168,6 +1594,13 @@ static napi_value Init(napi_env env, napi_value exports) {
       {"pipe", NULL, Pipe, NULL, NULL, NULL, napi_enumerable, NULL},
       {"sendFds", NULL, SendFds, NULL, NULL, NULL, napi_enumerable, NULL},
       {"recvFds", NULL, RecvFds, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"ptySpawn", NULL, PtySpawn, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"ptyResize", NULL, PtyResize, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"ttySize", NULL, TtySize, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"ttyRaw", NULL, TtyRaw, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"ttySave", NULL, TtySave, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"ttyRestore", NULL, TtyRestore, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"waitPid", NULL, WaitPid, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   NAPI_OK(napi_define_properties(env, exports, sizeof props / sizeof props[0], props));
   return exports;

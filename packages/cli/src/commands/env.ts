@@ -3,7 +3,8 @@ import type { Y } from './argv';
 import { ExitCode, TvaultError, usageError } from '@tvault/core';
 import { checkInjectable } from '../dangerous-env';
 import { ENV_FORMATS, formatEnv } from '../env-format';
-import { childEnv, pristineBase, runChild, RUN_FAILED } from '../run';
+import { childEnv, pristineBase, runChild, RUN_FAILED, shouldMask } from '../run';
+import { runMasked } from '../run-masked';
 import type { TokenInfo } from '@tvault/protocol';
 import { agentRequest } from '../agent-client';
 import { runBrokered } from '../broker';
@@ -45,6 +46,7 @@ interface RunArgs extends SelectArgs {
   /** Skips the question before a coding agent is run with the real vault's secrets (handoff/coding-agents.ts). */
   yes?: boolean;
   broker?: boolean;
+  mask?: boolean;
   strict?: boolean;
   pristine?: boolean;
   allowDangerous?: string[];
@@ -56,6 +58,10 @@ function runOptions(c: Y): Y {
     .option('broker', {
       type: 'boolean',
       describe: 'let the agent run the command: this process never holds a value (automatic with an exec-only token)',
+    })
+    .option('mask', {
+      type: 'boolean',
+      describe: "mask the injected values in the command's output (a terminal keeps its colours: the command gets a pty); always on with --broker",
     })
     .option('strict', { type: 'boolean', describe: 'fail if a key named by --only or required by tvault.toml is missing (run: before the child starts)' })
     .option('pristine', { type: 'boolean', describe: 'give the child only the secrets plus a minimal PATH, HOME and TERM' })
@@ -106,8 +112,10 @@ export async function runWithSecrets(a: RunArgs, cmd: string[]): Promise<number>
     throw err;
   }
   const inject = Object.fromEntries(secrets.map((x) => [x.name, x.value]));
-  if (!a.pristine) return runChild(cmd, childEnv(process.env, inject));
-  return runChild(cmd, childEnv(pristineBase(), inject), { lookupPath: process.env.PATH ?? '' });
+  const env = childEnv(a.pristine ? pristineBase() : process.env, inject);
+  const opts = a.pristine ? { lookupPath: process.env.PATH ?? '' } : {};
+  if (shouldMask(a)) return runMasked(cmd, env, secrets, opts);
+  return runChild(cmd, env, opts);
 }
 
 /** With TVAULT_AGENT_TOKEN, whether the agent says the token may only exec (then run is brokered). */
@@ -121,6 +129,10 @@ function tokenIsExecOnly(s: Session): boolean {
 async function runThroughAgent(a: RunArgs, s: Session, sel: { only?: string[]; prefix?: string }, cmd: string[]): Promise<number> {
   if (a.pristine || a.allowDangerous?.length || a.strict) {
     process.stderr.write('tvault: --broker: the agent builds the environment itself; --pristine, --allow-dangerous and --strict do not apply\n');
+    return RUN_FAILED;
+  }
+  if (a.mask === false) {
+    process.stderr.write('tvault: --broker: the agent always masks the values in the output; --no-mask does not apply\n');
     return RUN_FAILED;
   }
   try {

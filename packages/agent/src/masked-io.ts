@@ -1,0 +1,298 @@
+// The child's output on its way to the caller, through the masker (docs/SECURITY.md, "Output
+// masking"): one module for the broker (exec.ts, on the caller's passed descriptors) and for
+// `tvault run --mask` (packages/cli/src/run-masked.ts, on its own 0/1/2).
+//
+// Without a terminal the output travels through pipes (maskedCopy). When the caller's stdout is
+// a terminal the child gets a pseudo-terminal of its own (spawnOnPty): it is a session leader
+// with the pty as its controlling terminal, so colours, line editing, progress bars and isatty
+// behave as without tvault; the masker sits between the pty's master and the caller's terminal,
+// which is in raw mode for the session (keys, ^C included, go to the pty as bytes, and the pty's
+// own line discipline turns ^C into the child's SIGINT) and restored on every way out.
+import { closeSync, createWriteStream, fstatSync, writeSync } from 'node:fs';
+import { Socket } from 'node:net';
+import type { Readable } from 'node:stream';
+import { ReadStream, isatty } from 'node:tty';
+
+type Native = typeof import('@tvault/native');
+// Lazily: the CLI loads this module with `run`, and the addon only when it masks.
+const native = (): Native => require('@tvault/native') as Native;
+
+/** What a masker offers (packages/agent/src/masker.ts): chunks in, masked chunks out. */
+export interface OutputMasker {
+  push(chunk: Buffer): Buffer;
+  end(): Buffer;
+}
+
+/** The size a pty gets when the caller's terminal reports none. */
+const DEFAULT_SIZE = { rows: 24, cols: 80 };
+/** After the child exits, the pty's output is drained until it has been quiet this long (a grandchild may hold the pty open)... */
+const DRAIN_IDLE_MS = 200;
+/** ...or for this long at most (a grandchild that keeps writing). */
+const DRAIN_MAX_MS = 2000;
+/** A full pty input queue (a child that does not read) is retried this much later. */
+const INPUT_RETRY_MS = 10;
+/** The character a pty reads as end of input (VEOF). */
+const EOF_BYTE = Buffer.from([4]);
+
+/**
+ * Copies a child's output through its masker to a descriptor (a write stream on libuv's thread
+ * pool: the descriptor may be a blocking terminal or pipe that must not be switched to
+ * non-blocking under the caller). Backpressure pauses the source. If the descriptor's reader is
+ * gone (EPIPE), the source is closed too, so the child sees the same EPIPE. Resolves once
+ * everything is written (and, with autoClose, the descriptor closed).
+ */
+export function maskedCopy(from: Readable, fd: number, masker: OutputMasker, o: { autoClose?: boolean } = {}): Promise<void> {
+  return new Promise((done) => {
+    const autoClose = o.autoClose ?? true;
+    const to = createWriteStream('', { fd, autoClose });
+    to.on('error', () => from.destroy());
+    to.on(autoClose ? 'close' : 'finish', () => done());
+    if (!autoClose) to.on('error', () => done());
+    from.on('data', (chunk: Buffer) => {
+      const out = masker.push(chunk);
+      chunk.fill(0);
+      if (out.length && !to.write(out)) {
+        from.pause();
+        to.once('drain', () => from.resume());
+      }
+    });
+    from.on('error', () => undefined); // a pty's master reads EIO once the child side is closed
+    from.on('close', () => to.end(masker.end()));
+  });
+}
+
+/** Whether fd is a terminal (for the caller's stdout: then the child gets a pty). */
+export const isTerminal = (fd: number): boolean => isatty(fd);
+
+/** How a child ended: one of code and signal is set. */
+export interface ChildEnd {
+  code: number | null;
+  signal: number | null;
+}
+
+export interface PtyChildOptions {
+  /** The program, resolved already (execve does no PATH search). */
+  file: string;
+  argv: string[];
+  env: Record<string, string>;
+  cwd: string;
+  /** The caller's stdin, stdout (a terminal) and stderr. */
+  stdio: [number, number, number];
+  /** stdout's masker (everything the pty shows) and stderr's (used when stderr is no terminal). */
+  masker: { out: OutputMasker; err: OutputMasker };
+  /** Close the caller's descriptors when the session ends (the agent's copies; not the CLI's own 0/1/2). */
+  closeCallerFds: boolean;
+}
+
+export interface PtyChild {
+  pid: number;
+  /** Settles once the child has ended and all its output is written. */
+  done: Promise<ChildEnd>;
+  /** Sets the pty to the caller's terminal's current size (after a SIGWINCH). */
+  resize(): void;
+  /** A signal to the child's process group (it leads its own session). */
+  kill(sig: NodeJS.Signals): void;
+}
+
+/**
+ * Starts the child on a new pty. Its stdout is the pty; so are its stdin and stderr when the
+ * caller's are terminals, else they are the caller's stdin and a masked pipe to the caller's
+ * stderr, as without tvault. Throws (the addon's error, with .code and .syscall "execve" or
+ * "chdir") when it cannot start, before anything is changed on the caller's terminal.
+ */
+export function spawnOnPty(o: PtyChildOptions): PtyChild {
+  const n = native();
+  const [inFd, outFd, errFd] = o.stdio;
+  const inTty = isatty(inFd);
+  const errTty = isatty(errFd);
+  const size = n.ttySize(outFd) ?? DEFAULT_SIZE;
+  const errPipe = errTty ? null : n.pipe();
+  const env = Object.entries(o.env).map(([k, v]) => `${k}=${v}`);
+  let pid: number;
+  let master: number;
+  try {
+    ({ pid, fd: master } = n.ptySpawn(o.file, o.argv, env, o.cwd, size.rows, size.cols, [inTty ? -1 : inFd, -1, errTty ? -1 : errPipe![1]]));
+  } catch (err) {
+    if (errPipe) errPipe.forEach((fd) => closeQuietly(fd));
+    throw err;
+  } finally {
+    env.fill('');
+  }
+  if (errPipe) closeQuietly(errPipe[1]);
+  if (!inTty && o.closeCallerFds) closeQuietly(inFd); // the child has its own copy
+
+  let masterOpen = true;
+  const out = new ReadStream(master);
+  out.on('close', () => (masterOpen = false));
+  const written = [maskedCopy(out, outFd, o.masker.out, { autoClose: o.closeCallerFds })];
+  if (errPipe) written.push(maskedCopy(new Socket({ fd: errPipe[0], readable: true, writable: false }), errFd, o.masker.err, { autoClose: o.closeCallerFds }));
+  else if (o.closeCallerFds) closeQuietly(errFd);
+
+  const input = inTty ? forwardInput(inFd, master, () => masterOpen) : null;
+  // The pty's output has its line ends already: a terminal that is not the raw input one must
+  // not add a second "\r" to each (it keeps its line editing and ^C for the caller, though).
+  const output = inTty && sameTerminal(inFd, outFd) ? null : rawTerminal(outFd, true);
+  const exited = waitForExit(pid);
+  // Once the child is gone, whatever it wrote is drained; a grandchild that keeps the pty open
+  // does not keep the session open (it gets the hangup when the master closes).
+  void exited.then(() => drainThenClose(out));
+  const done = Promise.all([exited, ...written]).then(([end]) => end);
+  void done.finally(() => {
+    input?.stop();
+    output?.restore();
+  });
+
+  return {
+    pid,
+    done,
+    resize: () => {
+      const s = masterOpen ? n.ttySize(outFd) : null;
+      if (s) {
+        try {
+          n.ptyResize(master, s.rows, s.cols);
+        } catch {
+          /* the pty is gone */
+        }
+      }
+    },
+    kill: (sig) => {
+      try {
+        process.kill(-pid, sig);
+      } catch {
+        /* gone already */
+      }
+    },
+  };
+}
+
+/** Whether two descriptors are the same terminal device. */
+function sameTerminal(a: number, b: number): boolean {
+  try {
+    return fstatSync(a).rdev === fstatSync(b).rdev;
+  } catch {
+    return false;
+  }
+}
+
+/** fd's terminal in raw mode (or only its output processing off) until restore(), or this process's exit. */
+function rawTerminal(fd: number, outputOnly: boolean): { restore(): void } {
+  const saved = native().ttyRaw(fd, outputOnly);
+  const restore = () => {
+    if (saved) native().ttyRestore(fd, saved);
+    process.off('exit', restore);
+  };
+  process.on('exit', restore);
+  return { restore };
+}
+
+/**
+ * The caller's terminal, in raw mode, typed into the pty. It is read non-blocking (no read may
+ * block the agent); libuv reopens the terminal by name (a new open file description, so the
+ * caller's shell's own stays blocking) when it can, for another uid's terminal it cannot, and
+ * the passed description is non-blocking for the session. stop() restores the terminal's
+ * settings and the descriptor's mode, also if this process exits first.
+ */
+function forwardInput(inFd: number, master: number, masterOpen: () => boolean): { stop(): void } {
+  const pending: Buffer[] = [];
+  let retry: NodeJS.Timeout | undefined;
+  const flush = () => {
+    retry = undefined;
+    while (pending.length && masterOpen()) {
+      let n: number;
+      try {
+        n = writeSync(master, pending[0]);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'EAGAIN') retry = setTimeout(flush, INPUT_RETRY_MS);
+        else pending.length = 0;
+        return;
+      }
+      if (n < pending[0].length) pending[0] = pending[0].subarray(n);
+      else pending.shift()!.fill(0);
+    }
+  };
+  const keys = new ReadStream(inFd);
+  // After the stream exists: libuv may have put a reopened description of the terminal on inFd,
+  // and raw mode's O_NONBLOCK (and its undoing) then applies to that one only.
+  const term = rawTerminal(inFd, false);
+  keys.on('data', (chunk: Buffer) => {
+    pending.push(Buffer.from(chunk));
+    chunk.fill(0);
+    if (!retry) flush();
+  });
+  keys.on('error', () => undefined);
+  keys.on('end', () => {
+    pending.push(EOF_BYTE);
+    if (!retry) flush();
+  });
+  let stopped = false;
+  return {
+    stop() {
+      if (stopped) return;
+      stopped = true;
+      clearTimeout(retry);
+      term.restore();
+      keys.destroy();
+    },
+  };
+}
+
+/** Reads on until the pty has been quiet for DRAIN_IDLE_MS (at most DRAIN_MAX_MS), then closes it (EIO closes it sooner). */
+function drainThenClose(out: ReadStream): void {
+  if (out.destroyed) return;
+  const close = () => out.destroy();
+  let idle = setTimeout(close, DRAIN_IDLE_MS);
+  const cap = setTimeout(close, DRAIN_MAX_MS);
+  out.on('data', () => {
+    clearTimeout(idle);
+    idle = setTimeout(close, DRAIN_IDLE_MS);
+  });
+  out.on('close', () => {
+    clearTimeout(idle);
+    clearTimeout(cap);
+  });
+}
+
+/** Children of ptySpawn still running, by pid (libuv reaps only the children it started itself). */
+const running = new Map<number, (end: ChildEnd) => void>();
+/** A missed SIGCHLD (they coalesce) is caught this much later at the latest. */
+const REAP_POLL_MS = 250;
+let poll: NodeJS.Timeout | undefined;
+
+function reap(): void {
+  for (const [pid, settle] of running) {
+    let end: ChildEnd | null;
+    try {
+      end = native().waitPid(pid);
+    } catch {
+      end = { code: null, signal: null }; // reaped elsewhere: the status is lost
+    }
+    if (end) {
+      running.delete(pid);
+      settle(end);
+    }
+  }
+  if (!running.size) {
+    process.off('SIGCHLD', reap);
+    clearInterval(poll);
+    poll = undefined;
+  }
+}
+
+function waitForExit(pid: number): Promise<ChildEnd> {
+  return new Promise((settle) => {
+    if (!running.size) {
+      process.on('SIGCHLD', reap);
+      poll = setInterval(reap, REAP_POLL_MS); // not unref'd: a run must not end before its child
+    }
+    running.set(pid, settle);
+    reap(); // it may have ended already
+  });
+}
+
+function closeQuietly(fd: number): void {
+  try {
+    closeSync(fd);
+  } catch {
+    /* already closed */
+  }
+}
