@@ -97,6 +97,15 @@ export interface Selection {
 }
 
 /** A key's secrets row and the version row it points at (null columns when that row is missing). */
+/** See Vault.sealedSnapshot. */
+export interface SealedSnapshot {
+  /** The selected live keys, in the order of the rows (by name). */
+  readonly names: string[];
+  /** Decrypts names[from, to); the caller zeroes the values. */
+  open(from: number, to: number): Secret[];
+  close(): void;
+}
+
 interface KeyState {
   name: string;
   current: number;
@@ -916,15 +925,36 @@ export class Vault {
   }
 
   /**
-   * The names of the selected live secrets, after checking every selected key's rows against
-   * the project's manifest (as readSecretsUnaudited does, without decrypting): for a reader that
-   * fetches the values in chunks, so that a key whose rows were deleted is an integrity failure,
-   * not a key silently missing from the answer.
+   * The selected live secrets as they are now, checked against the project's manifest (as
+   * readSecretsUnaudited does), to be decrypted a range at a time: for a reader that answers a
+   * large selection in steps (the agent's getall, reads.ts), with one read of the rows instead of
+   * one to check and one per step. The answer is the project as it was at this call. The
+   * snapshot holds its own copy of the DEK (the key cache may replace and zero its copy if the
+   * key changes meanwhile) and the ciphertexts; close() zeroes the DEK.
    */
-  verifiedNames(kek: Uint8Array, project: string, sel: Selection = {}): string[] {
-    return this.verifiedStates(kek, this.project(project), sel)
-      .filter((r) => r.sealed)
-      .map((r) => r.name);
+  sealedSnapshot(kek: Uint8Array, project: string, sel: Selection = {}): SealedSnapshot {
+    return this.withDek(kek, project, (dek, p) => {
+      const live = this.verifiedStates(kek, p, sel).filter((r) => r.sealed);
+      const key = Buffer.allocUnsafeSlow(dek.length); // its own memory, not the shared pool
+      dek.copy(key);
+      return {
+        names: live.map((r) => r.name),
+        open: (from, to) => {
+          const out: Secret[] = [];
+          try {
+            for (const r of live.slice(from, to)) out.push({ name: r.name, value: this.openSealed(key, p, r.name, r.current, r.sealed!) });
+          } catch (err) {
+            zero(...out.map((x) => x.value));
+            throw err;
+          }
+          return out;
+        },
+        close: () => {
+          zero(key);
+          live.length = 0;
+        },
+      };
+    });
   }
 
   /** The selected keys' rows, each checked against the manifest, and none that it lists missing. */
