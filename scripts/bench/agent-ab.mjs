@@ -2,7 +2,9 @@
 // on a shared, noisy machine (docs/PERFORMANCE.md, "What each change bought"). Each build serves
 // its own copy of one vault; requests alternate between them, so that the machine's noise hits
 // both alike, and the figures are the agents' own times from their logs (the `us` of each
-// request: parse, check, decrypt, audit row, answer) and, for `--load`, the 8-client throughput.
+// request: parse, check, decrypt, audit row, answer), the CPU time each agent used for them
+// (/proc/PID/stat, in ticks of 10 ms: summed over all rounds, so that a preempted agent is not
+// charged for the wait), and, for `--load`, the 8-client throughput.
 //
 //   cp -r packages/cli packages/cli-before   # before the change (git-ignored: see below)
 //   ... change, npm run build ...
@@ -10,7 +12,7 @@
 //
 // A copy of packages/cli inside the work tree resolves node_modules as the original does.
 import { spawn } from 'node:child_process';
-import { cpSync, existsSync } from 'node:fs';
+import { cpSync, existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join, resolve } from 'node:path';
 import { CHEAP_KDF, ROOT, cleanEnv, median } from './lib.mjs';
@@ -25,7 +27,7 @@ const N = opt('--n', 1000);
 const ROUNDS = opt('--rounds', 20);
 const LOAD = args.includes('--load') && args.splice(args.indexOf('--load'), 1);
 const builds = args.map((a) => resolve(a));
-if (builds.length !== 2) throw new Error('usage: agent-ab.mjs [--n N] [--rounds R] [--load] CLI_DIR_BEFORE CLI_DIR_AFTER');
+if (builds.length < 2) throw new Error('usage: agent-ab.mjs [--n N] [--rounds R] [--load] CLI_DIR_BEFORE CLI_DIR_AFTER [MORE_CLI_DIRS...]');
 const { agentCall } = createRequire(import.meta.url)(join(ROOT, 'packages/native'));
 
 async function startAgent(cliDir, v) {
@@ -36,7 +38,13 @@ async function startAgent(cliDir, v) {
   const sock = join(v.vault, 'agent.sock');
   for (let i = 0; i < 400 && !existsSync(sock); i++) await new Promise((r) => setTimeout(r, 25));
   if (!existsSync(sock)) throw new Error(`the agent of ${cliDir} did not start`);
-  return { sock, stop: () => new Promise((r) => (child.once('exit', r), child.kill('SIGTERM'))) };
+  return { sock, pid: child.pid, stop: () => new Promise((r) => (child.once('exit', r), child.kill('SIGTERM'))) };
+}
+
+/** User + system CPU time of a process so far, in ms (Linux; ticks of 10 ms). */
+function cpuMs(pid) {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(f[11]) + Number(f[12])) * 10;
 }
 
 const call = (sock, req) => {
@@ -58,16 +66,24 @@ try {
   const get = { v: 1, op: 'get', key: 'KEY_1', project: null };
   for (const a of agents) for (let i = 0; i < 5; i++) (call(a.sock, getall), call(a.sock, get)); // warm-up
   const from = vaults.map(logSize);
-  for (let r = 0; r < ROUNDS; r++)
-    agents.forEach((a) => {
-      call(a.sock, getall);
-      for (let i = 0; i < 20; i++) call(a.sock, get);
-    });
+  // Two phases, each interleaved request by request: getall, then get; CPU time per phase.
+  const cpu = agents.map(() => ({ getall: 0, get: 0 }));
+  const phase = (name, req, times) => {
+    for (let r = 0; r < times; r++)
+      agents.forEach((a, i) => {
+        const c0 = cpuMs(a.pid);
+        call(a.sock, req);
+        cpu[i][name] += cpuMs(a.pid) - c0;
+      });
+  };
+  phase('getall', getall, ROUNDS);
+  phase('get', get, ROUNDS * 20);
   builds.forEach((b, i) => {
     const all = serviceTimes(vaults[i], from[i], 'getall');
     const one = serviceTimes(vaults[i], from[i], 'get');
     console.log(
-      `${b}: getall of ${N} p50 ${all.p50.toFixed(3)} ms (n ${all.n}); get p50 ${(one.p50 * 1000).toFixed(0)} µs, p99 ${(one.p99 * 1000).toFixed(0)} µs (n ${one.n})`,
+      `${b}: getall of ${N}: p50 ${all.p50.toFixed(3)} ms, CPU ${(cpu[i].getall / ROUNDS).toFixed(2)} ms (n ${all.n}); ` +
+        `get: p50 ${(one.p50 * 1000).toFixed(0)} µs, p99 ${(one.p99 * 1000).toFixed(0)} µs, CPU ${((cpu[i].get / (ROUNDS * 20)) * 1000).toFixed(0)} µs (n ${one.n})`,
     );
   });
   if (LOAD) {

@@ -5,7 +5,7 @@
 import { createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
 import { integrityError } from './errors';
 import { type Sodium, loadNacl, loadSodium } from './lazy';
-import { u16, u32, zero } from './bytes';
+import { u16, zero } from './bytes';
 
 export const ENVELOPE_VERSION = 1;
 export const NONCE_BYTES = 24;
@@ -79,9 +79,16 @@ const TAG_AUDIT_KEY = Buffer.from('tvault/audit-key/v1\0');
 const TAG_IDENTITY = Buffer.from('tvault/identity/v1\0');
 const TAG_SHARE = Buffer.from('tvault/share/v1\0');
 
+/** tag || project uid || u16 byte length || UTF-8 name || u32 version; one allocation (one per value read). */
 export function secretHeader(projectUid: Uint8Array, name: string, version: number): Buffer {
-  const n = Buffer.from(name, 'utf8');
-  return Buffer.concat([TAG_SECRET, projectUid, u16(n.length), n, u32(version)]);
+  const n = Buffer.byteLength(name, 'utf8');
+  const out = Buffer.allocUnsafe(TAG_SECRET.length + projectUid.length + 2 + n + 4);
+  let at = TAG_SECRET.copy(out, 0);
+  out.set(projectUid, at);
+  at = out.writeUInt16BE(n, at + projectUid.length);
+  at += out.write(name, at, 'utf8');
+  out.writeUInt32BE(version, at);
+  return out;
 }
 
 export function dekHeader(projectUid: Uint8Array, recipient: string): Buffer {
@@ -194,12 +201,11 @@ export function sealBound(key: Uint8Array, header: Buffer, body: Uint8Array): Bu
 export function openBound(key: Uint8Array, header: Buffer, sealed: Uint8Array, what: string): Buffer {
   const plain = open(key, sealed);
   if (!plain) throw integrityError(`integrity check failed for ${what}: the ciphertext was altered or is not from this vault`);
-  const h = plain.subarray(0, header.length);
-  if (plain.length < header.length || !timingSafeEqual(h, header)) {
+  if (plain.length < header.length || !timingSafeEqual(plain.subarray(0, header.length), header)) {
     zero(plain);
     throw integrityError(`integrity check failed for ${what}: the ciphertext belongs to another key or project`);
   }
-  const body = Buffer.from(plain.subarray(header.length));
-  zero(plain);
-  return body;
+  // The body in place (no copy): the header before it in the same memory is public metadata
+  // (tag, uid, name, version), so the caller's zeroing of the body wipes all that is secret.
+  return plain.subarray(header.length);
 }
