@@ -181,7 +181,11 @@ class Agent {
   }
 
   private startAudits(): void {
-    this.audits ??= new AuditQueue({ tryWrite: (rows) => this.writeAudit(rows) }, new AuditJournal(auditJournalPath(this.o.dir)));
+    this.audits ??= new AuditQueue(
+      { tryWrite: (rows) => this.writeAudit(rows) },
+      new AuditJournal(auditJournalPath(this.o.dir)),
+      () => this.server.requestsComing,
+    );
   }
 
   // ---- requests ----------------------------------------------------------------------------
