@@ -11,6 +11,7 @@ export const external = [
   'hash-wasm',
   'argon2',
   'tweetnacl',
+  'sodium-native',
   'pino',
   '@tvault/native',
   'smol-toml',

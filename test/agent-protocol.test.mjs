@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { chmodSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { makeVault, requireRoot } from './helpers.mjs';
-import { SETPRIV, rawRequest, request, startAgent } from './agent-helpers.mjs';
+import { SETPRIV, auditRows, rawRequest, request, startAgent } from './agent-helpers.mjs';
 
 const TRICKY = 'quote " backslash \\ tab \t cr \r nl \n ctl \u0001\u001f del \u007f é ✓ 𝄞 \u2028 end';
 
@@ -96,10 +96,18 @@ test('a request without a trailing newline is read to end of input; bytes after 
   assert.equal((await request(a.sock, { v: 1, op: 'get', key: 'API_KEY', newField: true })).value, 'k-123');
 });
 
-test('many concurrent clients are all answered', async (t) => {
-  const { a } = await servingAgent(t);
+test('many concurrent clients are all answered, and each read has its own audit row (batched commits lose none)', async (t) => {
+  const { v, a } = await servingAgent(t);
+  const before = auditRows(v.vault).length;
   const rs = await Promise.all(Array.from({ length: 64 }, (_, i) => request(a.sock, i % 2 ? { v: 1, op: 'get', key: 'DB_USER' } : { v: 1, op: 'getall' })));
   for (const [i, r] of rs.entries()) assert.equal(i % 2 ? r.value : r.secrets.DB_USER, 'admin');
+  // Every answer came after its row was committed: all 64 are there now, once each, in the chain.
+  const rows = auditRows(v.vault).slice(before);
+  assert.equal(rows.length, 64);
+  assert.equal(rows.filter((r) => r.op === 'get' && r.keys === '["DB_USER"]' && r.via === 'agent').length, 32);
+  assert.equal(rows.filter((r) => r.op === 'getall' && JSON.parse(r.keys).includes('DB_USER')).length, 32);
+  const verify = v.run(['audit', 'verify']);
+  assert.equal(verify.code, 0, verify.stderr);
 });
 
 const RAW_CLIENT = `

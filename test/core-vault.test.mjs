@@ -310,3 +310,56 @@ test('the key cache of a long-lived reader: reused while valid, a changed wrappe
     'wipeKeyCache zeroes every cached key',
   );
 });
+
+test('the key cache keeps the audit secret: one unwrap for many batches, checked against its row, wiped to zeros', async (t) => {
+  const { dir, cleanup } = tempDir();
+  t.after(cleanup);
+  const vdir = join(dir, 'v');
+  const v = await core.Vault.init(vdir, pass(), CHEAP);
+  t.after(() => v.close());
+  const kek = await v.unlock(pass());
+  v.enableKeyCache();
+  const actor = { via: 'agent', uid: process.getuid(), pid: process.pid };
+  const batch = (n) => assert.equal(v.tryAuditBatch(Array.from({ length: n }, () => ({ ev: { op: 'get', project: 'default', keys: ['A'] }, actor })), kek), true);
+  batch(1);
+  const kept = v.keyCache.audit.secret;
+  batch(3);
+  assert.equal(v.keyCache.audit.secret, kept, 'not unwrapped again');
+  assert.equal(v.verifyAudit(kek).ok, true, 'rows written with the cached secret verify');
+  // Another process alters the sealed audit key: the next batch checks it again and fails.
+  const db = join(vdir, 'vault.db');
+  const good = sql(db, "SELECT hex(value) FROM meta WHERE key = 'audit_key'");
+  sql(db, `UPDATE meta SET value = zeroblob(length(value)) WHERE key = 'audit_key'`);
+  throwsCode(() => batch(1), 8);
+  sql(db, `UPDATE meta SET value = X'${good}' WHERE key = 'audit_key'`);
+  batch(1);
+  const again = v.keyCache.audit.secret;
+  v.wipeKeyCache();
+  assert.ok(again.every((b) => b === 0), 'wipeKeyCache zeroes the audit secret');
+  assert.equal(v.verifyAudit(kek).ok, true);
+});
+
+test('sealedSnapshot: the selection as it was, checked once, opened by ranges; its DEK outlives a cache change and is zeroed at close', async (t) => {
+  const { dir, cleanup } = tempDir();
+  t.after(cleanup);
+  const v = await core.Vault.init(join(dir, 'v'), pass(), CHEAP);
+  t.after(() => v.close());
+  const kek = await v.unlock(pass());
+  v.setSecrets(
+    kek,
+    'default',
+    ['A', 'B', 'C', 'D'].map((name) => ({ name, value: pass(`${name}-1`) })),
+  );
+  v.enableKeyCache();
+  const snap = v.sealedSnapshot(kek, 'default', { prefix: '' });
+  assert.deepEqual(snap.names, ['A', 'B', 'C', 'D']);
+  v.setSecrets(kek, 'default', [{ name: 'B', value: pass('B-2') }]); // after the snapshot: not in it
+  v.wipeKeyCache(); // the cached DEK is zeroed; the snapshot has its own copy
+  const text = (xs) => xs.map((x) => `${x.name}=${x.value}`);
+  assert.deepEqual(text(snap.open(0, 2)), ['A=A-1', 'B=B-1']);
+  assert.deepEqual(text(snap.open(2, 64)), ['C=C-1', 'D=D-1']);
+  assert.deepEqual(snap.open(4, 8), []);
+  snap.close();
+  assert.deepEqual(snap.open(0, 9), [], 'closed: it holds nothing more');
+  assert.deepEqual(text(v.sealedSnapshot(kek, 'default', { only: ['B', 'D'] }).open(0, 9)), ['B=B-2', 'D=D-1']);
+});

@@ -194,7 +194,7 @@ export async function bundleSources(name, entries) {
     platform: 'node',
     target: 'node20',
     format: 'cjs',
-    external: ['better-sqlite3', 'hash-wasm', 'argon2', 'tweetnacl', '@tvault/native'],
+    external: ['better-sqlite3', 'hash-wasm', 'argon2', 'tweetnacl', 'sodium-native', '@tvault/native'],
     logLevel: 'error',
   });
   return { dir: out, require: createRequire(join(out, 'entry.cjs')) };

@@ -11,6 +11,7 @@ import { chmodSync, copyFileSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { ROOT, assertOneLineError, sql, tempDir, tvault } from './helpers.mjs';
+import { agentLog, request, startAgent } from './agent-helpers.mjs';
 
 const VECTORS = join(ROOT, 'test/vectors');
 const VAULTS = [
@@ -29,7 +30,7 @@ function committedVault(t, file, expected) {
   copyFileSync(join(VECTORS, file), join(vault, 'vault.db'));
   chmodSync(join(vault, 'vault.db'), 0o600);
   const run = (args, pass = expected.passphrase) => tvault(args, { env: { TVAULT_DIR: vault, TVAULT_PASSPHRASE: pass, TVAULT_NO_AGENT: '1' } });
-  return { vault, db: join(vault, 'vault.db'), run };
+  return { dir, vault, db: join(vault, 'vault.db'), run };
 }
 
 for (const [file, expected] of VAULTS) {
@@ -68,6 +69,18 @@ for (const [file, expected] of VAULTS) {
     }
     assertOneLineError(assert, v.run(['get', 'OLD', '-p', 'default']), 4);
     assert.equal(JSON.parse(v.run(['status', '--json']).stdout).project, expected.currentProject);
+  });
+
+  test(`vectors: ${file}: an agent, which opens values with libsodium, yields the same values`, async (t) => {
+    const v = committedVault(t, file, expected);
+    await startAgent(t, v, ['--idle', '0'], { env: { TVAULT_PASSPHRASE: expected.passphrase } });
+    assert.equal(agentLog(v).events.find((e) => e.ev === 'start')?.secretbox, 'libsodium');
+    for (const [project, values] of Object.entries(expected.values)) {
+      const all = await request(join(v.vault, 'agent.sock'), { v: 1, op: 'getall', project });
+      assert.deepEqual(all.secrets, values, project);
+      for (const [key, value] of Object.entries(values))
+        assert.equal((await request(join(v.vault, 'agent.sock'), { v: 1, op: 'get', key, project })).value, value);
+    }
   });
 
   test(`vectors: ${file}: its identity reads the shared project without the passphrase; the others it cannot read`, (t) => {

@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { unlockRequestLine } from '@tvault/protocol';
-import { ProtocolError, errorLine, jsonStringBytes, okLine, parseRequest, secretsLine, valueLine } from './protocol';
+import { ProtocolError, errorLine, jsonStringBytes, okLine, parseRequest, secretsLine, secretsPart, valueLine } from './protocol';
 
 const parse = (line: string) => parseRequest(Buffer.from(line, 'utf8'));
 
@@ -113,6 +113,19 @@ test('protocol: response lines, byte for byte', () => {
   ]);
   assert.equal(line.toString(), '{"v":1,"ok":true,"project":"web","secrets":{"A":"1","B":"é"}}\n');
   assert.deepEqual(JSON.parse(line.toString()), { v: 1, ok: true, project: 'web', secrets: { A: '1', B: 'é' } });
+});
+
+test('protocol: a secrets line written in parts is the same line, byte for byte, however it is cut', () => {
+  const values = ['1', 'é 日本 😀', 'quote " nl \n tab \t \x01', '', 'x'.repeat(300)];
+  const secrets = values.map((v, i) => ({ name: `K_${i}`, value: Buffer.from(v) }));
+  const want = `${JSON.stringify({ v: 1, ok: true, project: 'wéb', allowed: ['PATH'], secrets: Object.fromEntries(values.map((v, i) => [`K_${i}`, v])) })}\n`;
+  // Cuts of 5 secrets into a first part (not empty: see secretsPart), middle parts (some empty) and a last part.
+  for (const cuts of [[], [1], [2, 2], [1, 2, 3, 4], [1, 5], [5], [4, 4, 4]]) {
+    const bounds = [0, ...cuts, secrets.length];
+    const parts = bounds.slice(1).map((end, i) => secretsPart('wéb', secrets.slice(bounds[i], end), i === 0, i === bounds.length - 2, ['PATH']));
+    assert.equal(Buffer.concat(parts).toString('utf8'), want, `cuts ${cuts}`);
+  }
+  assert.equal(secretsPart('p', [], true, true).toString(), '{"v":1,"ok":true,"project":"p","secrets":{}}\n');
 });
 
 test('protocol: unlock carries the passphrase as hex, decoded into a Buffer and blanked in the line before JSON sees it', () => {

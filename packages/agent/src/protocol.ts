@@ -198,7 +198,8 @@ function execFields(r: Record<string, unknown>): ExecRequest {
 
 // ---- responses ---------------------------------------------------------------------------
 
-const NL = Buffer.from('\n');
+const EMPTY = Buffer.alloc(0);
+const CLOSE = Buffer.from('}}\n');
 
 export function errorLine(code: ErrorCode, message: string, fields?: Record<string, boolean>): Buffer {
   return Buffer.from(JSON.stringify({ v: PROTOCOL_VERSION, ok: false, error: code, message: message.split('\n')[0], ...fields }) + '\n');
@@ -210,48 +211,60 @@ export function okLine(fields: StatusAnswer | StopAnswer | LockAnswer | NamesAns
 }
 
 const ESCAPES: Record<number, string> = { 0x22: '\\"', 0x5c: '\\\\', 0x08: '\\b', 0x0c: '\\f', 0x0a: '\\n', 0x0d: '\\r', 0x09: '\\t' };
+/** Each byte's escaped form (undefined: the byte itself), and its length in a JSON string. */
+const ESCAPED: Array<Buffer | undefined> = Array.from({ length: 256 }, (_, b) =>
+  ESCAPES[b] ? Buffer.from(ESCAPES[b], 'latin1') : b < 0x20 ? Buffer.from(`\\u00${b.toString(16).padStart(2, '0')}`, 'latin1') : undefined,
+);
+const WIDTH = Uint8Array.from(ESCAPED, (e) => e?.length ?? 1);
+
+/** The length of a value as a JSON string literal (jsonStringBytes), quotes included. */
+function jsonStringLength(value: Uint8Array): number {
+  let len = 2;
+  for (let i = 0; i < value.length; i++) len += WIDTH[value[i]];
+  return len;
+}
+
+/** Writes a value as a JSON string literal at `at`; returns the offset after it. */
+function writeJsonString(value: Uint8Array, out: Buffer, at: number): number {
+  out[at++] = 0x22;
+  for (let i = 0; i < value.length; i++) {
+    const b = value[i];
+    const esc = ESCAPED[b];
+    if (esc === undefined) out[at++] = b;
+    else at += esc.copy(out, at);
+  }
+  out[at++] = 0x22;
+  return at;
+}
 
 /**
  * Encodes UTF-8 bytes as a JSON string literal, straight from Buffer to Buffer. Values are
  * valid UTF-8 without NUL (core checks that on write), so bytes >= 0x80 pass through as they are.
  */
 export function jsonStringBytes(value: Uint8Array): Buffer {
-  let len = 2;
-  for (const b of value) len += ESCAPES[b] ? ESCAPES[b].length : b < 0x20 ? 6 : 1;
-  const out = Buffer.alloc(len); // never pooled: it is zeroed after the write
-  let i = 0;
-  out[i++] = 0x22;
-  for (const b of value) {
-    const esc = ESCAPES[b] ?? (b < 0x20 ? `\\u00${b.toString(16).padStart(2, '0')}` : undefined);
-    if (esc === undefined) out[i++] = b;
-    else i += out.write(esc, i, 'latin1');
-  }
-  out[i] = 0x22;
+  const out = Buffer.alloc(jsonStringLength(value)); // never pooled: it is zeroed after the write
+  writeJsonString(value, out, 0);
   return out;
 }
 
-/** Joins response parts into one line and zeroes the parts that held values. */
-function joinLine(parts: Buffer[], secretParts: Buffer[]): Buffer {
-  const total = parts.reduce((n, p) => n + p.length, 0);
-  const line = Buffer.alloc(total); // Buffer.concat may use the shared pool; this does not
-  let at = 0;
-  for (const p of parts) at += p.copy(line, at);
-  for (const p of secretParts) p.fill(0);
-  return line;
-}
-
-const head = (fields: Record<string, unknown>) => Buffer.from(JSON.stringify({ v: PROTOCOL_VERSION, ok: true, ...fields }).slice(0, -1));
+const head = (fields: Record<string, unknown>) => JSON.stringify({ v: PROTOCOL_VERSION, ok: true, ...fields }).slice(0, -1);
 
 /** `{"v":1,"ok":true,"project":P,"key":K,"value":"..."}` — the caller zeroes the value and the line. */
 export function valueLine(project: string, key: string, value: Uint8Array): Buffer {
-  const v = jsonStringBytes(value);
-  return joinLine([head({ project, key }), Buffer.from(',"value":'), v, Buffer.from('}'), NL], [v]);
+  const h = Buffer.from(head({ project, key }) + ',"value":');
+  const out = Buffer.alloc(h.length + jsonStringLength(value) + 2); // never pooled: zeroed after the write
+  const at = writeJsonString(value, out, h.copy(out, 0));
+  out[at] = 0x7d; // }
+  out[at + 1] = 0x0a;
+  return out;
 }
 
 /**
  * One part of a secrets line: `{"v":1,"ok":true,"project":P,"secrets":{` before the first
  * (first), `NAME:"value",...` for these secrets (comma-led unless first), `}}` and the newline
- * after the last (last). Zeroes its pieces; the caller zeroes the values and the part.
+ * after the last (last), in one Buffer; the caller zeroes the values and the part. The first
+ * part holds the line's first secret (it is empty only if the line has none): a later part's
+ * secrets are all comma-led.
  */
 export function secretsPart(
   project: string,
@@ -261,26 +274,24 @@ export function secretsPart(
   allowed: string[] = [],
 ): Buffer {
   // `allowed`: the names among these the project allows although they are dangerous (names only).
-  const parts: Buffer[] = first ? [head({ project, ...(allowed.length ? { allowed } : {}) }), Buffer.from(',"secrets":{')] : [];
-  const values: Buffer[] = [];
-  secrets.forEach((s, i) => {
-    const v = jsonStringBytes(s.value);
-    values.push(v);
-    parts.push(Buffer.from(`${i || !first ? ',' : ''}${JSON.stringify(s.name)}:`), v);
-  });
-  if (last) parts.push(Buffer.from('}}'), NL);
-  return joinLine(parts, values);
+  const open = first ? Buffer.from(head({ project, ...(allowed.length ? { allowed } : {}) }) + ',"secrets":{') : EMPTY;
+  const close = last ? CLOSE : EMPTY;
+  const names = secrets.map((x) => JSON.stringify(x.name));
+  let total = open.length + close.length;
+  for (let i = 0; i < secrets.length; i++) total += (i || !first ? 1 : 0) + Buffer.byteLength(names[i]) + 1 + jsonStringLength(secrets[i].value);
+  const out = Buffer.alloc(total); // one allocation for the part, never pooled: zeroed after the write
+  let at = open.copy(out, 0);
+  for (let i = 0; i < secrets.length; i++) {
+    if (i || !first) out[at++] = 0x2c;
+    at += out.write(names[i], at);
+    out[at++] = 0x3a;
+    at = writeJsonString(secrets[i].value, out, at);
+  }
+  close.copy(out, at);
+  return out;
 }
 
 /** `{"v":1,"ok":true,"project":P,"secrets":{NAME:"value",...}}` — the caller zeroes values and line. */
 export function secretsLine(project: string, secrets: Array<{ name: string; value: Uint8Array }>): Buffer {
-  const parts: Buffer[] = [head({ project }), Buffer.from(',"secrets":{')];
-  const values: Buffer[] = [];
-  secrets.forEach((s, i) => {
-    const v = jsonStringBytes(s.value);
-    values.push(v);
-    parts.push(Buffer.from(`${i ? ',' : ''}${JSON.stringify(s.name)}:`), v);
-  });
-  parts.push(Buffer.from('}}'), NL);
-  return joinLine(parts, values);
+  return secretsPart(project, secrets, true, true);
 }

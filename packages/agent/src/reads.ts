@@ -4,10 +4,10 @@
 //
 // A getall of a large project (3,000 values of 16 KB: 48 MB) is decrypted and encoded in
 // chunks, yielding to the event loop between them, so that other clients are served meanwhile;
-// the chunk size adapts to keep each step near STEP_MS. Each chunk reads the current versions
-// of its keys when it runs: a write that commits during a long getall is seen by the keys read
-// after it, as if that getall had been a series of smaller reads.
-import { type AuditEvent, ExitCode, type Secret, TvaultError, type Vault, zero } from '@tvault/core';
+// the chunk size adapts to keep each step near STEP_MS. The rows are read once, at the start
+// (Vault.sealedSnapshot): the answer is the project as it was then, and a write that commits
+// during a long getall is not in it.
+import { type AuditEvent, type Vault, zero } from '@tvault/core';
 import type { ReadRequest } from '@tvault/protocol';
 import { secretsPart, valueLine } from './protocol';
 
@@ -44,24 +44,24 @@ export async function serveRead(vault: Vault, req: ReadRequest, ctx: ReadContext
     return { line, project, keys: [req.key] };
   }
   const sel = req.op === 'getselected' ? { only: req.only, prefix: req.prefix } : {};
-  // From the authenticated manifest's view: a key whose rows were deleted fails here (exit 8).
-  const names = vault.verifiedNames(ctx.kek(), project, sel);
-  // The project's allowed names (verified under the KEK) that this answer holds: the client
-  // applies the same allow list as a direct read (cli/dangerous-env.ts).
-  const have = new Set(names);
-  const allowed = vault.allowedNames(ctx.kek(), project).filter((n) => have.has(n));
+  // One read of the rows, checked against the authenticated manifest: a key whose rows were
+  // deleted fails here (exit 8). Then decrypted a chunk at a time.
+  const snap = vault.sealedSnapshot(ctx.kek(), project, sel);
   const parts: Buffer[] = [];
-  const keys: string[] = [];
   try {
+    const names = snap.names;
+    // The project's allowed names (verified under the KEK) that this answer holds: the client
+    // applies the same allow list as a direct read (cli/dangerous-env.ts).
+    const have = new Set(names);
+    const allowed = vault.allowedNames(ctx.kek(), project).filter((n) => have.has(n));
     let chunk = FIRST_CHUNK;
     for (let at = 0; at < names.length || !parts.length;) {
       const t0 = performance.now();
-      const only = names.slice(at, at + chunk);
-      const secrets = readChunk(vault, ctx.kek(), project, only);
+      ctx.kek(); // still unlocked: a lock meanwhile ends the read here
+      const secrets = snap.open(at, at + chunk);
       try {
-        at += only.length;
+        at += secrets.length;
         parts.push(secretsPart(project, secrets, !parts.length, at >= names.length, allowed));
-        keys.push(...secrets.map((s) => s.name));
       } finally {
         zero(...secrets.map((s) => s.value));
       }
@@ -70,35 +70,14 @@ export async function serveRead(vault: Vault, req: ReadRequest, ctx: ReadContext
       chunk = took < STEP_MS / 2 ? Math.min(chunk * 2, MAX_CHUNK) : took > STEP_MS * 2 ? Math.max(1, chunk >> 1) : chunk;
       await nextTurn();
     }
+    await audited(ctx.audit({ op: req.op, project, keys: names }), parts);
+    return { line: parts.length === 1 ? parts[0] : parts, project, keys: names };
   } catch (err) {
     parts.forEach((p) => p.fill(0));
     throw err;
+  } finally {
+    snap.close();
   }
-  await audited(ctx.audit({ op: req.op, project, keys }), parts);
-  return { line: parts.length === 1 ? parts[0] : parts, project, keys };
-}
-
-/**
- * The current values of these keys. A small chunk is read key by key through the (project,
- * name) index; a large one in one query. A key deleted since the listing is left out.
- */
-function readChunk(vault: Vault, kek: Buffer, project: string, only: string[]): Secret[] {
-  if (!only.length) return [];
-  if (only.length > 8) return vault.readSecretsUnaudited(kek, project, { only });
-  const out: Secret[] = [];
-  try {
-    for (const name of only) {
-      try {
-        out.push({ name, value: vault.readSecretUnaudited(kek, project, name) });
-      } catch (err) {
-        if (!(err instanceof TvaultError && err.exitCode === ExitCode.NOT_FOUND)) throw err;
-      }
-    }
-  } catch (err) {
-    zero(...out.map((s) => s.value));
-    throw err;
-  }
-  return out;
 }
 
 /** Waits for the audit row; if it cannot be written, the answer is wiped and the read fails. */

@@ -237,6 +237,12 @@ export class AgentServer {
     return this.live.size;
   }
 
+  /** Whether a connection was accepted whose request is not read yet (its read is on its way). */
+  get requestsComing(): boolean {
+    for (const c of this.live) if (c.idle) return true;
+    return false;
+  }
+
   private accept(sock: Socket, kind: 'line' | 'exec' = 'line'): void {
     let peer: Peer;
     try {

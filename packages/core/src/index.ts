@@ -45,12 +45,13 @@ export {
   leaseRefusal,
 } from './base';
 export { zero } from './bytes';
+export { type SecretboxBackend, secretboxBackend, useNativeSecretbox } from './crypto';
 export { type KdfParams, DEFAULT_KDF, isWeak, checkKdfParams, checkNewKdfParams, deriveKek } from './kdf';
 export { type Actor, type AuditEvent, type AuditFilter, type AuditRow, type ChainReport, directActor } from './audit';
 export { Vault, DEFAULT_PROJECT, PASSPHRASE_RECIPIENT } from './vault';
 export { backup, restore } from './backup';
 export { createTempFile, writeFileAtomic } from './temp-file';
-export type { ProjectRow, SecretMeta, VersionMeta, Secret, Selection, IdentityRow, RecipientRow } from './vault';
+export type { ProjectRow, SecretMeta, VersionMeta, Secret, Selection, SealedSnapshot, IdentityRow, RecipientRow } from './vault';
 export { parseIdentityText, readIdentityFile, generateIdentity } from './identity-file';
 export { COMMIT_FILE_NAME, COMMIT_FILE_VERSION, parseCommitFile, serializeCommitFile, canonicalContent } from './commit-file-format';
 export type { CommitDoc, CommitEntry, CommitRecipient } from './commit-file-format';

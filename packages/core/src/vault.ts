@@ -97,6 +97,15 @@ export interface Selection {
 }
 
 /** A key's secrets row and the version row it points at (null columns when that row is missing). */
+/** See Vault.sealedSnapshot. */
+export interface SealedSnapshot {
+  /** The selected live keys, in the order of the rows (by name). */
+  readonly names: string[];
+  /** Decrypts names[from, to); the caller zeroes the values. */
+  open(from: number, to: number): Secret[];
+  close(): void;
+}
+
 interface KeyState {
   name: string;
   current: number;
@@ -117,6 +126,8 @@ interface KeyCache {
   manifestKey: Buffer;
   keyTag: Buffer;
   deks: Map<number, { wrapped: Buffer; uid: Buffer; dek: Buffer }>;
+  /** The unwrapped audit secret, while its sealed row and the vault id are these bytes. */
+  audit?: { sealed: Buffer; vaultId: Buffer; secret: Buffer };
 }
 
 export class Vault {
@@ -408,12 +419,27 @@ export class Vault {
    * before schema 2 gets its secret here, at its first unlock, starting after its last row.
    */
   private withAuditSecret<T>(kek: Uint8Array, fn: (secret: Buffer) => T): T {
-    const header = auditKeyHeader(this.vaultId());
+    const vaultId = this.vaultId();
+    const header = auditKeyHeader(vaultId);
     const row = this.q<[], { value: Buffer }>("SELECT value FROM meta WHERE key = 'audit_key'").get();
+    const cache = row ? this.cacheFor(kek) : null;
+    // The agent's key cache: one unwrap for every batch of rows while the sealed row is the same.
+    if (cache?.audit?.sealed.equals(row!.value) && cache.audit.vaultId.equals(vaultId)) return fn(cache.audit.secret);
     let secret: Buffer;
     if (row) {
       secret = openBound(kek, header, row.value, 'the audit key');
-      if (secret.length !== 36) throw integrityError('the vault is damaged: its audit key is malformed');
+      if (secret.length !== 36) {
+        zero(secret);
+        throw integrityError('the vault is damaged: its audit key is malformed');
+      }
+      if (cache) {
+        if (cache.audit) zero(cache.audit.secret);
+        const kept = Buffer.allocUnsafeSlow(secret.length); // its own memory, not the shared pool
+        secret.copy(kept);
+        zero(secret);
+        cache.audit = { sealed: Buffer.from(row.value), vaultId: Buffer.from(vaultId), secret: kept };
+        return fn(kept);
+      }
     } else {
       secret = writeTx(this.db, () => {
         const next = this.q<[], { n: number }>('SELECT COALESCE(MAX(id), 0) + 1 AS n FROM audit').get()?.n ?? 1;
@@ -587,8 +613,8 @@ export class Vault {
   // ---- the key cache of a long-lived reader (the agent) ------------------------------------
 
   /**
-   * Keeps the keys derived from the KEK between calls: the manifest key (HKDF) and each
-   * project's DEK (unwrapped with NaCl), ~45 µs of a ~70 µs `get` (docs/PERFORMANCE.md). For a
+   * Keeps the keys derived from the KEK between calls: the manifest key (HKDF), each
+   * project's DEK and the audit secret (unwrapped with NaCl), ~45 µs of a ~70 µs `get` (docs/PERFORMANCE.md). For a
    * reader that holds one KEK Buffer for its life and calls wipeKeyCache when it drops it; a
    * one-shot CLI process has nothing to gain. Entries are tied to the KEK Buffer they came from
    * (another Buffer: derived afresh) and a DEK to its wrapped row's bytes and its project's uid,
@@ -603,7 +629,7 @@ export class Vault {
     const c = this.keyCache;
     this.keyCache = null;
     if (!c) return;
-    zero(c.manifestKey, ...[...c.deks.values()].map((d) => d.dek));
+    zero(c.manifestKey, c.audit?.secret, ...[...c.deks.values()].map((d) => d.dek));
     c.deks.clear();
   }
 
@@ -909,15 +935,36 @@ export class Vault {
   }
 
   /**
-   * The names of the selected live secrets, after checking every selected key's rows against
-   * the project's manifest (as readSecretsUnaudited does, without decrypting): for a reader that
-   * fetches the values in chunks, so that a key whose rows were deleted is an integrity failure,
-   * not a key silently missing from the answer.
+   * The selected live secrets as they are now, checked against the project's manifest (as
+   * readSecretsUnaudited does), to be decrypted a range at a time: for a reader that answers a
+   * large selection in steps (the agent's getall, reads.ts), with one read of the rows instead of
+   * one to check and one per step. The answer is the project as it was at this call. The
+   * snapshot holds its own copy of the DEK (the key cache may replace and zero its copy if the
+   * key changes meanwhile) and the ciphertexts; close() zeroes the DEK.
    */
-  verifiedNames(kek: Uint8Array, project: string, sel: Selection = {}): string[] {
-    return this.verifiedStates(kek, this.project(project), sel)
-      .filter((r) => r.sealed)
-      .map((r) => r.name);
+  sealedSnapshot(kek: Uint8Array, project: string, sel: Selection = {}): SealedSnapshot {
+    return this.withDek(kek, project, (dek, p) => {
+      const live = this.verifiedStates(kek, p, sel).filter((r) => r.sealed);
+      const key = Buffer.allocUnsafeSlow(dek.length); // its own memory, not the shared pool
+      dek.copy(key);
+      return {
+        names: live.map((r) => r.name),
+        open: (from, to) => {
+          const out: Secret[] = [];
+          try {
+            for (const r of live.slice(from, to)) out.push({ name: r.name, value: this.openSealed(key, p, r.name, r.current, r.sealed!) });
+          } catch (err) {
+            zero(...out.map((x) => x.value));
+            throw err;
+          }
+          return out;
+        },
+        close: () => {
+          zero(key);
+          live.length = 0;
+        },
+      };
+    });
   }
 
   /** The selected keys' rows, each checked against the manifest, and none that it lists missing. */

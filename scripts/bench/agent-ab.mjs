@@ -1,0 +1,111 @@
+// Two builds' agents side by side, in one run: for measuring what one change to the agent buys
+// on a shared, noisy machine (docs/PERFORMANCE.md, "What each change bought"). Each build serves
+// its own copy of one vault; requests alternate between them, so that the machine's noise hits
+// both alike, and the figures are the agents' own times from their logs (the `us` of each
+// request: parse, check, decrypt, audit row, answer), the CPU time each agent used for them
+// (/proc/PID/stat, in ticks of 10 ms: summed over all rounds, so that a preempted agent is not
+// charged for the wait), and, for `--load`, the 8-client throughput.
+//
+//   cp -r packages/cli packages/cli-before   # before the change (git-ignored: see below)
+//   ... change, npm run build ...
+//   node scripts/bench/agent-ab.mjs [--n 1000] [--rounds 20] [--load] packages/cli-before packages/cli
+//
+// A copy of packages/cli inside the work tree resolves node_modules as the original does.
+import { spawn } from 'node:child_process';
+import { cpSync, existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join, resolve } from 'node:path';
+import { CHEAP_KDF, ROOT, cleanEnv, median } from './lib.mjs';
+import { PASS, load, logSize, makeVault, serviceTimes } from './agent-lib.mjs';
+
+const args = process.argv.slice(2);
+const opt = (name, dflt) => {
+  const at = args.indexOf(name);
+  return at >= 0 ? Number(args.splice(at, 2)[1]) : dflt;
+};
+const N = opt('--n', 1000);
+const ROUNDS = opt('--rounds', 20);
+const LOAD = args.includes('--load') && args.splice(args.indexOf('--load'), 1);
+const builds = args.map((a) => resolve(a));
+if (builds.length < 2) throw new Error('usage: agent-ab.mjs [--n N] [--rounds R] [--load] CLI_DIR_BEFORE CLI_DIR_AFTER [MORE_CLI_DIRS...]');
+const { agentCall } = createRequire(import.meta.url)(join(ROOT, 'packages/native'));
+
+async function startAgent(cliDir, v) {
+  const child = spawn(process.execPath, [join(cliDir, 'bin/tvault'), 'agent', 'start', '--idle', '0', '--log-max-size', '1G'], {
+    env: cleanEnv({ TVAULT_DIR: v.vault, TVAULT_PASSPHRASE: PASS, XDG_STATE_HOME: join(v.dir, 'state') }),
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  const sock = join(v.vault, 'agent.sock');
+  for (let i = 0; i < 400 && !existsSync(sock); i++) await new Promise((r) => setTimeout(r, 25));
+  if (!existsSync(sock)) throw new Error(`the agent of ${cliDir} did not start`);
+  return { sock, pid: child.pid, stop: () => new Promise((r) => (child.once('exit', r), child.kill('SIGTERM'))) };
+}
+
+/** User + system CPU time of a process so far, in ms (Linux; ticks of 10 ms). */
+function cpuMs(pid) {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(f[11]) + Number(f[12])) * 10;
+}
+
+const call = (sock, req) => {
+  const a = agentCall(sock, Buffer.from(JSON.stringify(req) + '\n'), 10000, 1 << 26);
+  if (!a || a.toString('latin1', 0, 16) !== '{"v":1,"ok":true') throw new Error(`${req.op}: ${a}`);
+};
+
+const base = makeVault(N, CHEAP_KDF);
+const vaults = builds.map((_, i) => {
+  if (i === 0) return base;
+  const dir = `${base.dir}-${i}`;
+  cpSync(base.dir, dir, { recursive: true });
+  return { ...base, dir, vault: join(dir, 'v') };
+});
+const agents = [];
+try {
+  for (let i = 0; i < builds.length; i++) agents.push(await startAgent(builds[i], vaults[i]));
+  const getall = { v: 1, op: 'getall', project: null };
+  const get = { v: 1, op: 'get', key: 'KEY_1', project: null };
+  for (const a of agents) for (let i = 0; i < 5; i++) (call(a.sock, getall), call(a.sock, get)); // warm-up
+  const from = vaults.map(logSize);
+  // Two phases, each interleaved request by request: getall, then get; CPU time per phase.
+  const cpu = agents.map(() => ({ getall: 0, get: 0 }));
+  const phase = (name, req, times) => {
+    for (let r = 0; r < times; r++)
+      agents.forEach((a, i) => {
+        const c0 = cpuMs(a.pid);
+        call(a.sock, req);
+        cpu[i][name] += cpuMs(a.pid) - c0;
+      });
+  };
+  phase('getall', getall, ROUNDS);
+  phase('get', get, ROUNDS * 20);
+  builds.forEach((b, i) => {
+    const all = serviceTimes(vaults[i], from[i], 'getall');
+    const one = serviceTimes(vaults[i], from[i], 'get');
+    console.log(
+      `${b}: getall of ${N}: p50 ${all.p50.toFixed(3)} ms, CPU ${(cpu[i].getall / ROUNDS).toFixed(2)} ms (n ${all.n}); ` +
+        `get: p50 ${(one.p50 * 1000).toFixed(0)} µs, p99 ${(one.p99 * 1000).toFixed(0)} µs, CPU ${((cpu[i].get / (ROUNDS * 20)) * 1000).toFixed(0)} µs (n ${one.n})`,
+    );
+  });
+  if (LOAD) {
+    // Throughput moves with whatever else the machine runs; the agent's CPU time per request
+    // under the same load (its efficiency: what batching commits saves) moves much less.
+    const rps = builds.map(() => []);
+    const cpuPer = builds.map(() => []);
+    for (let r = 0; r < 3; r++)
+      agents.forEach((a, i) => {
+        let c0 = 0;
+        const out = load(a.sock, get, { seconds: 2, warmup: 0.5, mark: () => (c0 = cpuMs(a.pid)) });
+        cpuPer[i].push(((cpuMs(a.pid) - c0) / out.requests) * 1000);
+        rps[i].push(out.rps);
+      });
+    builds.forEach((b, i) =>
+      console.log(
+        `${b}: 8 clients, get: ${Math.round(median(rps[i]))} req/s [${rps[i].map(Math.round).join(', ')}], agent CPU per request ${Math.round(median(cpuPer[i]))} µs [${cpuPer[i].map(Math.round).join(', ')}]`,
+      ),
+    );
+  }
+} finally {
+  for (const a of agents) await a.stop();
+  base.cleanup();
+  for (const v of vaults.slice(1)) (await import('node:fs')).rmSync(v.dir, { recursive: true, force: true });
+}
