@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type AuditEntry, AuditJournal, AuditQueue } from './audit-queue';
 
-const actor = { via: 'agent', uid: 1000, pid: 1 };
+const actor = { via: 'agent' as const, uid: 1000, pid: 1 };
 const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 function queue(t: { after(fn: () => void): void }, opts: { moreComing?: () => boolean; locked?: () => boolean } = {}) {

@@ -967,6 +967,18 @@ export class Vault {
     });
   }
 
+  /**
+   * The names of the selected live secrets, after checking every selected key's rows against
+   * the project's manifest (as readSecretsUnaudited does, without decrypting): for the agent's
+   * names op, so that a key whose rows were deleted is an integrity failure, not a key silently
+   * missing from the answer.
+   */
+  verifiedNames(kek: Uint8Array, project: string, sel: Selection = {}): string[] {
+    return this.verifiedStates(kek, this.project(project), sel)
+      .filter((r) => r.sealed)
+      .map((r) => r.name);
+  }
+
   /** The selected keys' rows, each checked against the manifest, and none that it lists missing. */
   private verifiedStates(kek: Uint8Array, p: ProjectRow, sel: Selection): KeyState[] {
     return this.statesAgainst(this.manifest(kek, p), p, sel);

@@ -176,7 +176,7 @@ export async function serveMcp(o: McpOptions): Promise<void> {
     async () => {
       try {
         const scope = tokenScope();
-        const handoff = await inspectHandoff(process.env);
+        const handoff = inspectHandoff(process.env);
         const a = names('mcp.session_scope', undefined);
         return json({
           handoff,
