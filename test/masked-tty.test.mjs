@@ -107,7 +107,7 @@ test('run --mask without a terminal: pipes, masked stdout and stderr, exit codes
     assert.equal(plain.code, 3);
     assert.match(plain.stdout, new RegExp(`out=${SECRET}`));
   }
-  assert.equal(v.run(['run', '--mask', '--', 'no-such-command-x']).code, 127);
+  assert.equal(v.run(['run', '--mask', '--', '/no/such/command-x']).code, 127);
   const killed = v.run(['run', '--mask', '--', 'sh', '-c', 'kill -TERM $$']);
   assert.equal(killed.code, 128 + 15);
 });

@@ -8,7 +8,7 @@
 // behave as without tvault; the masker sits between the pty's master and the caller's terminal,
 // which is in raw mode for the session (keys, ^C included, go to the pty as bytes, and the pty's
 // own line discipline turns ^C into the child's SIGINT) and restored on every way out.
-import { closeSync, createWriteStream, fstatSync, writeSync } from 'node:fs';
+import { closeSync, createWriteStream, fstatSync, readSync, writeSync } from 'node:fs';
 import { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import { ReadStream, isatty } from 'node:tty';
@@ -135,7 +135,7 @@ export function spawnOnPty(o: PtyChildOptions): PtyChild {
   const exited = waitForExit(pid);
   // Once the child is gone, whatever it wrote is drained; a grandchild that keeps the pty open
   // does not keep the session open (it gets the hangup when the master closes).
-  void exited.then(() => drainThenClose(out));
+  void exited.then(() => drainThenClose(out, master));
   const done = Promise.all([exited, ...written]).then(([end]) => end);
   void done.finally(() => {
     input?.stop();
@@ -236,10 +236,29 @@ function forwardInput(inFd: number, master: number, masterOpen: () => boolean): 
   };
 }
 
-/** Reads on until the pty has been quiet for DRAIN_IDLE_MS (at most DRAIN_MAX_MS), then closes it (EIO closes it sooner). */
-function drainThenClose(out: ReadStream): void {
+/**
+ * Reads on until the pty has been quiet for DRAIN_IDLE_MS (at most DRAIN_MAX_MS), then ends it
+ * (EIO ends it sooner). What the pty holds at that moment is read first, synchronously (the
+ * master is non-blocking): a loop that lagged past the timer must not drop the child's last words.
+ */
+function drainThenClose(out: ReadStream, master: number): void {
   if (out.destroyed) return;
-  const close = () => out.destroy();
+  const close = () => {
+    if (out.destroyed) return;
+    const buf = Buffer.alloc(64 * 1024);
+    for (;;) {
+      let n: number;
+      try {
+        n = readSync(master, buf);
+      } catch {
+        break; // EAGAIN: nothing left; EIO: the child side is closed
+      }
+      if (n <= 0) break;
+      out.push(Buffer.from(buf.subarray(0, n)));
+    }
+    buf.fill(0);
+    out.push(null); // the end, after whatever was pushed: the stream closes once it is consumed
+  };
   let idle = setTimeout(close, DRAIN_IDLE_MS);
   const cap = setTimeout(close, DRAIN_MAX_MS);
   out.on('data', () => {
