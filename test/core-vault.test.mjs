@@ -320,7 +320,14 @@ test('the key cache keeps the audit secret: one unwrap for many batches, checked
   const kek = await v.unlock(pass());
   v.enableKeyCache();
   const actor = { via: 'agent', uid: process.getuid(), pid: process.pid };
-  const batch = (n) => assert.equal(v.tryAuditBatch(Array.from({ length: n }, () => ({ ev: { op: 'get', project: 'default', keys: ['A'] }, actor })), kek), true);
+  const batch = (n) =>
+    assert.equal(
+      v.tryAuditBatch(
+        Array.from({ length: n }, () => ({ ev: { op: 'get', project: 'default', keys: ['A'] }, actor })),
+        kek,
+      ),
+      true,
+    );
   batch(1);
   const kept = v.keyCache.audit.secret;
   batch(3);
@@ -335,7 +342,10 @@ test('the key cache keeps the audit secret: one unwrap for many batches, checked
   batch(1);
   const again = v.keyCache.audit.secret;
   v.wipeKeyCache();
-  assert.ok(again.every((b) => b === 0), 'wipeKeyCache zeroes the audit secret');
+  assert.ok(
+    again.every((b) => b === 0),
+    'wipeKeyCache zeroes the audit secret',
+  );
   assert.equal(v.verifyAudit(kek).ok, true);
 });
 
