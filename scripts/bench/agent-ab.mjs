@@ -6,7 +6,7 @@
 // (/proc/PID/stat, in ticks of 10 ms: summed over all rounds, so that a preempted agent is not
 // charged for the wait), and, for `--load`, the 8-client throughput.
 //
-//   cp -r packages/cli packages/cli-before   # before the change (git-ignored: see below)
+//   cp -r packages/cli packages/cli-before   # before the change (a scratch copy: never commit it)
 //   ... change, npm run build ...
 //   node scripts/bench/agent-ab.mjs [--n 1000] [--rounds 20] [--load] packages/cli-before packages/cli
 //

@@ -7,9 +7,10 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Actor } from '@tvault/core';
 import { type AuditEntry, AuditJournal, AuditQueue } from './audit-queue';
 
-const actor = { via: 'agent' as const, uid: 1000, pid: 1 };
+const actor: Actor = { via: 'agent', uid: 1000, pid: 1 };
 const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 function queue(t: { after(fn: () => void): void }, opts: { moreComing?: () => boolean; locked?: () => boolean } = {}) {
