@@ -97,6 +97,26 @@ test('the agent gets E and its key and none of your credentials; it reads only t
   assert.equal(verify.code, 0, verify.stderr);
 });
 
+test('inside a handoff, run masks the handed-off values by default; --no-mask shows them', (t) => {
+  const v = handoffVault(t);
+  const agent = agentScript(
+    v.dir,
+    'agent',
+    `{
+  echo "masked=$($TV run -- sh -c 'echo "$API_KEY"' 2>/dev/null)"
+  echo "unmasked=$($TV run --no-mask -- sh -c 'echo "$API_KEY"' 2>/dev/null)"
+} >> "$REPORT"`,
+  );
+  const r = v.run(['handoff', '--only', 'API_KEY', '--', agent.path]);
+  assert.equal(r.code, 0, r.stderr);
+  const seen = parseReport(agent.report());
+  assert.equal(seen.masked, '<masked:API_KEY>');
+  assert.equal(seen.unmasked, 'value-api');
+  // Outside a handoff an ordinary run does not mask.
+  const plain = v.run(['run', '--', 'sh', '-c', 'echo "$API_KEY"']);
+  assert.equal(plain.stdout.trim(), 'value-api', plain.stderr);
+});
+
 test('--prefix and -p scope the session; out-of-scope keys are not found', (t) => {
   const v = handoffVault(t);
   const agent = agentScript(v.dir, 'scoped', `{ echo "env=$($TV env --format json | tr -d ' \\n')"; $TV get A >/dev/null 2>&1; echo "a_rc=$?"; } >> "$REPORT"`);

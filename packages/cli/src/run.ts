@@ -12,6 +12,7 @@ import { errnoText } from '@tvault/core';
 import { type OutputMasker, maskedCopy } from '@tvault/agent/masked-io';
 import { RESERVED_PREFIX } from './dangerous-env';
 import { childCoreLimit } from './harden';
+import { inspectHandoff } from './handoff/inspect';
 
 export const RUN_FAILED = 125;
 export const NOT_EXECUTABLE = 126;
@@ -25,12 +26,15 @@ const FORWARDED: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', '
 export const PRISTINE_PATH = '/usr/local/bin:/usr/bin:/bin';
 
 /**
- * Whether `tvault run` masks the injected values in the child's output (--mask; --no-mask wins).
- * Off by default for an ordinary run; the one place that decides it (a handoff session will
- * turn it on by default here, from env).
+ * Whether `tvault run` masks the injected values in the child's output: --mask or --no-mask when
+ * given; otherwise on inside a live `tvault handoff` session (what was handed to a coding agent
+ * stays off its screen and out of its transcript by default) and off in an ordinary run. The
+ * handoff check is the ground-truth one (inspectHandoff), so a stale TVAULT_HANDOFF does not
+ * change an ordinary run; without that variable it costs nothing.
  */
-export function shouldMask(a: { mask?: boolean }, _env: NodeJS.ProcessEnv = process.env): boolean {
-  return a.mask === true;
+export function shouldMask(a: { mask?: boolean }, env: NodeJS.ProcessEnv = process.env): boolean {
+  if (a.mask !== undefined) return a.mask;
+  return inspectHandoff(env).handoff;
 }
 
 /** The child's environment: base without any TVAULT_* variable, plus the injected secrets. */
