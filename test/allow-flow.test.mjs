@@ -216,3 +216,82 @@ test('a tvault.toml in a directory others can write (sticky or not) is ignored, 
   assert.match(w.stderr, ignoredNote(file, 'it is writable by group or others'));
   assertOneLineError(assert, v.run(['allow', file]), 1, /refusing to allow .*: it or its directory is writable by group or others/);
 });
+
+/** A --require hook that records in TRACE whether this process loaded the full CLI (cli.cjs). */
+function fullCliTracer(dir) {
+  const file = join(dir, 'trace-cli.cjs');
+  writeFileSync(
+    file,
+    `const M = require('module'); const fs = require('fs'); const load = M._load;
+     M._load = function (request) {
+       if (/cli\\.cjs$/.test(request)) fs.appendFileSync(process.env.TRACE, 'full CLI\\n');
+       return load.apply(this, arguments);
+     };`,
+  );
+  return file;
+}
+
+test('through the agent, the fast path answers under an allowed tvault.toml; unallowed, edited or denied it refuses as the full CLI does', async (t) => {
+  const { v, repo, file } = setup(t);
+  const { startAgent, AGENT_ONLY } = await import('./agent-helpers.mjs');
+  await startAgent(t, v);
+  const trace = join(v.dir, 'trace.txt');
+  const viaAgent = { ...AGENT_ONLY, NODE_OPTIONS: `--require ${fullCliTracer(v.dir)}`, TRACE: trace };
+  const deeper = join(repo, 'sub', 'deeper');
+  /** The same command through the agent and without it (the full CLI, unlocking directly): same answer. */
+  const both = (args, cwd = deeper) => {
+    writeFileSync(trace, '');
+    const agent = v.run(args, { cwd, env: viaAgent });
+    const fullCli = readFileSync(trace, 'utf8') !== '';
+    const direct = v.run(args, { cwd });
+    assert.deepEqual(
+      { code: agent.code, stdout: agent.stdout, stderr: agent.stderr },
+      { code: direct.code, stdout: direct.stdout, stderr: direct.stderr },
+      `${args.join(' ')}: through the agent and without it`,
+    );
+    return { ...agent, fullCli };
+  };
+  const ways = [
+    ['get', 'K'],
+    ['env', '--format', 'dotenv'],
+    ['get', 'K', '--json'],
+  ];
+
+  for (const args of ways) {
+    const r = both(args);
+    assertOneLineError(assert, r, 1, args.includes('--json') ? /is not allowed/ : refused(file));
+    assert.equal(r.fullCli, true, 'the full CLI reports the refusal (and the tracer sees it load)');
+  }
+  assert.equal(v.run(['allow', file]).code, 0);
+  for (const args of ways) {
+    const r = both(args);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.fullCli, false, `${args.join(' ')}: answered by the fast path, without the full CLI`);
+  }
+  assert.equal(both(['get', 'K']).stdout, 'from-app\n');
+  assert.equal(both(['env', '--format', 'dotenv']).stdout, "K='from-app'\n");
+  assert.equal(both(['get', 'K'], repo).stdout, 'from-app\n', 'in the tree root itself');
+
+  writeFileSync(file, 'project = "app"\n# edited\n');
+  for (const args of ways) assertOneLineError(assert, both(args), 1, args.includes('--json') ? /is not allowed/ : refused(file));
+  assert.equal(v.run(['allow', file]).code, 0);
+  assert.equal(both(['get', 'K']).stdout, 'from-app\n');
+  writeFileSync(file, 'project = "app"\n');
+  assertOneLineError(assert, both(['get', 'K']), 1, refused(file)); // allowing the edit forgot the first content
+  assert.equal(v.run(['allow', file]).code, 0);
+  assert.equal(both(['get', 'K']).stdout, 'from-app\n');
+  // -p needs no allowance and wins; deny makes it unknown again.
+  assert.equal(both(['get', 'K', '-p', 'default']).stdout, 'from-default\n');
+  assert.equal(v.run(['deny', file]).code, 0);
+  assertOneLineError(assert, both(['get', 'K']), 1, refused(file));
+  // A tvault.toml selecting a project that does not exist: the same refusal both ways.
+  writeFileSync(file, 'project = "nope"\n');
+  assert.equal(v.run(['allow', file]).code, 0);
+  const missing = both(['get', 'K']);
+  assert.notEqual(missing.code, 0);
+  // A store that others can write proves nothing, through the agent too.
+  writeFileSync(file, 'project = "app"\n');
+  assert.equal(v.run(['allow', file]).code, 0);
+  chmodSync(join(v.vault, 'allow'), 0o777);
+  assertOneLineError(assert, both(['get', 'K']), 1, /allow .*accessible by group or others/);
+});

@@ -98,6 +98,12 @@ async function assertAgentWorks(t, cli) {
   const get = run(cli.bin, ['get', 'API_TOKEN'], { env: noPass, cwd: cli.home, input: '' });
   assert.equal(get.code, 0, `get through the agent: ${get.stderr}`);
   assert.equal(get.stdout, 'tok-123 with spaces\n');
+  // The fast path found the addon by its fixed place in the install (src/native-addon.ts), with
+  // no node_modules walk for it (NODE_DEBUG=module logs each lookup of a package name).
+  const traced = run(cli.bin, ['get', 'API_TOKEN'], { env: { ...noPass, NODE_DEBUG: 'module' }, cwd: cli.home, input: '' });
+  assert.equal(traced.stdout, 'tok-123 with spaces\n', traced.stderr);
+  assert.match(traced.stderr, /tvault_native\.node/, 'the trace shows the addon being loaded');
+  assert.doesNotMatch(traced.stderr, /REQUEST @tvault\/native /, 'the addon required by its package name');
   const stop = run(cli.bin, ['agent', 'stop'], { env: noPass, cwd: cli.home });
   assert.equal(stop.code, 0, `agent stop: ${stop.stderr}`);
   assert.equal((await done).code, 0, `the agent's exit (stderr: ${stderr})`);

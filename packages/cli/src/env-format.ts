@@ -195,7 +195,8 @@ function refuseReserved(entries: EnvEntry[], reserved: Set<string>, shell: strin
  * `K=/usr/bin/ls` in zsh, `a:~/x` tilde-expands in an assignment).
  */
 export function shellQuote(value: string): string {
-  return `'${value.replace(/'/g, `'\\''`)}'`;
+  // includes() first: most values hold no quote, and `env` of a large project quotes each once, cold
+  return value.includes("'") ? `'${value.replace(/'/g, `'\\''`)}'` : `'${value}'`;
 }
 
 /** fish: inside single quotes only \\ and \' are escapes; a newline is literal. */

@@ -4,6 +4,7 @@
 // against is in docs/SECURITY.md.
 import { writeSync } from 'node:fs';
 import { TvaultError } from '@tvault/core/base';
+import { nativeAddon } from './native-addon';
 
 export interface Hardening {
   /** Non-dumpable with no core files (Linux), or the platform's best (macOS): secrets may be handled. */
@@ -35,7 +36,7 @@ function inspectorOpen(): boolean {
 function harden(): Hardening {
   let native: typeof import('@tvault/native');
   try {
-    native = require('@tvault/native');
+    native = nativeAddon();
   } catch (err) {
     return { ok: false, why: `its native addon did not load (${(err as Error).message.split('\n')[0]})` };
   }
@@ -76,7 +77,7 @@ export function requireHardened(): void {
 export function childCoreLimit(): () => void {
   const h = hardenProcess();
   if (!h.ok || h.coreSoftBefore === undefined || h.coreSoftBefore === 0) return () => {};
-  const native = require('@tvault/native') as typeof import('@tvault/native');
+  const native = nativeAddon();
   native.setCoreLimit(h.coreSoftBefore);
   return () => native.setCoreLimit(0);
 }
