@@ -63,6 +63,7 @@ test('create prints the token once on a terminal and stores only its sha256 line
       expired: false,
       execOnly: false,
       allowCmd: null,
+      allowEnv: null,
       stored: 'hash',
       line: 1,
     },

@@ -214,7 +214,20 @@ test('run --mask on a terminal: a grandchild that keeps the pty open does not ke
   assert.equal(v.run(['set', 'API_KEY', '--stdin'], { input: SECRET }).code, 0);
   const pidFile = join(v.dir, 'grandchild.pid');
   const inner = `${process.execPath} ${BIN} run --mask -- sh -c 'sleep 300 & echo $! > "${pidFile}"; echo "bye $API_KEY"'; echo "rc=$?"`;
-  const r = spawnSync('script', ['-qec', inner, '/dev/null'], { env: baseEnv(v.env), encoding: 'utf8', timeout: 60_000 });
+  // script's stdin stays open until it exits: at EOF on its stdin script(1) types an end-of-file
+  // byte into the terminal, which the shell's terminal echoes (^@ or ^D) into the output.
+  const r = await new Promise((resolve, reject) => {
+    const child = spawn('script', ['-qec', inner, '/dev/null'], { env: baseEnv(v.env) });
+    let stdout = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    child.on('error', reject);
+    child.on('exit', () => child.stdin.end());
+    child.on('close', (status) => {
+      clearTimeout(timer);
+      resolve({ status, stdout });
+    });
+  });
   assert.equal(r.status, 0, r.stdout);
   assert.match(r.stdout, /bye <masked:API_KEY>\r\nrc=0/);
   const grandchild = Number(readFileSync(pidFile, 'utf8'));
