@@ -61,7 +61,8 @@ function runOptions(c: Y): Y {
     })
     .option('mask', {
       type: 'boolean',
-      describe: "mask the injected values in the command's output (a terminal keeps its colours: the command gets a pty); always on with --broker",
+      describe:
+        "mask the injected values in the command's output (a terminal keeps its colours: the command gets a pty); always on with --broker, and by default inside a tvault handoff (--no-mask turns it off)",
     })
     .option('strict', { type: 'boolean', describe: 'fail if a key named by --only or required by tvault.toml is missing (run: before the child starts)' })
     .option('pristine', { type: 'boolean', describe: 'give the child only the secrets plus a minimal PATH, HOME and TERM' })
