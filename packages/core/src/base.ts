@@ -7,3 +7,4 @@ export { resolveVaultDir, vaultFiles, noVaultError, PRIVATE_DIR, checkPrivateDir
 export { type PrivacyRule, type PrivacyFinding, type PrivacySubject, privacyFinding, privacyMessage, checkPrivate, octalMode } from './private-files';
 export { formatDuration } from './duration';
 export { type ProcessMark, type Lease, processStart, markOf, isAlive, leaseDir, takeLease, releaseLease, liveLeases, leaseRefusal } from './handoff-lease';
+export { writeFileAtomic } from './temp-file';

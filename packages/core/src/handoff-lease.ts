@@ -5,8 +5,9 @@
 // supervisor by pid *and* process start time, so a dead supervisor whose pid was reused by
 // another process does not hold the vault forever; a dead lease is ignored and removed.
 // Light on purpose (fs only): the agent and the CLI both load it.
-import { closeSync, fstatSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, writeSync, constants } from 'node:fs';
+import { closeSync, fstatSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, constants } from 'node:fs';
 import { join } from 'node:path';
+import { writeFileAtomic } from './temp-file';
 
 /** A process as it can be recognised later: its pid and its start time (clock ticks since boot, Linux). */
 export interface ProcessMark {
@@ -72,14 +73,7 @@ export function takeLease(vaultDir: string, id: string, e: string): string {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const lease: Lease = { ...markOf(), id, e, created: Date.now() };
   const path = join(dir, `${id}.lease`);
-  const tmp = `${path}.tmp`;
-  const fd = openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
-  try {
-    writeSync(fd, JSON.stringify(lease));
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, path);
+  writeFileAtomic(path, JSON.stringify(lease));
   return path;
 }
 

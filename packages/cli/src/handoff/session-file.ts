@@ -2,8 +2,9 @@
 // holding an ordinary vault.db and handoff.json, which names the session (its id, the marker the
 // agent gets in TVAULT_HANDOFF), its supervisor (pid and start time) and its state. inspect,
 // the session guard and the sweep read it; only the supervisor writes it. fs only: light.
-import { closeSync, constants, fstatSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
+import { writeFileAtomic } from '@tvault/core/base';
 
 /** The variable that marks a process as inside a handoff session: the session's id. */
 export const SESSION_VAR = 'TVAULT_HANDOFF';
@@ -43,15 +44,7 @@ export function idOfDir(dir: string): string | null {
 
 /** Writes handoff.json (0600) atomically: a reader sees the old one or the new one. */
 export function writeSessionFile(dir: string, info: SessionInfo): void {
-  const path = join(dir, SESSION_FILE);
-  const tmp = `${path}.tmp`;
-  const fd = openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW, 0o600);
-  try {
-    writeSync(fd, JSON.stringify(info));
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, path);
+  writeFileAtomic(join(dir, SESSION_FILE), JSON.stringify(info));
 }
 
 /**
