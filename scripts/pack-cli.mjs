@@ -76,12 +76,25 @@ function runtimeClosure() {
   return placed;
 }
 
+/** The platforms the tarball installs on (its package.json's `os`). */
+const PLATFORMS = ['linux', 'darwin'];
+
+/**
+ * Prebuilt binaries (sodium-native ships 13 platforms, ~18 MB): only those of the platforms we
+ * install on, and only Node's (`.bare` files are for the Bare runtime).
+ */
+function keepPrebuild([, platformArch, file]) {
+  if (!PLATFORMS.includes(platformArch.split('-')[0])) return false;
+  return file === undefined || !file.endsWith('.bare');
+}
+
 /** Copies one package: its files, without its node_modules or build tree (only the binaries). */
 function copyPackage(name, dir, pkg, to) {
   cpSync(dir, to, {
     recursive: true,
     filter: (src) => {
       const rel = relative(dir, src).split('/');
+      if (rel[0] === 'prebuilds' && rel.length > 1 && !keepPrebuild(rel)) return false;
       return rel[0] !== 'node_modules' && rel[0] !== 'build' && rel[0] !== '.git';
     },
   });
@@ -132,7 +145,7 @@ export function packCli(outDir = ROOT) {
       description: cliPkg.description,
       license: readJson(join(ROOT, 'package.json')).license,
       engines: readJson(join(ROOT, 'package.json')).engines,
-      os: ['linux', 'darwin'],
+      os: PLATFORMS,
       bin: cliPkg.bin,
       scripts: { install: 'node install-native.cjs' },
       dependencies: bundled,

@@ -117,6 +117,21 @@ test('the packed CLI installs offline with a user prefix, and init/set/get/agent
   // Everything it runs is inside the install: the bundles and their bundled dependencies.
   for (const dep of ['better-sqlite3', '@tvault/native', 'tweetnacl']) assert.ok(existsSync(join(installed, 'node_modules', dep, 'package.json')), dep);
   assert.ok(!readdirSync(join(installed, 'dist')).some((f) => f.endsWith('.ts')), 'only built files');
+  // Prebuilt binaries only for the platforms the package installs on, and only Node's.
+  const prebuilds = join(installed, 'node_modules', 'sodium-native', 'prebuilds');
+  const platforms = readdirSync(prebuilds);
+  assert.ok(platforms.includes(`${process.platform}-${process.arch}`), `this platform's prebuild is kept: ${platforms}`);
+  assert.deepEqual(
+    platforms.filter((p) => !/^(linux|darwin)-/.test(p)),
+    [],
+    'no prebuilds for other systems',
+  );
+  for (const p of platforms)
+    assert.deepEqual(
+      readdirSync(join(prebuilds, p)).filter((f) => f.endsWith('.bare')),
+      [],
+      `no Bare runtime binaries in ${p}`,
+    );
   assertWorks(cli);
   await assertAgentWorks(t, cli);
 });
