@@ -159,7 +159,9 @@ export async function handoff(a: HandoffArgs, cmd: string[]): Promise<number> {
     const mark = markOf();
     const info: SessionInfo = { v: 1, id, ...mark, state: 'building', vault: realDir };
     writeSessionFile(e, info);
-    const made = generateIdentity();
+    // After the builder's spawn (a microtask runs once this synchronous stretch is done): loading
+    // age here would delay the builder's Node start by the load.
+    const made = Promise.resolve().then(generateIdentity);
     const req = made.then((x): BuildRequest => ({
       vault: realDir,
       project: a.project ?? null,
