@@ -149,31 +149,34 @@ export async function handoff(a: HandoffArgs, cmd: string[]): Promise<number> {
 
   try {
     if (!Vault.exists(realDir)) throw noVaultError(realDir);
-    for (const s of sweep()) if (s.info) auditEnd(s.info.vault, s.info, 'supervisor killed (swept by the next handoff)');
-    const base = chooseBase(ramCandidates(), !!a.allowDisk);
-    // The lease first, then the agent check: an agent that starts after the check sees the lease.
-    lease = takeLease(realDir, id, join(base.dir, eName(id)));
-    await ensureNoAgent(realDir, !!a.stopAgent);
-    checkSignal();
-    e = createE(base.dir, id);
-    const mark = markOf();
-    const info: SessionInfo = { v: 1, id, ...mark, state: 'building', vault: realDir };
-    writeSessionFile(e, info);
-    // After the builder's spawn (a microtask runs once this synchronous stretch is done): loading
-    // age here would delay the builder's Node start by the load.
-    const made = Promise.resolve().then(generateIdentity);
-    const req = made.then((x): BuildRequest => ({
+    // The builder starts first, so that its Node start overlaps the checks below; it reads its
+    // request before it opens any vault, and the request is written only once they have passed
+    // and the session identity exists (if one fails, the builder is stopped unread).
+    const prepared = (async () => {
+      for (const s of sweep()) if (s.info) auditEnd(s.info.vault, s.info, 'supervisor killed (swept by the next handoff)');
+      const base = chooseBase(ramCandidates(), !!a.allowDisk);
+      // The lease first, then the agent check: an agent that starts after the check sees the lease.
+      lease = takeLease(realDir, id, join(base.dir, eName(id)));
+      await ensureNoAgent(realDir, !!a.stopAgent);
+      checkSignal();
+      const dir = createE(base.dir, id);
+      e = dir;
+      const info: SessionInfo = { v: 1, id, ...markOf(), state: 'building', vault: realDir };
+      writeSessionFile(dir, info);
+      return { base, e: dir, info, identity: await generateIdentity() };
+    })();
+    const req = prepared.then((p): BuildRequest => ({
       vault: realDir,
       project: a.project ?? null,
       selection: selection(a),
-      e: e!,
-      recipient: x.recipient,
+      e: p.e,
+      recipient: p.identity.recipient,
       id,
       agent: program,
     }));
     const building = runBuilderProcess(req, state);
-    building.catch(() => undefined); // awaited below; handled even if the identity fails first
-    const identity = await made;
+    building.catch(() => undefined); // awaited below, after what prepared may throw
+    const { base, e: eDir, info, identity } = await prepared;
     let code: number;
     try {
       const built = await building;
@@ -182,7 +185,7 @@ export async function handoff(a: HandoffArgs, cmd: string[]): Promise<number> {
       checkSignal();
       await ensureNoAgent(realDir, false); // one may have started while the builder ran
       const expiresAt = ttlMs ? Date.now() + ttlMs : null;
-      writeSessionFile(e, { ...info, state: 'live', project, keys: built.keys.length, vaultId: built.vaultId, expiresAt });
+      writeSessionFile(eDir, { ...info, state: 'live', project, keys: built.keys.length, vaultId: built.vaultId, expiresAt });
       process.stderr.write(
         `tvault: handed ${program} project '${project}' (${plural(built.keys.length, 'key')}) in a session vault${base.ram ? ' in RAM' : ' ON DISK (--allow-disk)'}` +
           `${ttlMs ? ` for ${a.ttl}` : ''}; your vault's key is out of its reach\n`,
@@ -191,11 +194,11 @@ export async function handoff(a: HandoffArgs, cmd: string[]): Promise<number> {
       const timer = ttlMs
         ? setTimeout(() => {
             expired = true;
-            writeSessionFile(e!, { ...info, state: 'expired', project, keys: built.keys.length, expiresAt });
-            destroyVaultFiles(e!);
+            writeSessionFile(eDir, { ...info, state: 'expired', project, keys: built.keys.length, expiresAt });
+            destroyVaultFiles(eDir);
           }, ttlMs)
         : undefined;
-      const env = childEnv(process.env, { TVAULT_DIR: e, TVAULT_IDENTITY_KEY: identity.key.toString('latin1'), [SESSION_VAR]: id });
+      const env = childEnv(process.env, { TVAULT_DIR: eDir, TVAULT_IDENTITY_KEY: identity.key.toString('latin1'), [SESSION_VAR]: id });
       identity.key.fill(0);
       const running = runChild(cmd, env); // its signal forwarding is in place from here
       state.phase = 'run';
