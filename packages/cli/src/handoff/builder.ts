@@ -54,7 +54,12 @@ export async function runBuilder(): Promise<void> {
   // The age wrap at the end costs ~50 ms more when cold (age's bundle, and its first encryption:
   // JIT, WebCrypto's X25519): warm it up while the unlock's KDF runs in its worker thread (this
   // one only waits), with a throwaway encryption of zeros to E's recipient (no secret involved).
-  setImmediate(() => void loadAge().encrypt([req.recipient], new Uint8Array(32)).catch(() => undefined));
+  setImmediate(
+    () =>
+      void loadAge()
+        .encrypt([req.recipient], new Uint8Array(32))
+        .catch(() => undefined),
+  );
   const s = new Session({ vault: req.vault, project: req.project ?? undefined, agent: false });
   const answer = await s.withUnlocked(async (vault, kek): Promise<BuildAnswer> => {
     const project = s.project(vault);
