@@ -144,15 +144,27 @@ test("exit codes are run's: the agent's own, 127 not found, 126 not executable, 
   const rows = v.run(['audit', '--json']).stdout;
   assert.match(rows, /how=agent killed by signal 11/);
   // No E is left behind by any of them.
-  assert.equal(leftovers().length, 0, leftovers().join(' '));
+  assert.equal(leftovers(v.dir).length, 0, leftovers(v.dir).join(' '));
 });
 
-/** E directories of this test process's user in /dev/shm (the tests run without XDG_RUNTIME_DIR unless they set it). */
-function leftovers(base = '/dev/shm') {
+/**
+ * E directories in /dev/shm left by a handoff of the vault under `root`. Other tests' sessions
+ * run at the same time and may be mid-teardown (handoff.json being overwritten): not ours.
+ */
+function leftovers(root, base = '/dev/shm') {
   return (spawnSync('ls', [base], { encoding: 'utf8' }).stdout || '')
     .split('\n')
     .filter((n) => n.startsWith('tvault-handoff-'))
-    .filter((n) => existsSync(join(base, n, 'handoff.json')) && JSON.parse(readFileSync(join(base, n, 'handoff.json'), 'utf8')).vault.includes('tvault-test-'));
+    .filter((n) => sessionVault(join(base, n))?.startsWith(root));
+}
+
+/** The real vault a session directory names, or undefined when its handoff.json is gone or unreadable. */
+function sessionVault(e) {
+  try {
+    return JSON.parse(readFileSync(join(e, 'handoff.json'), 'utf8')).vault;
+  } catch {
+    return undefined;
+  }
 }
 
 for (const [sig, n] of [
