@@ -172,7 +172,7 @@ test('a flag that only looks like --inspect does not trip the refusal', (t) => {
 test('SIGUSR1 sent to `tvault run` opens no inspector in tvault (it goes to the child)', async (t) => {
   const v = makeVault(t);
   assert.equal(v.run(['set', 'K', '--stdin'], { input: 'v' }).code, 0);
-  const run = spawn(process.execPath, [BIN, 'run', '--', 'sh', '-c', 'trap "echo got-usr1; exit 0" USR1; while :; do sleep 0.05; done'], {
+  const run = spawn(process.execPath, [BIN, 'run', '--', 'sh', '-c', 'trap "echo got-usr1; exit 0" USR1; echo ready; while :; do sleep 0.05; done'], {
     env: baseEnv(v.env),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -180,10 +180,11 @@ test('SIGUSR1 sent to `tvault run` opens no inspector in tvault (it goes to the 
   let err = '';
   run.stdout.on('data', (d) => (out += d));
   run.stderr.on('data', (d) => (err += d));
-  await waitFor(() => existsSync(`/proc/${run.pid}`) && childrenOf(run.pid).length, { what: 'the child of tvault run' });
+  // Once the child says ready its trap is set (before that, SIGUSR1 would kill the shell: 138).
+  await waitFor(() => out.includes('ready\n'), { what: 'the child of tvault run to set its trap' });
   run.kill('SIGUSR1');
   const r = await exited(run);
   assert.equal(r.code, 0, err);
-  assert.equal(out, 'got-usr1\n');
+  assert.equal(out, 'ready\ngot-usr1\n');
   assert.doesNotMatch(err, /Debugger|inspector/i);
 });
