@@ -45,7 +45,6 @@ export {
   leaseRefusal,
 } from './base';
 export { zero } from './bytes';
-export { loadAge } from './lazy';
 export { type SecretboxBackend, secretboxBackend, useNativeSecretbox } from './crypto';
 export { type KdfParams, DEFAULT_KDF, isWeak, checkKdfParams, checkNewKdfParams, deriveKek } from './kdf';
 export { type Actor, type AuditEvent, type AuditFilter, type AuditRow, type ChainReport, directActor } from './audit';

@@ -5,7 +5,7 @@
 // value, writes the handoff.start audit row, answers on stdout and exits: all before the
 // coding agent starts, so no live process of the session ever held the KEK.
 import { readFileSync } from 'node:fs';
-import { type Secret, Vault, type Selection, loadAge, zero } from '@tvault/core';
+import { type Secret, Vault, type Selection, zero } from '@tvault/core';
 import { Session } from '../session';
 
 /** The hidden argv[0] that runs the builder (main.ts). */
@@ -51,15 +51,6 @@ export async function buildEphemeral(dir: string, project: string, secrets: Secr
 /** The builder process's body (main.ts runs it for BUILDER_COMMAND). */
 export async function runBuilder(): Promise<void> {
   const req = JSON.parse(readFileSync(0, 'utf8')) as BuildRequest;
-  // The age wrap at the end costs ~50 ms more when cold (age's bundle, and its first encryption:
-  // JIT, WebCrypto's X25519): warm it up while the unlock's KDF runs in its worker thread (this
-  // one only waits), with a throwaway encryption of zeros to E's recipient (no secret involved).
-  setImmediate(
-    () =>
-      void loadAge()
-        .encrypt([req.recipient], new Uint8Array(32))
-        .catch(() => undefined),
-  );
   const s = new Session({ vault: req.vault, project: req.project ?? undefined, agent: false });
   const answer = await s.withUnlocked(async (vault, kek): Promise<BuildAnswer> => {
     const project = s.project(vault);

@@ -159,11 +159,10 @@ export async function handoff(a: HandoffArgs, cmd: string[]): Promise<number> {
       lease = takeLease(realDir, id, join(base.dir, eName(id)));
       await ensureNoAgent(realDir, !!a.stopAgent);
       checkSignal();
-      const dir = createE(base.dir, id);
-      e = dir;
+      e = createE(base.dir, id); // set here, so that teardown removes it whatever fails next
       const info: SessionInfo = { v: 1, id, ...markOf(), state: 'building', vault: realDir };
-      writeSessionFile(dir, info);
-      return { base, e: dir, info, identity: await generateIdentity() };
+      writeSessionFile(e, info);
+      return { base, e, info, identity: await generateIdentity() };
     })();
     const req = prepared.then((p): BuildRequest => ({
       vault: realDir,
