@@ -147,6 +147,12 @@ test("exit codes are run's: the agent's own, 127 not found, 126 not executable, 
   assert.equal(leftovers(v.dir).length, 0, leftovers(v.dir).join(' '));
 });
 
+test('a builder whose supervisor ended before writing its request says so in one line, exit 1', (t) => {
+  const v = handoffVault(t);
+  const r = tvault(['__handoff-build'], { env: v.env, input: '' });
+  assertOneLineError(assert, r, 1, /got no request: its supervisor ended/);
+});
+
 /**
  * E directories in /dev/shm left by a handoff of the vault under `root`. Other tests' sessions
  * run at the same time and may be mid-teardown (handoff.json being overwritten): not ours.

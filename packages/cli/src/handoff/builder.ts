@@ -5,7 +5,7 @@
 // value, writes the handoff.start audit row, answers on stdout and exits: all before the
 // coding agent starts, so no live process of the session ever held the KEK.
 import { readFileSync } from 'node:fs';
-import { type Secret, Vault, type Selection, zero } from '@tvault/core';
+import { type Secret, TvaultError, Vault, type Selection, zero } from '@tvault/core';
 import { Session } from '../session';
 
 /** The hidden argv[0] that runs the builder (main.ts). */
@@ -50,7 +50,10 @@ export async function buildEphemeral(dir: string, project: string, secrets: Secr
 
 /** The builder process's body (main.ts runs it for BUILDER_COMMAND). */
 export async function runBuilder(): Promise<void> {
-  const req = JSON.parse(readFileSync(0, 'utf8')) as BuildRequest;
+  const line = readFileSync(0, 'utf8');
+  // The supervisor writes the request only once its checks pass; none means it ended first.
+  if (!line.trim()) throw new TvaultError('the handoff builder got no request: its supervisor ended before the checks passed');
+  const req = JSON.parse(line) as BuildRequest;
   const s = new Session({ vault: req.vault, project: req.project ?? undefined, agent: false });
   const answer = await s.withUnlocked(async (vault, kek): Promise<BuildAnswer> => {
     const project = s.project(vault);
