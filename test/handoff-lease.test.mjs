@@ -4,7 +4,7 @@
 // yes only with live ground truth.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { assertOneLineError, tvault, tvaultSpawn } from './helpers.mjs';
 import { exited, startAgent, startAgentFails, waitFor } from './agent-helpers.mjs';
@@ -27,6 +27,18 @@ async function liveHandoff(t, v, name = 'sleeper') {
 
 const inspect = (env) => tvault(['handoff', 'inspect', '--json'], { env });
 
+/**
+ * Gives v's commands a private tmpfs $XDG_RUNTIME_DIR, so that its sessions' E live where no other
+ * test file's handoff looks: a sweep removes every dead E of this user in the places it knows, and a
+ * concurrent test's handoff would otherwise sweep (and audit in its own vault) the E this test left.
+ */
+function privateRuntime(t, v) {
+  const dir = mkdtempSync('/dev/shm/tvault-test-runtime-');
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  v.env.XDG_RUNTIME_DIR = dir;
+  return dir;
+}
+
 test('handoff refuses while an unlock agent serves the vault; --stop-agent stops it first', async (t) => {
   const v = handoffVault(t);
   const agent = await startAgent(t, v);
@@ -42,7 +54,9 @@ test('handoff refuses while an unlock agent serves the vault; --stop-agent stops
 
 test('agent start refuses while a live handoff holds the vault, and not once its supervisor is dead (kill -9); the next handoff sweeps its E', async (t) => {
   const v = handoffVault(t);
+  const runtime = privateRuntime(t, v);
   const h = await liveHandoff(t, v);
+  assert.ok(h.dir.startsWith(`${runtime}/`), h.dir);
   const lease = join(v.vault, 'handoff-leases', `${h.id}.lease`);
   assert.ok(existsSync(lease));
   const refused = startAgentFails(v);
@@ -77,7 +91,9 @@ test('agent start refuses while a live handoff holds the vault, and not once its
 
 test('doctor sweeps the E of a kill -9ed supervisor and names a live lease', async (t) => {
   const v = handoffVault(t);
+  const runtime = privateRuntime(t, v);
   const h = await liveHandoff(t, v);
+  assert.ok(h.dir.startsWith(`${runtime}/`), h.dir);
   const live = v.run(['doctor', '--json']);
   assert.match(live.stdout, /a handoff \(pid \d+\) holds this vault/);
   assert.ok(existsSync(h.dir), 'a live session is never swept');
