@@ -5,21 +5,27 @@
 // check holds even where the CLI is missing.
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
+import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { requireCommand, bundleSources } from './helpers.mjs';
 
 let backends;
 let core;
+let mod;
+let out;
 
 before(async () => {
-  const { require } = await bundleSources('kdf', {
+  const { require, dir } = await bundleSources('kdf', {
     backends: 'packages/core/src/kdf-backends.ts',
     core: 'packages/core/src/index.ts',
     'kdf-worker': 'packages/core/src/kdf-worker.ts',
   });
-  backends = require('./backends.cjs').argon2Backends();
+  mod = require('./backends.cjs');
+  backends = mod.argon2Backends();
   core = require('./core.cjs');
+  out = dir;
 });
 
 // [passphrase, salt (printable: the CLI takes it as an argument), memoryKiB, passes, lanes, key]
@@ -72,4 +78,35 @@ test('deriveKek gives the same key through each backend, and leaves the caller i
   assert.equal((await core.deriveKek(passphrase, salt, p)).toString('hex'), keys[0], 'the default backend');
   assert.deepEqual(passphrase, Buffer.from('correct horse'));
   await assert.rejects(core.deriveKek(passphrase, salt, p, 'nope'), /not available/);
+});
+
+test('a native default backend derives without the worker; hash-wasm needs it', async (t) => {
+  if (backends[0].blocking) return t.skip('no native backend loads here');
+  // A kdf-worker.cjs that cannot run: the default (native) backend does not notice, hash-wasm fails closed.
+  const broken = join(out, 'no-worker');
+  mkdirSync(broken);
+  copyFileSync(join(out, 'core.cjs'), join(broken, 'core.cjs'));
+  writeFileSync(join(broken, 'kdf-worker.cjs'), 'throw new Error("no worker")');
+  const brokenCore = createRequire(join(broken, 'entry.cjs'))('./core.cjs');
+  const p = { alg: 'argon2id', memoryKiB: 512, passes: 2, parallelism: 2 };
+  const want = (await core.deriveKek(Buffer.from('pw'), Buffer.alloc(16, 3), p, 'hash-wasm')).toString('hex');
+  assert.equal((await brokenCore.deriveKek(Buffer.from('pw'), Buffer.alloc(16, 3), p)).toString('hex'), want);
+  await assert.rejects(brokenCore.deriveKek(Buffer.from('pw'), Buffer.alloc(16, 3), p, 'hash-wasm'), /key derivation failed: no worker/);
+});
+
+test("argon2's prebuilt binary is never loaded below Node 24 (it segfaults Node 20.20 as it loads)", () => {
+  const dir = dirname(createRequire(import.meta.url).resolve('argon2/package.json'));
+  const release = join(dir, 'build', 'Release', 'argon2.node');
+  for (const major of [18, 20, 22, 23]) assert.deepEqual(mod.argon2BindingFiles(dir, major, 'linux', 'x64'), [release], `Node ${major}`);
+  const on24 = mod.argon2BindingFiles(dir, 24, 'linux', 'x64');
+  assert.equal(on24[0], release, 'the binding compiled for this Node comes first');
+  assert.ok(
+    on24.slice(1).every((f) => f.includes(join('prebuilds', 'linux-x64'))),
+    on24.join(' '),
+  );
+  if (Number(process.versions.node.split('.')[0]) < 24 && backends.some((b) => b.name === 'argon2'))
+    assert.ok(
+      !Object.keys(createRequire(join(out, 'entry.cjs')).cache).some((f) => f.includes(`${join('argon2', 'prebuilds')}`)),
+      'a prebuilt binding was loaded',
+    );
 });
