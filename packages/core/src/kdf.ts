@@ -69,9 +69,10 @@ function workerPath(): string {
  * Derives the 32-byte KEK with the fastest Argon2id backend that loads here (kdf-backends.ts);
  * `backend` picks one, for tests and benchmarks. A native backend derives from the caller's
  * thread (it computes on threads of its own and copies the passphrase synchronously, so no JS
- * copy of it is made); hash-wasm, which would block the event loop, runs in a worker thread
- * (kdf-worker.cjs, about 50 ms of CPU to start), which gets a transferred copy of the
- * passphrase and zeroes it. Either way the caller still owns (and zeroes) its own buffer.
+ * copy of it is made): a worker's start cost ~150 M instructions (~30 ms of CPU) per unlock.
+ * hash-wasm, which would block the event loop, runs in a worker thread (kdf-worker.cjs), which
+ * gets a transferred copy of the passphrase and zeroes it. Either way the caller still owns
+ * (and zeroes) its own buffer.
  */
 export function deriveKek(passphrase: Uint8Array, salt: Uint8Array, p: KdfParams, backend?: Argon2Backend['name']): Promise<Buffer> {
   let chosen: Argon2Backend | undefined;
