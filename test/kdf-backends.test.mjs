@@ -5,7 +5,7 @@
 // check holds even where the CLI is missing.
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -94,19 +94,27 @@ test('a native default backend derives without the worker; hash-wasm needs it', 
   await assert.rejects(brokenCore.deriveKek(Buffer.from('pw'), Buffer.alloc(16, 3), p, 'hash-wasm'), /key derivation failed: no worker/);
 });
 
-test("argon2's prebuilt binary is never loaded below Node 24 (it segfaults Node 20.20 as it loads)", () => {
-  const dir = dirname(createRequire(import.meta.url).resolve('argon2/package.json'));
-  const release = join(dir, 'build', 'Release', 'argon2.node');
-  for (const major of [18, 20, 22, 23]) assert.deepEqual(mod.argon2BindingFiles(dir, major, 'linux', 'x64'), [release], `Node ${major}`);
-  const on24 = mod.argon2BindingFiles(dir, 24, 'linux', 'x64');
-  assert.equal(on24[0], release, 'the binding compiled for this Node comes first');
-  assert.ok(
-    on24.slice(1).every((f) => f.includes(join('prebuilds', 'linux-x64'))),
-    on24.join(' '),
-  );
-  if (Number(process.versions.node.split('.')[0]) < 24 && backends.some((b) => b.name === 'argon2'))
-    assert.ok(
-      !Object.keys(createRequire(join(out, 'entry.cjs')).cache).some((f) => f.includes(`${join('argon2', 'prebuilds')}`)),
-      'a prebuilt binding was loaded',
-    );
+test("argon2's bindings: none built for a newer N-API than this Node's (they segfault Node 20 as they load)", () => {
+  const real = dirname(createRequire(import.meta.url).resolve('argon2/package.json'));
+  const pkg = join(out, 'argon2-pkg');
+  const release = join(pkg, 'build', 'Release', 'argon2.node');
+  mkdirSync(join(pkg, 'build'), { recursive: true });
+  const gypi = (v) => writeFileSync(join(pkg, 'build', 'config.gypi'), `{ "variables": { "napi_build_version": "${v}", "nodedir": "/usr" } }\n`);
+  symlinkSync(join(real, 'prebuilds'), join(pkg, 'prebuilds'));
+  // Node 20 (N-API 9): the compiled binding if built for 9 or less; never the prebuilt one (N-API 10).
+  gypi(9);
+  assert.deepEqual(mod.argon2BindingFiles(pkg, 20, 'linux', 'x64', 9), [release]);
+  gypi(10);
+  assert.deepEqual(mod.argon2BindingFiles(pkg, 20, 'linux', 'x64', 9), [], 'built by a newer Node');
+  assert.deepEqual(mod.argon2BindingFiles(pkg, 22, 'linux', 'x64', 10), [release]);
+  rmSync(join(pkg, 'build', 'config.gypi'));
+  assert.deepEqual(mod.argon2BindingFiles(pkg, 20, 'linux', 'x64', 9), [], 'no record of what it was built for');
+  // Node 24 (N-API 10): the compiled one first, then the prebuilt ones of this platform.
+  gypi(10);
+  const on24 = mod.argon2BindingFiles(pkg, 24, 'linux', 'x64', 10);
+  assert.equal(on24[0], release);
+  assert.ok(on24.length > 1 && on24.slice(1).every((f) => f.includes(join('prebuilds', 'linux-x64'))), on24.join(' '));
+  // What this machine loaded.
+  const loaded = Object.keys(createRequire(join(out, 'entry.cjs')).cache).filter((f) => f.endsWith('.node') && f.includes('argon2'));
+  if (Number(process.versions.node.split('.')[0]) < 24) assert.ok(!loaded.some((f) => f.includes(join('argon2', 'prebuilds'))), loaded.join(' '));
 });

@@ -4,7 +4,7 @@
 //
 //   argon2       the npm package's native binding, loaded directly (below): the reference C
 //                implementation, its lanes on threads of its own
-//   node:crypto  Node's own (24.7+), OpenSSL's Argon2; ~1.3x slower than the binding at
+//   node:crypto  Node's own (24.7+), OpenSSL's Argon2; ~1.1x the binding's CPU time at
 //                64 MiB / 3 / 4 on 2 cores (docs/PERFORMANCE.md), so second
 //   hash-wasm    WebAssembly, portable, runs the lanes one after another on the calling thread
 //                (about 2.5x slower at 4 lanes on 2 cores); the fallback that always loads, and
@@ -13,7 +13,7 @@
 // A native backend that fails to load (no binary for this platform, a broken install) is
 // skipped, never fatal: the portable one derives the same key.
 
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
 export interface Argon2Job {
@@ -77,19 +77,26 @@ interface Argon2Binding {
 
 /**
  * The binding files to try, in order, for the package in `dir`: the one `npm ci` compiled
- * against this Node's own headers (build/Release), then, on Node 24 and later only, the
- * prebuilt one shipped in the tarball. On Node 20.20 the prebuilt linux-x64 binary of
- * argon2 0.45.1 segfaults the process as it loads (docs/DEPENDENCIES.md): a crash is worse
- * than a slow KDF, so below Node 24 it is never loaded, and without a compiled binding
- * hash-wasm takes over. Exported for the tests.
+ * (build/Release), when it was built for an N-API version this Node has; then, on Node 24 and
+ * later only, the prebuilt one shipped in the tarball. A binding that declares a newer N-API
+ * version than the running Node's crashes Node 20 as it loads instead of being refused: the
+ * prebuilt linux-x64 binary of argon2 0.45.1 declares N-API 10 and segfaults Node 20.20 (N-API 9)
+ * in napi_module_register_by_symbol (docs/DEPENDENCIES.md), and a build/Release compiled by a
+ * newer Node (after a switch of Node versions) would too. node-gyp records the version it built
+ * for in build/config.gypi (`napi_build_version`); without that record the compiled binding is
+ * trusted only on Node 24+ (N-API 10). A crash is worse than a slow KDF: whatever is refused
+ * here, hash-wasm derives the same key. Exported for the tests.
  */
 export function argon2BindingFiles(
   dir: string,
   nodeMajor = Number(process.versions.node.split('.')[0]),
   platform: string = process.platform,
   arch: string = process.arch,
+  napi = Number(process.versions.napi),
 ): string[] {
-  const files = [join(dir, 'build', 'Release', 'argon2.node')];
+  const files: string[] = [];
+  const built = napiBuildVersion(join(dir, 'build', 'config.gypi'));
+  if (built === null ? nodeMajor >= 24 : built <= napi) files.push(join(dir, 'build', 'Release', 'argon2.node'));
   if (nodeMajor >= 24) {
     const libc = platform === 'linux' && existsSync('/etc/alpine-release') ? 'musl' : 'glibc';
     const pre = join(dir, 'prebuilds', `${platform}-${arch}`);
@@ -100,6 +107,18 @@ export function argon2BindingFiles(
     }
   }
   return files;
+}
+
+/** The N-API version node-gyp built for, from its build/config.gypi; null if not recorded. */
+function napiBuildVersion(configGypi: string): number | null {
+  let text: string;
+  try {
+    text = readFileSync(configGypi, 'utf8');
+  } catch {
+    return null;
+  }
+  const m = /"napi_build_version":\s*"(\d+)"/.exec(text);
+  return m ? Number(m[1]) : null;
 }
 
 let binding: Argon2Binding | null | undefined;
