@@ -111,6 +111,11 @@ function copyPackage(name, dir, pkg, to) {
       mkdirSync(dirname(join(to, bin)), { recursive: true });
       cpSync(join(dir, bin), join(to, bin));
     }
+    // node-gyp's record of the N-API version it built for: core's KDF loads argon2's compiled
+    // binding below Node 24 only with it (kdf-backends.ts), so that one built for a newer Node is
+    // never loaded (it would segfault Node 20).
+    const record = join('build', 'config.gypi');
+    if (native.binaries.some((b) => b.startsWith('build/')) && existsSync(join(dir, record))) cpSync(join(dir, record), join(to, record));
     out.scripts = {}; // install-native.cjs builds it, offline
     out.gypfile = false; // and npm must not run node-gyp on its own
     for (const dep of native.installOnly) delete out.dependencies?.[dep];

@@ -165,9 +165,10 @@ test('deriveKek fails (never hangs) when its worker ends without a key', { timeo
   copyFileSync(join(out, 'core.cjs'), join(broken, 'core.cjs'));
   writeFileSync(join(broken, 'kdf-worker.cjs'), '');
   const brokenCore = createRequire(join(broken, 'entry.cjs'))('./core.cjs');
-  await rejectsCode(brokenCore.deriveKek(pass(), Buffer.alloc(16), CHEAP), 1, /key derivation failed: the worker exited \(code 0\) without a key/);
+  // Only hash-wasm runs in the worker (a native backend derives in the caller's thread).
+  await rejectsCode(brokenCore.deriveKek(pass(), Buffer.alloc(16), CHEAP, 'hash-wasm'), 1, /key derivation failed: the worker exited \(code 0\) without a key/);
   writeFileSync(join(broken, 'kdf-worker.cjs'), 'throw new Error("boom")');
-  await rejectsCode(brokenCore.deriveKek(pass(), Buffer.alloc(16), CHEAP), 1, /key derivation failed: boom/);
+  await rejectsCode(brokenCore.deriveKek(pass(), Buffer.alloc(16), CHEAP, 'hash-wasm'), 1, /key derivation failed: boom/);
 });
 
 test('Vault: unlock, wrong passphrase (6), values bound and all-or-nothing writes', async (t) => {

@@ -5,21 +5,27 @@
 // check holds even where the CLI is missing.
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
+import { copyFileSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { requireCommand, bundleSources } from './helpers.mjs';
 
 let backends;
 let core;
+let mod;
+let out;
 
 before(async () => {
-  const { require } = await bundleSources('kdf', {
+  const { require, dir } = await bundleSources('kdf', {
     backends: 'packages/core/src/kdf-backends.ts',
     core: 'packages/core/src/index.ts',
     'kdf-worker': 'packages/core/src/kdf-worker.ts',
   });
-  backends = require('./backends.cjs').argon2Backends();
+  mod = require('./backends.cjs');
+  backends = mod.argon2Backends();
   core = require('./core.cjs');
+  out = dir;
 });
 
 // [passphrase, salt (printable: the CLI takes it as an argument), memoryKiB, passes, lanes, key]
@@ -72,4 +78,43 @@ test('deriveKek gives the same key through each backend, and leaves the caller i
   assert.equal((await core.deriveKek(passphrase, salt, p)).toString('hex'), keys[0], 'the default backend');
   assert.deepEqual(passphrase, Buffer.from('correct horse'));
   await assert.rejects(core.deriveKek(passphrase, salt, p, 'nope'), /not available/);
+});
+
+test('a native default backend derives without the worker; hash-wasm needs it', async (t) => {
+  if (backends[0].blocking) return t.skip('no native backend loads here');
+  // A kdf-worker.cjs that cannot run: the default (native) backend does not notice, hash-wasm fails closed.
+  const broken = join(out, 'no-worker');
+  mkdirSync(broken);
+  copyFileSync(join(out, 'core.cjs'), join(broken, 'core.cjs'));
+  writeFileSync(join(broken, 'kdf-worker.cjs'), 'throw new Error("no worker")');
+  const brokenCore = createRequire(join(broken, 'entry.cjs'))('./core.cjs');
+  const p = { alg: 'argon2id', memoryKiB: 512, passes: 2, parallelism: 2 };
+  const want = (await core.deriveKek(Buffer.from('pw'), Buffer.alloc(16, 3), p, 'hash-wasm')).toString('hex');
+  assert.equal((await brokenCore.deriveKek(Buffer.from('pw'), Buffer.alloc(16, 3), p)).toString('hex'), want);
+  await assert.rejects(brokenCore.deriveKek(Buffer.from('pw'), Buffer.alloc(16, 3), p, 'hash-wasm'), /key derivation failed: no worker/);
+});
+
+test("argon2's bindings: none built for a newer N-API than this Node's (they segfault Node 20 as they load)", () => {
+  const real = dirname(createRequire(import.meta.url).resolve('argon2/package.json'));
+  const pkg = join(out, 'argon2-pkg');
+  const release = join(pkg, 'build', 'Release', 'argon2.node');
+  mkdirSync(join(pkg, 'build'), { recursive: true });
+  const gypi = (v) => writeFileSync(join(pkg, 'build', 'config.gypi'), `{ "variables": { "napi_build_version": "${v}", "nodedir": "/usr" } }\n`);
+  symlinkSync(join(real, 'prebuilds'), join(pkg, 'prebuilds'));
+  // Node 20 (N-API 9): the compiled binding if built for 9 or less; never the prebuilt one (N-API 10).
+  gypi(9);
+  assert.deepEqual(mod.argon2BindingFiles(pkg, 20, 'linux', 'x64', 9), [release]);
+  gypi(10);
+  assert.deepEqual(mod.argon2BindingFiles(pkg, 20, 'linux', 'x64', 9), [], 'built by a newer Node');
+  assert.deepEqual(mod.argon2BindingFiles(pkg, 22, 'linux', 'x64', 10), [release]);
+  rmSync(join(pkg, 'build', 'config.gypi'));
+  assert.deepEqual(mod.argon2BindingFiles(pkg, 20, 'linux', 'x64', 9), [], 'no record of what it was built for');
+  // Node 24 (N-API 10): the compiled one first, then the prebuilt ones of this platform.
+  gypi(10);
+  const on24 = mod.argon2BindingFiles(pkg, 24, 'linux', 'x64', 10);
+  assert.equal(on24[0], release);
+  assert.ok(on24.length > 1 && on24.slice(1).every((f) => f.includes(join('prebuilds', 'linux-x64'))), on24.join(' '));
+  // What this machine loaded.
+  const loaded = Object.keys(createRequire(join(out, 'entry.cjs')).cache).filter((f) => f.endsWith('.node') && f.includes('argon2'));
+  if (Number(process.versions.node.split('.')[0]) < 24) assert.ok(!loaded.some((f) => f.includes(join('argon2', 'prebuilds'))), loaded.join(' '));
 });

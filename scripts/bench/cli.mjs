@@ -2,7 +2,9 @@
 // 1,000 secrets, set of 1,000 secrets, and cold start against `node -e 0`. Medians; ratios
 // against baselines measured in this same run. Figures go to docs/PERFORMANCE.md.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { buildSync } from 'esbuild';
+import { common } from '../bundles.mjs';
 import { join } from 'node:path';
 import { CHEAP_KDF, ROOT, compare, isMain, fmt, ratio, tempDir, timeMedian, timeOnce, tvaultArgs } from './lib.mjs';
 
@@ -21,20 +23,41 @@ function ensureArgon2Cli() {
   }
 }
 
-// Runs one derivation through the bundled KDF worker, exactly as the CLI does (worker start
-// included), with the given backend (undefined: the default, the fastest that loads).
-function kdfScript(backend) {
-  const file = join(tempDir().dir, `kdf-${backend ?? 'default'}.cjs`);
-  const job = { salt: [...Buffer.alloc(16, 1)], memoryKiB: 65536, passes: 3, parallelism: 4, backend };
+// deriveKek (packages/core/src/kdf.ts) bundled as the CLI's bundles are, with the CLI's
+// kdf-worker.cjs beside it, in a directory inside node_modules so that argon2 and hash-wasm
+// resolve as they do for the CLI. Made once per run.
+let kdfBundle;
+function kdfBundleDir() {
+  if (kdfBundle) return kdfBundle;
+  kdfBundle = mkdtempSync(join(ROOT, 'node_modules', '.tvault-bench-kdf-'));
+  process.on('exit', () => rmSync(kdfBundle, { recursive: true, force: true }));
+  buildSync({
+    ...common,
+    entryPoints: { kdf: join(ROOT, 'packages/core/src/kdf.ts'), backends: join(ROOT, 'packages/core/src/kdf-backends.ts') },
+    outdir: kdfBundle,
+    outExtension: { '.js': '.cjs' },
+  });
+  copyFileSync(join(ROOT, 'packages/cli/dist/kdf-worker.cjs'), join(kdfBundle, 'kdf-worker.cjs'));
+  return kdfBundle;
+}
+
+// Runs one derivation exactly as the CLI does, through deriveKek (a native backend in the
+// caller's thread, hash-wasm in the worker, whose start is then included), with the given
+// backend (undefined: the default, the fastest that loads).
+export function kdfScript(backend) {
+  const dir = kdfBundleDir();
+  const file = join(dir, `kdf-${backend ?? 'default'}.cjs`);
   writeFileSync(
     file,
-    `const { Worker } = require('node:worker_threads');
-const w = new Worker(${JSON.stringify(join(ROOT, 'packages/cli/dist/kdf-worker.cjs'))});
-const job = ${JSON.stringify(job)};
-w.once('message', (m) => { if (!m.key) { console.error(m.error); process.exit(1); } void w.terminate(); });
-w.postMessage({ ...job, salt: new Uint8Array(job.salt), passphrase: new TextEncoder().encode(${JSON.stringify(PASS)}) });`,
+    `require('./kdf.cjs').deriveKek(new TextEncoder().encode(${JSON.stringify(PASS)}), Buffer.alloc(16, 1), { alg: 'argon2id', memoryKiB: 65536, passes: 3, parallelism: 4 }, ${JSON.stringify(backend)})
+  .then((k) => k.fill(0), (err) => { console.error(err.message); process.exit(1); });`,
   );
   return file;
+}
+
+/** The name of the backend deriveKek uses by default here. */
+export function defaultKdfBackend() {
+  return execFileSync(node, ['-e', `process.stdout.write(require(${JSON.stringify(join(kdfBundleDir(), 'backends.cjs'))}).argon2Backend().name)`]).toString();
 }
 
 /**
@@ -58,11 +81,11 @@ export function kdfFigures({ runs = 9, warmup = 1 } = {}) {
 
 function kdf() {
   const { dflt, wasm, ref } = kdfFigures();
-  const backend = execFileSync(node, [
+  const version = execFileSync(node, [
     '-e',
     `process.stdout.write(String(require(${JSON.stringify(join(ROOT, 'node_modules/argon2/package.json'))}).version))`,
   ]).toString();
-  report(`Argon2id 64 MiB/3/4, tvault's default backend (argon2 ${backend}; net of node start)`, fmt(dflt));
+  report(`Argon2id 64 MiB/3/4, tvault's default backend (${defaultKdfBackend()}; argon2 ${version}; net of node start)`, fmt(dflt));
   report('Argon2id 64 MiB/3/4 with hash-wasm, the fallback (net of node start)', fmt(wasm));
   report('Argon2id 64 MiB/3/4 with the argon2 CLI (C, reference)', fmt(ref));
   const r = dflt / ref;

@@ -314,7 +314,7 @@ class Agent {
     }
   }
 
-  /** Derives the KEK in the KDF worker (as a start does) and holds it; rate-limited (unlock-backoff.ts). */
+  /** Derives the KEK off the event loop (deriveKek, as a start does) and holds it; rate-limited (unlock-backoff.ts). */
   private async unlock(pass: Uint8Array, peer: Peer): Promise<LockAnswer> {
     if (this.key.held) return { pid: process.pid, unlocked: true, already: true };
     const leased = leaseRefusal(this.o.dir);

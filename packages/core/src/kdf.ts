@@ -1,9 +1,10 @@
-// Key derivation: KEK = Argon2id(passphrase, salt, params), computed in a worker thread.
+// Key derivation: KEK = Argon2id(passphrase, salt, params), never on the event loop: a native
+// backend computes on threads of its own, hash-wasm in a worker thread.
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { totalmem } from 'node:os';
 import { TvaultError, usageError } from './errors';
-import type { Argon2Backend } from './kdf-backends';
+import { type Argon2Backend, argon2Backend } from './kdf-backends';
 
 export interface KdfParams {
   alg: 'argon2id';
@@ -66,10 +67,34 @@ function workerPath(): string {
 
 /**
  * Derives the 32-byte KEK with the fastest Argon2id backend that loads here (kdf-backends.ts);
- * `backend` picks one, for tests and benchmarks. The passphrase buffer is copied into a transferable buffer for the
- * worker and the copy is zeroed there; the caller still owns (and zeroes) its own buffer.
+ * `backend` picks one, for tests and benchmarks. A native backend derives from the caller's
+ * thread (it computes on threads of its own and copies the passphrase synchronously, so no JS
+ * copy of it is made): a worker's start cost ~150 M instructions (~30 ms of CPU) per unlock.
+ * hash-wasm, which would block the event loop, runs in a worker thread (kdf-worker.cjs), which
+ * gets a transferred copy of the passphrase and zeroes it. Either way the caller still owns
+ * (and zeroes) its own buffer.
  */
 export function deriveKek(passphrase: Uint8Array, salt: Uint8Array, p: KdfParams, backend?: Argon2Backend['name']): Promise<Buffer> {
+  let chosen: Argon2Backend | undefined;
+  try {
+    chosen = argon2Backend(backend);
+  } catch (err) {
+    return Promise.reject(failure(err));
+  }
+  if (!chosen) return Promise.reject(failure(new Error(`the Argon2id backend '${backend}' is not available here`)));
+  if (chosen.blocking) return deriveInWorker(passphrase, salt, p, chosen.name);
+  const job = { passphrase, salt, memoryKiB: p.memoryKiB, passes: p.passes, parallelism: p.parallelism };
+  return chosen.derive(job).then(
+    (key) => Buffer.from(key.buffer, key.byteOffset, key.byteLength),
+    (err: unknown) => Promise.reject(failure(err)),
+  );
+}
+
+function failure(err: unknown): TvaultError {
+  return err instanceof TvaultError ? err : new TvaultError(`key derivation failed: ${(err as Error)?.message ?? err}`);
+}
+
+function deriveInWorker(passphrase: Uint8Array, salt: Uint8Array, p: KdfParams, backend: Argon2Backend['name']): Promise<Buffer> {
   const pass = new Uint8Array(passphrase);
   return new Promise((resolve, reject) => {
     const worker = new Worker(workerPath());
@@ -79,7 +104,7 @@ export function deriveKek(passphrase: Uint8Array, salt: Uint8Array, p: KdfParams
       settled = true;
       if (pass.byteLength) pass.fill(0); // once transferred to the worker it is detached: the worker zeroes it
       void worker.terminate();
-      reject(err instanceof TvaultError ? err : new TvaultError(`key derivation failed: ${(err as Error)?.message ?? err}`));
+      reject(failure(err));
     };
     worker.once('error', fail);
     // A worker that ends without answering (say, a kdf-worker.cjs caught half-written by an
