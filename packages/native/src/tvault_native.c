@@ -1786,7 +1786,7 @@ static void fd_poll_cb(uv_poll_t *h, int status, int events) {
   (void)events;
   if (p->closed) return;
   if (napi_open_handle_scope(p->env, &scope) != napi_ok) return;
-  if (napi_get_reference_value(p->env, p->cb, &fn) == napi_ok && fn != NULL && napi_get_undefined(p->env, &recv) == napi_ok &&
+  if (napi_get_reference_value(p->env, p->cb, &fn) == napi_ok && fn != NULL && napi_get_global(p->env, &recv) == napi_ok &&
       napi_create_int32(p->env, status, &arg) == napi_ok)
     (void)napi_make_callback(p->env, p->ctx, recv, fn, 1, &arg, &ignored);
   napi_close_handle_scope(p->env, scope);
