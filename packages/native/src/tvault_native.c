@@ -1596,7 +1596,9 @@ static napi_value WaitPid(napi_env env, napi_callback_info info) {
  * longer than the longest pattern), and when any lane stops, the lanes are finished one after
  * another, in order, so the answer is exactly the one lane's.
  */
+#ifndef MASK_LANES
 #define MASK_LANES 4
+#endif
 #define MASK_LANES_MIN 4096
 
 typedef struct {
@@ -1698,17 +1700,18 @@ static napi_value MaskScan(napi_env env, napi_callback_info info) {
       q[0] = p;
       for (int k = 1; k < MASK_LANES && ok; k++) ok = mask_warm(&t, buf, pos[k] - warm, pos[k], &q[k]);
       if (ok) {
-        uint32_t q0 = q[0], q1 = q[1], q2 = q[2], q3 = q[3];
-        const uint8_t *b0 = buf + pos[0], *b1 = buf + pos[1], *b2 = buf + pos[2], *b3 = buf + pos[3];
+        const uint8_t *b[MASK_LANES];
+        for (int k = 0; k < MASK_LANES; k++) b[k] = buf + pos[k];
         for (j = 0; j < seg; j++) {
-          int32_t x0 = t.delta[q0 + t.cls[b0[j]]];
-          int32_t x1 = t.delta[q1 + t.cls[b1[j]]];
-          int32_t x2 = t.delta[q2 + t.cls[b2[j]]];
-          int32_t x3 = t.delta[q3 + t.cls[b3[j]]];
-          if (((uint32_t)x0 > t.lim) | ((uint32_t)x1 > t.lim) | ((uint32_t)x2 > t.lim) | ((uint32_t)x3 > t.lim)) break;
-          q0 = (uint32_t)x0, q1 = (uint32_t)x1, q2 = (uint32_t)x2, q3 = (uint32_t)x3;
+          int32_t x[MASK_LANES];
+          uint32_t bad = 0;
+          for (int k = 0; k < MASK_LANES; k++) {
+            x[k] = t.delta[q[k] + t.cls[b[k][j]]];
+            bad |= (uint32_t)x[k] > t.lim;
+          }
+          if (bad) break;
+          for (int k = 0; k < MASK_LANES; k++) q[k] = (uint32_t)x[k];
         }
-        q[0] = q0, q[1] = q1, q[2] = q2, q[3] = q3;
         /* Every lane is at pos[k] + j with an exact state: finish them in order. */
         for (int k = 0; k < MASK_LANES; k++) {
           p = q[k];
