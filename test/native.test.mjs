@@ -888,3 +888,96 @@ describe('ptySpawn / ptyResize / ttySize / ttyRaw / ttySave / ttyRestore / waitP
     assert.throws(() => native.waitPid(0), TypeError);
   });
 });
+
+describe('maskScan (the masker hot loop: tables from JS, checked, never trusted)', () => {
+  // A two-class automaton for the pattern "aa": state 0 (root), state 1 (after "a"); "aa" ends
+  // in state 1 again (the entry -1 - 1 says "something to do" there).
+  const cls = new Uint8Array(256);
+  cls[0x61] = 1;
+  const delta = new Int32Array([0, 2, 0, -2]);
+  const out = new Int32Array(1);
+  const scan = (d, c, dense, classes, warm, buf, from = 0, state = 0, o = out) => native.maskScan(d, c, dense, classes, warm, buf, from, state, o);
+
+  test('stops at the first byte whose entry is negative, with the state it reaches; else runs to the end', () => {
+    assert.equal(scan(delta, cls, 2, 2, 2, Buffer.from('xxaxaa')), 5);
+    assert.equal(out[0], 1);
+    assert.equal(scan(delta, cls, 2, 2, 2, Buffer.from('xaxax')), 5);
+    assert.equal(out[0], 0);
+    assert.equal(scan(delta, cls, 2, 2, 2, Buffer.from('xaxa')), 4);
+    assert.equal(out[0], 1);
+    assert.equal(scan(delta, cls, 2, 2, 2, Buffer.from('a'), 0, 1), 0, 'from state 1, the next a ends the pattern');
+    assert.equal(scan(delta, cls, 2, 2, 2, Buffer.from('aaa'), 3), 3, 'from the end: nothing to scan');
+  });
+
+  test('long buffers (four interleaved lanes) give exactly the one-lane answer, wherever the stop is', () => {
+    for (const at of [0, 1, 4095, 25000, 49999, 50000, 74998, 99998]) {
+      const buf = Buffer.alloc(100000, 'x');
+      if (at < buf.length - 1) buf.fill('a', at, at + 2);
+      const want = at < buf.length - 1 ? at + 1 : buf.length;
+      assert.equal(scan(delta, cls, 2, 2, 2, buf), want, `pattern at ${at}`);
+    }
+    const lone = Buffer.alloc(100000, 'x');
+    lone[50000] = 0x61; // an "a" at a lane's start: the lane's warm-up sees it
+    lone[50001] = 0x61;
+    assert.equal(scan(delta, cls, 2, 2, 2, lone, 10), 50001);
+  });
+
+  test('a table of the wrong shape, or a state, class or start out of range, is refused before anything is read', () => {
+    const buf = Buffer.from('xaax');
+    assert.throws(() => scan(delta.subarray(0, 3), cls, 2, 2, 2, buf), RangeError, 'truncated delta');
+    assert.throws(() => scan(delta, cls, 3, 2, 2, buf), RangeError, 'dense larger than the table');
+    assert.throws(() => scan(delta, cls, 2, 3, 2, buf), RangeError, 'classes that do not fit the table');
+    assert.throws(() => scan(delta, cls, 0, 4, 2, buf), RangeError, 'no dense state');
+    assert.throws(() => scan(delta, cls.subarray(0, 255), 2, 2, 2, buf), RangeError, 'truncated cls');
+    const bad = new Uint8Array(256);
+    bad[0x78] = 2;
+    assert.throws(() => scan(delta, bad, 2, 2, 2, buf), RangeError, 'a class past the row');
+    assert.throws(() => scan(delta, cls, 2, 2, 2, buf, 0, 2), RangeError, 'a state past the table');
+    assert.throws(() => scan(delta, cls, 2, 2, 2, buf, 5), RangeError, 'from past the end');
+    assert.throws(() => scan(delta, cls, 2, 257, 2, buf), TypeError, 'more than 256 classes');
+    assert.throws(() => scan(delta, cls, 2, 2, -1, buf), TypeError);
+    assert.throws(() => scan(delta, cls, 2, 2, 2, buf, 0, 0, new Int32Array(0)), TypeError, 'no answer slot');
+    assert.throws(() => scan(new Uint32Array(4), cls, 2, 2, 2, buf), TypeError);
+    assert.throws(() => scan(delta, cls, 2, 2, 2, 'xaax'), TypeError);
+    assert.throws(() => scan(delta, cls, 2, 2, 2, buf, 0.5), TypeError);
+  });
+
+  test('an entry that points past the table is a RangeError, never followed (short and long buffers, every lane)', () => {
+    const hostile = new Int32Array([0, 4, 0, -2]); // state 0 on "a" -> row 4: past the last row (2)
+    assert.throws(() => scan(hostile, cls, 2, 2, 2, Buffer.from('xxa')), RangeError);
+    for (const at of [10, 30000, 60000, 90000]) {
+      const buf = Buffer.alloc(120000, 'x');
+      buf[at] = 0x61;
+      assert.throws(() => scan(hostile, cls, 2, 2, 2, buf), RangeError, `at ${at}`);
+    }
+    const huge = new Int32Array([0, 0x7fffffff, 0, 0]);
+    assert.throws(() => scan(huge, cls, 2, 2, 2, Buffer.from('a')), RangeError);
+    // In range but not a row's start: a wrong answer is allowed, an out-of-bounds read is not.
+    const odd = new Int32Array([0, 1, 1, 3]);
+    const r = scan(odd, cls, 2, 2, 2, Buffer.alloc(50000, 'a'));
+    assert.ok(r >= 0 && r <= 50000);
+  });
+
+  test('random hostile tables and buffers: an index in range or a RangeError, never a crash', () => {
+    let seed = 12345;
+    const rnd = (n) => ((seed = (seed * 1103515245 + 12345) >>> 0) >>> 8) % n;
+    for (let round = 0; round < 300; round++) {
+      const classes = 1 + rnd(8);
+      const dense = 1 + rnd(8);
+      const d = new Int32Array(dense * classes);
+      for (let k = 0; k < d.length; k++) {
+        const pick = rnd(10);
+        d[k] = pick < 6 ? rnd(dense) * classes : pick < 8 ? -1 - rnd(2 * dense) : pick < 9 ? rnd(dense * classes + 4) : (rnd(1 << 24) << 8) | rnd(256);
+      }
+      const c = new Uint8Array(256).map(() => rnd(classes));
+      const buf = Buffer.alloc(rnd(3) ? rnd(64) : 4096 + rnd(40000)).map(() => rnd(256));
+      const from = rnd(buf.length + 1);
+      try {
+        const r = scan(d, c, dense, classes, rnd(40), buf, from, rnd(dense));
+        assert.ok(r >= from && r <= buf.length, `round ${round}: ${r}`);
+      } catch (err) {
+        assert.ok(err instanceof RangeError, `round ${round}: ${err}`);
+      }
+    }
+  });
+});

@@ -177,3 +177,47 @@ export declare function ttyRestore(fd: number, saved: Uint8Array): boolean;
  * `code` for an exit, `signal` (its number) for a death by signal, the other null.
  */
 export declare function waitPid(pid: number): { code: number | null; signal: number | null } | null;
+
+/**
+ * The masker's hot loop (packages/agent/src/masker.ts): the dense part of its Aho-Corasick
+ * automaton (`delta`: dense x classes row offsets, negative -1 - target where something is to do;
+ * `cls`: 256 byte classes; `warm`: the longest pattern's length) over buf from `from` in dense
+ * state `state`, up to the first byte whose entry is negative, or buf.length. Returns that index;
+ * out[0] gets the state reached there. The tables are checked, never trusted: a wrong shape, a
+ * class or state out of range, or an entry that points past the table throws RangeError; no
+ * input makes it read outside its arrays.
+ */
+export declare function maskScan(
+  delta: Int32Array,
+  cls: Uint8Array,
+  dense: number,
+  classes: number,
+  warm: number,
+  buf: Uint8Array,
+  from: number,
+  state: number,
+  out: Int32Array,
+): number;
+
+/**
+ * Sets fd (a pipe end of this process) O_NONBLOCK and, on Linux, asks for a pipe buffer of `size`
+ * bytes (F_SETPIPE_SZ; a refusal, e.g. over the per-user quota, keeps the old size). Returns the
+ * size after, or -1 where it cannot be known.
+ */
+export declare function pipeTune(fd: number, size: number): number;
+
+/** An fdPoll handle (opaque). */
+export type FdPollHandle = { readonly __fdPoll: unique symbol };
+
+/**
+ * libuv's uv_poll on fd: cb(status) on the event loop whenever fd is readable (or, with
+ * `writable`, writable); status 0 or a negative libuv error. Level-triggered, started at once.
+ * Throws (uv_poll_init) for a descriptor that cannot be polled (a regular file).
+ */
+export declare function fdPoll(fd: number, writable: boolean, cb: (status: number) => void): FdPollHandle;
+
+/** Stops (false) or restarts (true) an fdPoll handle. */
+export declare function fdPollSet(handle: FdPollHandle, on: boolean): void;
+
+/** Ends an fdPoll handle for good (call it before closing its fd); again is a no-op. */
+export declare function fdPollClose(handle: FdPollHandle): void;

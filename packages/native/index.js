@@ -60,5 +60,10 @@ module.exports = Object.freeze({
   ttySave: addon.ttySave,
   ttyRestore: addon.ttyRestore,
   waitPid: addon.waitPid,
+  maskScan: addon.maskScan,
+  pipeTune: addon.pipeTune,
+  fdPoll: addon.fdPoll,
+  fdPollSet: addon.fdPollSet,
+  fdPollClose: addon.fdPollClose,
   socketFd,
 });

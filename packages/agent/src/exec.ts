@@ -31,7 +31,7 @@ import type { Peer } from './server';
 import { type TokenSet, authorize } from './token-gate';
 import type { Logger } from './log';
 import { MaskSet, Masker } from './masker';
-import { type PtyChild, isTerminal, maskedCopy, spawnOnPty } from './masked-io';
+import { type PtyChild, childPipe, isTerminal, maskedPump, spawnOnPty } from './masked-io';
 
 /** Children at once; one more is answered busy. */
 export const MAX_EXECS = 32;
@@ -304,17 +304,23 @@ class ExecSession {
         resolveStatus(status);
       };
       if (!program) return exit(NOT_FOUND, { exit: null, message: `${req.argv[0]}: command not found` });
+      // The child's stdout and stderr are pipes the agent makes (masked-io.ts, childPipe): large
+      // buffers, read in large blocks, not Node's pipe streams.
+      const pipes: number[][] = [];
       try {
+        pipes.push(childPipe(), childPipe());
         // detached: a session and process group of its own, so that the caller's departure
         // (or the agent's stop) can end the child and whatever it started.
-        this.child = spawn(program, req.argv.slice(1), { argv0: req.argv[0], cwd: req.cwd, env, stdio: [fds[0], 'pipe', 'pipe'], detached: true });
+        this.child = spawn(program, req.argv.slice(1), { argv0: req.argv[0], cwd: req.cwd, env, stdio: [fds[0], pipes[0][1], pipes[1][1]], detached: true });
       } catch (err) {
+        pipes.forEach((p) => p.forEach((fd) => closeQuietly(fd)));
         return exit(RUN_FAILED, { exit: null, message: `cannot run ${req.argv[0]}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` });
       }
-      // The child holds stdin now; the output descriptors belong to their write streams.
+      // The child holds stdin and the pipes' write ends now; the output descriptors belong to their pumps.
+      pipes.forEach((p) => closeQuietly(p[1]));
       const [inFd, outFd, errFd] = fds.splice(0);
       closeQuietly(inFd);
-      const written = [maskedCopy(this.child.stdout!, outFd, masker.out), maskedCopy(this.child.stderr!, errFd, masker.err)];
+      const written = [maskedPump(pipes[0][0], outFd, masker.out), maskedPump(pipes[1][0], errFd, masker.err)];
       this.child.on('error', (err: NodeJS.ErrnoException) => {
         const status =
           err.code === 'ENOENT' ? NOT_FOUND : err.code === 'EACCES' || err.code === 'ENOEXEC' || err.code === 'EISDIR' ? NOT_EXECUTABLE : RUN_FAILED;

@@ -8,8 +8,7 @@
 // behave as without tvault; the masker sits between the pty's master and the caller's terminal,
 // which is in raw mode for the session (keys, ^C included, go to the pty as bytes, and the pty's
 // own line discipline turns ^C into the child's SIGINT) and restored on every way out.
-import { closeSync, createWriteStream, fstatSync, readSync, writeSync } from 'node:fs';
-import { Socket } from 'node:net';
+import { closeSync, fstatSync, readSync, writeSync, writev } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { ReadStream, isatty } from 'node:tty';
 
@@ -20,6 +19,8 @@ const native = (): Native => require('@tvault/native') as Native;
 /** What a masker offers (packages/agent/src/masker.ts): chunks in, masked chunks out. */
 export interface OutputMasker {
   push(chunk: Buffer): Buffer;
+  /** The masked chunk as pieces, views of chunk among them (valid while chunk's bytes are). */
+  pushv(chunk: Buffer): Buffer[];
   end(): Buffer;
 }
 
@@ -35,29 +36,274 @@ const INPUT_RETRY_MS = 10;
 const EOF_BYTE = Buffer.from([4]);
 
 /**
- * Copies a child's output through its masker to a descriptor (a write stream on libuv's thread
- * pool: the descriptor may be a blocking terminal or pipe that must not be switched to
- * non-blocking under the caller). Backpressure pauses the source. If the descriptor's reader is
- * gone (EPIPE), the source is closed too, so the child sees the same EPIPE. Resolves once
- * everything is written (and, with autoClose, the descriptor closed).
+ * The buffer the agent asks for on a child's output pipe (F_SETPIPE_SZ; Linux's default is 64
+ * KiB): the child writes on while the agent masks and writes out. 256 KiB, not the 1 MiB the
+ * kernel allows: pipe buffers count against a per-user quota (fs.pipe-user-pages-soft, 64 MiB
+ * by default), and 32 brokered children have two pipes each. Refused, the pipe keeps its size.
+ */
+export const PIPE_BYTES = 256 * 1024;
+/** What one read takes from the pipe, into a reused block. */
+const BLOCK_BYTES = 256 * 1024;
+/** At most this much masked output waits for the caller's descriptor before reading pauses (back-pressure). */
+const QUEUE_BYTES = 1024 * 1024;
+/** At most this many blocks in use at once (the rest of the back-pressure: fully masked output is small). */
+const MAX_BLOCKS = QUEUE_BYTES / BLOCK_BYTES + 1;
+/** Pieces per writev (IOV_MAX is 1024). */
+const MAX_IOV = 1024;
+/** A masked block of more pieces than this is written as one copy. */
+const MAX_PIECES = 64;
+const EMPTY = Buffer.alloc(0);
+/** A non-blocking descriptor that cannot be polled (EAGAIN) is retried this much later. */
+const WRITE_RETRY_MS = 5;
+
+/**
+ * Writes pieces to a descriptor in order, with writev on libuv's thread pool (the descriptor
+ * may be the caller's blocking terminal or pipe; it is never switched to non-blocking under the
+ * caller; if it is non-blocking already, EAGAIN waits until it is writable). A piece's release
+ * callback runs once everything before it is written (or dropped). Any other error (EPIPE: the
+ * reader is gone) drops the queue and calls onGone once.
+ */
+class FdWriter {
+  /** The queue, from q[head] on (an index, not shift(): a masked block can be thousands of pieces). */
+  private q: Array<Buffer | (() => void)> = [];
+  private head = 0;
+  private bytes = 0;
+  private busy = false;
+  private waiting = false;
+  private gone = false;
+  private ending: (() => void) | null = null;
+
+  constructor(
+    private readonly fd: number,
+    private readonly onGone: () => void,
+    private readonly onProgress: () => void,
+  ) {}
+
+  /** Bytes waiting to be written. */
+  get queued(): number {
+    return this.bytes;
+  }
+
+  write(pieces: Buffer[], release?: () => void): void {
+    if (this.gone) return release?.();
+    if (pieces.length > MAX_PIECES) {
+      // Many small pieces (output full of placeholders): one copy costs less than the iovecs.
+      // The copy holds only what is released (no value), and the source is free at once.
+      pieces = [Buffer.concat(pieces)];
+      release?.();
+      release = undefined;
+    }
+    for (const p of pieces) {
+      if (!p.length) continue;
+      this.q.push(p);
+      this.bytes += p.length;
+    }
+    if (release) this.q.push(release);
+    this.kick();
+  }
+
+  /** Calls done once everything written so far is out (or dropped). */
+  end(done: () => void): void {
+    this.ending = done;
+    this.kick();
+  }
+
+  private kick(): void {
+    if (this.busy || this.waiting) return;
+    this.consume(0);
+    if (this.head === this.q.length) {
+      this.q = [];
+      this.head = 0;
+      const e = this.ending;
+      this.ending = null;
+      return e?.();
+    }
+    const list: Buffer[] = [];
+    for (let k = this.head; k < this.q.length && list.length < MAX_IOV; k++) {
+      const x = this.q[k];
+      if (typeof x !== 'function') list.push(x);
+    }
+    this.busy = true;
+    writev(this.fd, list, (err, n) => {
+      this.busy = false;
+      if (err) return err.code === 'EAGAIN' ? this.waitWritable() : this.fail();
+      this.consume(n);
+      this.onProgress();
+      this.kick();
+    });
+  }
+
+  /** Drops n written bytes from the head, running the release callbacks passed on the way. */
+  private consume(n: number): void {
+    const q = this.q;
+    while (this.head < q.length) {
+      const x = q[this.head];
+      if (typeof x === 'function') {
+        q[this.head++] = EMPTY;
+        x();
+        continue;
+      }
+      if (!n) break;
+      const k = Math.min(n, x.length);
+      n -= k;
+      this.bytes -= k;
+      if (k === x.length) q[this.head++] = EMPTY;
+      else q[this.head] = x.subarray(k);
+    }
+    if (this.head > 4096 && this.head * 2 > q.length) {
+      this.q = q.slice(this.head);
+      this.head = 0;
+    }
+  }
+
+  private waitWritable(): void {
+    this.waiting = true;
+    const go = () => {
+      this.waiting = false;
+      this.kick();
+    };
+    try {
+      const n = native();
+      const h = n.fdPoll(this.fd, true, () => {
+        n.fdPollClose(h);
+        go();
+      });
+    } catch {
+      setTimeout(go, WRITE_RETRY_MS);
+    }
+  }
+
+  private fail(): void {
+    if (this.gone) return;
+    this.gone = true;
+    const q = this.q.slice(this.head);
+    this.q = [];
+    this.head = 0;
+    this.bytes = 0;
+    for (const x of q) if (typeof x === 'function') x();
+    this.onGone();
+    this.kick();
+  }
+}
+
+/**
+ * Copies a child's output (a stream: a pty's master) through its masker to a descriptor. Each
+ * chunk is zeroed once its masked pieces are written. Backpressure pauses the source. If the
+ * descriptor's reader is gone (EPIPE), the source is closed too, so the child sees the same
+ * EPIPE. Resolves once everything is written (and, with autoClose, the descriptor closed).
  */
 export function maskedCopy(from: Readable, fd: number, masker: OutputMasker, o: { autoClose?: boolean } = {}): Promise<void> {
   return new Promise((done) => {
     const autoClose = o.autoClose ?? true;
-    const to = createWriteStream('', { fd, autoClose });
-    to.on('error', () => from.destroy());
-    to.on(autoClose ? 'close' : 'finish', () => done());
-    if (!autoClose) to.on('error', () => done());
+    const to = new FdWriter(
+      fd,
+      () => from.destroy(),
+      () => {
+        if (to.queued < QUEUE_BYTES && from.isPaused()) from.resume();
+      },
+    );
     from.on('data', (chunk: Buffer) => {
-      const out = masker.push(chunk);
-      chunk.fill(0);
-      if (out.length && !to.write(out)) {
-        from.pause();
-        to.once('drain', () => from.resume());
-      }
+      to.write(masker.pushv(chunk), () => chunk.fill(0));
+      if (to.queued >= QUEUE_BYTES) from.pause();
     });
     from.on('error', () => undefined); // a pty's master reads EIO once the child side is closed
-    from.on('close', () => to.end(masker.end()));
+    from.on('close', () => {
+      to.write([masker.end()]);
+      to.end(() => {
+        if (autoClose) closeQuietly(fd);
+        done();
+      });
+    });
+  });
+}
+
+/**
+ * A pipe for a child's stdout or stderr, made by the agent: [readFd, writeFd], close-on-exec,
+ * the read end non-blocking (the agent's own open file description; the child's end keeps its
+ * flags) and its buffer PIPE_BYTES when the kernel allows. Give writeFd to the child, close it
+ * here, and pass readFd to maskedPump.
+ */
+export function childPipe(): [number, number] {
+  const n = native();
+  const p = n.pipe();
+  try {
+    n.pipeTune(p[0], PIPE_BYTES);
+  } catch (err) {
+    p.forEach((fd) => closeQuietly(fd));
+    throw err;
+  }
+  return p;
+}
+
+/**
+ * Copies what a child writes into a childPipe (its read end, `src`, owned and closed here)
+ * through its masker to a descriptor: the pipe is read in BLOCK_BYTES blocks when libuv says it
+ * is readable, into a few reused blocks, and the masked pieces (views of the block) are written
+ * with writev while the next block is read; at QUEUE_BYTES waiting (or MAX_BLOCKS in use),
+ * reading pauses until the caller's descriptor takes more. Whatever can no longer match is
+ * written at once (a prompt without a newline appears). If the caller's reader is gone, the
+ * pipe is closed, so the child gets EPIPE (SIGPIPE) as with a plain pipe. The blocks are zeroed
+ * at the end. Resolves as maskedCopy.
+ */
+export function maskedPump(src: number, fd: number, masker: OutputMasker, o: { autoClose?: boolean } = {}): Promise<void> {
+  const n = native();
+  return new Promise((done) => {
+    const autoClose = o.autoClose ?? true;
+    const blocks: Buffer[] = [];
+    const free: Buffer[] = [];
+    let paused = false;
+    let ended = false;
+    let poll: ReturnType<Native['fdPoll']> | null = null;
+    const finish = () => {
+      if (ended) return;
+      ended = true;
+      if (poll) n.fdPollClose(poll);
+      poll = null;
+      closeQuietly(src);
+      to.write([masker.end()]);
+      to.end(() => {
+        blocks.forEach((b) => b.fill(0));
+        if (autoClose) closeQuietly(fd);
+        done();
+      });
+    };
+    const room = () => to.queued < QUEUE_BYTES && (free.length > 0 || blocks.length < MAX_BLOCKS);
+    const to = new FdWriter(fd, finish, () => {
+      if (paused && !ended && room()) {
+        paused = false;
+        n.fdPollSet(poll!, true);
+      }
+    });
+    const readable = () => {
+      while (!ended && room()) {
+        let b = free.pop();
+        if (!b) blocks.push((b = Buffer.allocUnsafeSlow(BLOCK_BYTES)));
+        let got: number;
+        try {
+          got = readSync(src, b, 0, b.length, null);
+        } catch (err) {
+          free.push(b);
+          if ((err as NodeJS.ErrnoException).code === 'EAGAIN') return;
+          return finish();
+        }
+        if (got === 0) {
+          free.push(b);
+          return finish();
+        }
+        const block = b;
+        to.write(masker.pushv(block.subarray(0, got)), () => free.push(block));
+        if (got < block.length) return; // the pipe is empty: wait for the next readable
+      }
+      if (!ended && !paused) {
+        paused = true;
+        n.fdPollSet(poll!, false);
+      }
+    };
+    try {
+      poll = n.fdPoll(src, false, readable);
+    } catch {
+      finish();
+    }
   });
 }
 
@@ -106,7 +352,7 @@ export function spawnOnPty(o: PtyChildOptions): PtyChild {
   const inTty = isatty(inFd);
   const errTty = isatty(errFd);
   const size = n.ttySize(outFd) ?? DEFAULT_SIZE;
-  const errPipe = errTty ? null : n.pipe();
+  const errPipe = errTty ? null : childPipe();
   const env = Object.entries(o.env).map(([k, v]) => `${k}=${v}`);
   let pid: number;
   let master: number;
@@ -125,7 +371,7 @@ export function spawnOnPty(o: PtyChildOptions): PtyChild {
   const out = new ReadStream(master);
   out.on('close', () => (masterOpen = false));
   const written = [maskedCopy(out, outFd, o.masker.out, { autoClose: o.closeCallerFds })];
-  if (errPipe) written.push(maskedCopy(new Socket({ fd: errPipe[0], readable: true, writable: false }), errFd, o.masker.err, { autoClose: o.closeCallerFds }));
+  if (errPipe) written.push(maskedPump(errPipe[0], errFd, o.masker.err, { autoClose: o.closeCallerFds }));
   else if (o.closeCallerFds) closeQuietly(errFd);
 
   const input = inTty ? forwardInput(inFd, master, () => masterOpen) : null;

@@ -77,6 +77,26 @@ const DENSE_DEPTH = 64;
 const TWO_LANES_MIN = 2048;
 /** At most this many transition-table entries (4 bytes each): beyond it, deeper states stay sparse. */
 const MAX_DENSE_ENTRIES = 1 << 21;
+/** Stretches at least this long go to the addon's maskScan (shorter ones cost less than the call). */
+const NATIVE_MIN = 256;
+
+type Scan = typeof import('@tvault/native').maskScan;
+let scanFn: Scan | null | undefined;
+/**
+ * The addon's maskScan (the same loop in C, four lanes, every index checked), loaded on first
+ * use; null where the addon cannot be loaded or predates it (then the loop below runs in JS,
+ * with the same answers: masker.test.ts checks both). TVAULT_MASK_JS=1 forces the JS loop.
+ */
+function nativeScan(): Scan | null {
+  if (scanFn === undefined) {
+    try {
+      scanFn = process.env.TVAULT_MASK_JS === '1' ? null : ((require('@tvault/native') as typeof import('@tvault/native')).maskScan ?? null);
+    } catch {
+      scanFn = null;
+    }
+  }
+  return scanFn;
+}
 
 /**
  * The Aho-Corasick automaton of a set of byte patterns. States are numbered breadth-first, so a
@@ -218,6 +238,12 @@ class Automaton {
   run(buf: Uint8Array, i: number, s: number): number {
     const n = buf.length;
     const warm = this.depth[this.depth.length - 1]; // breadth-first: the last state is the deepest
+    const scan = nativeScan();
+    if (scan && n - i >= NATIVE_MIN) {
+      const k = scan(this.delta, this.cls, this.dense, this.classes, warm, buf, i, s, this.out);
+      this.last = this.out[0];
+      return k;
+    }
     if (n - i < Math.max(TWO_LANES_MIN, 16 * warm)) return this.lane(buf, i, s, n);
     const { cls, delta, classes } = this;
     const mid = (i + n) >>> 1;
@@ -243,6 +269,9 @@ class Automaton {
     return this.lane(buf, ib, pb / classes, n);
   }
 
+  /** maskScan's answer slot (the state reached). */
+  private readonly out = new Int32Array(1);
+
   /** One lane of run(), from i up to end. */
   private lane(buf: Uint8Array, i: number, s: number, end: number): number {
     const { cls, delta, classes } = this;
@@ -259,6 +288,8 @@ class Automaton {
     return end;
   }
 }
+
+const EMPTY = Buffer.alloc(0);
 
 interface Occurrence {
   start: number;
@@ -291,7 +322,10 @@ export class Masker {
   private state = 0;
   /** Stream offset of held[0]; everything before it has been released. */
   private base = 0;
-  private held = Buffer.alloc(0);
+  private held: Buffer = EMPTY;
+  /** The chunk being pushed, and its stream offset (right after the held-back tail). */
+  private chunk: Buffer = EMPTY;
+  private cbase = 0;
   /** Found, not yet decided (a longer or more leftward match may still come). */
   private occ: Occurrence[] = [];
   /** The end of the last replaced match: occurrences that end before it are inside it. */
@@ -312,46 +346,86 @@ export class Masker {
     return this.held.length;
   }
 
+  /** The masked output of chunk, as a fresh buffer (the caller may zero chunk as soon as this returns). */
   push(chunk: Buffer): Buffer {
+    return Buffer.concat(this.pushv(chunk));
+  }
+
+  /**
+   * The masked output of chunk as a list of pieces: views of chunk itself (no copy), the
+   * placeholders (shared: never to be written into), and copies of what was held back. The
+   * views are valid as long as chunk's bytes are: the caller must not reuse or zero chunk
+   * until they are written. What is held back is copied out of chunk, and zeroed when released.
+   */
+  pushv(chunk: Buffer): Buffer[] {
     const a = this.set.automaton;
-    // A fresh buffer: the caller may zero `chunk` as soon as this returns.
-    const buf = Buffer.concat([this.held, chunk]);
-    if (!a) {
-      this.base += buf.length;
-      this.held = Buffer.alloc(0);
-      return buf;
-    }
-    const from = this.held.length;
     const out: Buffer[] = [];
+    if (!a) {
+      this.base += chunk.length;
+      if (chunk.length) out.push(chunk);
+      return out;
+    }
+    this.chunk = chunk;
+    const cbase = (this.cbase = this.base + this.held.length);
     let released = this.base;
     let s = this.state;
-    for (let i = from; i < buf.length; i++) {
+    for (let i = 0; i < chunk.length; i++) {
       if (s < a.dense) {
-        i = a.run(buf, i, s);
+        i = a.run(chunk, i, s);
         s = a.last;
-        if (i === buf.length) break;
-      } else s = a.step(s, a.cls[buf[i]]);
+        if (i === chunk.length) break;
+      } else s = a.step(s, a.cls[chunk[i]]);
       // Rare: a pattern ends here, or the text follows a long stretch of one (a deep state).
       if (a.outLen[s]) {
-        this.found(s, this.base + i + 1);
-        if (this.occ.length > 256) released = this.resolve(buf, out, released, this.base + i + 1 - a.live[s]);
+        this.found(s, cbase + i + 1);
+        if (this.occ.length > 256) released = this.resolve(out, released, cbase + i + 1 - a.live[s]);
       }
     }
     this.state = s;
-    released = this.resolve(buf, out, released, this.base + buf.length - a.live[s]);
-    this.held = Buffer.from(buf.subarray(released - this.base));
-    this.base = released;
-    return out.length === 1 ? out[0] : Buffer.concat(out);
+    released = this.resolve(out, released, cbase + chunk.length - a.live[s]);
+    this.hold(released);
+    return out;
   }
 
   end(): Buffer {
     const out: Buffer[] = [];
-    const released = this.resolve(this.held, out, this.base, Infinity);
-    out.push(this.held.subarray(released - this.base));
-    this.base += this.held.length;
-    this.held = Buffer.alloc(0);
+    this.chunk = EMPTY;
+    this.cbase = this.base + this.held.length;
+    const released = this.resolve(out, this.base, Infinity);
+    this.piece(out, released, this.cbase);
+    this.hold(this.cbase);
     this.state = 0;
     return Buffer.concat(out);
+  }
+
+  /** Keeps the stream from `from` to the end of the current chunk as the new held-back tail (a copy); the old one is zeroed. */
+  private hold(from: number): void {
+    const end = this.cbase + this.chunk.length;
+    const next = end > from ? Buffer.allocUnsafe(end - from) : EMPTY;
+    if (next.length) {
+      const pieces: Buffer[] = [];
+      this.piece(pieces, from, end, false);
+      let at = 0;
+      for (const p of pieces) at += p.copy(next, at);
+    }
+    this.held.fill(0);
+    this.held = next;
+    this.base = from;
+    this.chunk = EMPTY;
+  }
+
+  /**
+   * Appends the stream's bytes [from, to) to out: a copy of the held-back part (the held buffer
+   * is zeroed when it is replaced), a view of the chunk's.
+   */
+  private piece(out: Buffer[], from: number, to: number, copyHeld = true): void {
+    const h = Math.min(to, this.cbase);
+    if (from < h) {
+      const v = this.held.subarray(from - this.base, h - this.base);
+      out.push(copyHeld ? Buffer.from(v) : v);
+    }
+    const c = Math.max(from, this.cbase);
+    if (c < to) out.push(this.chunk.subarray(c - this.cbase, to - this.cbase));
   }
 
   /** Records every pattern that ends at stream offset `end` (the state's whole output chain). */
@@ -365,9 +439,10 @@ export class Masker {
   /**
    * Decides every occurrence that begins before `safe` (no match can begin there any more) and
    * releases the text before `safe` (or the end of the last match), appending it to `out`.
-   * `buf` holds the stream from offset this.base; returns the new released offset.
+   * The stream is the held-back tail (from this.base) and then the chunk (from this.cbase);
+   * returns the new released offset.
    */
-  private resolve(buf: Buffer, out: Buffer[], released: number, safe: number): number {
+  private resolve(out: Buffer[], released: number, safe: number): number {
     if (this.occ.length) {
       this.occ.sort((x, y) => x.start - y.start || y.end - x.end);
       let k = 0;
@@ -377,14 +452,15 @@ export class Masker {
         if (o.start >= safe) break;
         // An occurrence that overlaps the last match masks the rest of itself too: no byte of any
         // occurrence is released (two overlapping values come out as two placeholders).
-        out.push(buf.subarray(released - this.base, Math.max(o.start, released) - this.base), this.set.placeholders[o.key]);
+        this.piece(out, released, Math.max(o.start, released));
+        out.push(this.set.placeholders[o.key]);
         released = this.boundary = o.end;
       }
       this.occ = this.occ.slice(k).filter((o) => o.end > this.boundary);
     }
-    const upTo = Math.min(safe, this.base + buf.length);
+    const upTo = Math.min(safe, this.cbase + this.chunk.length);
     if (upTo > released) {
-      out.push(buf.subarray(released - this.base, upTo - this.base));
+      this.piece(out, released, upTo);
       released = upTo;
     }
     return released;

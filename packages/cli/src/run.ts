@@ -4,12 +4,12 @@
 // through (128+N for a signal); 125/126/127 are tvault's own failure, "not executable" and
 // "not found", as with env(1), nice(1) and timeout(1).
 import { type ChildProcess, spawn } from 'node:child_process';
-import { accessSync, constants as fsConstants, readFileSync, statSync } from 'node:fs';
+import { accessSync, closeSync, constants as fsConstants, readFileSync, statSync } from 'node:fs';
 import { constants } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { isatty } from 'node:tty';
 import { errnoText } from '@tvault/core';
-import { type OutputMasker, maskedCopy } from '@tvault/agent/masked-io';
+import { type OutputMasker, childPipe, maskedPump } from '@tvault/agent/masked-io';
 import { RESERVED_PREFIX } from './dangerous-env';
 import { childCoreLimit } from './harden';
 import { inspectHandoff } from './handoff/inspect';
@@ -124,21 +124,23 @@ export function runChild(
     // The child starts with the caller's core limit (execve makes it dumpable again); tvault
     // itself stays non-dumpable, so no core of it is written meanwhile.
     const restoreLimit = childCoreLimit();
+    const pipes: number[][] = [];
     try {
       // Masked (and no terminal: run-masked.ts has the pty), stdout and stderr are pipes through the masker.
-      child = spawn(file, cmd.slice(1), { stdio: opts.mask ? ['inherit', 'pipe', 'pipe'] : 'inherit', env, argv0: cmd[0] });
+      if (opts.mask) pipes.push(childPipe(), childPipe());
+      child = spawn(file, cmd.slice(1), { stdio: opts.mask ? ['inherit', pipes[0][1], pipes[1][1]] : 'inherit', env, argv0: cmd[0] });
     } catch (err) {
       // spawn() refuses some arguments synchronously (e.g. a NUL byte): tvault's own failure.
+      pipes.forEach((p) => p.forEach((fd) => closeSync(fd)));
       cleanup();
       process.stderr.write(`tvault: cannot run ${cmd[0]}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}\n`);
       return resolve(RUN_FAILED);
     } finally {
       restoreLimit();
     }
+    pipes.forEach((p) => closeSync(p[1])); // the child has its own copies
     const m = opts.mask;
-    const written = m
-      ? Promise.all([maskedCopy(child.stdout!, 1, m.out, { autoClose: false }), maskedCopy(child.stderr!, 2, m.err, { autoClose: false })])
-      : null;
+    const written = m ? Promise.all([maskedPump(pipes[0][0], 1, m.out, { autoClose: false }), maskedPump(pipes[1][0], 2, m.err, { autoClose: false })]) : null;
     child.on('error', (err: NodeJS.ErrnoException) => {
       cleanup();
       if (err.code === 'ENOENT') {

@@ -16,6 +16,7 @@
 #endif
 
 #include <node_api.h>
+#include <uv.h>
 
 #include <errno.h>
 #include <limits.h>
@@ -1576,6 +1577,330 @@ static napi_value WaitPid(napi_env env, napi_callback_info info) {
 #endif
 }
 
+/* ---------- maskScan (the masker's hot loop) -------------------------------- */
+
+/*
+ * maskScan(delta, cls, dense, classes, warm, buf, from, state, out) -> index: the dense part of
+ * the masker's Aho-Corasick automaton (packages/agent/src/masker.ts, Automaton.run) over
+ * buf[from..], from dense state `state`, up to the first byte whose transition entry is negative
+ * (a state that ends a pattern, or a deep one) or the end. out[0] gets the state reached (the
+ * entry's target at a stop). The tables come from JS and are never trusted: their shapes are
+ * checked once (delta.length == dense * classes, every cls entry < classes, state < dense) and
+ * every entry used as a row offset is checked against the last row before it is followed, so a
+ * hostile table or buffer can make the answer wrong but never read outside either array: an
+ * entry that points past the table is a RangeError.
+ *
+ * A long stretch is run as MASK_LANES interleaved lanes (each step waits on the previous step's
+ * load; independent chains fill the CPU): lane k>0 starts from the state rebuilt from the root
+ * over the `warm` bytes before it (a state is the longest suffix that begins a pattern, never
+ * longer than the longest pattern), and when any lane stops, the lanes are finished one after
+ * another, in order, so the answer is exactly the one lane's.
+ */
+#ifndef MASK_LANES
+#define MASK_LANES 4
+#endif
+#define MASK_LANES_MIN 4096
+
+typedef struct {
+  const int32_t *delta;
+  const uint8_t *cls;
+  uint32_t lim; /* the last row's offset: an entry above it (or negative) is not followed */
+  uint32_t classes;
+  uint32_t dense;
+} mask_table;
+
+/* One lane from i up to end, from row offset *p. Returns the stop index (end: none), *e the entry there. */
+static size_t mask_lane(const mask_table *t, const uint8_t *buf, size_t i, size_t end, uint32_t *p, int32_t *e) {
+  uint32_t q = *p;
+  for (; i < end; i++) {
+    int32_t x = t->delta[q + t->cls[buf[i]]];
+    if ((uint32_t)x > t->lim) {
+      *e = x;
+      *p = q;
+      return i;
+    }
+    q = (uint32_t)x;
+  }
+  *p = q;
+  return end;
+}
+
+/* The row offset of the state after buf[from..to) from the root, through dense rows only; 0 if it leaves them. */
+static int mask_warm(const mask_table *t, const uint8_t *buf, size_t from, size_t to, uint32_t *p) {
+  uint32_t q = 0;
+  for (size_t k = from; k < to; k++) {
+    int32_t x = t->delta[q + t->cls[buf[k]]];
+    if ((uint32_t)x <= t->lim) q = (uint32_t)x;
+    else if (x < 0 && (uint32_t)(-1 - (int64_t)x) < t->dense) q = (uint32_t)(-1 - (int64_t)x) * t->classes;
+    else return 0;
+  }
+  *p = q;
+  return 1;
+}
+
+static int get_typed(napi_env env, napi_value v, napi_typedarray_type want, void **data, size_t *len) {
+  bool is_ta = false;
+  napi_typedarray_type type;
+  if (napi_is_typedarray(env, v, &is_ta) != napi_ok || !is_ta) return 0;
+  if (napi_get_typedarray_info(env, v, &type, len, data, NULL, NULL) != napi_ok) return 0;
+  return type == want;
+}
+
+static int get_u32(napi_env env, napi_value v, uint32_t max, uint32_t *out) {
+  napi_valuetype t;
+  double d;
+  if (napi_typeof(env, v, &t) != napi_ok || t != napi_number) return 0;
+  if (napi_get_value_double(env, v, &d) != napi_ok) return 0;
+  if (!(d >= 0 && d <= max) || floor(d) != d) return 0;
+  *out = (uint32_t)d;
+  return 1;
+}
+
+static napi_value MaskScan(napi_env env, napi_callback_info info) {
+  napi_value argv[9], r;
+  void *dp = NULL, *cp = NULL, *bp = NULL, *op = NULL;
+  size_t dlen = 0, clen = 0, blen = 0, olen = 0;
+  uint32_t dense, classes, warm, from, state;
+  mask_table t;
+  if (!get_args(env, info, 9, argv)) return NULL;
+  if (!get_typed(env, argv[0], napi_int32_array, &dp, &dlen)) return throw_type(env, "maskScan: delta must be an Int32Array");
+  if (!get_typed(env, argv[1], napi_uint8_array, &cp, &clen)) return throw_type(env, "maskScan: cls must be a Uint8Array");
+  if (!get_u32(env, argv[2], INT32_MAX, &dense) || !get_u32(env, argv[3], 256, &classes) || !get_u32(env, argv[4], INT32_MAX, &warm))
+    return throw_type(env, "maskScan: dense, classes and warm must be non-negative integers");
+  if (!get_bytes(env, argv[5], &bp, &blen)) return throw_type(env, "maskScan: buf must be a Buffer or Uint8Array");
+  if (!get_u32(env, argv[6], UINT32_MAX, &from) || !get_u32(env, argv[7], INT32_MAX, &state)) return throw_type(env, "maskScan: from and state must be non-negative integers");
+  if (!get_typed(env, argv[8], napi_int32_array, &op, &olen) || olen < 1) return throw_type(env, "maskScan: out must be an Int32Array of at least one element");
+  /* The shapes, once: every later index is bounded by them. */
+  if (clen != 256) return throw_range(env, "maskScan: cls must have 256 entries");
+  if (dense < 1 || classes < 1 || dlen > INT32_MAX || (uint64_t)dense * classes != dlen) return throw_range(env, "maskScan: delta is not dense x classes entries");
+  for (size_t k = 0; k < 256; k++)
+    if (((const uint8_t *)cp)[k] >= classes) return throw_range(env, "maskScan: a byte class is out of range");
+  if (state >= dense) return throw_range(env, "maskScan: state is out of range");
+  if (from > blen) return throw_range(env, "maskScan: from is past the end of buf");
+  t.delta = (const int32_t *)dp;
+  t.cls = (const uint8_t *)cp;
+  t.classes = classes;
+  t.dense = dense;
+  t.lim = (uint32_t)(dlen - classes);
+  {
+    const uint8_t *buf = (const uint8_t *)bp;
+    size_t n = blen, stop = n;
+    uint32_t p = state * classes;
+    int32_t e = 0;
+    size_t span = n - from;
+    int done = 0;
+    if (span >= MASK_LANES_MIN && span / MASK_LANES >= (size_t)warm * 4 + 1) {
+      size_t seg = span / MASK_LANES, pos[MASK_LANES], end[MASK_LANES], j;
+      uint32_t q[MASK_LANES];
+      int ok = 1;
+      for (int k = 0; k < MASK_LANES; k++) {
+        pos[k] = from + (size_t)k * seg;
+        end[k] = k == MASK_LANES - 1 ? n : pos[k] + seg;
+      }
+      q[0] = p;
+      for (int k = 1; k < MASK_LANES && ok; k++) ok = mask_warm(&t, buf, pos[k] - warm, pos[k], &q[k]);
+      if (ok) {
+        const uint8_t *b[MASK_LANES];
+        for (int k = 0; k < MASK_LANES; k++) b[k] = buf + pos[k];
+        for (j = 0; j < seg; j++) {
+          int32_t x[MASK_LANES];
+          uint32_t bad = 0;
+          for (int k = 0; k < MASK_LANES; k++) {
+            x[k] = t.delta[q[k] + t.cls[b[k][j]]];
+            bad |= (uint32_t)x[k] > t.lim;
+          }
+          if (bad) break;
+          for (int k = 0; k < MASK_LANES; k++) q[k] = (uint32_t)x[k];
+        }
+        /* Every lane is at pos[k] + j with an exact state: finish them in order. */
+        for (int k = 0; k < MASK_LANES; k++) {
+          p = q[k];
+          stop = mask_lane(&t, buf, pos[k] + j, end[k], &p, &e);
+          if (stop < end[k]) break;
+        }
+        if (stop == end[MASK_LANES - 1]) stop = n;
+        done = 1;
+      }
+    }
+    if (!done) stop = mask_lane(&t, buf, from, n, &p, &e);
+    if (stop < n) {
+      if (e >= 0) return throw_range(env, "maskScan: a transition points past the table");
+      ((int32_t *)op)[0] = (int32_t)(-1 - (int64_t)e);
+    } else {
+      ((int32_t *)op)[0] = (int32_t)(p / classes);
+    }
+    NAPI_OK(napi_create_double(env, (double)stop, &r));
+    return r;
+  }
+}
+
+/* ---------- pipes of the masked copy (pipeTune, fdPoll) ----------------------- */
+
+/*
+ * The masked copy's transport (packages/agent/src/masked-io.ts, maskedPump): the child writes
+ * into a pipe the agent made, whose read end is the agent's own (non-blocking, so reads never
+ * block the event loop), with a larger buffer, and read in large blocks into reused buffers.
+ * Node has no readiness event for a bare descriptor; fdPoll is libuv's uv_poll on it.
+ *
+ * pipeTune(fd, size) -> the pipe's buffer size after (Linux: F_SETPIPE_SZ to size, silently
+ * kept as it was when refused, e.g. over the per-user pipe quota; elsewhere -1), and fd set
+ * O_NONBLOCK (its own open file description: the other end keeps its flags).
+ */
+static napi_value PipeTune(napi_env env, napi_callback_info info) {
+  napi_value argv[2], r;
+  int fd;
+  uint32_t size;
+  if (!get_args(env, info, 2, argv)) return NULL;
+  if (!get_fd(env, argv[0], &fd) || !get_u32(env, argv[1], 1u << 30, &size)) return throw_type(env, "pipeTune(fd, size): integers");
+#ifdef TVAULT_POSIX
+  {
+    int fl = fcntl(fd, F_GETFL), got = -1;
+    if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) != 0) return throw_errno(env, errno, "fcntl(O_NONBLOCK)");
+#if defined(__linux__) && defined(F_SETPIPE_SZ)
+    if (size > 0) (void)fcntl(fd, F_SETPIPE_SZ, (int)size);
+    got = fcntl(fd, F_GETPIPE_SZ);
+#endif
+    NAPI_OK(napi_create_int32(env, got, &r));
+    return r;
+  }
+#else
+  (void)r;
+  return throw_unsupported(env);
+#endif
+}
+
+#ifdef TVAULT_POSIX
+typedef struct {
+  uv_poll_t handle;
+  napi_env env;
+  napi_ref cb;
+  napi_async_context ctx;
+  int events;
+  int active;
+  int closed;
+} fd_poll;
+
+static void fd_poll_freed(uv_handle_t *h) { free(h->data); }
+
+static void fd_poll_cb(uv_poll_t *h, int status, int events) {
+  fd_poll *p = (fd_poll *)h->data;
+  napi_handle_scope scope;
+  napi_value fn, recv, arg, ignored;
+  (void)events;
+  if (p->closed) return;
+  if (napi_open_handle_scope(p->env, &scope) != napi_ok) return;
+  if (napi_get_reference_value(p->env, p->cb, &fn) == napi_ok && fn != NULL && napi_get_global(p->env, &recv) == napi_ok &&
+      napi_create_int32(p->env, status, &arg) == napi_ok)
+    (void)napi_make_callback(p->env, p->ctx, recv, fn, 1, &arg, &ignored);
+  napi_close_handle_scope(p->env, scope);
+}
+
+static int get_poll(napi_env env, napi_value v, fd_poll **p) {
+  void *d = NULL;
+  if (napi_get_value_external(env, v, &d) != napi_ok || d == NULL) return 0;
+  *p = (fd_poll *)d;
+  return !(*p)->closed;
+}
+#endif
+
+/*
+ * fdPoll(fd, writable, cb) -> handle: cb(status) runs on the event loop whenever fd is readable
+ * (or writable), status 0 or a negative libuv error; level-triggered, started at once.
+ * fdPollSet(handle, on) stops or restarts it; fdPollClose(handle) ends it for good (before fd is
+ * closed). Any other value as handle is a TypeError.
+ */
+static napi_value FdPoll(napi_env env, napi_callback_info info) {
+  napi_value argv[3], ext, name;
+  int fd;
+  bool writable;
+  napi_valuetype t;
+  if (!get_args(env, info, 3, argv)) return NULL;
+  if (!get_fd(env, argv[0], &fd) || napi_get_value_bool(env, argv[1], &writable) != napi_ok || napi_typeof(env, argv[2], &t) != napi_ok || t != napi_function)
+    return throw_type(env, "fdPoll(fd, writable, cb)");
+#ifdef TVAULT_POSIX
+  {
+    uv_loop_t *loop;
+    fd_poll *p = calloc(1, sizeof *p);
+    int rc;
+    if (!p) return throw_errno(env, ENOMEM, "fdPoll");
+    if (napi_get_uv_event_loop(env, &loop) != napi_ok) {
+      free(p);
+      return NULL;
+    }
+    rc = uv_poll_init(loop, &p->handle, fd);
+    if (rc != 0) {
+      free(p);
+      return throw_errno(env, -rc, "uv_poll_init");
+    }
+    p->handle.data = p;
+    p->env = env;
+    p->events = writable ? UV_WRITABLE : UV_READABLE | UV_DISCONNECT;
+    if (napi_create_reference(env, argv[2], 1, &p->cb) != napi_ok || napi_create_string_utf8(env, "tvault.fdPoll", NAPI_AUTO_LENGTH, &name) != napi_ok ||
+        napi_async_init(env, argv[2], name, &p->ctx) != napi_ok || napi_create_external(env, p, NULL, NULL, &ext) != napi_ok) {
+      p->closed = 1;
+      uv_close((uv_handle_t *)&p->handle, fd_poll_freed);
+      return NULL;
+    }
+    rc = uv_poll_start(&p->handle, p->events, fd_poll_cb);
+    if (rc != 0) {
+      p->closed = 1;
+      napi_delete_reference(env, p->cb);
+      napi_async_destroy(env, p->ctx);
+      uv_close((uv_handle_t *)&p->handle, fd_poll_freed);
+      return throw_errno(env, -rc, "uv_poll_start");
+    }
+    p->active = 1;
+    return ext;
+  }
+#else
+  (void)ext, (void)name, (void)fd, (void)writable;
+  return throw_unsupported(env);
+#endif
+}
+
+static napi_value FdPollSet(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  bool on;
+  if (!get_args(env, info, 2, argv)) return NULL;
+#ifdef TVAULT_POSIX
+  {
+    fd_poll *p;
+    if (!get_poll(env, argv[0], &p) || napi_get_value_bool(env, argv[1], &on) != napi_ok) return throw_type(env, "fdPollSet(handle, on): an open fdPoll handle");
+    if (on && !p->active) {
+      int rc = uv_poll_start(&p->handle, p->events, fd_poll_cb);
+      if (rc != 0) return throw_errno(env, -rc, "uv_poll_start");
+      p->active = 1;
+    } else if (!on && p->active) {
+      uv_poll_stop(&p->handle);
+      p->active = 0;
+    }
+    return NULL;
+  }
+#else
+  (void)on;
+  return throw_unsupported(env);
+#endif
+}
+
+static napi_value FdPollClose(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!get_args(env, info, 1, argv)) return NULL;
+#ifdef TVAULT_POSIX
+  {
+    fd_poll *p;
+    if (!get_poll(env, argv[0], &p)) return NULL; /* closed already: nothing to do */
+    p->closed = 1;
+    uv_poll_stop(&p->handle);
+    napi_delete_reference(env, p->cb);
+    napi_async_destroy(env, p->ctx);
+    uv_close((uv_handle_t *)&p->handle, fd_poll_freed);
+    return NULL;
+  }
+#else
+  return throw_unsupported(env);
+#endif
+}
+
 /* ---------- module ---------------------------------------------------------- */
 
 static napi_value Init(napi_env env, napi_value exports) {
@@ -1601,6 +1926,11 @@ static napi_value Init(napi_env env, napi_value exports) {
       {"ttySave", NULL, TtySave, NULL, NULL, NULL, napi_enumerable, NULL},
       {"ttyRestore", NULL, TtyRestore, NULL, NULL, NULL, napi_enumerable, NULL},
       {"waitPid", NULL, WaitPid, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"maskScan", NULL, MaskScan, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"pipeTune", NULL, PipeTune, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"fdPoll", NULL, FdPoll, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"fdPollSet", NULL, FdPollSet, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"fdPollClose", NULL, FdPollClose, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   NAPI_OK(napi_define_properties(env, exports, sizeof props / sizeof props[0], props));
   return exports;
