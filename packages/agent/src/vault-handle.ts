@@ -13,12 +13,16 @@ import { statSync } from 'node:fs';
 import { type Actor, TvaultError, Vault, vaultFiles } from '@tvault/core';
 import { fileIdentity } from './files';
 
-function identity(path: string): string {
+/** vault.db's identity (device and inode) and its signature for the read cache (see Vault.checkReadCache). */
+function identity(path: string): { id: string; sig: string } {
+  let st;
   try {
-    return fileIdentity(statSync(path));
+    st = statSync(path, { bigint: true });
   } catch {
     throw new TvaultError(`the vault database ${path} is gone`);
   }
+  const id = fileIdentity({ dev: Number(st.dev), ino: Number(st.ino) });
+  return { id, sig: `${id}:${st.size}:${st.mtimeNs}:${st.ctimeNs}` };
 }
 
 const QUIET_MS = 250;
@@ -36,7 +40,7 @@ export class VaultHandle {
     readonly dir: string,
     private readonly actor: Actor,
   ) {
-    this.ident = identity(vaultFiles(dir).db);
+    this.ident = identity(vaultFiles(dir).db).id;
     this.vault = this.open();
   }
 
@@ -44,6 +48,7 @@ export class VaultHandle {
     const v = Vault.open(this.dir, this.actor);
     v.deferCheckpoints(WAL_SIZE_LIMIT);
     v.enableKeyCache(); // the manifest key and the DEKs stay derived between reads: see wipeCaches
+    v.enableReadCache(); // rows and checks, while vault.db is unchanged: see get()
     return v;
   }
 
@@ -73,14 +78,19 @@ export class VaultHandle {
     }
   }
 
-  /** The open vault, reopened first if vault.db is no longer the file it was. */
+  /**
+   * The open vault, reopened first if vault.db is no longer the file it was; once per request.
+   * Its read cache is checked here against vault.db's signature and SQLite's data_version, so
+   * that nothing read before a change by anyone (another process, an edit of the file) is used.
+   */
   get(): Vault {
     const now = identity(vaultFiles(this.dir).db);
-    if (now !== this.ident) {
-      this.vault.close(); // wipes its key cache
+    if (now.id !== this.ident) {
+      this.vault.close(); // wipes its key cache and its read cache
       this.vault = this.open();
-      this.ident = now;
+      this.ident = now.id;
     }
+    this.vault.checkReadCache(now.sig);
     return this.vault;
   }
 
@@ -97,7 +107,7 @@ export class VaultHandle {
    * restore, so the common case is one small SELECT and a byte comparison.
    */
   kekStillMatches(kek: Buffer): boolean {
-    const v = this.get();
+    const v = this.vault; // the caller has just had it from get(): one stat per request
     const current = v.verifier();
     if (this.verifier && current.equals(this.verifier)) return true;
     if (!v.kekMatches(kek)) return false;

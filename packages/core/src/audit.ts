@@ -74,19 +74,34 @@ export function rowMac(key: Uint8Array, hash: Buffer): Buffer {
 }
 
 type Head = Pick<AuditRow, 'id' | 'hash'>;
-type NewRow = Omit<AuditRow, 'mac'> & { mac: Buffer | null };
+type InsertParams = [
+  number,
+  number,
+  string,
+  number,
+  string | null,
+  string | null,
+  string,
+  number | null,
+  number | null,
+  string | null,
+  string | null,
+  Buffer,
+  Buffer,
+  Buffer | null,
+];
 
 // Prepared once per connection: the agent appends a row for every read it serves.
-const statements = new WeakMap<Db, { last: Statement<[], Head>; insert: Statement<[NewRow]> }>();
+const statements = new WeakMap<Db, { last: Statement<[], Head>; insert: Statement<InsertParams> }>();
 
 function stmts(db: Db) {
   let s = statements.get(db);
   if (!s) {
     s = {
       last: db.prepare<[], Head>('SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1'),
-      insert: db.prepare<NewRow>(
-        `INSERT INTO audit (id, ts, op, ok, project, keys, via, uid, pid, token_id, detail, prev_hash, hash, mac)
-         VALUES (@id, @ts, @op, @ok, @project, @keys, @via, @uid, @pid, @token_id, @detail, @prev_hash, @hash, @mac)`,
+      // Positional parameters: no object to build and no names to look up per row.
+      insert: db.prepare<InsertParams>(
+        'INSERT INTO audit (id, ts, op, ok, project, keys, via, uid, pid, token_id, detail, prev_hash, hash, mac) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
       ),
     };
     statements.set(db, s);
@@ -99,24 +114,51 @@ function stmts(db: Db) {
  * (the unwrapped audit key) the row is authenticated.
  */
 export function appendAudit(db: Db, actor: Actor, ev: AuditEvent, macKey?: Uint8Array | null): void {
+  appendAuditRows(db, [{ actor, ev }], macKey);
+}
+
+/**
+ * Appends rows in order, in the caller's write transaction: the chain's head is read once, and
+ * each row links to the one before it.
+ */
+export function appendAuditRows(db: Db, rows: ReadonlyArray<{ actor: Actor; ev: AuditEvent }>, macKey?: Uint8Array | null): void {
   const { last: lastStmt, insert } = stmts(db);
   const last = lastStmt.get();
-  const row = {
-    id: (last?.id ?? 0) + 1,
-    ts: ev.ts ?? Date.now(),
-    op: ev.op,
-    ok: ev.ok === false ? 0 : 1,
-    project: ev.project ?? null,
-    keys: ev.keys && ev.keys.length ? JSON.stringify(ev.keys) : null,
-    via: actor.via,
-    uid: actor.uid ?? null,
-    pid: actor.pid ?? null,
-    token_id: actor.tokenId ?? null,
-    detail: ev.detail ?? null,
-  };
-  const prev = last?.hash ?? GENESIS;
-  const hash = rowHash(prev, row);
-  insert.run({ ...row, prev_hash: prev, hash, mac: macKey ? rowMac(macKey, hash) : null });
+  let id = last?.id ?? 0;
+  let prev: Buffer = last ? Buffer.from(last.hash) : GENESIS;
+  for (const { actor, ev } of rows) {
+    const row = {
+      id: ++id,
+      ts: ev.ts ?? Date.now(),
+      op: ev.op,
+      ok: ev.ok === false ? 0 : 1,
+      project: ev.project ?? null,
+      keys: ev.keys && ev.keys.length ? JSON.stringify(ev.keys) : null,
+      via: actor.via,
+      uid: actor.uid ?? null,
+      pid: actor.pid ?? null,
+      token_id: actor.tokenId ?? null,
+      detail: ev.detail ?? null,
+    };
+    const hash = rowHash(prev, row);
+    insert.run(
+      row.id,
+      row.ts,
+      row.op,
+      row.ok,
+      row.project,
+      row.keys,
+      row.via,
+      row.uid,
+      row.pid,
+      row.token_id,
+      row.detail,
+      prev,
+      hash,
+      macKey ? rowMac(macKey, hash) : null,
+    );
+    prev = hash;
+  }
 }
 
 /** The newest row as `id:hash-prefix`, the same form `audit verify` prints: an anchor to keep elsewhere. */

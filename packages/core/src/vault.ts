@@ -4,7 +4,7 @@
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { closeSync, existsSync, renameSync, rmSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
-import type { Statement } from 'better-sqlite3';
+import type { Statement, Transaction } from 'better-sqlite3';
 import {
   type Actor,
   type AuditEvent,
@@ -12,6 +12,7 @@ import {
   type AuditRow,
   type ChainReport,
   appendAudit,
+  appendAuditRows,
   auditHead,
   auditRows,
   directActor,
@@ -130,6 +131,33 @@ interface KeyCache {
   audit?: { sealed: Buffer; vaultId: Buffer; secret: Buffer };
 }
 
+/**
+ * See Vault.enableReadCache: what a long-lived reader has read and verified, valid while the
+ * database is unchanged (`epoch`). No key material and no plaintext: rows, ciphertexts and
+ * the results of checks (a manifest whose MAC verified under `kek`, rows that matched it).
+ */
+interface ReadCache {
+  epoch: string;
+  projects: Map<string, ProjectRow>;
+  current?: string;
+  verifier?: Buffer;
+  wrapped: Map<number, Buffer>;
+  verified: Map<number, VerifiedProject>;
+}
+
+interface VerifiedProject {
+  /** The KEK Buffer the manifest was verified under: another one is checked afresh. */
+  kek: Uint8Array;
+  m: Manifest;
+  allowed?: string[];
+  /** Every key's rows (tombstones too), each checked against m, none that m lists missing. */
+  states?: KeyState[];
+  byName?: Map<string, KeyState>;
+}
+
+/** The most ciphertext bytes a project's cached rows may hold (a larger project is read each time). */
+const READ_CACHE_MAX_BYTES = 16 << 20;
+
 export class Vault {
   private constructor(
     readonly dir: string,
@@ -145,6 +173,11 @@ export class Vault {
   /** Keys derived from one KEK, kept between reads by a long-lived reader (enableKeyCache); null: none kept. */
   private keyCache: KeyCache | null = null;
   private keyCacheOn = false;
+  /** See enableReadCache; null: off, or not valid (nothing read since a change). */
+  private readCache: ReadCache | null = null;
+  private readCacheOn = false;
+  /** Counts this connection's own writes (which do not change data_version for it). */
+  private ownWrites = 0;
 
   // ---- lifecycle ---------------------------------------------------------------------------
 
@@ -262,6 +295,8 @@ export class Vault {
 
   /** The sealed verifier; the agent compares it to notice a key rotation. */
   verifier(): Buffer {
+    const c = this.readCache;
+    if (c) return (c.verifier ??= this.meta('verifier'));
     return this.meta('verifier');
   }
 
@@ -377,8 +412,10 @@ export class Vault {
    * a change and its record commit together or not at all. `ev` may depend on fn's result.
    */
   private write<T>(kek: Uint8Array | undefined, ev: AuditEvent | ((result: T) => AuditEvent), fn: () => T, actor: Actor = this.actor): T {
+    this.dropReadCache();
     return this.guard(() =>
       writeTx(this.db, () => {
+        this.ownWrites++;
         this.pending.clear();
         try {
           const result = fn();
@@ -393,16 +430,25 @@ export class Vault {
     );
   }
 
+  private auditTxFn?: Transaction<(rows: Array<{ ev: AuditEvent; actor: Actor }>, kek: Uint8Array | undefined) => void>;
+
+  private get auditTx() {
+    return (this.auditTxFn ??= this.db.transaction((rows: Array<{ ev: AuditEvent; actor: Actor }>, kek: Uint8Array | undefined) =>
+      this.withAuditKey(kek, (mac) => appendAuditRows(this.db, rows, mac)),
+    ));
+  }
+
   /**
    * Appends several rows in one transaction without waiting for the write lock: false (nothing
    * written) when another process holds it, so that the agent's event loop never blocks on it.
    * With `wait`, it waits for the lock as every writer does (the agent at start).
    */
   tryAuditBatch(rows: Array<{ ev: AuditEvent; actor: Actor }>, kek?: Uint8Array, wait = false): boolean {
+    // One transaction function for the connection's life: db.transaction() builds its wrappers anew on every call.
     // Prepared once (q caches them): db.pragma() would parse and prepare twice per batch.
     if (!wait) this.q('PRAGMA busy_timeout = 0').run();
     try {
-      writeTx(this.db, () => this.withAuditKey(kek, (mac) => rows.forEach((r) => appendAudit(this.db, r.actor, r.ev, mac))));
+      this.auditTx.immediate(rows, kek);
       return true;
     } catch (err) {
       if (String((err as { code?: string })?.code).startsWith('SQLITE_BUSY')) return false;
@@ -522,7 +568,11 @@ export class Vault {
   }
 
   findProject(name: string): ProjectRow | undefined {
-    return this.guard(() => this.q<[string], ProjectRow>('SELECT * FROM projects WHERE name = ?').get(name));
+    const hit = this.readCache?.projects.get(name);
+    if (hit) return hit;
+    const p = this.guard(() => this.q<[string], ProjectRow>('SELECT * FROM projects WHERE name = ?').get(name));
+    if (p) this.readCache?.projects.set(name, p);
+    return p;
   }
 
   project(name: string): ProjectRow {
@@ -554,6 +604,8 @@ export class Vault {
   }
 
   currentProject(): string {
+    const c = this.readCache;
+    if (c) return (c.current ??= this.meta('current_project').toString('utf8'));
     return this.meta('current_project').toString('utf8');
   }
 
@@ -588,10 +640,13 @@ export class Vault {
   }
 
   private wrappedDek(p: ProjectRow): Buffer {
+    const hit = this.readCache?.wrapped.get(p.id);
+    if (hit) return hit;
     const row = this.guard(() =>
       this.q<[number, string], { wrapped: Buffer }>('SELECT wrapped FROM project_keys WHERE project_id = ? AND recipient = ?').get(p.id, PASSPHRASE_RECIPIENT),
     );
     if (!row) throw new TvaultError(`the vault is damaged: project '${p.name}' has no key`, ExitCode.INTEGRITY);
+    this.readCache?.wrapped.set(p.id, row.wrapped);
     return row.wrapped;
   }
 
@@ -626,6 +681,7 @@ export class Vault {
 
   /** Zeroes and forgets every cached key (the agent locks, stops, or finds the KEK rotated). */
   wipeKeyCache(): void {
+    this.readCache = null; // its entries name the KEK they were verified under
     const c = this.keyCache;
     this.keyCache = null;
     if (!c) return;
@@ -641,6 +697,46 @@ export class Vault {
     const keyTag = createHash('sha256').update('tvault/manifest-cache\0').update(manifestKey).digest();
     this.keyCache = { kek, manifestKey, keyTag, deks: new Map() };
     return this.keyCache;
+  }
+
+  /**
+   * Keeps what reads fetch and verify between calls, for a long-lived reader (the agent) that
+   * calls checkReadCache before each request: project rows, the current project, the verifier,
+   * wrapped DEKs, each project's manifest as verified under the KEK, its allowed names, and
+   * after a read of the whole project its rows (ciphertexts and the result of checking them
+   * against the manifest). Never a plaintext value: every value is still opened, and its MAC
+   * checked, by each read. See checkReadCache for when it is dropped.
+   */
+  enableReadCache(): void {
+    this.readCacheOn = true;
+  }
+
+  /**
+   * Validates the read cache before a request: it is kept only while the database is the one
+   * it was read from. `file` is the caller's signature of vault.db as it is now (device, inode,
+   * size, mtime and ctime of the path); with SQLite's data_version (which changes with every
+   * commit by any other connection, in this process or another) and this connection's own
+   * writes, it must equal the one the cache was filled under, or the cache is dropped. A write
+   * to the file by anything but SQLite changes its ctime; a file replaced under the path, its
+   * inode (the caller reopens the database then, which starts without a cache).
+   */
+  checkReadCache(file: string): void {
+    if (!this.readCacheOn) return;
+    const version = this.guard(() => this.q<[], number>('PRAGMA data_version').pluck().get());
+    const epoch = `${version}|${this.ownWrites}|${file}`;
+    if (this.readCache?.epoch === epoch) return;
+    this.readCache = { epoch, projects: new Map(), wrapped: new Map(), verified: new Map() };
+  }
+
+  /** Forgets everything the read cache holds (a write of this connection's, a lock). */
+  dropReadCache(): void {
+    this.readCache = null;
+  }
+
+  /** The project's verified entry in the read cache, if it was verified under this KEK. */
+  private verifiedEntry(kek: Uint8Array, p: ProjectRow): VerifiedProject | undefined {
+    const hit = this.readCache?.verified.get(p.id);
+    return hit && hit.kek === kek ? hit : undefined;
   }
 
   /** The project's DEK from the cache while its wrapped row and uid are the ones it came from. */
@@ -667,6 +763,8 @@ export class Vault {
    * and the KEK are the same bytes (the agent's `get KEY` then costs one row read and a compare).
    */
   private manifest(kek: Uint8Array, p: ProjectRow): Manifest {
+    const verified = this.verifiedEntry(kek, p);
+    if (verified) return verified.m;
     const read = () => this.guard(() => this.q<[number], { body: Buffer; mac: Buffer }>('SELECT body, mac FROM manifests WHERE project_id = ?').get(p.id));
     // The MAC alone first: while it is the one of the manifest verified before (under the same
     // key), the cached, authentic copy is used, without reading a body that grows with the
@@ -701,6 +799,7 @@ export class Vault {
         throw tampered(`project '${p.name}': its row does not carry the name and uid its manifest authenticates (the projects table was edited)`);
       }
       this.checkRecipientRows(p, m);
+      this.readCache?.verified.set(p.id, { kek, m });
       return m;
     } finally {
       if (!cache) zero(key);
@@ -779,6 +878,14 @@ export class Vault {
   }
 
   private readAllowedNames(kek: Uint8Array, p: ProjectRow): string[] {
+    const verified = this.verifiedEntry(kek, p);
+    if (verified?.allowed) return verified.allowed.slice();
+    const names = this.readAllowedNamesRow(kek, p);
+    if (verified) verified.allowed = names.slice();
+    return names;
+  }
+
+  private readAllowedNamesRow(kek: Uint8Array, p: ProjectRow): string[] {
     const row = this.guard(() => this.q<[string], { value: Buffer | string }>('SELECT value FROM meta WHERE key = ?').get(allowedNamesKey(p.uid)));
     if (!row) return []; // none allowed; a deleted row only takes allowances away
     const v = typeof row.value === 'string' ? Buffer.from(row.value, 'utf8') : row.value;
@@ -912,7 +1019,9 @@ export class Vault {
     checkKeyName(name);
     return this.withDek(kek, project, (dek, p) => {
       const m = this.manifest(kek, p);
-      const row = this.keyState(p.id, name);
+      // A project's rows read whole (a getall) and verified since the last change: no SELECT.
+      const cached = this.verifiedEntry(kek, p)?.byName;
+      const row = cached ? cached.get(name) : this.keyState(p.id, name);
       this.checkKey(p, name, m.entries.get(name), row);
       if (!row?.sealed) throw notFound(`secret '${name}' not found in project '${project}'`);
       return this.openSealed(dek, p, name, row.current, row.sealed);
@@ -981,7 +1090,21 @@ export class Vault {
 
   /** The selected keys' rows, each checked against the manifest, and none that it lists missing. */
   private verifiedStates(kek: Uint8Array, p: ProjectRow, sel: Selection): KeyState[] {
-    return this.statesAgainst(this.manifest(kek, p), p, sel);
+    const m = this.manifest(kek, p);
+    const v = this.verifiedEntry(kek, p);
+    if (v?.states) {
+      // Every row of the project was checked against m when it was cached: a selection of it
+      // passes the same checks (the rows of the selected keys, none of them missing).
+      const only = sel.only ? new Set(sel.only) : null;
+      const prefix = sel.prefix || null;
+      return v.states.filter((r) => (!only || only.has(r.name)) && (!prefix || r.name.startsWith(prefix)));
+    }
+    const states = this.statesAgainst(m, p, sel);
+    if (v && !sel.only && !sel.prefix && states.reduce((n, r) => n + (r.sealed?.length ?? 0), 0) <= READ_CACHE_MAX_BYTES) {
+      v.states = states.slice();
+      v.byName = new Map(states.map((r) => [r.name, r]));
+    }
+    return states;
   }
 
   /** The selected keys' rows checked against a verified manifest (the KEK's or a recipient's). */
