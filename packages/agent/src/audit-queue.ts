@@ -121,13 +121,15 @@ export class AuditQueue {
    * Group commit. A commit costs the agent about as much as two reads (scripts/bench/
    * audit-batch.mjs), and under 8 clients, a connection each per request, a flush in the turn
    * of the loop that queued the row committed one row per transaction (1.006 rows a commit,
-   * measured). So the flush waits one turn (a poll for I/O that is already there, which never
-   * blocks while an immediate is pending), and more turns, up to MAX_TURNS, while `moreComing`
+   * measured). So the flush waits, a turn at a time (a poll for I/O that is already there,
+   * which never blocks while an immediate is pending) and up to MAX_TURNS, while `moreComing`
    * says that requests are on their way (connections accepted whose request is not yet read):
-   * their rows then share this transaction. Never a timer: a lone read waits one turn.
+   * their rows then share this transaction. With none on its way the rows are committed at
+   * once, in the turn after they were queued: a lone read waits for nothing, and a wait
+   * that cannot fill the batch only adds to every read's latency. Never a timer.
    */
   private flushSoon(): void {
-    if (this.turns++ < 1 || (this.turns <= MAX_TURNS && this.moreComing())) setImmediate(() => this.flushSoon());
+    if (this.turns++ < MAX_TURNS && this.moreComing()) setImmediate(() => this.flushSoon());
     else this.flush();
   }
 
