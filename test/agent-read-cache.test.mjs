@@ -71,6 +71,24 @@ test('rows edited without the key after the cache was filled: the same integrity
   await both('C', /manifest was altered/);
 });
 
+test('a key cached by get alone (no getall): another writer and a tampered row are seen at the next get', async (t) => {
+  if (!requireCommand(t, 'sqlite3')) return;
+  const v = makeVault(t);
+  for (const k of ['A', 'B']) assert.equal(v.run(['set', k, '--stdin'], { input: `${k.toLowerCase()}-1` }).code, 0);
+  const a = await startAgent(t, v);
+  assert.equal((await get(a, 'A')).value, 'a-1');
+  assert.equal((await get(a, 'A')).value, 'a-1');
+  assert.equal((await get(a, 'X')).error, 'not_found');
+  assert.equal(v.run(['set', 'A', '--stdin'], { input: 'a-2' }).code, 0);
+  assert.equal(v.run(['set', 'X', '--stdin'], { input: 'x-1' }).code, 0);
+  assert.equal((await get(a, 'A')).value, 'a-2');
+  assert.equal((await get(a, 'X')).value, 'x-1');
+  sql(join(v.vault, 'vault.db'), "UPDATE secrets SET current_version = 1 WHERE name = 'A'");
+  const r = await get(a, 'A');
+  assert.equal(r.error, 'integrity');
+  assert.match(r.message, /default\/A: its current version was moved to 1 \(the manifest says 2\)/);
+});
+
 test('vault.db replaced under its path (a restore) after the cache was filled: the agent serves the new file', async (t) => {
   const v = makeVault(t);
   assert.equal(v.run(['set', 'A', '--stdin'], { input: 'before' }).code, 0);

@@ -152,7 +152,10 @@ interface VerifiedProject {
   allowed?: string[];
   /** Every key's rows (tombstones too), each checked against m, none that m lists missing. */
   states?: KeyState[];
-  byName?: Map<string, KeyState>;
+  /** Keys whose rows were read and checked against m by name (null: no rows, none listed). */
+  byName: Map<string, KeyState | null>;
+  /** The ciphertext bytes byName holds (bounded by READ_CACHE_MAX_BYTES). */
+  bytes: number;
 }
 
 /** The most ciphertext bytes a project's cached rows may hold (a larger project is read each time). */
@@ -799,7 +802,7 @@ export class Vault {
         throw tampered(`project '${p.name}': its row does not carry the name and uid its manifest authenticates (the projects table was edited)`);
       }
       this.checkRecipientRows(p, m);
-      this.readCache?.verified.set(p.id, { kek, m });
+      this.readCache?.verified.set(p.id, { kek, m, byName: new Map(), bytes: 0 });
       return m;
     } finally {
       if (!cache) zero(key);
@@ -1019,10 +1022,16 @@ export class Vault {
     checkKeyName(name);
     return this.withDek(kek, project, (dek, p) => {
       const m = this.manifest(kek, p);
-      // A project's rows read whole (a getall) and verified since the last change: no SELECT.
-      const cached = this.verifiedEntry(kek, p)?.byName;
-      const row = cached ? cached.get(name) : this.keyState(p.id, name);
+      // The key's rows as read and checked since the last change (by this get, an earlier one,
+      // or a getall of the whole project): no SELECT. Only rows that passed the check are kept.
+      const v = this.verifiedEntry(kek, p);
+      const hit = v?.byName.get(name);
+      const row = hit !== undefined ? (hit ?? undefined) : v?.states ? undefined : this.keyState(p.id, name);
       this.checkKey(p, name, m.entries.get(name), row);
+      if (v && hit === undefined && !v.states && v.bytes + (row?.sealed?.length ?? 0) <= READ_CACHE_MAX_BYTES) {
+        v.byName.set(name, row ?? null);
+        v.bytes += row?.sealed?.length ?? 0;
+      }
       if (!row?.sealed) throw notFound(`secret '${name}' not found in project '${project}'`);
       return this.openSealed(dek, p, name, row.current, row.sealed);
     });
@@ -1100,9 +1109,11 @@ export class Vault {
       return v.states.filter((r) => (!only || only.has(r.name)) && (!prefix || r.name.startsWith(prefix)));
     }
     const states = this.statesAgainst(m, p, sel);
-    if (v && !sel.only && !sel.prefix && states.reduce((n, r) => n + (r.sealed?.length ?? 0), 0) <= READ_CACHE_MAX_BYTES) {
+    const bytes = states.reduce((n, r) => n + (r.sealed?.length ?? 0), 0);
+    if (v && !sel.only && !sel.prefix && bytes <= READ_CACHE_MAX_BYTES) {
       v.states = states.slice();
       v.byName = new Map(states.map((r) => [r.name, r]));
+      v.bytes = bytes;
     }
     return states;
   }
