@@ -218,6 +218,8 @@ const ESCAPED: Array<Buffer | undefined> = Array.from({ length: 256 }, (_, b) =>
 const WIDTH = Uint8Array.from(ESCAPED, (e) => e?.length ?? 1);
 
 /** The length of a value as a JSON string literal (jsonStringBytes), quotes included. */
+const PLAIN_NAME = /^[A-Za-z0-9_]+$/;
+
 function jsonStringLength(value: Uint8Array): number {
   let len = 2;
   for (let i = 0; i < value.length; i++) len += WIDTH[value[i]];
@@ -276,16 +278,34 @@ export function secretsPart(
   // `allowed`: the names among these the project allows although they are dangerous (names only).
   const open = first ? Buffer.from(head({ project, ...(allowed.length ? { allowed } : {}) }) + ',"secrets":{') : EMPTY;
   const close = last ? CLOSE : EMPTY;
-  const names = secrets.map((x) => JSON.stringify(x.name));
+  // Key names are letters, digits and _ (core checks them on write): written as they are, in
+  // quotes; anything else (never seen) goes through JSON.stringify.
+  const names = secrets.map((x) => (PLAIN_NAME.test(x.name) ? null : JSON.stringify(x.name)));
+  const widths = new Array<number>(secrets.length);
   let total = open.length + close.length;
-  for (let i = 0; i < secrets.length; i++) total += (i || !first ? 1 : 0) + Buffer.byteLength(names[i]) + 1 + jsonStringLength(secrets[i].value);
+  for (let i = 0; i < secrets.length; i++) {
+    widths[i] = jsonStringLength(secrets[i].value);
+    total += (i || !first ? 1 : 0) + (names[i] === null ? secrets[i].name.length + 2 : Buffer.byteLength(names[i]!)) + 1 + widths[i];
+  }
   const out = Buffer.alloc(total); // one allocation for the part, never pooled: zeroed after the write
   let at = open.copy(out, 0);
   for (let i = 0; i < secrets.length; i++) {
     if (i || !first) out[at++] = 0x2c;
-    at += out.write(names[i], at);
+    const name = names[i];
+    if (name === null) {
+      out[at++] = 0x22;
+      at += out.write(secrets[i].name, at, 'latin1');
+      out[at++] = 0x22;
+    } else at += out.write(name, at);
     out[at++] = 0x3a;
-    at = writeJsonString(secrets[i].value, out, at);
+    const value = secrets[i].value;
+    if (widths[i] === value.length + 2) {
+      // Nothing to escape: one copy.
+      out[at] = 0x22;
+      out.set(value, at + 1);
+      at += value.length + 1;
+      out[at++] = 0x22;
+    } else at = writeJsonString(value, out, at);
   }
   close.copy(out, at);
   return out;

@@ -17,12 +17,12 @@ import { fileIdentity } from './files';
 function identity(path: string): { id: string; sig: string } {
   let st;
   try {
-    st = statSync(path, { bigint: true });
+    st = statSync(path);
   } catch {
     throw new TvaultError(`the vault database ${path} is gone`);
   }
-  const id = fileIdentity({ dev: Number(st.dev), ino: Number(st.ino) });
-  return { id, sig: `${id}:${st.size}:${st.mtimeNs}:${st.ctimeNs}` };
+  const id = fileIdentity(st);
+  return { id, sig: `${id}:${st.size}:${st.mtimeMs}:${st.ctimeMs}` };
 }
 
 const QUIET_MS = 250;

@@ -198,12 +198,13 @@ export function sealBound(key: Uint8Array, header: Buffer, body: Uint8Array): Bu
  * Opens a bound envelope and returns the body. A failed MAC or a header that does not match
  * the expected context is an integrity failure; `what` names the row for the error message.
  */
-export function openBound(key: Uint8Array, header: Buffer, sealed: Uint8Array, what: string): Buffer {
+export function openBound(key: Uint8Array, header: Buffer, sealed: Uint8Array, what: string | (() => string)): Buffer {
   const plain = open(key, sealed);
-  if (!plain) throw integrityError(`integrity check failed for ${what}: the ciphertext was altered or is not from this vault`);
+  const name = () => (typeof what === 'string' ? what : what()); // built only for a failure: a getall opens 1,000
+  if (!plain) throw integrityError(`integrity check failed for ${name()}: the ciphertext was altered or is not from this vault`);
   if (plain.length < header.length || !timingSafeEqual(plain.subarray(0, header.length), header)) {
     zero(plain);
-    throw integrityError(`integrity check failed for ${what}: the ciphertext belongs to another key or project`);
+    throw integrityError(`integrity check failed for ${name()}: the ciphertext belongs to another key or project`);
   }
   // The body in place (no copy): the header before it in the same memory is public metadata
   // (tag, uid, name, version), so the caller's zeroing of the body wipes all that is secret.

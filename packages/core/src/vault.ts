@@ -976,7 +976,7 @@ export class Vault {
   }
 
   private openSealed(dek: Uint8Array, p: ProjectRow, name: string, version: number, sealed: Buffer): Buffer {
-    return openBound(dek, secretHeader(p.uid, name, version), sealed, `${p.name}/${name} (version ${version})`);
+    return openBound(dek, secretHeader(p.uid, name, version), sealed, () => `${p.name}/${name} (version ${version})`);
   }
 
   /** One key by name: the (project_id, name) index, no scan. */
