@@ -34,13 +34,15 @@ export class VaultHandle {
   private ident: string;
   private verifier: Buffer | null = null;
   private uncheckpointed = 0;
+  private readonly dbPath: string;
   private readonly quiet = setTimeout(() => this.checkpoint(), QUIET_MS).unref();
 
   constructor(
     readonly dir: string,
     private readonly actor: Actor,
   ) {
-    this.ident = identity(vaultFiles(dir).db).id;
+    this.dbPath = vaultFiles(dir).db;
+    this.ident = identity(this.dbPath).id;
     this.vault = this.open();
   }
 
@@ -84,7 +86,7 @@ export class VaultHandle {
    * that nothing read before a change by anyone (another process, an edit of the file) is used.
    */
   get(): Vault {
-    const now = identity(vaultFiles(this.dir).db);
+    const now = identity(this.dbPath);
     if (now.id !== this.ident) {
       this.vault.close(); // wipes its key cache and its read cache
       this.vault = this.open();
