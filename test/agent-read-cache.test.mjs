@@ -79,6 +79,10 @@ test('a key cached by get alone (no getall): another writer and a tampered row a
   assert.equal((await get(a, 'A')).value, 'a-1');
   assert.equal((await get(a, 'A')).value, 'a-1');
   assert.equal((await get(a, 'X')).error, 'not_found');
+  // Quiet for longer than QUIET_MS (vault-handle.ts): the agent checkpoints its audit rows into
+  // vault.db, and carries its cache over that write of its own; a write by another is still seen.
+  await new Promise((r) => setTimeout(r, 400));
+  assert.equal((await get(a, 'A')).value, 'a-1');
   assert.equal(v.run(['set', 'A', '--stdin'], { input: 'a-2' }).code, 0);
   assert.equal(v.run(['set', 'X', '--stdin'], { input: 'x-1' }).code, 0);
   assert.equal((await get(a, 'A')).value, 'a-2');

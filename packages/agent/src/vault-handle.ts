@@ -74,7 +74,12 @@ export class VaultHandle {
     if (!this.uncheckpointed) return;
     this.uncheckpointed = 0;
     try {
+      // The checkpoint writes vault.db, which changes its signature: the read cache is carried
+      // over when the file was as the cache knew it just before (see Vault.renewReadCache).
+      const before = identity(this.dbPath);
       this.vault.checkpoint();
+      const after = identity(this.dbPath);
+      if (after.id === before.id) this.vault.renewReadCache(before.sig, after.sig);
     } catch {
       /* the file is busy or gone: the next checkpoint, or another process's, does it */
     }

@@ -731,6 +731,15 @@ export class Vault {
     this.readCache = { epoch, projects: new Map(), wrapped: new Map(), verified: new Map() };
   }
 
+  /**
+   * After the caller's own checkpoint (which writes vault.db, so changes its mtime and ctime):
+   * the cache filled under the file as it was just before stays valid under its new signature.
+   */
+  renewReadCache(before: string, after: string): void {
+    const c = this.readCache;
+    if (c?.epoch.endsWith(`|${before}`)) c.epoch = c.epoch.slice(0, -before.length) + after;
+  }
+
   /** Forgets everything the read cache holds (a write of this connection's, a lock). */
   dropReadCache(): void {
     this.readCache = null;
