@@ -3,6 +3,8 @@
 // holds no transaction between requests and writes only its own audit rows, each in a brief
 // transaction. If vault.db is replaced (a restore that moved a damaged file aside), the
 // connection is reopened on the next request, so the agent never serves from a stale file.
+// The vault's read cache (Vault.enableReadCache: rows and checks, never values) is checked at
+// each request against SQLite's data_version and vault.db's stat, and dropped on any change.
 //
 // Checkpoints: SQLite copies the WAL back into vault.db inside whichever commit crosses 1,000
 // WAL pages, and that commit then takes a few ms; with 8 clients in flight all of them wait
