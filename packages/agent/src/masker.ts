@@ -116,8 +116,13 @@ class Automaton {
    * the hot loop's single test for "something to do".
    */
   readonly delta: Int32Array;
-  /** Trie edges of every state, keyed state * classes + class (used for the deep states). */
-  private readonly edges = new Map<number, number>();
+  /**
+   * The trie's edges, breadth-first: the children of state s are the states kidStart[s] to
+   * kidStart[s + 1] - 1 (consecutive, since s's children are numbered when s is reached), and
+   * state t's edge from its parent is on class edgeCls[t]. Used for the deep states.
+   */
+  private readonly kidStart: Int32Array;
+  private readonly edgeCls: Uint8Array;
   readonly fail: Int32Array;
   /** Non-zero when some pattern ends at this state (the hot loop's only test). */
   readonly outLen: Int32Array;
@@ -131,38 +136,54 @@ class Automaton {
 
   constructor(patterns: readonly Buffer[]) {
     let classes = 1;
-    for (const p of patterns) for (const b of p) if (!this.cls[b]) this.cls[b] = classes++;
+    let bytes = 0;
+    for (const p of patterns) {
+      bytes += p.length;
+      for (const b of p) if (!this.cls[b]) this.cls[b] = classes++;
+    }
     this.classes = classes;
-    // The trie, numbered in insertion order.
-    const kids: Array<Map<number, number>> = [new Map()];
-    const term: number[] = [-1];
+    // The trie in insertion order, in flat arrays (no object per state: building it is on the
+    // way to every brokered child's start): each state's first child, its next sibling, the
+    // class of the edge into it, and the pattern it ends.
+    const cap = bytes + 1;
+    const first = new Int32Array(cap).fill(-1);
+    const next = new Int32Array(cap).fill(-1);
+    const ecls = new Uint8Array(cap);
+    const term = new Int32Array(cap).fill(-1);
+    let n = 1;
     patterns.forEach((p, i) => {
       let s = 0;
       for (const b of p) {
         const c = this.cls[b];
-        let t = kids[s].get(c);
-        if (t === undefined) {
-          t = kids.length;
-          kids.push(new Map());
-          term.push(-1);
-          kids[s].set(c, t);
+        let t = first[s];
+        while (t >= 0 && ecls[t] !== c) t = next[t];
+        if (t < 0) {
+          t = n++;
+          ecls[t] = c;
+          next[t] = first[s];
+          first[s] = t;
         }
         s = t;
       }
       if (term[s] < 0) term[s] = i;
     });
-    // Renumber breadth-first.
-    const n = kids.length;
-    const order = [0];
-    const id = new Int32Array(n);
+    // Renumber breadth-first: order[k] is the trie state that becomes state k.
+    const order = new Int32Array(n);
     const depth = new Int32Array(n);
-    for (let h = 0; h < order.length; h++) {
-      for (const t of kids[order[h]].values()) {
-        id[t] = order.length;
-        depth[order.length] = depth[h] + 1;
-        order.push(t);
+    const kidStart = new Int32Array(n + 1);
+    const edgeCls = new Uint8Array(n);
+    let tail = 1;
+    for (let h = 0; h < n; h++) {
+      kidStart[h] = tail;
+      for (let t = first[order[h]]; t >= 0; t = next[t]) {
+        order[tail] = t;
+        edgeCls[tail] = ecls[t];
+        depth[tail++] = depth[h] + 1;
       }
     }
+    kidStart[n] = tail;
+    this.kidStart = kidStart;
+    this.edgeCls = edgeCls;
     this.depth = depth;
     this.fail = new Int32Array(n);
     this.outLen = new Int32Array(n);
@@ -172,39 +193,40 @@ class Automaton {
     let dense = 0;
     while (dense < n && depth[dense] <= DENSE_DEPTH && (dense + 1) * classes <= MAX_DENSE_ENTRIES) dense++;
     this.dense = Math.max(1, dense);
-    this.delta = new Int32Array(this.dense * classes);
-    // First the links, breadth-first (a failure link is always a smaller, finished state)...
+    // One pass, breadth-first (a failure link is always a smaller, finished state, and every
+    // state of a smaller depth is finished before a state's children are linked): each child's
+    // failure link is the step of its parent's failure link on the child's class, and what it
+    // outputs follows from that link; then the state's dense row is a copy of its failure link's
+    // finished row (the root's: all to the root) with its own trie edges written over it. An
+    // entry is the target's row offset, or -1 - target when the target ends a pattern or is deep.
+    const delta = (this.delta = new Int32Array(this.dense * classes));
+    const { fail, own, dict, outLen, live } = this;
+    const denseN = this.dense;
     for (let s = 0; s < n; s++) {
-      for (const [c, t] of kids[order[s]]) this.edges.set(s * classes + c, id[t]);
-      const f = this.fail[s];
-      // The failure link of each child: the longest proper suffix that is also in the trie.
-      for (const [c, t] of kids[order[s]]) this.fail[id[t]] = s === 0 ? 0 : this.trieStep(f, c);
-      if (s === 0) continue;
-      const pat = term[order[s]];
-      this.own[s] = pat;
-      this.dict[s] = this.own[f] >= 0 ? f : this.dict[f];
-      this.outLen[s] = pat >= 0 ? depth[s] : this.outLen[f];
-      this.live[s] = kids[order[s]].size > 0 ? depth[s] : this.live[f];
-    }
-    // ...then the dense rows: each a copy of its failure link's finished row (the root's: all
-    // to the root), with its own trie edges written over it.
-    for (let s = 0; s < this.dense; s++) {
-      if (s > 0) this.delta.copyWithin(s * classes, this.fail[s] * classes, (this.fail[s] + 1) * classes);
-      for (const [c, t] of kids[order[s]]) {
-        const to = id[t];
-        this.delta[s * classes + c] = to >= this.dense || this.outLen[to] ? -1 - to : to * classes;
+      const f = fail[s];
+      const k0 = kidStart[s];
+      const k1 = kidStart[s + 1];
+      for (let t = k0; t < k1; t++) {
+        const g = s === 0 ? 0 : this.step(f, edgeCls[t]);
+        const pat = term[order[t]];
+        fail[t] = g;
+        own[t] = pat;
+        dict[t] = own[g] >= 0 ? g : dict[g];
+        outLen[t] = pat >= 0 ? depth[t] : outLen[g];
+        live[t] = kidStart[t + 1] > kidStart[t] ? depth[t] : live[g];
       }
+      if (s >= denseN) continue;
+      const row = s * classes;
+      if (s > 0) delta.copyWithin(row, f * classes, f * classes + classes);
+      for (let t = k0; t < k1; t++) delta[row + edgeCls[t]] = t >= denseN || outLen[t] ? -1 - t : t * classes;
     }
   }
 
-  /** The transition by trie edges and failure links alone (while the dense rows are not built). */
-  private trieStep(s: number, c: number): number {
-    for (;;) {
-      const t = this.edges.get(s * this.classes + c);
-      if (t !== undefined) return t;
-      if (s === 0) return 0;
-      s = this.fail[s];
-    }
+  /** The child of s on class c, or -1. */
+  private child(s: number, c: number): number {
+    const { kidStart, edgeCls } = this;
+    for (let t = kidStart[s], end = kidStart[s + 1]; t < end; t++) if (edgeCls[t] === c) return t;
+    return -1;
   }
 
   /** The transition from any state (dense or deep) on a byte class, as a state number. */
@@ -214,8 +236,8 @@ class Automaton {
         const e = this.delta[s * this.classes + c];
         return e < 0 ? -1 - e : e / this.classes;
       }
-      const t = this.edges.get(s * this.classes + c);
-      if (t !== undefined) return t;
+      const t = this.child(s, c);
+      if (t >= 0) return t;
       s = this.fail[s];
     }
   }
