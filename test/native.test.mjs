@@ -958,6 +958,30 @@ describe('maskScan (the masker hot loop: tables from JS, checked, never trusted)
     assert.ok(r >= 0 && r <= 50000);
   });
 
+  test("the 4-gram filter's tables: both of their exact sizes or neither; wrong ones are refused, never read past", () => {
+    const buf = Buffer.from('xaax');
+    const grams = new Uint8Array(1 << 14);
+    const depth = new Uint8Array(2);
+    assert.equal(native.maskScan(delta, cls, 2, 2, 2, buf, 0, 0, out, grams, depth), 4, 'an empty bitmap: nothing can be under way');
+    assert.throws(() => native.maskScan(delta, cls, 2, 2, 2, buf, 0, 0, out, grams.subarray(1), depth), RangeError, 'short bitmap');
+    assert.throws(() => native.maskScan(delta, cls, 2, 2, 2, buf, 0, 0, out, grams, new Uint8Array(1)), RangeError, 'depth not one per dense state');
+    assert.throws(() => native.maskScan(delta, cls, 2, 2, 2, buf, 0, 0, out, grams), TypeError, 'a bitmap without depths');
+    assert.throws(() => native.maskScan(delta, cls, 2, 2, 2, buf, 0, 0, out, new Int32Array(1 << 12), depth), TypeError);
+    assert.throws(() => native.maskScan(delta, cls, 2, 2, 2, buf, 0, 0, out, 'grams', depth), TypeError);
+    // Where its premise does not hold (this pattern is shorter than 7 bytes) the answer may be
+    // wrong, but stays in range (exactness on real automata: masker.test.ts).
+    const full = new Uint8Array(1 << 14).fill(255);
+    for (const at of [0, 1, 3, 4, 5, 4095, 60000, 99998]) {
+      const long = Buffer.alloc(100000, 'x');
+      if (at < long.length - 1) long.fill('a', at, at + 2);
+      const r = native.maskScan(delta, cls, 2, 2, 2, long, 0, 0, out, full, depth);
+      assert.ok(r >= 0 && r <= long.length && out[0] >= 0 && out[0] < 2, `pattern at ${at}`);
+    }
+    // A hostile entry is still a RangeError behind the filter.
+    const hostile = new Int32Array([0, 4, 0, -2]);
+    assert.throws(() => native.maskScan(hostile, cls, 2, 2, 2, Buffer.alloc(50000, 'a'), 0, 0, out, full, depth), RangeError);
+  });
+
   test('random hostile tables and buffers: an index in range or a RangeError, never a crash', () => {
     let seed = 12345;
     const rnd = (n) => ((seed = (seed * 1103515245 + 12345) >>> 0) >>> 8) % n;
@@ -972,8 +996,11 @@ describe('maskScan (the masker hot loop: tables from JS, checked, never trusted)
       const c = new Uint8Array(256).map(() => rnd(classes));
       const buf = Buffer.alloc(rnd(3) ? rnd(64) : 4096 + rnd(40000)).map(() => rnd(256));
       const from = rnd(buf.length + 1);
+      // Half the rounds with the 4-gram filter's tables, random too (a hit or a skip anywhere).
+      const grams = rnd(2) ? new Uint8Array(1 << 14).map(() => (rnd(4) ? 0 : rnd(256))) : undefined;
+      const depth = grams && new Uint8Array(dense).map(() => (rnd(3) ? rnd(6) : rnd(256)));
       try {
-        const r = scan(d, c, dense, classes, rnd(40), buf, from, rnd(dense));
+        const r = native.maskScan(d, c, dense, classes, rnd(40), buf, from, rnd(dense), out, grams, depth);
         assert.ok(r >= from && r <= buf.length, `round ${round}: ${r}`);
       } catch (err) {
         assert.ok(err instanceof RangeError, `round ${round}: ${err}`);

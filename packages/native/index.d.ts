@@ -185,7 +185,11 @@ export declare function waitPid(pid: number): { code: number | null; signal: num
  * state `state`, up to the first byte whose entry is negative, or buf.length. Returns that index;
  * out[0] gets the state reached there. The tables are checked, never trusted: a wrong shape, a
  * class or state out of range, or an entry that points past the table throws RangeError; no
- * input makes it read outside its arrays.
+ * input makes it read outside its arrays. With `grams` (a 2^17-bit bitmap of every pattern's
+ * 4-grams at offsets 0..3, hashed as masker.ts's gramHash) and `depth` (each dense state's depth),
+ * when every pattern and every stopping state is at least 7 bytes long, it skips the bytes where
+ * no pattern can be under way, with the same answer; wrong tables give a wrong answer, never a
+ * read outside them.
  */
 export declare function maskScan(
   delta: Int32Array,
@@ -197,6 +201,8 @@ export declare function maskScan(
   from: number,
   state: number,
   out: Int32Array,
+  grams?: Uint8Array,
+  depth?: Uint8Array,
 ): number;
 
 /**

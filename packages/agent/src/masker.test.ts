@@ -254,3 +254,54 @@ test('masker: a large set of long values (deep states beyond the dense table) st
     assert.equal(through(new Masker(set), [text.subarray(0, cut), text.subarray(cut)]), 'head <masked:PEM39> mid <masked:PEM7> tail', `cut ${cut}`);
   }
 });
+
+test("masker: the addon's 4-gram filter gives exactly the unfiltered scan's stops and states (random values, text, starts and writes)", () => {
+  const native = require('@tvault/native') as typeof import('@tvault/native');
+  for (let seed = 1; seed <= 120; seed++) {
+    const r = prng(seed * 104729);
+    // Values over a small alphabet (4-grams shared between values and noise: false hits), some long.
+    const alphabet = seed % 3 ? 'abc=+/\n' : 'ab';
+    const list: Secrets = Array.from({ length: 1 + r(6) }, (_, i) => ({
+      name: `K${i}`,
+      value: Buffer.from(Array.from({ length: MIN_MASK_BYTES + r(seed % 4 ? 8 : 90) }, () => alphabet[r(alphabet.length)]).join('')),
+    }));
+    const a = new MaskSet(list).automaton!;
+    assert.ok(a.grams && a.depth8, `seed ${seed}: the filter applies`);
+    const forms = list.flatMap((s) => encodingsOf(s.value));
+    const parts: string[] = [];
+    for (let size = 0; size < 6000 + r(20000);) {
+      const f = forms[r(forms.length)];
+      const p = r(4) ? f.slice(r(f.length), r(f.length + 1)) : f;
+      const noise = r(2) ? 'xyz 012\n'.repeat(r(20)) : alphabet.repeat(r(5));
+      parts.push(p, noise);
+      size += p.length + noise.length;
+    }
+    const text = Buffer.from(parts.join(''), 'latin1');
+    const warm = a.depth[a.depth.length - 1];
+    // Every stop from `from` to the end, as the masker goes (after a stop, on from the next byte).
+    const stops = (from: number, filtered: boolean) => {
+      let s = 0;
+      for (let k = 0; k < from; k++) s = a.step(s, a.cls[text[k]]);
+      const seen: number[] = [];
+      let i = from;
+      const out = new Int32Array(1);
+      while (i < text.length) {
+        if (s >= a.dense) {
+          s = a.step(s, a.cls[text[i++]]);
+          seen.push(-i, s);
+          continue;
+        }
+        const k = filtered
+          ? native.maskScan(a.delta, a.cls, a.dense, a.classes, warm, text, i, s, out, a.grams, a.depth8)
+          : native.maskScan(a.delta, a.cls, a.dense, a.classes, warm, text, i, s, out);
+        s = out[0];
+        seen.push(k, s);
+        i = k + 1;
+      }
+      return seen;
+    };
+    for (const from of [0, 1, 2, 3, 5, r(64), r(text.length)]) {
+      assert.deepEqual(stops(from, true), stops(from, false), `seed ${seed} from ${from}`);
+    }
+  }
+});

@@ -79,6 +79,13 @@ const TWO_LANES_MIN = 2048;
 const MAX_DENSE_ENTRIES = 1 << 21;
 /** Stretches at least this long go to the addon's maskScan (shorter ones cost less than the call). */
 const NATIVE_MIN = 256;
+/** The addon's 4-gram filter (maskScan in tvault_native.c): a bitmap of this many bits... */
+const GRAM_BITS = 17;
+/** ...valid when every pattern, and every state that stops the scan, is at least this long. */
+const GRAM_MIN = 7;
+
+/** The 4 bytes at p[o..o+4) hashed as maskScan hashes them (little-endian, one multiply, the top GRAM_BITS bits). */
+const gramHash = (p: Uint8Array, o: number) => Math.imul(p[o] | (p[o + 1] << 8) | (p[o + 2] << 16) | (p[o + 3] << 24), 0x9e3779b1) >>> (32 - GRAM_BITS);
 
 type Scan = typeof import('@tvault/native').maskScan;
 let scanFn: Scan | null | undefined;
@@ -220,6 +227,17 @@ class Automaton {
       if (s > 0) delta.copyWithin(row, f * classes, f * classes + classes);
       for (let t = k0; t < k1; t++) delta[row + edgeCls[t]] = t >= denseN || outLen[t] ? -1 - t : t * classes;
     }
+    // The filter, when its premise holds (MaskSet's patterns are all MIN_MASK_BYTES or longer).
+    if (patterns.every((p) => p.length >= GRAM_MIN) && (denseN === n || depth[denseN] >= GRAM_MIN) && DENSE_DEPTH < 256) {
+      const grams = new Uint8Array(1 << (GRAM_BITS - 3));
+      for (const p of patterns)
+        for (let o = 0; o < 4; o++) {
+          const h = gramHash(p, o);
+          grams[h >>> 3] |= 1 << (h & 7);
+        }
+      this.grams = grams;
+      this.depth8 = Uint8Array.from(depth.subarray(0, denseN));
+    }
   }
 
   /** The child of s on class c, or -1. */
@@ -242,6 +260,14 @@ class Automaton {
     }
   }
 
+  /**
+   * The addon's filter (undefined when it does not apply): a bitmap of every pattern's 4-grams at
+   * offsets 0 to 3, and each dense state's depth. Where no 4-gram at a multiple of 4 is in the
+   * bitmap, no pattern can be under way, so maskScan skips those bytes (exactly: see there).
+   */
+  readonly grams?: Uint8Array;
+  readonly depth8?: Uint8Array;
+
   /** The state reached by the last run(): where it stopped. */
   last = 0;
 
@@ -262,7 +288,7 @@ class Automaton {
     const warm = this.depth[this.depth.length - 1]; // breadth-first: the last state is the deepest
     const scan = nativeScan();
     if (scan && n - i >= NATIVE_MIN) {
-      const k = scan(this.delta, this.cls, this.dense, this.classes, warm, buf, i, s, this.out);
+      const k = scan(this.delta, this.cls, this.dense, this.classes, warm, buf, i, s, this.out, this.grams, this.depth8);
       this.last = this.out[0];
       return k;
     }

@@ -1638,6 +1638,89 @@ static int mask_warm(const mask_table *t, const uint8_t *buf, size_t from, size_
   return 1;
 }
 
+/*
+ * The 4-gram filter (optional, from the masker): every pattern is at least MASK_GRAM_MIN bytes
+ * long, and so is every state whose entry is negative, so a stop at byte i means that a pattern
+ * prefix of at least MASK_GRAM_MIN bytes ends at i; it begins at some p, and the 4 bytes at the
+ * first multiple of 4 at or after p are one of its pattern's 4-grams at offset 0..3. `grams` is
+ * a bitmap of those 4-grams (hashed to MASK_GRAM_BITS bits), so where no 4-gram at a multiple of
+ * 4 is in it, nothing can stop, and the state is only the last few bytes' (every prefix still
+ * alive is shorter than MASK_GRAM_MIN): rebuilt from the root over them. Where one is, the
+ * automaton runs byte by byte until its state is shallow again (`depth`: each dense state's
+ * depth), then the filter resumes from the first multiple of 4 the state's prefix covers. The
+ * answer is exactly the automaton's (a false hit of the bitmap costs time, not a miss); a wrong
+ * bitmap or depth table makes it wrong, never reads outside an array (every index is bounded).
+ */
+#define MASK_GRAM_BITS 17
+#define MASK_GRAM_BYTES (1u << (MASK_GRAM_BITS - 3))
+#define MASK_GRAM_MIN 7
+/* A state this shallow or less hands back to the filter. */
+#define MASK_GRAM_SHALLOW 4
+/* Exact bytes per depth check. */
+#define MASK_GRAM_STRETCH 16
+
+static inline uint32_t mask_gram(const uint8_t *b) {
+  uint32_t v = (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
+  return (v * 0x9E3779B1u) >> (32 - MASK_GRAM_BITS);
+}
+
+/*
+ * The filtered scan from `from` in row offset *p up to n. Returns the stop index (n: none; *p
+ * the row reached, *e the entry at a stop), or, with *gave set, the index from which the caller
+ * runs the exact lanes instead (*p exact there): a bitmap that hits too often, or a state that
+ * cannot be rebuilt through dense rows.
+ */
+static size_t mask_filtered(const mask_table *t, const uint8_t *grams, const uint8_t *depth, const uint8_t *buf, size_t from, size_t n,
+                            uint32_t *p, int32_t *e, int *gave) {
+  size_t x = from, exact = 0;
+  uint32_t q = *p;
+  *gave = 0;
+  while (x < n) {
+    uint32_t h = depth[q / t->classes];
+    size_t end;
+    if (h <= MASK_GRAM_SHALLOW && (size_t)h <= x) {
+      /* Every prefix alive at x begins at x - h or later: check from its first multiple of 4. */
+      size_t a = (x - h + 3) & ~(size_t)3;
+      while (a + 4 <= n && !(grams[mask_gram(buf + a) >> 3] & (1u << (mask_gram(buf + a) & 7)))) a += 4;
+      /*
+       * A stop needs a hit at most 3 bytes before it, so nothing stops before a + 3 (or n), and
+       * every prefix alive there is shorter than MASK_GRAM_MIN: the state is the last few
+       * bytes' from the root.
+       */
+      size_t to = a + 4 <= n ? a + 3 : n;
+      if (to > x) {
+        size_t s0 = to >= MASK_GRAM_MIN - 1 && to - (MASK_GRAM_MIN - 1) > x - h ? to - (MASK_GRAM_MIN - 1) : x - h;
+        if (!mask_warm(t, buf, s0, to, &q)) {
+          *p = q; /* unchanged: still x's */
+          *gave = 1;
+          return x;
+        }
+        x = to;
+      }
+      if (x >= n) break;
+    }
+    /* Exact, a stretch at a time, until the state is shallow again. */
+    end = x + MASK_GRAM_STRETCH < n ? x + MASK_GRAM_STRETCH : n;
+    exact += end - x;
+    {
+      size_t stop = mask_lane(t, buf, x, end, &q, e);
+      if (stop < end) {
+        *p = q;
+        return stop;
+      }
+    }
+    x = end;
+    /* Mostly exact anyway (text full of the values' 4-grams): the lanes are faster then. */
+    if (x - from >= 8192 && exact * 4 > x - from) {
+      *p = q;
+      *gave = 1;
+      return x;
+    }
+  }
+  *p = q;
+  return n;
+}
+
 static int get_typed(napi_env env, napi_value v, napi_typedarray_type want, void **data, size_t *len) {
   bool is_ta = false;
   napi_typedarray_type type;
@@ -1657,12 +1740,13 @@ static int get_u32(napi_env env, napi_value v, uint32_t max, uint32_t *out) {
 }
 
 static napi_value MaskScan(napi_env env, napi_callback_info info) {
-  napi_value argv[9], r;
-  void *dp = NULL, *cp = NULL, *bp = NULL, *op = NULL;
-  size_t dlen = 0, clen = 0, blen = 0, olen = 0;
+  napi_value argv[11], r;
+  void *dp = NULL, *cp = NULL, *bp = NULL, *op = NULL, *gp = NULL, *hp = NULL;
+  size_t dlen = 0, clen = 0, blen = 0, olen = 0, glen = 0, hlen = 0;
   uint32_t dense, classes, warm, from, state;
+  napi_valuetype gt;
   mask_table t;
-  if (!get_args(env, info, 9, argv)) return NULL;
+  if (!get_args(env, info, 11, argv)) return NULL;
   if (!get_typed(env, argv[0], napi_int32_array, &dp, &dlen)) return throw_type(env, "maskScan: delta must be an Int32Array");
   if (!get_typed(env, argv[1], napi_uint8_array, &cp, &clen)) return throw_type(env, "maskScan: cls must be a Uint8Array");
   if (!get_u32(env, argv[2], INT32_MAX, &dense) || !get_u32(env, argv[3], 256, &classes) || !get_u32(env, argv[4], INT32_MAX, &warm))
@@ -1677,6 +1761,13 @@ static napi_value MaskScan(napi_env env, napi_callback_info info) {
     if (((const uint8_t *)cp)[k] >= classes) return throw_range(env, "maskScan: a byte class is out of range");
   if (state >= dense) return throw_range(env, "maskScan: state is out of range");
   if (from > blen) return throw_range(env, "maskScan: from is past the end of buf");
+  /* The 4-gram filter: both tables, of their exact sizes, or neither. */
+  if (napi_typeof(env, argv[9], &gt) != napi_ok) return NULL;
+  if (gt != napi_undefined) {
+    if (!get_typed(env, argv[9], napi_uint8_array, &gp, &glen) || !get_typed(env, argv[10], napi_uint8_array, &hp, &hlen))
+      return throw_type(env, "maskScan: grams and depth must be Uint8Arrays");
+    if (glen != MASK_GRAM_BYTES || hlen != dense) return throw_range(env, "maskScan: grams or depth has the wrong length");
+  }
   t.delta = (const int32_t *)dp;
   t.cls = (const uint8_t *)cp;
   t.classes = classes;
@@ -1687,9 +1778,16 @@ static napi_value MaskScan(napi_env env, napi_callback_info info) {
     size_t n = blen, stop = n;
     uint32_t p = state * classes;
     int32_t e = 0;
-    size_t span = n - from;
+    size_t span;
     int done = 0;
-    if (span >= MASK_LANES_MIN && span / MASK_LANES >= (size_t)warm * 4 + 1) {
+    if (gp) {
+      int gave = 0;
+      stop = mask_filtered(&t, (const uint8_t *)gp, (const uint8_t *)hp, buf, from, n, &p, &e, &gave);
+      if (!gave) done = 1;
+      else from = (uint32_t)stop; /* the lanes from here, in the exact state p */
+    }
+    span = n - from;
+    if (!done && span >= MASK_LANES_MIN && span / MASK_LANES >= (size_t)warm * 4 + 1) {
       size_t seg = span / MASK_LANES, pos[MASK_LANES], end[MASK_LANES], j;
       uint32_t q[MASK_LANES];
       int ok = 1;
