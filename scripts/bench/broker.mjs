@@ -7,7 +7,8 @@
 // maskedPump: no masker can beat it); the older transport for reference (a Node pipe stream
 // copied through a write stream); and the masker alone in-process over the same stream in 256
 // KiB blocks (the addon's scan, and the JS loop it replaced). The agent's CPU time (user+sys,
-// from /proc) per brokered run is shown beside its wall time: load does not change it.
+// from /proc, the mean over the runs) per brokered run is shown beside its wall time: load does
+// not change it.
 // With BASELINE=/path/to/another/checkout (built), that checkout's agent and CLI run the same
 // brokered rows in the same interleaved loop, for a before/after in one run.
 // Usage: npm run build && [BASELINE=DIR] node scripts/bench/broker.mjs [MB] [RUNS]
@@ -89,7 +90,8 @@ try {
     });
   }
   const t = Object.fromEntries(rows.map((r, j) => [r.name, median(wall[j])]));
-  const c = Object.fromEntries(rows.map((r, j) => [r.name, r.pid ? median(cpu[j]) : 0]));
+  // The mean, not the median: /proc counts in 10 ms ticks, and the mean of RUNS samples resolves finer.
+  const c = Object.fromEntries(rows.map((r, j) => [r.name, r.pid ? cpu[j].reduce((x, y) => x + y, 0) / cpu[j].length : 0]));
   const { plain, masked, one, pump, hop } = t;
   const mbps = (ms) => `${((MB * 1000) / ms).toFixed(1)} MB/s`;
   report(`${MB} MB, ${SECRETS} secrets: run (unmasked)`, `${fmt(plain)} (${mbps(plain)})`);
