@@ -1775,24 +1775,24 @@ static napi_value MaskScan(napi_env env, napi_callback_info info) {
   t.lim = (uint32_t)(dlen - classes);
   {
     const uint8_t *buf = (const uint8_t *)bp;
-    size_t n = blen, stop = n;
+    size_t n = blen, stop = n, at = from;
     uint32_t p = state * classes;
     int32_t e = 0;
     size_t span;
     int done = 0;
     if (gp) {
       int gave = 0;
-      stop = mask_filtered(&t, (const uint8_t *)gp, (const uint8_t *)hp, buf, from, n, &p, &e, &gave);
+      stop = mask_filtered(&t, (const uint8_t *)gp, (const uint8_t *)hp, buf, at, n, &p, &e, &gave);
       if (!gave) done = 1;
-      else from = (uint32_t)stop; /* the lanes from here, in the exact state p */
+      else at = stop; /* the lanes from here, in the exact state p */
     }
-    span = n - from;
+    span = n - at;
     if (!done && span >= MASK_LANES_MIN && span / MASK_LANES >= (size_t)warm * 4 + 1) {
       size_t seg = span / MASK_LANES, pos[MASK_LANES], end[MASK_LANES], j;
       uint32_t q[MASK_LANES];
       int ok = 1;
       for (int k = 0; k < MASK_LANES; k++) {
-        pos[k] = from + (size_t)k * seg;
+        pos[k] = at + (size_t)k * seg;
         end[k] = k == MASK_LANES - 1 ? n : pos[k] + seg;
       }
       q[0] = p;
@@ -1820,7 +1820,7 @@ static napi_value MaskScan(napi_env env, napi_callback_info info) {
         done = 1;
       }
     }
-    if (!done) stop = mask_lane(&t, buf, from, n, &p, &e);
+    if (!done) stop = mask_lane(&t, buf, at, n, &p, &e);
     if (stop < n) {
       if (e >= 0) return throw_range(env, "maskScan: a transition points past the table");
       ((int32_t *)op)[0] = (int32_t)(-1 - (int64_t)e);
