@@ -8,7 +8,7 @@
 //
 //   cp -r packages/cli packages/cli-before   # before the change (a scratch copy: never commit it)
 //   ... change, npm run build ...
-//   node scripts/bench/agent-ab.mjs [--n 1000] [--rounds 20] [--load] packages/cli-before packages/cli
+//   node scripts/bench/agent-ab.mjs [--n 1000] [--rounds 20] [--load [--load-rounds 3]] packages/cli-before packages/cli
 //
 // A copy of packages/cli inside the work tree resolves node_modules as the original does.
 import { spawn } from 'node:child_process';
@@ -26,8 +26,9 @@ const opt = (name, dflt) => {
 const N = opt('--n', 1000);
 const ROUNDS = opt('--rounds', 20);
 const LOAD = args.includes('--load') && args.splice(args.indexOf('--load'), 1);
+const LOAD_ROUNDS = opt('--load-rounds', 3);
 const builds = args.map((a) => resolve(a));
-if (builds.length < 2) throw new Error('usage: agent-ab.mjs [--n N] [--rounds R] [--load] CLI_DIR_BEFORE CLI_DIR_AFTER [MORE_CLI_DIRS...]');
+if (builds.length < 2) throw new Error('usage: agent-ab.mjs [--n N] [--rounds R] [--load [--load-rounds L]] CLI_DIR_BEFORE CLI_DIR_AFTER [MORE_CLI_DIRS...]');
 const { agentCall } = createRequire(import.meta.url)(join(ROOT, 'packages/native'));
 
 async function startAgent(cliDir, v) {
@@ -39,6 +40,15 @@ async function startAgent(cliDir, v) {
   for (let i = 0; i < 400 && !existsSync(sock); i++) await new Promise((r) => setTimeout(r, 25));
   if (!existsSync(sock)) throw new Error(`the agent of ${cliDir} did not start`);
   return { sock, pid: child.pid, stop: () => new Promise((r) => (child.once('exit', r), child.kill('SIGTERM'))) };
+}
+
+/** The floor of goals.mjs: a minimal Node server answering a fixed line (floor-server.mjs). */
+function startFloor(sock) {
+  const child = spawn(process.execPath, [join(import.meta.dirname, 'floor-server.mjs'), sock], { env: cleanEnv(), stdio: ['ignore', 'pipe', 'inherit'] });
+  return new Promise((resolve, reject) => {
+    child.once('error', reject);
+    child.stdout.once('data', () => resolve({ stop: () => new Promise((r) => (child.once('exit', r), child.kill('SIGTERM'))) }));
+  });
 }
 
 /** User + system CPU time of a process so far, in ms (Linux; ticks of 10 ms). */
@@ -88,19 +98,32 @@ try {
   });
   if (LOAD) {
     // Throughput moves with whatever else the machine runs; the agent's CPU time per request
-    // under the same load (its efficiency: what batching commits saves) moves much less.
+    // under the same load (its efficiency: what batching commits saves) moves much less. The
+    // floor server (floor-server.mjs, as in goals.mjs) takes its turn in each round, so that
+    // each build's throughput and p99 are also given as ratios to a floor of the same run.
     const rps = builds.map(() => []);
+    const p99 = builds.map(() => []);
     const cpuPer = builds.map(() => []);
-    for (let r = 0; r < 3; r++)
+    const floor = [];
+    const floorSock = join(base.dir, 'floor.sock');
+    for (let r = 0; r < LOAD_ROUNDS; r++) {
+      const f = await startFloor(floorSock);
+      floor.push(load(floorSock, get, { seconds: 2, warmup: 0.5 }));
+      await f.stop();
       agents.forEach((a, i) => {
         let c0 = 0;
         const out = load(a.sock, get, { seconds: 2, warmup: 0.5, mark: () => (c0 = cpuMs(a.pid)) });
         cpuPer[i].push(((cpuMs(a.pid) - c0) / out.requests) * 1000);
         rps[i].push(out.rps);
+        p99[i].push(out.p99);
       });
+    }
+    const [fRps, fP99] = [median(floor.map((f) => f.rps)), median(floor.map((f) => f.p99))];
+    console.log(`floor: 8 clients, fixed line: ${Math.round(fRps)} req/s [${floor.map((f) => Math.round(f.rps)).join(', ')}], p99 ${fP99.toFixed(2)} ms`);
     builds.forEach((b, i) =>
       console.log(
-        `${b}: 8 clients, get: ${Math.round(median(rps[i]))} req/s [${rps[i].map(Math.round).join(', ')}], agent CPU per request ${Math.round(median(cpuPer[i]))} µs [${cpuPer[i].map(Math.round).join(', ')}]`,
+        `${b}: 8 clients, get: ${Math.round(median(rps[i]))} req/s [${rps[i].map(Math.round).join(', ')}] (${(median(rps[i]) / fRps).toFixed(2)}× the floor), ` +
+          `p99 ${median(p99[i]).toFixed(2)} ms (${(median(p99[i]) / fP99).toFixed(2)}×), agent CPU per request ${Math.round(median(cpuPer[i]))} µs [${cpuPer[i].map(Math.round).join(', ')}]`,
       ),
     );
   }

@@ -270,7 +270,7 @@ class Agent {
   /** Commits queued audit rows (the audit queue's sink); with the KEK, so that they carry the MAC. */
   private writeAudit(rows: Array<{ ev: AuditEvent; actor: Actor }>): boolean {
     if (!this.key.held) throw lockedError('the agent locked before the read was recorded');
-    const ok = this.vault.get().tryAuditBatch(rows, this.key.use());
+    const ok = this.vault.forAudit().tryAuditBatch(rows, this.key.use());
     if (ok) this.vault.wrote();
     return ok;
   }

@@ -4,6 +4,7 @@
 // carry mac = HMAC-SHA-256(audit key, hash), where the audit key is a random key sealed under
 // the KEK: someone without the passphrase cannot recompute the chain past such a row.
 // See docs/SECURITY.md for what this can't catch.
+import * as nodeCrypto from 'node:crypto';
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import type { Statement } from 'better-sqlite3';
 import type { Db } from './store';
@@ -66,8 +67,14 @@ export function directActor(): Actor {
 
 export function rowHash(prev: Buffer, r: Omit<AuditRow, 'prev_hash' | 'hash' | 'mac'>): Buffer {
   const canonical = JSON.stringify([r.id, r.ts, r.op, r.ok, r.project, r.keys, r.via, r.uid, r.pid, r.token_id, r.detail]);
+  // The same digest, sha256(prev || canonical): one-shot where Node has it (20.12+, 21.7+),
+  // which spares a Hash object per row (~1.5 µs of the agent's audit commit).
+  if (oneShotHash) return oneShotHash('sha256', Buffer.concat([prev, Buffer.from(canonical, 'utf8')]), 'buffer');
   return createHash('sha256').update(prev).update(canonical).digest();
 }
+
+/** crypto.hash, where this Node has it. */
+const oneShotHash = typeof nodeCrypto.hash === 'function' ? nodeCrypto.hash : null;
 
 export function rowMac(key: Uint8Array, hash: Buffer): Buffer {
   return createHmac('sha256', key).update(hash).digest();

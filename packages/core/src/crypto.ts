@@ -195,16 +195,28 @@ export function sealBound(key: Uint8Array, header: Buffer, body: Uint8Array): Bu
 }
 
 /**
+ * Whether `plain` starts with `header`, in time that depends only on the header's length (as
+ * timingSafeEqual, without the two views it needs: ~0.1 µs of each value a getall opens).
+ */
+function startsWith(plain: Uint8Array, header: Uint8Array): boolean {
+  if (plain.length < header.length) return false;
+  let diff = 0;
+  for (let i = 0; i < header.length; i++) diff |= plain[i] ^ header[i];
+  return diff === 0;
+}
+
+/**
  * Opens a bound envelope and returns the body. A failed MAC or a header that does not match
  * the expected context is an integrity failure; `what` names the row for the error message.
  */
-export function openBound(key: Uint8Array, header: Buffer, sealed: Uint8Array, what: string | (() => string)): Buffer {
+export function openBound(key: Uint8Array, header: Uint8Array, sealed: Uint8Array, what: string | (() => string)): Buffer {
   const plain = open(key, sealed);
-  const name = () => (typeof what === 'string' ? what : what()); // built only for a failure: a getall opens 1,000
-  if (!plain) throw integrityError(`integrity check failed for ${name()}: the ciphertext was altered or is not from this vault`);
-  if (plain.length < header.length || !timingSafeEqual(plain.subarray(0, header.length), header)) {
+  // The name is built only for a failure: a getall opens 1,000.
+  if (!plain)
+    throw integrityError(`integrity check failed for ${typeof what === 'string' ? what : what()}: the ciphertext was altered or is not from this vault`);
+  if (!startsWith(plain, header)) {
     zero(plain);
-    throw integrityError(`integrity check failed for ${name()}: the ciphertext belongs to another key or project`);
+    throw integrityError(`integrity check failed for ${typeof what === 'string' ? what : what()}: the ciphertext belongs to another key or project`);
   }
   // The body in place (no copy): the header before it in the same memory is public metadata
   // (tag, uid, name, version), so the caller's zeroing of the body wipes all that is secret.
