@@ -18,7 +18,6 @@ const native = (): Native => require('@tvault/native') as Native;
 
 /** What a masker offers (packages/agent/src/masker.ts): chunks in, masked chunks out. */
 export interface OutputMasker {
-  push(chunk: Buffer): Buffer;
   /** The masked chunk as pieces, views of chunk among them (valid while chunk's bytes are). */
   pushv(chunk: Buffer): Buffer[];
   end(): Buffer;

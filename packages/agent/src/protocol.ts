@@ -217,9 +217,10 @@ const ESCAPED: Array<Buffer | undefined> = Array.from({ length: 256 }, (_, b) =>
 );
 const WIDTH = Uint8Array.from(ESCAPED, (e) => e?.length ?? 1);
 
-/** The length of a value as a JSON string literal (jsonStringBytes), quotes included. */
+/** A key name that needs no JSON escaping (core allows only these on write). */
 const PLAIN_NAME = /^[A-Za-z0-9_]+$/;
 
+/** The length of a value as a JSON string literal (jsonStringBytes), quotes included. */
 function jsonStringLength(value: Uint8Array): number {
   let len = 2;
   for (let i = 0; i < value.length; i++) len += WIDTH[value[i]];

@@ -65,6 +65,9 @@ export function directActor(): Actor {
   return { via: 'direct', uid: process.getuid?.(), pid: process.pid };
 }
 
+/** crypto.hash, where this Node has it. */
+const oneShotHash = typeof nodeCrypto.hash === 'function' ? nodeCrypto.hash : null;
+
 export function rowHash(prev: Buffer, r: Omit<AuditRow, 'prev_hash' | 'hash' | 'mac'>): Buffer {
   const canonical = JSON.stringify([r.id, r.ts, r.op, r.ok, r.project, r.keys, r.via, r.uid, r.pid, r.token_id, r.detail]);
   // The same digest, sha256(prev || canonical): one-shot where Node has it (20.12+, 21.7+),
@@ -72,9 +75,6 @@ export function rowHash(prev: Buffer, r: Omit<AuditRow, 'prev_hash' | 'hash' | '
   if (oneShotHash) return oneShotHash('sha256', Buffer.concat([prev, Buffer.from(canonical, 'utf8')]), 'buffer');
   return createHash('sha256').update(prev).update(canonical).digest();
 }
-
-/** crypto.hash, where this Node has it. */
-const oneShotHash = typeof nodeCrypto.hash === 'function' ? nodeCrypto.hash : null;
 
 export function rowMac(key: Uint8Array, hash: Buffer): Buffer {
   return createHmac('sha256', key).update(hash).digest();

@@ -433,6 +433,7 @@ export class Vault {
     );
   }
 
+  /** One transaction function for the connection's life: db.transaction() builds its wrappers anew on every call. */
   private auditTxFn?: Transaction<(rows: Array<{ ev: AuditEvent; actor: Actor }>, kek: Uint8Array | undefined) => void>;
 
   private get auditTx() {
@@ -447,7 +448,6 @@ export class Vault {
    * With `wait`, it waits for the lock as every writer does (the agent at start).
    */
   tryAuditBatch(rows: Array<{ ev: AuditEvent; actor: Actor }>, kek?: Uint8Array, wait = false): boolean {
-    // One transaction function for the connection's life: db.transaction() builds its wrappers anew on every call.
     // Prepared once (q caches them): db.pragma() would parse and prepare twice per batch.
     if (!wait) this.q('PRAGMA busy_timeout = 0').run();
     try {
