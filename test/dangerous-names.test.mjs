@@ -1,4 +1,4 @@
-// The dangerous-name rule (packages/cli/src/dangerous-env.ts, docs/SECURITY.md "Names tvault
+// The dangerous-name rule (packages/core/src/dangerous-names.ts, docs/SECURITY.md "Names tvault
 // will not inject"): names that make a program load code or configuration from their value,
 // refused only where variables are applied to a process (run; env as shell, fish, github), and
 // let through per project by `tvault allow-name`, a list kept in the vault under the KEK. The
@@ -15,7 +15,7 @@ import { spawnSync } from 'node:child_process';
 let isDangerous;
 
 before(async () => {
-  ({ isDangerous } = (await bundleSources('dangerous', { dangerous: 'packages/cli/src/dangerous-env.ts' })).require('./dangerous.cjs'));
+  ({ isDangerous } = (await bundleSources('dangerous', { dangerous: 'packages/core/src/dangerous-names.ts' })).require('./dangerous.cjs'));
 });
 
 // Each name with why it runs code: the class, not a list of accidents.

@@ -1,5 +1,5 @@
-// Every variable name a shell treats specially is either refused by tvault (dangerous-env.ts,
-// or the format's reserved list in env-format.ts) or loads like any other: exactly, and without
+// Every variable name a shell treats specially is either refused by tvault (core/src/dangerous-names.ts,
+// or the format's reserved list in core/src/env-format.ts) or loads like any other: exactly, and without
 // running the `a[$(touch CANARY)]` payload that arithmetic assignment would run. The names come
 // from the installed shells themselves, so a new shell version with a new special variable
 // fails here until the lists are updated.

@@ -51,7 +51,7 @@ export async function serveRead(vault: Vault, req: ReadRequest, ctx: ReadContext
   try {
     const names = snap.names;
     // The project's allowed names (verified under the KEK) that this answer holds: the client
-    // applies the same allow list as a direct read (cli/dangerous-env.ts).
+    // applies the same allow list as a direct read (core/dangerous-names.ts).
     let allowed = vault.allowedNames(ctx.kek(), project);
     if (allowed.length) {
       const have = new Set(names);

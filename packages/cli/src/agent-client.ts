@@ -57,7 +57,7 @@ export function answerSecrets(res: { secrets?: Record<string, string> }): Array<
   return out;
 }
 
-/** The names the project allows although they are dangerous, as the agent verified them (dangerous-env.ts). */
+/** The names the project allows although they are dangerous, as the agent verified them (core/dangerous-names.ts). */
 export function answerAllowed(res: { allowed?: unknown }): string[] {
   return Array.isArray(res.allowed) ? res.allowed.filter((n): n is string => typeof n === 'string') : [];
 }

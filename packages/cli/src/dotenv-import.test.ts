@@ -1,6 +1,7 @@
 // parseDotenvFile: dotenv's values, and every line it would drop silently, by number.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { formatEnv } from '@tvault/core/env-format';
 import { parseDotenvFile } from './dotenv-import';
 
 const parse = (text: string | Buffer) => parseDotenvFile(Buffer.isBuffer(text) ? text : Buffer.from(text, 'utf8'));
@@ -71,4 +72,19 @@ test('dotenv import: a key set twice keeps the later value, with a note', () => 
   );
   assert.equal(r.problems.length, 0);
   assert.match(r.notes[0].reason, /A is set again on line 3; the later value is the one imported/);
+});
+
+test("dotenv import: the env format for tvault's own reader (edit's file) reads back exactly through the import parser", () => {
+  const values = ['it\'s "both" $HOME', "a`b'c", 'multi\nline', 'ends\\', ' padded ', '#hash', '${HOME} $(id)', 'é 日本'];
+  for (const value of values) {
+    const text = formatEnv([{ name: 'K', value }], 'dotenv', { reader: 'tvault' });
+    const { entries, problems } = parseDotenvFile(Buffer.from(text, 'utf8'));
+    assert.deepEqual(problems, [], text);
+    assert.deepEqual(
+      entries.map((e) => e.value),
+      [value],
+      text,
+    );
+  }
+  assert.throws(() => formatEnv([{ name: 'K', value: '\'"`\n' }], 'dotenv', { reader: 'tvault' }), /value of K cannot be written in dotenv format/);
 });

@@ -10,7 +10,7 @@ import { delimiter, join } from 'node:path';
 import { isatty } from 'node:tty';
 import { errnoText } from '@tvault/core';
 import { type OutputMasker, childPipe, maskedPump } from '@tvault/agent/masked-io';
-import { RESERVED_PREFIX } from './dangerous-env';
+import { RESERVED_PREFIX } from '@tvault/core/env-format';
 import { childCoreLimit } from './harden';
 import { inspectHandoff } from './handoff/inspect';
 

@@ -1,5 +1,5 @@
 // A project's allowed names: the variable names that `tvault allow-name` lets `run` and the
-// applied `env` formats pass on although they are in the dangerous class (cli/dangerous-env.ts).
+// applied `env` formats pass on although they are in the dangerous class (dangerous-names.ts).
 // Kept in the vault, one meta row per project (`allowed_names:<uid hex>`), and MACed under the
 // KEK's manifest key with its own tag, bound to the project's uid: whoever can write vault.db
 // but lacks the key cannot add a name (a forged or moved row is an integrity failure). Deleting

@@ -27,7 +27,7 @@ import {
 } from '@tvault/tokens';
 import { type Y, unknownCommand } from './argv';
 import { isOwnAgent, probeAgent } from './agent-probe';
-import { isDangerous } from '../dangerous-env';
+import { isDangerous } from '@tvault/core/env-format';
 import { parseDuration } from '../flags';
 import { isoTime, printJson, printTable } from '../output';
 import type { GlobalArgs } from '../session';

@@ -13,7 +13,7 @@ import { type AgentStartFlags, startOptions } from '../flags';
 import { printJson } from '../output';
 import { inSession } from '../handoff/guard';
 import { getPassphrase } from '../passphrase';
-import { isDangerous } from '../dangerous-env';
+import { isDangerous } from '@tvault/core/env-format';
 import type { GlobalArgs } from '../session';
 import { isOwnAgent, probeAgent } from './agent-probe';
 import { serviceCommands } from './agent-service';

@@ -22,8 +22,7 @@ import {
   usageError,
 } from '@tvault/core';
 import { type Y, unknownCommand } from './argv';
-import { ENV_FORMATS, formatEnv } from '../env-format';
-import { checkInjectable } from '../dangerous-env';
+import { ENV_FORMATS, checkInjectable, formatEnv } from '@tvault/core/env-format';
 import { warn } from '../output';
 import { type GlobalArgs, IDENTITY_OPTION, type PlainSecret, Session, drain } from '../session';
 import {

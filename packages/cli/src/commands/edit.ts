@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Y } from './argv';
 import { ExitCode, TvaultError, checkKeyName, checkValue, usageError } from '@tvault/core';
-import { formatEnv } from '../env-format';
+import { formatEnv } from '@tvault/core/env-format';
 import { warn } from '../output';
 import { type GlobalArgs, Session, drain } from '../session';
 import { parseDotenvFile } from '../dotenv-import';

@@ -1,8 +1,7 @@
 // Reading a whole project out: env (print for a shell or tool), run (inject into a child), export.
 import type { Y } from './argv';
 import { ExitCode, TvaultError, usageError } from '@tvault/core';
-import { checkInjectable } from '../dangerous-env';
-import { ENV_FORMATS, formatEnv } from '../env-format';
+import { ENV_FORMATS, checkInjectable, formatEnv } from '@tvault/core/env-format';
 import { childEnv, pristineBase, runChild, RUN_FAILED, shouldMask } from '../run';
 import { runMasked } from '../run-masked';
 import type { TokenInfo } from '@tvault/protocol';

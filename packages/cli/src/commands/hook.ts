@@ -4,7 +4,7 @@ import { isatty } from 'node:tty';
 import type { Y } from './argv';
 import { TvaultError, usageError } from '@tvault/core';
 import { AUTO, HOOKS, HOOK_SHELLS, type HookShell, autoNamesLine } from '../hooks';
-import { formatEnv } from '../env-format';
+import { formatEnv } from '@tvault/core/env-format';
 import { type GlobalArgs, Session } from '../session';
 
 export function hookOptions(y: Y): Y {

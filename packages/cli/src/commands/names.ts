@@ -4,7 +4,7 @@
 // read it through the same unlock or the agent (dangerous-env.ts).
 import type { Y } from './argv';
 import { usageError } from '@tvault/core';
-import { isDangerous } from '../dangerous-env';
+import { isDangerous } from '@tvault/core/env-format';
 import { printJson, warn } from '../output';
 import { type GlobalArgs, Session } from '../session';
 

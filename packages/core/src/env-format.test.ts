@@ -151,19 +151,3 @@ test('env format: refusals', () => {
   assert.equal(formatEnv([{ name: 'TVAULT_DIR', value: 'v' }], 'dotenv'), "TVAULT_DIR='v'\n");
   assert.equal(formatEnv([{ name: 'RANDOM', value: 'v' }], 'fish'), "set -gx -- RANDOM 'v'\n", 'fish does not reserve RANDOM');
 });
-
-test("env format: dotenv for tvault's own reader (edit's file) reads back exactly through the import parser", () => {
-  const { parseDotenvFile } = require('./dotenv-import') as typeof import('./dotenv-import');
-  const values = ['it\'s "both" $HOME', "a`b'c", 'multi\nline', 'ends\\', ' padded ', '#hash', '${HOME} $(id)', 'é 日本'];
-  for (const value of values) {
-    const text = formatEnv([{ name: 'K', value }], 'dotenv', { reader: 'tvault' });
-    const { entries, problems } = parseDotenvFile(Buffer.from(text, 'utf8'));
-    assert.deepEqual(problems, [], text);
-    assert.deepEqual(
-      entries.map((e) => e.value),
-      [value],
-      text,
-    );
-  }
-  assert.throws(() => formatEnv([{ name: 'K', value: '\'"`\n' }], 'dotenv', { reader: 'tvault' }), /value of K cannot be written in dotenv format/);
-});
