@@ -200,7 +200,18 @@ class Agent {
     const done = (answer: Answer, result: string): Answer => {
       const keys = info.keys && info.keys.length > 20 ? [...info.keys.slice(0, 20), `+${info.keys.length - 20} more`] : info.keys;
       const us = Number((process.hrtime.bigint() - t0) / 1000n);
-      this.log.info({ ev: 'request', op: req?.op, project: info.project, keys, token: info.token, peer: { uid: peer.uid, pid: peer.pid }, result, us });
+      const reply = req && 'reply' in req ? req.reply : undefined;
+      this.log.info({
+        ev: 'request',
+        op: req?.op,
+        ...(reply && { reply }),
+        project: info.project,
+        keys,
+        token: info.token,
+        peer: { uid: peer.uid, pid: peer.pid },
+        result,
+        us,
+      });
       return answer;
     };
     const failed = (err: unknown): Answer => {

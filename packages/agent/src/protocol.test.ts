@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { unlockRequestLine } from '@tvault/protocol';
-import { ProtocolError, errorLine, jsonStringBytes, okLine, parseRequest, secretsLine, secretsPart, valueLine } from './protocol';
+import { ProtocolError, errorLine, jsonStringBytes, okLine, parseRequest, rawHeader, rawValue, secretsLine, secretsPart, valueLine } from './protocol';
 
 const parse = (line: string) => parseRequest(Buffer.from(line, 'utf8'));
 
@@ -90,6 +90,53 @@ test('protocol: a prefix of exactly 255 characters is accepted', () => {
     prefix: 'P'.repeat(255),
     token: undefined,
   });
+});
+
+test('protocol: reply (a raw answer) is accepted only as "value" with get and "shell" with getall', () => {
+  const accepted: Array<[string, object]> = [
+    ['{"v":1,"op":"get","key":"K","reply":"value"}', { op: 'get', project: null, key: 'K', token: undefined, reply: 'value' }],
+    ['{"v":1,"op":"get","key":"K","project":"web","token":"t","reply":"value"}', { op: 'get', project: 'web', key: 'K', token: 't', reply: 'value' }],
+    ['{"v":1,"op":"getall","reply":"shell"}', { op: 'getall', project: null, token: undefined, reply: 'shell' }],
+    ['{"v":1,"op":"getall","project":"web","reply":"shell"}', { op: 'getall', project: 'web', token: undefined, reply: 'shell' }],
+  ];
+  for (const [line, want] of accepted) assert.deepEqual(parse(line), want, line);
+  const refused = [
+    '{"v":1,"op":"get","key":"K","reply":"shell"}',
+    '{"v":1,"op":"get","key":"K","reply":"json"}',
+    '{"v":1,"op":"get","key":"K","reply":"VALUE"}',
+    '{"v":1,"op":"get","key":"K","reply":null}',
+    '{"v":1,"op":"get","key":"K","reply":true}',
+    '{"v":1,"op":"get","key":"K","reply":["value"]}',
+    '{"v":1,"op":"getall","reply":"value"}',
+    '{"v":1,"op":"getall","reply":"fish"}',
+    '{"v":1,"op":"getall","reply":""}',
+    '{"v":1,"op":"getselected","only":["A"],"reply":"shell"}',
+    '{"v":1,"op":"getselected","only":["A"],"reply":"value"}',
+    '{"v":1,"op":"status","reply":"value"}',
+    '{"v":1,"op":"names","reply":"shell"}',
+    '{"v":1,"op":"stop","reply":"value"}',
+    '{"v":1,"op":"lock","reply":"value"}',
+    '{"v":1,"op":"exec","argv":["x"],"cwd":"/","env":{},"reply":"shell"}',
+  ];
+  for (const line of refused)
+    assert.throws(
+      () => parse(line),
+      (e: unknown) =>
+        e instanceof ProtocolError && e.code === 'bad_request' && /"reply" is only valid as "value" with op get and as "shell" with op getall/.test(e.message),
+      line,
+    );
+  // The other refusals of a request come first, as without reply.
+  assert.throws(() => parse('{"v":1,"op":"get","reply":"value"}'), /op get needs "key"/);
+  assert.throws(() => parse('{"v":1,"op":"getall","key":"K","reply":"shell"}'), /"key" is only valid with op get/);
+});
+
+test('protocol: a raw reply is its header and exactly its bytes', () => {
+  assert.equal(rawHeader(0).toString(), '{"ok":true,"bytes":0}\n');
+  assert.equal(rawHeader(123456).toString(), '{"ok":true,"bytes":123456}\n');
+  for (const v of ['', 'a"b\nc', 'é 日本 😀', "'$(id)'"]) {
+    const value = Buffer.from(v, 'utf8');
+    assert.deepEqual(rawValue(value), Buffer.concat([Buffer.from(`{"ok":true,"bytes":${value.length}}\n`), value]), JSON.stringify(v));
+  }
 });
 
 test('protocol: jsonStringBytes escapes like JSON.stringify for every value tvault stores', () => {

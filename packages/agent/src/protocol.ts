@@ -14,6 +14,8 @@ import {
   type Op,
   PROTOCOL_VERSION,
   type ParsedRequest,
+  REPLY_FOR_OP,
+  rawReplyHeader,
   type StatusAnswer,
   type NamesAnswer,
   type StopAnswer,
@@ -135,6 +137,9 @@ function parseJson(line: Buffer, hadPassphrase: boolean): Exclude<ParsedRequest,
     throw bad('"only" and "prefix" are only valid with op getselected, exec and names');
   if (op === 'names' && r.prefix !== undefined) throw bad('"prefix" is not valid with op names; name the keys in "only"');
   if (op !== 'exec' && op !== 'names' && r.tool !== undefined) throw bad('"tool" is only valid with op exec and names');
+  // A raw reply (PROTOCOL.md, "Raw replies"): only the one form each of get and getall has.
+  if (r.reply !== undefined && r.reply !== (op === 'get' || op === 'getall' ? REPLY_FOR_OP[op] : undefined))
+    throw bad('"reply" is only valid as "value" with op get and as "shell" with op getall');
   if (op === 'unlock' && !hadPassphrase) throw bad(`op unlock needs ${UNLOCK_FIELD}...", the passphrase in lowercase hex`);
   switch (op) {
     case 'stop':
@@ -142,12 +147,13 @@ function parseJson(line: Buffer, hadPassphrase: boolean): Exclude<ParsedRequest,
     case 'unlock':
       return { op, token };
     case 'status':
-    case 'getall':
       return { op, project: projectField(r), token };
+    case 'getall':
+      return { op, project: projectField(r), token, ...(r.reply !== undefined && { reply: 'shell' as const }) };
     case 'get': {
       if (typeof r.key !== 'string') throw bad('op get needs "key", a key name');
       const key = r.key;
-      return { op, project: projectField(r), key: checked(() => checkKeyName(key)), token };
+      return { op, project: projectField(r), key: checked(() => checkKeyName(key)), token, ...(r.reply !== undefined && { reply: 'value' as const }) };
     }
     case 'getselected': {
       const only = r.only === undefined ? undefined : keyList(r.only);
@@ -259,6 +265,20 @@ export function valueLine(project: string, key: string, value: Uint8Array): Buff
   const at = writeJsonString(value, out, h.copy(out, 0));
   out[at] = 0x7d; // }
   out[at + 1] = 0x0a;
+  return out;
+}
+
+/** A raw reply's header (`{"ok":true,"bytes":N}` and a newline), for N bytes that follow it. */
+export function rawHeader(bytes: number): Buffer {
+  return Buffer.from(rawReplyHeader(bytes), 'latin1');
+}
+
+/** `reply: "value"`: the header and the value's bytes in one Buffer; the caller zeroes the value and it. */
+export function rawValue(value: Uint8Array): Buffer {
+  const h = rawHeader(value.length);
+  const out = Buffer.alloc(h.length + value.length); // never pooled: zeroed after the write
+  h.copy(out, 0);
+  out.set(value, h.length);
   return out;
 }
 

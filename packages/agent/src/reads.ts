@@ -7,9 +7,14 @@
 // the chunk size adapts to keep each step near STEP_MS. The rows are read once, at the start
 // (Vault.sealedSnapshot): the answer is the project as it was then, and a write that commits
 // during a long getall is not in it.
-import { type AuditEvent, type Vault, zero } from '@tvault/core';
+//
+// A raw reply (`reply`, PROTOCOL.md "Raw replies") takes the same path: the same snapshot, checks
+// and audit row; only the encoding differs (the value's bytes, or the shell text of
+// @tvault/core/env-format, written from the value bytes, after a header that gives its length).
+import { type AuditEvent, TvaultError, type Vault, zero } from '@tvault/core';
+import { checkShellNames, shellLinesBytes } from '@tvault/core/env-format';
 import type { ReadRequest } from '@tvault/protocol';
-import { secretsPart, valueLine } from './protocol';
+import { ProtocolError, rawHeader, rawValue, secretsPart, valueLine } from './protocol';
 
 export interface ReadResult {
   /** The answer line, or its parts (one per chunk) for a project read in chunks. */
@@ -36,7 +41,7 @@ export async function serveRead(vault: Vault, req: ReadRequest, ctx: ReadContext
     const value = vault.readSecretUnaudited(ctx.kek(), project, req.key);
     let line: Buffer;
     try {
-      line = valueLine(project, req.key, value);
+      line = req.reply === 'value' ? rawValue(value) : valueLine(project, req.key, value);
     } finally {
       zero(value);
     }
@@ -57,6 +62,17 @@ export async function serveRead(vault: Vault, req: ReadRequest, ctx: ReadContext
       const have = new Set(names);
       allowed = allowed.filter((n) => have.has(n));
     }
+    // reply shell: every name is checked before any value is decrypted, exactly as the CLI's
+    // formatEnv would check them; a refusal serves nothing, so it writes no audit row.
+    const shell = req.op === 'getall' && req.reply === 'shell';
+    if (shell) {
+      try {
+        checkShellNames(names, { allowDangerous: allowed, project });
+      } catch (err) {
+        if (err instanceof TvaultError) throw new ProtocolError('unformattable', `${err.message} (reply shell)`);
+        throw err;
+      }
+    }
     let chunk = FIRST_CHUNK;
     for (let at = 0; at < names.length || !parts.length;) {
       const t0 = performance.now();
@@ -64,7 +80,7 @@ export async function serveRead(vault: Vault, req: ReadRequest, ctx: ReadContext
       const secrets = snap.open(at, at + chunk);
       try {
         at += secrets.length;
-        parts.push(secretsPart(project, secrets, !parts.length, at >= names.length, allowed));
+        parts.push(shell ? shellLinesBytes(secrets) : secretsPart(project, secrets, !parts.length, at >= names.length, allowed));
       } finally {
         zero(...secrets.map((s) => s.value));
       }
@@ -73,6 +89,7 @@ export async function serveRead(vault: Vault, req: ReadRequest, ctx: ReadContext
       chunk = took < STEP_MS / 2 ? Math.min(chunk * 2, MAX_CHUNK) : took > STEP_MS * 2 ? Math.max(1, chunk >> 1) : chunk;
       await nextTurn();
     }
+    if (shell) parts.unshift(rawHeader(parts.reduce((n, p) => n + p.length, 0)));
     await audited(ctx.audit({ op: req.op, project, keys: names }), parts);
     return { line: parts.length === 1 ? parts[0] : parts, project, keys: names };
   } catch (err) {

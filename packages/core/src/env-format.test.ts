@@ -3,7 +3,7 @@
 // slow tier's job: test/formats-roundtrip.test.mjs and test/shell-*.test.mjs.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ENV_FORMATS, dotenvQuote, fishQuote, formatEnv, shellQuote } from './env-format';
+import { ENV_FORMATS, checkShellNames, dotenvQuote, fishQuote, formatEnv, shellLinesBytes, shellQuote } from './env-format';
 
 const one = (value: string, format: string, opts = {}) => formatEnv([{ name: 'K', value }], format, opts);
 
@@ -150,4 +150,55 @@ test('env format: refusals', () => {
   }
   assert.equal(formatEnv([{ name: 'TVAULT_DIR', value: 'v' }], 'dotenv'), "TVAULT_DIR='v'\n");
   assert.equal(formatEnv([{ name: 'RANDOM', value: 'v' }], 'fish'), "set -gx -- RANDOM 'v'\n", 'fish does not reserve RANDOM');
+});
+
+test('env format: shellLinesBytes is formatEnv shell, byte for byte, for hostile and random values', () => {
+  const hostile = ['', "'", "''", "a'b'c", "it's", '"$(id)"', '`id`', '$HOME ${X:-y}', 'a\nb\r\nc', '\\', "\\'", '!', 'é 日本 🔑', "'\n'", ' padded '];
+  const entries = hostile.map((value, i) => ({ name: `K${i}`, value }));
+  const bytes = (list: Array<{ name: string; value: string }>) => list.map((e) => ({ name: e.name, value: Buffer.from(e.value, 'utf8') }));
+  for (const exp of [true, false]) {
+    assert.equal(shellLinesBytes(bytes(entries), exp).toString('utf8'), formatEnv(entries, 'shell', { export: exp }), `export ${exp}`);
+    for (const e of entries) assert.deepEqual(shellLinesBytes(bytes([e]), exp), Buffer.from(formatEnv([e], 'shell', { export: exp })), JSON.stringify(e.value));
+  }
+  assert.equal(shellLinesBytes([]).length, 0);
+  // Random values over a small alphabet dense in quotes and multibyte characters.
+  const alphabet = ["'", "'", 'a', '\n', '"', '\\', '$', 'é', '🔑', ' '];
+  let seed = 7;
+  const rand = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed % n);
+  for (let round = 0; round < 300; round++) {
+    const list = Array.from({ length: 1 + rand(4) }, (_, i) => ({
+      name: `R${i}`,
+      value: Array.from({ length: rand(12) }, () => alphabet[rand(alphabet.length)]).join(''),
+    }));
+    assert.equal(shellLinesBytes(bytes(list)).toString('utf8'), formatEnv(list, 'shell'), JSON.stringify(list));
+  }
+});
+
+test('env format: checkShellNames refuses exactly what formatEnv shell refuses, with the same message', () => {
+  const cases: Array<[string[], string[]]> = [
+    [['A', 'B'], []],
+    [['LD_PRELOAD'], []],
+    [['LD_PRELOAD'], ['LD_PRELOAD']],
+    [['TVAULT_DIR'], []],
+    [['RANDOM'], []],
+    [['A', 'PATH', 'NODE_OPTIONS', 'RANDOM'], ['PATH']],
+    [['npm_config_script_shell'], []],
+  ];
+  for (const [names, allowDangerous] of cases) {
+    const entries = names.map((name) => ({ name, value: "v'$(id)" }));
+    let want: string | null = null;
+    try {
+      formatEnv(entries, 'shell', { allowDangerous, project: 'web' });
+    } catch (err) {
+      want = (err as Error).message;
+    }
+    let got: string | null = null;
+    try {
+      checkShellNames(names, { allowDangerous, project: 'web' });
+    } catch (err) {
+      got = (err as Error).message;
+    }
+    assert.equal(got, want, names.join(','));
+    if (got) assert.ok(!got.includes('$(id)'), 'no value in the message');
+  }
 });

@@ -188,8 +188,8 @@ const FISH_RESERVED = new Set([
   'CMD_DURATION',
 ]);
 
-function refuseReserved(entries: EnvEntry[], reserved: Set<string>, shell: string): void {
-  const bad = entries.filter((e) => reserved.has(e.name)).map((e) => e.name);
+function refuseReserved(names: readonly string[], reserved: Set<string>, shell: string): void {
+  const bad = names.filter((n) => reserved.has(n));
   if (bad.length)
     throw new TvaultError(
       `${bad.join(', ')} cannot be loaded into ${shell}: the shell reserves ${bad.length > 1 ? 'these names' : 'this name'}; rename the secret or use tvault run`,
@@ -204,6 +204,59 @@ function refuseReserved(entries: EnvEntry[], reserved: Set<string>, shell: strin
 export function shellQuote(value: string): string {
   // includes() first: most values hold no quote, and `env` of a large project quotes each once, cold
   return value.includes("'") ? `'${value.replace(/'/g, `'\\''`)}'` : `'${value}'`;
+}
+
+/**
+ * The shell format's refusals, which look at names only: exactly what formatEnv(entries, 'shell',
+ * opts) throws for these names (TVAULT_*, a dangerous name the project does not allow, a name
+ * bash or zsh reserves), in the same order. The shell format refuses no value (every value
+ * without NUL is carried), so a list that passes here is formatted.
+ */
+export function checkShellNames(names: readonly string[], opts: Pick<FormatOptions, 'allowDangerous' | 'project'> = {}): void {
+  checkInjectable([...names], opts.allowDangerous, opts.project);
+  refuseReserved(names, SHELL_RESERVED, 'bash or zsh');
+}
+
+const EXPORT = Buffer.from('export ');
+const QUOTE_ESCAPE = Buffer.from(`'\\''`); // a ' inside the quotes: end them, \', open again
+
+/**
+ * The shell format's text straight from value bytes into one Buffer, so that a value never
+ * becomes a JS string (the agent's `reply: "shell"`, docs/PROTOCOL.md): byte for byte
+ * `formatEnv(entries, 'shell', { export })` for names that passed checkShellNames (which this
+ * does not call: a caller formatting in chunks checks every name first). The same quoting as
+ * shellQuote, over bytes (a ' is 0x27 in UTF-8 and in no multibyte sequence); the unit tests
+ * hold the two equal. Names are key names (ASCII, core checks them on write). The caller zeroes
+ * the Buffer.
+ */
+export function shellLinesBytes(entries: ReadonlyArray<{ name: string; value: Uint8Array }>, exp = true): Buffer {
+  let total = 0;
+  for (const e of entries) {
+    let quotes = 0;
+    for (let i = e.value.indexOf(0x27); i >= 0; i = e.value.indexOf(0x27, i + 1)) quotes++;
+    total += (exp ? EXPORT.length : 0) + e.name.length + 1 + e.value.length + 2 + quotes * (QUOTE_ESCAPE.length - 1) + 1;
+  }
+  const out = Buffer.alloc(total); // never pooled: the caller zeroes it after the write
+  let at = 0;
+  for (const e of entries) {
+    if (exp) at += EXPORT.copy(out, at);
+    at += out.write(e.name, at, 'latin1');
+    out[at++] = 0x3d; // =
+    out[at++] = 0x27;
+    const v = e.value;
+    let from = 0;
+    for (let i = v.indexOf(0x27); i >= 0; i = v.indexOf(0x27, from)) {
+      out.set(v.subarray(from, i), at);
+      at += i - from;
+      at += QUOTE_ESCAPE.copy(out, at);
+      from = i + 1;
+    }
+    out.set(v.subarray(from), at);
+    at += v.length - from;
+    out[at++] = 0x27;
+    out[at++] = 0x0a;
+  }
+  return out;
 }
 
 /** fish: inside single quotes only \\ and \' are escapes; a newline is literal. */
@@ -323,10 +376,18 @@ export function formatEnv(entries: EnvEntry[], format: string, opts: FormatOptio
     );
   switch (format as EnvFormat) {
     case 'shell':
-      refuseReserved(entries, SHELL_RESERVED, 'bash or zsh');
+      refuseReserved(
+        entries.map((e) => e.name),
+        SHELL_RESERVED,
+        'bash or zsh',
+      );
       return entries.map((e) => `${exp ? 'export ' : ''}${e.name}=${shellQuote(e.value)}\n`).join('');
     case 'fish':
-      refuseReserved(entries, FISH_RESERVED, 'fish');
+      refuseReserved(
+        entries.map((e) => e.name),
+        FISH_RESERVED,
+        'fish',
+      );
       // `--` so that nothing after the name is read as an option of `set`.
       return entries.map((e) => `set ${exp ? '-gx' : '-g'} -- ${e.name} ${fishQuote(e.value)}\n`).join('');
     case 'dotenv':

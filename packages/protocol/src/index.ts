@@ -26,8 +26,8 @@ export type Op = (typeof OPS)[number];
  * capability token as sent: never logged.
  */
 export type Request = (
-  | { op: 'get'; project?: string | null; key: string }
-  | { op: 'getall'; project?: string | null }
+  | { op: 'get'; project?: string | null; key: string; reply?: 'value' }
+  | { op: 'getall'; project?: string | null; reply?: 'shell' }
   | { op: 'getselected'; project?: string | null; only?: string[]; prefix?: string }
   | { op: 'status'; project?: string | null }
   | { op: 'stop' }
@@ -61,6 +61,20 @@ export function unlockRequestLine(passphrase: Uint8Array): Uint8Array {
   }
   for (let k = 0; k < tail.length; k++) out[i++] = tail.charCodeAt(k);
   return out;
+}
+
+/**
+ * `reply` (PROTOCOL.md, "Raw replies"): `"value"` on `get`, `"shell"` on `getall`. The answer is
+ * then not a JSON line but this header and exactly `bytes` bytes after it: the value's UTF-8
+ * bytes, or the text `tvault env --format shell` prints. For a client that must neither parse
+ * JSON strings nor quote values (the native front end). Errors are the ordinary error lines.
+ */
+export const REPLY_FOR_OP = { get: 'value', getall: 'shell' } as const;
+export type Reply = (typeof REPLY_FOR_OP)[keyof typeof REPLY_FOR_OP];
+
+/** The header of a raw reply: `{"ok":true,"bytes":N}` and a newline, exactly (no other field, no space). */
+export function rawReplyHeader(bytes: number): string {
+  return `{"ok":true,"bytes":${bytes}}\n`;
 }
 
 /** A request as the agent has parsed it: an unlock's passphrase is a Buffer it zeroes. */
@@ -287,6 +301,7 @@ export const ERROR_CODES = [
   'wrong_passphrase',
   'unlock_backoff',
   'exec_only',
+  'unformattable',
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
 
@@ -332,6 +347,9 @@ export const CLIENT_ACTIONS: Readonly<Record<ErrorCode, ClientAction>> = {
   unlock_backoff: 'final',
   // An exec-only token may run commands with its secrets (exec) but not read them.
   exec_only: 'final',
+  // A raw reply (`reply: "shell"`) the formatter refuses (a dangerous or reserved name): not
+  // the last word, the full CLI reads the same secrets and reports the refusal properly itself.
+  unformattable: 'fallback',
 };
 
 /** The action on a code; one this client does not know (from a newer agent) falls back, as PROTOCOL.md says. */
