@@ -154,6 +154,9 @@ test('env format: refusals', () => {
 
 test('env format: shellLinesBytes is formatEnv shell, byte for byte, for hostile and random values', () => {
   const hostile = ['', "'", "''", "a'b'c", "it's", '"$(id)"', '`id`', '$HOME ${X:-y}', 'a\nb\r\nc', '\\', "\\'", '!', 'é 日本 🔑', "'\n'", ' padded '];
+  // Long values (past shellLinesBytes's LONG, scanned another way) with quotes at the ends, in runs, and none.
+  const long = 'é'.repeat(200);
+  hostile.push(`'${long}'`, `${long}''${long}`, long + "'", "'" + long, long.repeat(3), `a'b`.repeat(500));
   const entries = hostile.map((value, i) => ({ name: `K${i}`, value }));
   const bytes = (list: Array<{ name: string; value: string }>) => list.map((e) => ({ name: e.name, value: Buffer.from(e.value, 'utf8') }));
   for (const exp of [true, false]) {

@@ -218,6 +218,8 @@ export function checkShellNames(names: readonly string[], opts: Pick<FormatOptio
 }
 
 const EXPORT = Buffer.from('export ');
+/** Values longer than this are scanned with indexOf rather than byte by byte (shellLinesBytes). */
+const LONG = 256;
 const QUOTE_ESCAPE = Buffer.from(`'\\''`); // a ' inside the quotes: end them, \', open again
 
 /**
@@ -230,29 +232,43 @@ const QUOTE_ESCAPE = Buffer.from(`'\\''`); // a ' inside the quotes: end them, \
  * the Buffer.
  */
 export function shellLinesBytes(entries: ReadonlyArray<{ name: string; value: Uint8Array }>, exp = true): Buffer {
+  // A short value is scanned by a plain loop (indexOf is a call into C++, which costs more than
+  // the scan); a long one by indexOf (memchr) and copied in runs between its quotes.
+  const quotes = new Array<number>(entries.length);
   let total = 0;
-  for (const e of entries) {
-    let quotes = 0;
-    for (let i = e.value.indexOf(0x27); i >= 0; i = e.value.indexOf(0x27, i + 1)) quotes++;
-    total += (exp ? EXPORT.length : 0) + e.name.length + 1 + e.value.length + 2 + quotes * (QUOTE_ESCAPE.length - 1) + 1;
+  for (let k = 0; k < entries.length; k++) {
+    const v = entries[k].value;
+    let q = 0;
+    if (v.length > LONG) for (let i = v.indexOf(0x27); i >= 0; i = v.indexOf(0x27, i + 1)) q++;
+    else for (let i = 0; i < v.length; i++) if (v[i] === 0x27) q++;
+    quotes[k] = q;
+    total += (exp ? EXPORT.length : 0) + entries[k].name.length + 1 + v.length + 2 + q * (QUOTE_ESCAPE.length - 1) + 1;
   }
   const out = Buffer.alloc(total); // never pooled: the caller zeroes it after the write
   let at = 0;
-  for (const e of entries) {
+  for (let k = 0; k < entries.length; k++) {
+    const { name, value: v } = entries[k];
     if (exp) at += EXPORT.copy(out, at);
-    at += out.write(e.name, at, 'latin1');
+    for (let i = 0; i < name.length; i++) out[at++] = name.charCodeAt(i);
     out[at++] = 0x3d; // =
     out[at++] = 0x27;
-    const v = e.value;
-    let from = 0;
-    for (let i = v.indexOf(0x27); i >= 0; i = v.indexOf(0x27, from)) {
-      out.set(v.subarray(from, i), at);
-      at += i - from;
-      at += QUOTE_ESCAPE.copy(out, at);
-      from = i + 1;
-    }
-    out.set(v.subarray(from), at);
-    at += v.length - from;
+    if (quotes[k] === 0) {
+      out.set(v, at);
+      at += v.length;
+    } else if (v.length > LONG) {
+      let from = 0;
+      for (let i = v.indexOf(0x27); i >= 0; from = i + 1, i = v.indexOf(0x27, from)) {
+        out.set(v.subarray(from, i), at);
+        at += i - from;
+        at += QUOTE_ESCAPE.copy(out, at);
+      }
+      out.set(v.subarray(from), at);
+      at += v.length - from;
+    } else
+      for (let i = 0; i < v.length; i++) {
+        if (v[i] === 0x27) at += QUOTE_ESCAPE.copy(out, at);
+        else out[at++] = v[i];
+      }
     out[at++] = 0x27;
     out[at++] = 0x0a;
   }
