@@ -35,15 +35,15 @@ function ask(sock, obj) {
   });
 }
 
-/** The agent's own time (ms) of the getall lines after byte `from` in v's log, for one reply (null: JSON). */
-function agentMs(v, from, reply) {
+/** The agent's own time (ms) of the `op` lines after byte `from` in v's log, for one reply (null: JSON). */
+function agentMs(v, from, reply, op = 'getall') {
   return readFileSync(join(v.dir, 'state/tvault/agent.log'))
     .subarray(from)
     .toString()
     .split('\n')
     .filter(Boolean)
     .map((l) => JSON.parse(l))
-    .filter((e) => e.ev === 'request' && e.op === 'getall' && (e.reply ?? null) === reply)
+    .filter((e) => e.ev === 'request' && e.op === op && (e.reply ?? null) === reply)
     .map((e) => e.us / 1000);
 }
 
@@ -57,11 +57,13 @@ console.log(`raw replies — node ${process.version}, ${new Date().toISOString()
     for (let i = 0; i < rounds; i++) {
       await ask(a.sock, { v: 1, op: 'getall' });
       await ask(a.sock, { v: 1, op: 'getall', reply: 'shell' });
+      await ask(a.sock, { v: 1, op: 'get', key: 'KEY_1' });
     }
+    const g = agentMs(v, from, null, 'get');
     const j = agentMs(v, from, null);
     const s = agentMs(v, from, 'shell');
     console.log(
-      `getall of 1,000 secrets, agent's own time, ${rounds} each, interleaved: JSON p50 ${median(j).toFixed(3)} ms (p99 ${percentile(j, 99).toFixed(3)}), reply shell p50 ${median(s).toFixed(3)} ms (p99 ${percentile(s, 99).toFixed(3)}); ${load()}`,
+      `getall of 1,000 secrets, agent's own time, ${rounds} each, interleaved: JSON p50 ${median(j).toFixed(3)} ms (p99 ${percentile(j, 99).toFixed(3)}), reply shell p50 ${median(s).toFixed(3)} ms (p99 ${percentile(s, 99).toFixed(3)}); a get between them p50 ${median(g).toFixed(3)} ms; ${load()}`,
     );
   } finally {
     await a.stop();
