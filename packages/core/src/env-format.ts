@@ -217,10 +217,18 @@ export function checkShellNames(names: readonly string[], opts: Pick<FormatOptio
   refuseReserved(names, SHELL_RESERVED, 'bash or zsh');
 }
 
-const EXPORT = Buffer.from('export ');
+const EXPORT = 'export ';
 /** Values longer than this are scanned with indexOf rather than byte by byte (shellLinesBytes). */
 const LONG = 256;
-const QUOTE_ESCAPE = Buffer.from(`'\\''`); // a ' inside the quotes: end them, \', open again
+
+/** Writes '\'' (a ' inside single quotes: end them, an escaped ', open again) at `at`; returns the offset after it. */
+function putQuoteEscape(out: Buffer, at: number): number {
+  out[at] = 0x27;
+  out[at + 1] = 0x5c;
+  out[at + 2] = 0x27;
+  out[at + 3] = 0x27;
+  return at + 4;
+}
 
 /**
  * The shell format's text straight from value bytes into one Buffer, so that a value never
@@ -242,13 +250,13 @@ export function shellLinesBytes(entries: ReadonlyArray<{ name: string; value: Ui
     if (v.length > LONG) for (let i = v.indexOf(0x27); i >= 0; i = v.indexOf(0x27, i + 1)) q++;
     else for (let i = 0; i < v.length; i++) if (v[i] === 0x27) q++;
     quotes[k] = q;
-    total += (exp ? EXPORT.length : 0) + entries[k].name.length + 1 + v.length + 2 + q * (QUOTE_ESCAPE.length - 1) + 1;
+    total += (exp ? EXPORT.length : 0) + entries[k].name.length + 1 + v.length + 2 + q * 3 + 1;
   }
   const out = Buffer.alloc(total); // never pooled: the caller zeroes it after the write
   let at = 0;
   for (let k = 0; k < entries.length; k++) {
     const { name, value: v } = entries[k];
-    if (exp) at += EXPORT.copy(out, at);
+    if (exp) for (let i = 0; i < EXPORT.length; i++) out[at++] = EXPORT.charCodeAt(i);
     for (let i = 0; i < name.length; i++) out[at++] = name.charCodeAt(i);
     out[at++] = 0x3d; // =
     out[at++] = 0x27;
@@ -260,13 +268,13 @@ export function shellLinesBytes(entries: ReadonlyArray<{ name: string; value: Ui
       for (let i = v.indexOf(0x27); i >= 0; from = i + 1, i = v.indexOf(0x27, from)) {
         out.set(v.subarray(from, i), at);
         at += i - from;
-        at += QUOTE_ESCAPE.copy(out, at);
+        at = putQuoteEscape(out, at);
       }
       out.set(v.subarray(from), at);
       at += v.length - from;
     } else
       for (let i = 0; i < v.length; i++) {
-        if (v[i] === 0x27) at += QUOTE_ESCAPE.copy(out, at);
+        if (v[i] === 0x27) at = putQuoteEscape(out, at);
         else out[at++] = v[i];
       }
     out[at++] = 0x27;
