@@ -6,7 +6,7 @@ import './harden'; // first: before anything can read a secret
 import { checkProjectName, resolveVaultDir } from '@tvault/core/base';
 import type { Answer } from '@tvault/protocol';
 import { agentDisabledByEnv, agentRequest, answerAllowed, answerSecrets, finalRefusal, readRequest } from './agent-client';
-import { formatEnv } from './env-format';
+import { formatEnv } from '@tvault/core/env-format';
 import { type FastArgs, parseFast } from './fast-args';
 import { errorJson, valueText, writeStdoutSync } from './output';
 
