@@ -18,6 +18,12 @@
 #include <node_api.h>
 #include <uv.h>
 
+#include "agent_dial.h"
+
+#ifndef MSG_NOSIGNAL
+#define MSG_NOSIGNAL 0 /* macOS: SO_NOSIGPIPE on the socket instead */
+#endif
+
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -353,11 +359,6 @@ static napi_value Munlock(napi_env env, napi_callback_info info) { return lock_c
 
 /* ---------- zero ------------------------------------------------------------ */
 
-/* Wipe bytes through a volatile pointer so no optimiser can decide the store is dead. */
-static void wipe(void *p, size_t n) {
-  volatile unsigned char *v = (volatile unsigned char *)p;
-  while (n--) *v++ = 0;
-}
 
 /* Zeroing primitive for JS callers (belt and braces next to buf.fill(0)). */
 static napi_value Zero(napi_env env, napi_callback_info info) {
@@ -366,7 +367,7 @@ static napi_value Zero(napi_env env, napi_callback_info info) {
   size_t len = 0;
   if (!get_args(env, info, 1, argv)) return NULL;
   if (!get_bytes(env, argv[0], &data, &len)) return throw_type(env, "zero(buf): buf must be a Buffer or Uint8Array");
-  if (data != NULL && len > 0) wipe(data, len);
+  if (data != NULL && len > 0) tv_wipe(data, len);
   return NULL; /* undefined */
 }
 
@@ -560,7 +561,7 @@ static napi_value ScrubEnv(napi_env env, napi_callback_info info) {
         }
         memcpy(copy, orig, len + 1);
         *e = copy; /* never freed: getenv's callers may hold it, as with putenv */
-        wipe(orig + lens[i] + 1, len - lens[i] - 1);
+        tv_wipe(orig + lens[i] + 1, len - lens[i] - 1);
         wiped++;
         break;
       }
@@ -578,7 +579,7 @@ static napi_value ScrubEnv(napi_env env, napi_callback_info info) {
               size_t vlen = len - lens[i] - 1, k;
               for (k = 0; k < vlen && v[k] == '\0'; k++) {}
               if (k < vlen) {
-                wipe(v, vlen);
+                tv_wipe(v, vlen);
                 wiped++;
               }
             }
@@ -599,233 +600,24 @@ static napi_value ScrubEnv(napi_env env, napi_callback_info info) {
 /* ---------- agentCall ------------------------------------------------------- */
 
 #ifdef TVAULT_POSIX
-#include <poll.h>
-#include <time.h>
-
-static int64_t now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Wait until fd is ready for `events` or the deadline passes; 1 ready, 0 timed out, -1 error. */
-static int wait_fd(int fd, short events, int64_t deadline) {
-  for (;;) {
-    int64_t left = deadline - now_ms();
-    struct pollfd p = {fd, events, 0};
-    int n;
-    if (left <= 0) return 0;
-    n = poll(&p, 1, left > INT_MAX ? INT_MAX : (int)left);
-    if (n > 0) return 1;
-    if (n == 0) return 0;
-    if (errno != EINTR) return -1;
-  }
-}
-
-/* Bound a blocking connect by the time left (SO_SNDTIMEO, honoured on Linux); 0 when none is left. */
-static int set_connect_timeout(int fd, int64_t deadline) {
-  int64_t left = deadline - now_ms();
-  struct timeval tv;
-  if (left <= 0) return 0;
-  tv.tv_sec = (time_t)(left / 1000);
-  tv.tv_usec = (suseconds_t)((left % 1000) * 1000);
-  return setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) == 0;
-}
-
-/* A blocking connect to a unix socket, within the deadline; -1 when nobody listens. */
-static int connect_unix(const char *path, size_t plen, int64_t deadline) {
-  struct sockaddr_un sa;
-  int fd, flags, rc;
-  if (plen == 0 || plen >= sizeof sa.sun_path || memchr(path, '\0', plen) != NULL) return -1;
-  memset(&sa, 0, sizeof sa);
-  sa.sun_family = AF_UNIX;
-  memcpy(sa.sun_path, path, plen);
-  fd = socket(AF_UNIX, SOCK_STREAM, 0);
-  if (fd < 0) return -1;
-  if (fcntl(fd, F_SETFD, FD_CLOEXEC) != 0) {
-    close(fd);
-    return -1;
-  }
-  /* A signal (Node's own SIGUSR1 handler, a SIGWINCH) interrupts only a connect that waits for
-     a full backlog; try again with the time left, and a retry that finds the connection made
-     is a success. */
-  do {
-    if (!set_connect_timeout(fd, deadline)) {
-      close(fd);
-      return -1;
-    }
-    rc = connect(fd, (struct sockaddr *)&sa, sizeof sa);
-  } while (rc != 0 && errno == EINTR);
-  if (rc != 0 && errno != EISCONN) {
-    close(fd);
-    return -1;
-  }
-  /* Reads and writes below are non-blocking, each bounded by the one deadline. */
-  flags = fcntl(fd, F_GETFL);
-  if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0) {
-    close(fd);
-    return -1;
-  }
-#ifdef SO_NOSIGPIPE
-  {
-    int one = 1; /* macOS has no MSG_NOSIGNAL */
-    setsockopt(fd, SOL_SOCKET, SO_NOSIGPIPE, &one, sizeof one);
-  }
-#endif
-  return fd;
-}
-
-#ifndef MSG_NOSIGNAL
-#define MSG_NOSIGNAL 0
-#endif
-
-/*
- * Send all of req, then half-close. 1 sent; -1 the agent stopped reading (it may have answered
- * already, e.g. a refusal before the request was read: the caller still reads); 0 timed out.
- */
-static int send_all(int fd, const char *req, size_t len, int64_t deadline) {
-  size_t off = 0;
-  while (off < len) {
-    ssize_t n = send(fd, req + off, len - off, MSG_NOSIGNAL);
-    if (n > 0) off += (size_t)n;
-    else if (n < 0 && errno == EINTR) continue;
-    else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-      if (wait_fd(fd, POLLOUT, deadline) != 1) return 0;
-    } else return -1;
-  }
-  shutdown(fd, SHUT_WR);
-  return 1;
-}
-
-/* The answer is secret: grow the buffer by copying and wiping, never by realloc (which may leave copies). */
-static char *grow(char *buf, size_t len, size_t *cap, size_t max) {
-  size_t ncap = *cap * 2 > max ? max : *cap * 2;
-  char *n = malloc(ncap);
-  if (n == NULL) return NULL;
-  memcpy(n, buf, len);
-  wipe(buf, *cap);
-  free(buf);
-  *cap = ncap;
-  return n;
-}
-
-/* Read up to and including the first newline (or EOF, timeout); the count read, or -1 (error, > max). */
-static ssize_t recv_line(int fd, char **out, size_t max, int64_t deadline) {
-  size_t cap = max < 65536 ? max : 65536, len = 0;
-  char *buf = malloc(cap);
-  if (buf == NULL) return -1;
-  for (;;) {
-    ssize_t n;
-    if (len == cap) {
-      char *bigger = len >= max ? NULL : grow(buf, len, &cap, max);
-      if (bigger == NULL) {
-        wipe(buf, cap);
-        free(buf);
-        return -1;
-      }
-      buf = bigger;
-    }
-    n = recv(fd, buf + len, cap - len, 0);
-    if (n > 0) {
-      int done = memchr(buf + len, '\n', (size_t)n) != NULL;
-      len += (size_t)n;
-      if (done) break;
-    } else if (n == 0) break;
-    else if (errno == EINTR) continue;
-    else if ((errno == EAGAIN || errno == EWOULDBLOCK) && wait_fd(fd, POLLIN, deadline) == 1) continue;
-    else break; /* timeout or reset: the caller judges what arrived */
-  }
-  *out = buf;
-  return (ssize_t)len;
-}
-#endif
-
-#ifdef TVAULT_POSIX
 /* A refusal of the socket's directory, thrown with a code (and the owner's uid) the client words. */
-static napi_value throw_dir(napi_env env, const char *code, const char *msg, uid_t owner) {
+static napi_value throw_dir(napi_env env, const struct dial_refusal *why) {
   napi_value js_msg, js_code, js_err, js_uid;
-  NAPI_OK(napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &js_msg));
-  NAPI_OK(napi_create_string_utf8(env, code, NAPI_AUTO_LENGTH, &js_code));
+  NAPI_OK(napi_create_string_utf8(env, why->msg, NAPI_AUTO_LENGTH, &js_msg));
+  NAPI_OK(napi_create_string_utf8(env, why->code, NAPI_AUTO_LENGTH, &js_code));
   NAPI_OK(napi_create_error(env, js_code, js_msg, &js_err));
-  NAPI_OK(napi_create_uint32(env, (uint32_t)owner, &js_uid));
+  NAPI_OK(napi_create_uint32(env, (uint32_t)why->uid, &js_uid));
   NAPI_OK(napi_set_named_property(env, js_err, "uid", js_uid));
   napi_throw(env, js_err);
   return NULL;
 }
 
-/*
- * Checks the socket's directory and connects through the same open directory, so that nobody who
- * can rename an ancestor can swap the directory between the check and the connect. The directory
- * is opened without following a link; it must be neither group- nor other-writable, and owned by
- * this euid or root unless any_owner (a delegate with a token); the socket is looked up in it
- * without following a link. Returns the connected fd, -1 when there is no agent (no directory, no
- * socket, nobody listening), or -2 with an exception pending (a refusal).
- */
+/* agent_dial's checked connect; -2 leaves the refusal thrown. */
 static int connect_checked(napi_env env, const char *path, size_t plen, int any_owner, int64_t deadline) {
-  char dir[PATH_MAX], via[128];
-  const char *slash = NULL, *name;
-  struct stat dst, sst;
-  int dfd, fd;
-  size_t k;
-  for (k = 0; k < plen; k++) if (path[k] == '/') slash = path + k;
-  if (slash == NULL || (size_t)(slash - path) >= sizeof dir || slash[1] == '\0') return -1;
-  name = slash + 1;
-  if (slash == path) strcpy(dir, "/");
-  else {
-    memcpy(dir, path, (size_t)(slash - path));
-    dir[slash - path] = '\0';
-  }
-#if defined(__linux__)
-  /* O_PATH: a delegate may traverse the agent's directory without being able to list it. */
-  dfd = open(dir, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-#else
-  dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-#endif
-  if (dfd < 0) {
-    /* A link where the directory should be: an error if an agent socket is behind it, else no agent. */
-    if ((errno == ELOOP || errno == ENOTDIR) && stat(path, &sst) == 0 && S_ISSOCK(sst.st_mode)) {
-      throw_dir(env, "EDIRLINK", "the socket's directory is a symbolic link", 0);
-      return -2;
-    }
-    return -1;
-  }
-  if (fstat(dfd, &dst) != 0 || !S_ISDIR(dst.st_mode) || fstatat(dfd, name, &sst, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISSOCK(sst.st_mode)) {
-    close(dfd);
-    return -1;
-  }
-  if (dst.st_mode & 022) {
-    close(dfd);
-    throw_dir(env, "EDIRWRITABLE", "the socket's directory is writable by group or others", dst.st_uid);
-    return -2;
-  }
-  if (!any_owner && dst.st_uid != geteuid() && dst.st_uid != 0) {
-    close(dfd);
-    throw_dir(env, "EDIROWNER", "the socket's directory belongs to another user", dst.st_uid);
-    return -2;
-  }
-#if defined(__linux__)
-  /* connect() has no *at form; the magic link of the open directory is the same object. */
-  snprintf(via, sizeof via, "/proc/self/fd/%d/%s", dfd, name);
-  fd = strlen(via) < sizeof via - 1 ? connect_unix(via, strlen(via), deadline) : -1;
-  close(dfd);
+  struct dial_refusal why;
+  int fd = tv_connect_checked(path, plen, any_owner, deadline, &why);
+  if (fd == -2) throw_dir(env, &why);
   return fd;
-#else
-  /* Fallback without /proc: connect by path, then require the listener to be this user or the
-     checked directory's owner, which a swapped-in directory's listener is not. */
-  (void)via;
-  fd = connect_unix(path, plen, deadline);
-  close(dfd);
-  if (fd >= 0) {
-    uid_t u;
-    gid_t g;
-    if (getpeereid(fd, &u, &g) != 0 || (u != geteuid() && u != dst.st_uid)) {
-      close(fd);
-      throw_dir(env, "EDIRSWAP", "the socket's directory changed while it was checked", dst.st_uid);
-      return -2;
-    }
-  }
-  return fd;
-#endif
 }
 #endif
 
@@ -858,7 +650,7 @@ static napi_value AgentCall(napi_env env, napi_callback_info info) {
 #ifdef TVAULT_POSIX
   {
     napi_value result = NULL;
-    int64_t deadline = now_ms() + (int64_t)timeout_ms;
+    int64_t deadline = tv_now_ms() + (int64_t)timeout_ms;
     char *answer = NULL;
     ssize_t alen = -1;
     int fd;
@@ -867,11 +659,11 @@ static napi_value AgentCall(napi_env env, napi_callback_info info) {
       napi_throw_error(env, NULL, "agentCall: out of memory");
       return NULL;
     }
-    fd = check[0] ? connect_checked(env, path, plen, check[0] == 'a', deadline) : connect_unix(path, plen, deadline);
+    fd = check[0] ? connect_checked(env, path, plen, check[0] == 'a', deadline) : tv_connect_unix(path, plen, deadline);
     free(path);
     if (fd == -2) return NULL; /* a refusal is pending */
     if (fd >= 0) {
-      if (send_all(fd, req, rlen, deadline) != 0) alen = recv_line(fd, &answer, (size_t)max_bytes, deadline);
+      if (tv_send_all(fd, req, rlen, deadline) != 0) alen = tv_recv(fd, &answer, (size_t)max_bytes, deadline, 0);
       close(fd);
     }
     if (alen < 0) {
@@ -879,7 +671,7 @@ static napi_value AgentCall(napi_env env, napi_callback_info info) {
       return result;
     }
     if (napi_create_buffer_copy(env, (size_t)alen, answer, NULL, &result) != napi_ok) result = NULL;
-    wipe(answer, (size_t)alen);
+    tv_wipe(answer, (size_t)alen);
     free(answer);
     return result;
   }
@@ -918,7 +710,7 @@ static napi_value AgentConnect(napi_env env, napi_callback_info info) {
       napi_throw_error(env, NULL, "agentConnect: out of memory");
       return NULL;
     }
-    fd = connect_checked(env, path, plen, check[0] == 'a', now_ms() + (int64_t)timeout_ms);
+    fd = connect_checked(env, path, plen, check[0] == 'a', tv_now_ms() + (int64_t)timeout_ms);
     free(path);
     if (fd == -2) return NULL; /* a refusal is pending */
     if (napi_create_int32(env, fd < 0 ? -1 : fd, &r) != napi_ok) {
@@ -1110,7 +902,7 @@ static napi_value RecvFds(napi_env env, napi_callback_info info) {
       }
     }
     r = recv_result(env, buf, (size_t)n, got, ngot, truncated);
-    wipe(buf, (size_t)max_bytes);
+    tv_wipe(buf, (size_t)max_bytes);
     free(buf);
     return r;
   }
@@ -1207,7 +999,7 @@ static void free_vector(char **vec, bool wipe_strings) {
   size_t i;
   if (vec == NULL) return;
   for (i = 0; vec[i] != NULL; i++) {
-    if (wipe_strings) wipe(vec[i], strlen(vec[i]));
+    if (wipe_strings) tv_wipe(vec[i], strlen(vec[i]));
     free(vec[i]);
   }
   free(vec);
