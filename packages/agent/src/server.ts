@@ -63,6 +63,7 @@ class Connection {
   private timer: NodeJS.Timeout;
   private requested = false;
   private closed = false;
+  private draining = false;
   readonly openedAt = Date.now();
 
   constructor(
@@ -73,7 +74,10 @@ class Connection {
   ) {
     this.timer = setTimeout(() => this.onDeadline(), hooks.ioTimeoutMs);
     sock.on('data', (c: Buffer) => this.onData(c));
-    sock.on('end', () => (this.answer ? sock.destroy() : this.complete()));
+    // The client's end before its answer is out is its half-close after the request (the usual
+    // case): the answer is still written in full ('finish' closes; the stall timer cuts off a
+    // client that stops reading). Only a drained refusal closes at the client's end.
+    sock.on('end', () => (!this.answer ? this.complete() : this.draining ? sock.destroy() : undefined));
     sock.on('error', () => sock.destroy());
     sock.on('close', () => this.onClose());
     sock.resume();
@@ -150,6 +154,7 @@ class Connection {
     }
     this.answer = a;
     clearTimeout(this.timer);
+    this.draining = drain;
     if (drain) this.sock.resume();
     else this.sock.once('finish', () => this.sock.destroy());
     if (!Array.isArray(a.line)) {

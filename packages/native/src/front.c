@@ -371,7 +371,8 @@ static char *ask_agent(const char *sock, const char *req, size_t rlen, int deleg
   ssize_t n = -1;
   int fd = tv_connect_checked(sock, strlen(sock), delegate, deadline, &why);
   if (fd < 0) return NULL; /* no agent, or a refusal the full CLI words */
-  if (tv_send_all(fd, req, rlen, deadline) == 1) n = tv_recv(fd, &ans, MAX_ANSWER_BYTES + 64, deadline, 1);
+  /* -1: the agent stopped reading, and may have answered (a refusal): read what it said */
+  if (tv_send_all(fd, req, rlen, deadline) != 0) n = tv_recv(fd, &ans, MAX_ANSWER_BYTES + 64, deadline, 1);
   close(fd);
   if (n < 0) return NULL;
   *alen = (size_t)n;
