@@ -36,6 +36,34 @@ function rebuild(name, dir, gypArgs) {
   if (r.status !== 0) throw new Error(`building ${name} failed (node-gyp exited ${r.status}); it needs a C/C++ compiler, make and python3`);
 }
 
+/**
+ * The native front end (packages/native/src/front.c) becomes bin/tvault, in front of the JS
+ * launcher (bin/tvault-node), once a copy of it has run here: copied beside, run (`--version`, which
+ * it hands to the JS CLI: the same answer as the launcher's), then renamed over bin/tvault. If any
+ * step fails, bin/tvault stays the JS launcher, which does everything, only with a Node start.
+ */
+function installFront() {
+  const front = native['@tvault/native']?.programs?.[0];
+  const built = front && path.join(__dirname, 'node_modules', '@tvault/native', front);
+  const bin = path.join(__dirname, 'bin');
+  const tmp = path.join(bin, `.tvault-front-${process.pid}`);
+  if (!built || !fs.existsSync(built) || !fs.existsSync(path.join(bin, 'tvault-node'))) return;
+  try {
+    fs.copyFileSync(built, tmp);
+    fs.chmodSync(tmp, 0o755);
+    const env = { ...process.env, PATH: `${path.dirname(process.execPath)}${path.delimiter}${process.env.PATH ?? ''}` };
+    const want = spawnSync(process.execPath, [path.join(bin, 'tvault-node'), '--version'], { encoding: 'utf8', env });
+    const got = spawnSync(tmp, ['--version'], { encoding: 'utf8', env });
+    if (got.status !== 0 || want.status !== 0 || got.stdout !== want.stdout)
+      throw new Error(`it does not run here (${(got.error?.message ?? got.stderr).trim()})`);
+    fs.renameSync(tmp, path.join(bin, 'tvault'));
+    console.log('tvault: the native front end is bin/tvault (get and env through an agent need no Node start)');
+  } catch (err) {
+    fs.rmSync(tmp, { force: true });
+    console.log(`tvault: keeping the JS launcher as bin/tvault: the native front end ${err.message}`);
+  }
+}
+
 try {
   for (const [name, { binaries, gyp }] of Object.entries(native)) {
     const dir = path.join(__dirname, 'node_modules', name);
@@ -46,6 +74,7 @@ try {
     rebuild(name, dir, gyp);
     if (!loads(dir, binaries)) throw new Error(`${name} was rebuilt but does not load under Node ${process.version}`);
   }
+  installFront();
 } catch (err) {
   console.error(`tvault: ${err.message}`);
   process.exit(1);

@@ -30,7 +30,9 @@ const NATIVE = {
     installOnly: ['cross-env'],
     gyp: ['rebuild'],
   },
-  '@tvault/native': { binaries: ['build/Release/tvault_native.node'], installOnly: [], gyp: ['rebuild'] },
+  // programs: built with the addon, copied like its binaries, but executables (not required):
+  // the native front end, which install-native.cjs puts in place as bin/tvault.
+  '@tvault/native': { binaries: ['build/Release/tvault_native.node'], programs: ['build/Release/tvault_front'], installOnly: [], gyp: ['rebuild'] },
 };
 
 const readJson = (file) => JSON.parse(readFileSync(file, 'utf8'));
@@ -106,7 +108,7 @@ function copyPackage(name, dir, pkg, to) {
     // The binaries this machine has: the built ones, else the module's own prebuilds.
     const have = (list) => list?.every((bin) => existsSync(join(dir, bin)));
     if (!have(native.binaries) && have(native.prebuilt)) native.binaries = native.prebuilt;
-    for (const bin of native.binaries) {
+    for (const bin of [...native.binaries, ...(native.programs ?? [])]) {
       if (!existsSync(join(dir, bin))) throw new Error(`pack-cli: ${name} is not built (${bin}); run npm ci`);
       mkdirSync(dirname(join(to, bin)), { recursive: true });
       cpSync(join(dir, bin), join(to, bin));
@@ -132,7 +134,10 @@ export function packCli(outDir = ROOT) {
   const stage = mkdtempSync(join(tmpdir(), 'tvault-pack-'));
   try {
     cpSync(join(CLI, 'bin'), join(stage, 'bin'), { recursive: true });
-    cpSync(join(CLI, 'dist'), join(stage, 'dist'), { recursive: true });
+    // The JS launcher also as tvault-node: the native front end, once install-native.cjs has put
+    // it in place of bin/tvault, executes it for everything it does not answer itself.
+    cpSync(join(CLI, 'bin/tvault'), join(stage, 'bin/tvault-node'));
+    cpSync(join(CLI, 'dist'), join(stage, 'dist'), { recursive: true, filter: (src) => !src.startsWith(join(CLI, 'dist/front')) });
     cpSync(join(CLI, 'README.md'), join(stage, 'README.md'));
     cpSync(join(ROOT, 'scripts/install-native.cjs'), join(stage, 'install-native.cjs'));
     cpSync(join(ROOT, 'scripts/node-headers/index.cjs'), join(stage, 'node-headers.cjs'));
@@ -142,7 +147,9 @@ export function packCli(outDir = ROOT) {
       copyPackage(name, dir, pkg, join(stage, at));
       if (at === join('node_modules', name)) bundled[name] = pkg.version;
     }
-    const native = Object.fromEntries(Object.entries(NATIVE).map(([name, n]) => [name, { binaries: n.binaries, gyp: n.gyp }]));
+    const native = Object.fromEntries(
+      Object.entries(NATIVE).map(([name, n]) => [name, { binaries: n.binaries, gyp: n.gyp, ...(n.programs && { programs: n.programs }) }]),
+    );
     writeFileSync(join(stage, 'native.json'), `${JSON.stringify(native, null, 2)}\n`);
     const pkg = {
       name: cliPkg.name,

@@ -7,7 +7,7 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { cpSync, existsSync, lstatSync, mkdirSync, readdirSync, realpathSync } from 'node:fs';
+import { cpSync, existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, realpathSync } from 'node:fs';
 import { delimiter, dirname, join } from 'node:path';
 import { CHEAP_KDF, PASS, ROOT, requireCommand, tempDir } from './helpers.mjs';
 import { exited, waitFor } from './agent-helpers.mjs';
@@ -98,9 +98,13 @@ async function assertAgentWorks(t, cli) {
   const get = run(cli.bin, ['get', 'API_TOKEN'], { env: noPass, cwd: cli.home, input: '' });
   assert.equal(get.code, 0, `get through the agent: ${get.stderr}`);
   assert.equal(get.stdout, 'tok-123 with spaces\n');
-  // The fast path found the addon by its fixed place in the install (src/native-addon.ts), with
-  // no node_modules walk for it (NODE_DEBUG=module logs each lookup of a package name).
-  const traced = run(cli.bin, ['get', 'API_TOKEN'], { env: { ...noPass, NODE_DEBUG: 'module' }, cwd: cli.home, input: '' });
+  // bin/tvault is the native front end: it answered with no node on PATH at all.
+  const noNode = run(cli.bin, ['get', 'API_TOKEN'], { env: { ...noPass, PATH: '/nonexistent' }, cwd: cli.home, input: '' });
+  assert.deepEqual([noNode.code, noNode.stdout], [0, 'tok-123 with spaces\n'], noNode.stderr);
+  // The JS CLI's fast path (bin/tvault-node) found the addon by its fixed place in the install
+  // (src/native-addon.ts), with no node_modules walk for it (NODE_DEBUG=module logs each lookup of a package name).
+  const launcher = join(dirname(realpathSync(cli.bin)), 'tvault-node');
+  const traced = run(process.execPath, [launcher, 'get', 'API_TOKEN'], { env: { ...noPass, NODE_DEBUG: 'module' }, cwd: cli.home, input: '' });
   assert.equal(traced.stdout, 'tok-123 with spaces\n', traced.stderr);
   assert.match(traced.stderr, /tvault_native\.node/, 'the trace shows the addon being loaded');
   assert.doesNotMatch(traced.stderr, /REQUEST @tvault\/native /, 'the addon required by its package name');
@@ -132,6 +136,9 @@ test('the packed CLI installs offline with a user prefix, and init/set/get/agent
       [],
       `no Bare runtime binaries in ${p}`,
     );
+  // The native front end ran at install and took bin/tvault's place, before the JS launcher (tvault-node).
+  assert.match(cli.install.stdout, /the native front end is bin\/tvault/);
+  assert.equal(readFileSync(realpathSync(cli.bin)).subarray(0, 4).toString('latin1'), '\x7fELF', 'bin/tvault is a native program');
   assertWorks(cli);
   await assertAgentWorks(t, cli);
 });
