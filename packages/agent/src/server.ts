@@ -40,6 +40,8 @@ export interface ServerHooks {
    */
   onRequest(line: Buffer, peer: Peer): Answer | Promise<Answer>;
   onRefused(peer: Peer | null, code: ErrorCode, reason: string): void;
+  /** Called before every answer is written (the agent writes its queued log lines: log.ts). */
+  beforeAnswer?(): void;
   /**
    * A connection on an exec socket (listen kind 'exec'), after the uid check, still paused: its
    * bytes must be read with the addon's recvFds, which keeps the descriptors (exec.ts).
@@ -211,6 +213,7 @@ class Connection {
     }
     this.answer = a;
     clearTimeout(this.timer);
+    this.hooks.beforeAnswer?.();
     let line = a.line;
     if (!this.sock) {
       if (!drain && !Array.isArray(line)) {
@@ -352,6 +355,7 @@ export class AgentServer {
     if (!this.makeRoom(peer)) {
       const reason = `the agent is busy: ${PER_UID} connections of uid ${peer.uid} (or ${MAX_CONNECTIONS} in all) are in progress`;
       this.hooks.onRefused(peer, 'busy', reason);
+      this.hooks.beforeAnswer?.();
       answerAndClose(sock, errorLine('busy', reason));
       return;
     }
@@ -390,6 +394,7 @@ export class AgentServer {
       if (!this.makeRoom(peer)) {
         const reason = `the agent is busy: ${PER_UID} connections of uid ${peer.uid} (or ${MAX_CONNECTIONS} in all) are in progress`;
         this.hooks.onRefused(peer, 'busy', reason);
+        this.hooks.beforeAnswer?.();
         answerAndClose(socketOn(fd), errorLine('busy', reason));
         return;
       }
@@ -410,6 +415,7 @@ export class AgentServer {
   /** Refused peers (wrong uid, unreadable credentials): answered and closed at once. */
   private deny(sock: Socket, peer: Peer | null, reason: string): void {
     this.hooks.onRefused(peer, 'permission_denied', reason);
+    this.hooks.beforeAnswer?.();
     answerAndClose(sock, errorLine('permission_denied', 'permission denied: this agent serves only the user it runs as'));
   }
 
