@@ -1008,3 +1008,170 @@ describe('maskScan (the masker hot loop: tables from JS, checked, never trusted)
     }
   });
 });
+
+describe('unixListen / acceptor / fdRecv / fdSendClose / fdClose (the agent line sockets)', () => {
+  let dir;
+  before(() => (dir = tempDir()));
+  after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  /** A listener at a fresh path; next() resolves with the next accepted connection's callback arguments. */
+  function listen(name, mode = 0o600) {
+    const p = path.join(dir, name);
+    const old = process.umask(0o777 & ~mode);
+    let fd;
+    try {
+      fd = native.unixListen(p, 16);
+    } finally {
+      process.umask(old);
+    }
+    const queue = [];
+    const waiting = [];
+    const handle = native.acceptor(fd, (...args) => (waiting.length ? waiting.shift()(args) : queue.push(args)));
+    const next = () => (queue.length ? Promise.resolve(queue.shift()) : new Promise((r) => waiting.push(r)));
+    const close = () => (native.acceptorClose(handle), native.fdClose(fd), fs.rmSync(p, { force: true }));
+    return { path: p, fd, handle, next, close };
+  }
+  const connect = (p) =>
+    new Promise((resolve, reject) => {
+      const c = net.connect(p);
+      c.once('connect', () => resolve(c));
+      c.once('error', reject);
+    });
+  const readAll = (c) =>
+    new Promise((resolve) => {
+      const chunks = [];
+      c.on('data', (d) => chunks.push(d));
+      c.on('error', () => undefined);
+      c.on('close', () => resolve(Buffer.concat(chunks).toString()));
+    });
+
+  test('binds with the umask mode, accepts with our credentials, reads the request, answers and closes', async () => {
+    const l = listen('a.sock');
+    try {
+      const st = fs.lstatSync(l.path);
+      assert.ok(st.isSocket());
+      assert.equal(st.mode & 0o777, 0o600);
+      const c = await connect(l.path);
+      const answer = readAll(c);
+      c.write('{"op":"get"}\n');
+      const [fd, uid, gid, pid, err] = await l.next();
+      assert.deepEqual([uid, gid, pid, err], [process.getuid(), process.getgid(), process.pid, 0]);
+      let got = null;
+      for (let i = 0; i < 200 && !got; i++) (got = native.fdRecv(fd, 1024)) || (await new Promise((r) => setTimeout(r, 5)));
+      assert.equal(got.toString(), '{"op":"get"}\n');
+      assert.equal(native.fdSendClose(fd, Buffer.from('{"ok":true}\n')), 12);
+      assert.equal(await answer, '{"ok":true}\n', 'the answer, then end of input');
+      assert.throws(() => fs.fstatSync(fd), { code: 'EBADF' }, 'the fd was closed');
+    } finally {
+      l.close();
+    }
+  });
+
+  test('fdRecv: null while nothing came, at most max bytes, an empty Buffer at end of input', async () => {
+    const l = listen('b.sock');
+    try {
+      const c = await connect(l.path);
+      const [fd] = await l.next();
+      assert.equal(native.fdRecv(fd, 64), null);
+      c.write('abcdef');
+      let got = null;
+      for (let i = 0; i < 200 && !got; i++) (got = native.fdRecv(fd, 4)) || (await new Promise((r) => setTimeout(r, 5)));
+      assert.equal(got.toString(), 'abcd');
+      assert.equal(native.fdRecv(fd, 64).toString(), 'ef');
+      c.end();
+      let eof = null;
+      for (let i = 0; i < 200 && !eof; i++) (eof = native.fdRecv(fd, 64)) || (await new Promise((r) => setTimeout(r, 5)));
+      assert.equal(eof.length, 0);
+      native.fdClose(fd);
+      c.destroy();
+    } finally {
+      l.close();
+    }
+  });
+
+  test('fdSendClose: a full socket takes part and leaves the fd open; a gone peer gives -1 and closes it', async () => {
+    const l = listen('c.sock');
+    try {
+      const c = await connect(l.path);
+      c.pause(); // reads nothing
+      const [fd] = await l.next();
+      const big = Buffer.alloc(16 << 20, 0x61);
+      const sent = native.fdSendClose(fd, big);
+      assert.ok(sent > 0 && sent < big.length, `${sent} of ${big.length}`);
+      assert.ok(fs.fstatSync(fd).isSocket(), 'still open');
+      c.destroy();
+      await new Promise((r) => setTimeout(r, 50));
+      assert.equal(native.fdSendClose(fd, big), -1);
+      assert.throws(() => fs.fstatSync(fd), { code: 'EBADF' });
+    } finally {
+      l.close();
+    }
+  });
+
+  test('a peer of another uid is reported as such (the caller refuses it)', { skip: rootOnly('runs a process as uid 65534 (setpriv)') }, async () => {
+    const l = listen('d.sock', 0o666);
+    try {
+      const code = "const s=require('net').connect(process.argv[1],()=>s.end('x\\n'));s.on('close',()=>process.exit(0));s.on('error',()=>process.exit(0))";
+      const child = spawn('setpriv', [...SETPRIV, process.execPath, '-e', code, l.path], { stdio: 'ignore' });
+      const [fd, uid, gid, pid, err] = await l.next();
+      native.fdClose(fd);
+      await new Promise((res) => (child.exitCode !== null ? res() : child.once('exit', res)));
+      assert.deepEqual([uid, gid, pid, err], [NOBODY, NOBODY, child.pid, 0]);
+    } finally {
+      l.close();
+    }
+  });
+
+  test('acceptorSet(false) stops accepting until true; after acceptorClose nothing more is accepted', async () => {
+    const l = listen('e.sock');
+    try {
+      native.acceptorSet(l.handle, false);
+      const c1 = await connect(l.path); // into the backlog
+      let accepted = false;
+      const first = l.next().then((a) => ((accepted = true), a));
+      await new Promise((r) => setTimeout(r, 50));
+      assert.equal(accepted, false);
+      native.acceptorSet(l.handle, true);
+      const [fd] = await first;
+      native.fdClose(fd);
+      c1.destroy();
+      native.acceptorClose(l.handle);
+      native.acceptorClose(l.handle); // again: a no-op
+      native.acceptorSet(l.handle, true); // on a closed one: ignored
+      const c2 = await connect(l.path);
+      let more = false;
+      l.next().then(() => (more = true));
+      await new Promise((r) => setTimeout(r, 50));
+      assert.equal(more, false);
+      c2.destroy();
+    } finally {
+      native.fdClose(l.fd);
+      fs.rmSync(l.path, { force: true });
+    }
+  });
+
+  test('unixListen refuses a path in use, too long, or with a NUL; bad arguments are TypeErrors', () => {
+    const l = listen('f.sock');
+    try {
+      assert.throws(() => native.unixListen(l.path, 16), { code: 'EADDRINUSE' });
+      assert.throws(() => native.unixListen(path.join(dir, 'x'.repeat(120)), 16), { code: 'ENAMETOOLONG' });
+      assert.throws(() => native.unixListen(path.join(dir, 'a\0b'), 16), { code: 'ENAMETOOLONG' });
+    } finally {
+      l.close();
+    }
+    for (const fn of [
+      () => native.unixListen(1, 16),
+      () => native.unixListen('/tmp/x', 0),
+      () => native.acceptor(-1, () => {}),
+      () => native.acceptor(3, null),
+      () => native.acceptorSet({}, true),
+      () => native.acceptorClose(3),
+      () => native.fdRecv(-1, 10),
+      () => native.fdRecv(3, 0),
+      () => native.fdSendClose(3, 'x'),
+      () => native.fdSendClose(1.5, Buffer.from('x')),
+      () => native.fdClose('3'),
+    ])
+      assert.throws(fn, TypeError, fn.toString());
+  });
+});

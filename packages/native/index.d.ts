@@ -227,3 +227,45 @@ export declare function fdPollSet(handle: FdPollHandle, on: boolean): void;
 
 /** Ends an fdPoll handle for good (call it before closing its fd); again is a no-op. */
 export declare function fdPollClose(handle: FdPollHandle): void;
+
+/**
+ * A non-blocking, close-on-exec AF_UNIX stream socket bound at `path` (with the caller's umask,
+ * which gives the socket its mode) and listening with `backlog`. Throws NativeSyscallError
+ * (EADDRINUSE, ENAMETOOLONG for a path longer than sun_path...).
+ */
+export declare function unixListen(path: string, backlog: number): number;
+
+/** An acceptor handle (opaque). */
+export type AcceptorHandle = { readonly __acceptor: unique symbol };
+
+/**
+ * Accepts on the listening socket `fd` on the event loop (uv_poll), up to 64 connections per
+ * wakeup, and calls cb for each: cb(fd, uid, gid, pid, 0) with the peer's kernel-attested
+ * credentials (SO_PEERCRED; macOS getpeereid); cb(fd, -1, -1, -1, errno) when they cannot be read
+ * (the caller must refuse the peer, fail closed). The accepted fd is non-blocking and the
+ * callback's to close. When accept itself fails (EMFILE...): cb(-errno, -1, -1, -1, errno) and the
+ * acceptor stops until acceptorSet(handle, true). Nothing is read from the connection.
+ */
+export declare function acceptor(fd: number, cb: (fd: number, uid: number, gid: number, pid: number, err: number) => void): AcceptorHandle;
+
+/** Stops (false) or restarts (true) an acceptor; a closed one is ignored. */
+export declare function acceptorSet(handle: AcceptorHandle, on: boolean): void;
+
+/** Ends an acceptor for good (before its listening fd is closed); again is a no-op. */
+export declare function acceptorClose(handle: AcceptorHandle): void;
+
+/**
+ * One non-blocking recv of at most `max` bytes (≤ 128 KiB): a Buffer of what arrived (empty at
+ * end of input), or null when nothing is there yet. The addon's scratch copy is wiped.
+ */
+export declare function fdRecv(fd: number, max: number): Buffer | null;
+
+/**
+ * Sends `bytes` on a non-blocking socket as far as it takes them. Returns bytes.length when all
+ * went (the fd is then closed); fewer when the socket is full (the fd stays open: the caller
+ * writes the rest); -1 when the send failed (the peer is gone; the fd is closed).
+ */
+export declare function fdSendClose(fd: number, bytes: Uint8Array): number;
+
+/** close(2) of a descriptor from acceptor that no one else owns. */
+export declare function fdClose(fd: number): void;

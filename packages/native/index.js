@@ -65,5 +65,12 @@ module.exports = Object.freeze({
   fdPoll: addon.fdPoll,
   fdPollSet: addon.fdPollSet,
   fdPollClose: addon.fdPollClose,
+  unixListen: addon.unixListen,
+  acceptor: addon.acceptor,
+  acceptorSet: addon.acceptorSet,
+  acceptorClose: addon.acceptorClose,
+  fdRecv: addon.fdRecv,
+  fdSendClose: addon.fdSendClose,
+  fdClose: addon.fdClose,
   socketFd,
 });

@@ -151,6 +151,7 @@ class Agent {
       allowPeer: (p) => this.allowed.has(p.uid),
       onRequest: (line, peer) => this.onRequest(line, peer),
       onRefused: (peer, code, reason) => this.refusals.refused(peer, code, reason),
+      beforeAnswer: () => this.log.flush(),
       onExec: (sock, peer) => this.broker.accept(sock, peer),
     });
     this.broker = new Broker({

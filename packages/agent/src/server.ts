@@ -1,9 +1,22 @@
 // The socket side of the agent: the peer check, framing (one line in, one line out, close),
 // the 64 KiB limit and the per-connection deadline. What a request means is the caller's
 // business (onRequest); this module only moves bytes and never looks inside a value.
-import { type Server, type Socket, createServer } from 'node:net';
-import { lstatSync } from 'node:fs';
-import { peerCred, socketFd, type PeerCred } from '@tvault/native';
+import { type Server, Socket, createServer } from 'node:net';
+import { lstatSync, unlinkSync } from 'node:fs';
+import { getSystemErrorName } from 'node:util';
+import {
+  type AcceptorHandle,
+  acceptor,
+  acceptorClose,
+  acceptorSet,
+  fdClose,
+  fdRecv,
+  fdSendClose,
+  peerCred,
+  socketFd,
+  type PeerCred,
+  unixListen,
+} from '@tvault/native';
 import { TvaultError, errnoText } from '@tvault/core';
 import { type ErrorCode, MAX_REQUEST_BYTES } from '@tvault/protocol';
 import { errorLine } from './protocol';
@@ -27,6 +40,8 @@ export interface ServerHooks {
    */
   onRequest(line: Buffer, peer: Peer): Answer | Promise<Answer>;
   onRefused(peer: Peer | null, code: ErrorCode, reason: string): void;
+  /** Called before every answer is written (the agent writes its queued log lines: log.ts). */
+  beforeAnswer?(): void;
   /**
    * A connection on an exec socket (listen kind 'exec'), after the uid check, still paused: its
    * bytes must be read with the addon's recvFds, which keeps the descriptors (exec.ts).
@@ -51,36 +66,80 @@ const EVICT_IDLE_MS = 1000;
 // dropping bytes until the client's end-of-input, at most this many.
 const MAX_DISCARD = MAX_REQUEST_BYTES * 16;
 
+/** After accept fails (EMFILE: the descriptor table is full), accepting resumes this much later. */
+const ACCEPT_RETRY_MS = 100;
+/** listen(2)'s backlog, as node:net's default. */
+const BACKLOG = 511;
+
+/** A node:net socket over a descriptor the addon accepted (for everything but the one-line answer). */
+const socketOn = (fd: number) => new Socket({ fd, allowHalfOpen: true, readable: true, writable: true });
+
 const zeroAnswer = (a: Answer) => (Array.isArray(a.line) ? a.line : [a.line]).forEach((b) => b.fill(0));
 
-/** One accepted, authorised connection, from its first byte to its close. */
+/**
+ * One accepted, authorised connection, from its first byte to its close. Accepted by the addon
+ * (AgentServer.listen, the line sockets), it starts as a bare descriptor: when the whole request
+ * was there at accept (the common case: a client writes its line right after connecting) it is
+ * answered with one send and closed by the addon, and no node:net socket is ever made for it.
+ * Anything else (a request still on its way, larger than one read, a refusal that drains, a
+ * large answer, a full socket buffer) goes through a node:net socket over the same descriptor,
+ * from that point on, with the same deadline, limits and draining as any connection.
+ */
 class Connection {
   private chunks: Buffer[] = [];
   private size = 0;
   private discarded = 0;
   private answer: Answer | null = null;
   /** Until the request is complete: the deadline; while an answer is written: the stall limit. */
-  private timer: NodeJS.Timeout;
+  private timer: NodeJS.Timeout | undefined;
   private requested = false;
   private closed = false;
+  /** Answered before the whole request was read: reading and dropping until the client's end. */
   private draining = false;
+  private sock: Socket | null = null;
+  /** The descriptor while no socket owns it (-1 once closed or handed to one). */
+  private fd = -1;
   readonly openedAt = Date.now();
 
   constructor(
-    private readonly sock: Socket,
+    transport: Socket | number,
     readonly peer: Peer,
     private readonly hooks: ServerHooks,
     private readonly release: (c: Connection) => void,
   ) {
-    this.timer = setTimeout(() => this.onDeadline(), hooks.ioTimeoutMs);
+    if (typeof transport === 'number') this.fd = transport;
+    else this.attach(transport, true);
+  }
+
+  /** From here on a node:net socket carries the connection (and owns the descriptor). */
+  private attach(sock: Socket, reading: boolean): void {
+    this.sock = sock;
+    this.fd = -1;
+    if (!this.requested && !this.answer) this.timer = setTimeout(() => this.onDeadline(), this.hooks.ioTimeoutMs);
     sock.on('data', (c: Buffer) => this.onData(c));
-    // The client's end before its answer is out is its half-close after the request (the usual
-    // case): the answer is still written in full ('finish' closes; the stall timer cuts off a
-    // client that stops reading). Only a drained refusal closes at the client's end.
+    // The client's end of input: the end of its request; or, once answered, of what a refusal
+    // drains. An answer still being written (a large getall) is not cut short by it.
     sock.on('end', () => (!this.answer ? this.complete() : this.draining ? sock.destroy() : undefined));
     sock.on('error', () => sock.destroy());
     sock.on('close', () => this.onClose());
-    sock.resume();
+    if (reading) sock.resume();
+    else sock.pause();
+  }
+
+  /**
+   * A connection the addon accepted, with what one read of it returned (null: nothing yet; an
+   * empty Buffer: end of input). A complete line is served without a socket; else one is made.
+   */
+  startNative(first: Buffer | null): void {
+    if (first && first.length) {
+      const nl = first.indexOf(0x0a);
+      if (nl >= 0 && nl <= MAX_REQUEST_BYTES) {
+        this.onData(first);
+        return;
+      }
+    }
+    this.attach(socketOn(this.fd), true);
+    if (first && first.length) this.onData(first);
   }
 
   /** Still waiting for its request (the kind of connection a uid at its cap may lose). */
@@ -110,7 +169,7 @@ class Connection {
     if (this.answer || this.requested) return;
     this.requested = true;
     clearTimeout(this.timer); // the deadline is for receiving the request, not for answering it
-    this.sock.pause();
+    this.sock?.pause();
     const line = Buffer.concat(this.chunks);
     this.chunks.forEach((c) => c.fill(0));
     this.chunks = [];
@@ -133,7 +192,7 @@ class Connection {
   private discard(chunk: Buffer): void {
     this.discarded += chunk.length;
     chunk.fill(0);
-    if (this.discarded > MAX_DISCARD) this.sock.destroy();
+    if (this.discarded > MAX_DISCARD) this.sock?.destroy();
   }
 
   refuse(code: ErrorCode, reason: string, drain = false): void {
@@ -154,53 +213,70 @@ class Connection {
     }
     this.answer = a;
     clearTimeout(this.timer);
+    this.hooks.beforeAnswer?.();
+    let line = a.line;
+    if (!this.sock) {
+      if (!drain && !Array.isArray(line)) {
+        // The answer and the close in one call; the rest through a socket if this one is full.
+        const sent = fdSendClose(this.fd, line);
+        if (sent < 0 || sent === line.length) {
+          this.fd = -1;
+          this.onClose();
+          return;
+        }
+        line = line.subarray(sent);
+      }
+      this.attach(socketOn(this.fd), false);
+    }
+    const sock = this.sock!;
     this.draining = drain;
-    if (drain) this.sock.resume();
-    else this.sock.once('finish', () => this.sock.destroy());
-    if (!Array.isArray(a.line)) {
+    if (drain) sock.resume();
+    else sock.once('finish', () => sock.destroy());
+    if (!Array.isArray(line)) {
       this.stallTimer();
-      this.sock.end(a.line);
+      sock.end(line);
       return;
     }
-    void this.writeParts(a.line);
+    void this.writeParts(line);
   }
 
   /** Writes a large answer part by part, waiting for the client to read (backpressure). */
   private async writeParts(parts: Buffer[]): Promise<void> {
+    const sock = this.sock!;
     for (const p of parts) {
       if (this.closed) return;
-      if (!this.sock.write(p)) {
+      if (!sock.write(p)) {
         this.stallTimer();
         await new Promise<void>((resolve) => {
           const done = () => {
-            this.sock.off('drain', done);
-            this.sock.off('close', done);
+            sock.off('drain', done);
+            sock.off('close', done);
             resolve();
           };
-          this.sock.on('drain', done);
-          this.sock.on('close', done);
+          sock.on('drain', done);
+          sock.on('close', done);
         });
       }
     }
     if (!this.closed) {
       this.stallTimer();
-      this.sock.end();
+      sock.end();
     }
   }
 
   /** A client that reads nothing of its answer for the deadline is cut off. */
   private stallTimer(): void {
     clearTimeout(this.timer);
-    this.timer = setTimeout(() => this.sock.destroy(), this.hooks.ioTimeoutMs);
+    this.timer = setTimeout(() => this.sock?.destroy(), this.hooks.ioTimeoutMs);
   }
 
   private onDeadline(): void {
     if (this.answer) {
-      this.sock.destroy(); // the client stopped reading the answer
+      this.sock?.destroy(); // the client stopped reading the answer
       return;
     }
     this.refuse('timeout', `no complete request within ${this.hooks.ioTimeoutMs} ms`);
-    this.timer = setTimeout(() => this.sock.destroy(), 1000);
+    this.timer = setTimeout(() => this.sock?.destroy(), 1000);
   }
 
   private onClose(): void {
@@ -230,9 +306,20 @@ function answerAndClose(sock: Socket, line: Buffer): void {
   setTimeout(() => sock.destroy(), REFUSED_DRAIN_MS).unref(); // a peer that neither reads nor closes
 }
 
+/** A line socket accepted on by the addon: its listening descriptor and the file bound for it. */
+interface Listener {
+  fd: number;
+  handle: AcceptorHandle;
+  path: string;
+  dev: number;
+  ino: number;
+}
+
 export class AgentServer {
-  /** One per socket: the private one in the vault dir, and with --delegate-dir a second one. */
+  /** The exec sockets (node:net: their requests are read with recvFds, see exec.ts). */
   private readonly servers: Server[] = [];
+  /** The line sockets: the private one in the vault dir, and with --delegate-dir a second one. */
+  private readonly listeners: Listener[] = [];
   private readonly live = new Set<Connection>();
   private readonly byUid = new Map<number, Set<Connection>>();
 
@@ -268,19 +355,67 @@ export class AgentServer {
     if (!this.makeRoom(peer)) {
       const reason = `the agent is busy: ${PER_UID} connections of uid ${peer.uid} (or ${MAX_CONNECTIONS} in all) are in progress`;
       this.hooks.onRefused(peer, 'busy', reason);
+      this.hooks.beforeAnswer?.();
       answerAndClose(sock, errorLine('busy', reason));
       return;
     }
-    const c = new Connection(sock, peer, this.hooks, (x) => this.release(x));
+    this.track(new Connection(sock, peer, this.hooks, (x) => this.release(x)));
+  }
+
+  private track(c: Connection): void {
     this.live.add(c);
-    let mine = this.byUid.get(peer.uid);
-    if (!mine) this.byUid.set(peer.uid, (mine = new Set()));
+    let mine = this.byUid.get(c.peer.uid);
+    if (!mine) this.byUid.set(c.peer.uid, (mine = new Set()));
     mine.add(c);
+  }
+
+  /**
+   * A connection the addon accepted on a line socket, with its peer's credentials as the kernel
+   * gave them on the accepted descriptor (err: they could not be read). The same checks, in the
+   * same order, as accept(); the request is read only once the peer is allowed and has a slot.
+   */
+  private acceptFd(l: Listener, fd: number, uid: number, gid: number, pid: number, err: number, onError: (err: Error) => void): void {
+    if (fd < 0) {
+      // accept(2) failed (EMFILE...): the acceptor has stopped; it resumes a little later.
+      onError(new TvaultError(`accept on ${l.path}: ${getSystemErrorName(-err)}`));
+      setTimeout(() => acceptorSet(l.handle, true), ACCEPT_RETRY_MS);
+      return;
+    }
+    try {
+      if (err) {
+        this.deny(socketOn(fd), null, `cannot read the peer's credentials (${getSystemErrorName(-err)})`);
+        return;
+      }
+      const peer: Peer = { uid, gid, pid };
+      if (!this.hooks.allowPeer(peer)) {
+        this.deny(socketOn(fd), peer, `peer uid ${peer.uid} is not allowed`);
+        return;
+      }
+      if (!this.makeRoom(peer)) {
+        const reason = `the agent is busy: ${PER_UID} connections of uid ${peer.uid} (or ${MAX_CONNECTIONS} in all) are in progress`;
+        this.hooks.onRefused(peer, 'busy', reason);
+        this.hooks.beforeAnswer?.();
+        answerAndClose(socketOn(fd), errorLine('busy', reason));
+        return;
+      }
+      const c = new Connection(fd, peer, this.hooks, (x) => this.release(x));
+      this.track(c);
+      let first: Buffer | null;
+      try {
+        first = fdRecv(fd, MAX_REQUEST_BYTES + 1);
+      } catch {
+        first = null; // a reset: the socket made for it sees the error and closes
+      }
+      c.startNative(first);
+    } catch (e) {
+      onError(e as Error); // a bug; the descriptor is the connection's or a socket's by now
+    }
   }
 
   /** Refused peers (wrong uid, unreadable credentials): answered and closed at once. */
   private deny(sock: Socket, peer: Peer | null, reason: string): void {
     this.hooks.onRefused(peer, 'permission_denied', reason);
+    this.hooks.beforeAnswer?.();
     answerAndClose(sock, errorLine('permission_denied', 'permission denied: this agent serves only the user it runs as'));
   }
 
@@ -313,6 +448,7 @@ export class AgentServer {
    * listen-then-chmod window). Errors after that go to onError.
    */
   listen(path: string, mode = 0o600, onError: (err: Error) => void = () => undefined, kind: 'line' | 'exec' = 'line'): Promise<void> {
+    if (kind === 'line') return this.listenLine(path, mode, onError);
     // pauseOnConnect: nothing is read from a client before its credentials are checked (and on
     // an exec socket, nothing by Node at all until the request and its descriptors are in).
     const server = createServer({ allowHalfOpen: true, pauseOnConnect: true }, (sock) => this.accept(sock, kind));
@@ -343,12 +479,50 @@ export class AgentServer {
     });
   }
 
+  /** A line socket: bound and accepted on by the addon (see Connection), with the same mode checks. */
+  private async listenLine(path: string, mode: number, onError: (err: Error) => void): Promise<void> {
+    const old = process.umask(0o777 & ~mode);
+    let fd: number;
+    try {
+      fd = unixListen(path, BACKLOG);
+    } catch (err) {
+      throw new TvaultError(`cannot listen on ${path}: ${errnoText(err)}`);
+    } finally {
+      process.umask(old);
+    }
+    let st;
+    try {
+      st = lstatSync(path);
+    } catch (err) {
+      fdClose(fd);
+      throw new TvaultError(`cannot listen on ${path}: ${errnoText(err)}`);
+    }
+    if (!st.isSocket() || (st.mode & 0o777) !== mode || st.uid !== process.getuid!()) {
+      fdClose(fd);
+      throw new TvaultError(`${path} came out with mode ${(st.mode & 0o777).toString(8)}; refusing to serve on it`);
+    }
+    const l = { fd, path, dev: st.dev, ino: st.ino } as Listener;
+    l.handle = acceptor(fd, (cfd, uid, gid, pid, err) => this.acceptFd(l, cfd, uid, gid, pid, err, onError));
+    this.listeners.push(l);
+  }
+
   /** Answers every connection still waiting for its answer (used when the agent locks). */
   refuseAll(code: ErrorCode, reason: string): void {
     for (const c of [...this.live]) c.refuse(code, reason);
   }
 
+  /** Stops accepting; a line socket's file goes, as node:net's does (if it is still the one bound). */
   close(): void {
     for (const server of this.servers) server.close();
+    for (const l of this.listeners.splice(0)) {
+      acceptorClose(l.handle);
+      fdClose(l.fd);
+      try {
+        const st = lstatSync(l.path);
+        if (st.dev === l.dev && st.ino === l.ino) unlinkSync(l.path);
+      } catch {
+        /* gone already */
+      }
+    }
   }
 }

@@ -98,6 +98,12 @@ static const char *errno_code(int err) {
     case ENOTSOCK: return "ENOTSOCK";
     case EOPNOTSUPP: return "EOPNOTSUPP";
     case EPERM: return "EPERM";
+    case EADDRINUSE: return "EADDRINUSE";
+    case ENAMETOOLONG: return "ENAMETOOLONG";
+    case EROFS: return "EROFS";
+    case ENOSPC: return "ENOSPC";
+    case ECONNRESET: return "ECONNRESET";
+    case EPIPE: return "EPIPE";
     default: return "EUNKNOWN";
   }
 }
@@ -1791,6 +1797,376 @@ static napi_value FdPollClose(napi_env env, napi_callback_info info) {
 #endif
 }
 
+/* ---------- the agent's listener: accept, peer check, read and answer natively ---------- */
+
+/*
+ * The agent's line sockets without a node:net object per connection (issue 11): unixListen binds
+ * and listens; acceptor(fd, cb) accepts on the event loop (uv_poll on the listening fd) and calls
+ * cb(fd, uid, gid, pid, err) for each connection, after SO_PEERCRED on the accepted fd (err is an
+ * errno when the credentials could not be read: the caller refuses the peer), or cb(-errno, ...)
+ * when accept itself fails (EMFILE...): the acceptor then stops until acceptorSet(handle, true),
+ * so that a full descriptor table does not spin the loop. fdRecv and fdSendClose are the
+ * non-blocking read and write (and close) of such a connection. Nothing is read before the
+ * callback has seen the credentials: the caller calls fdRecv only for a peer it allows.
+ */
+#ifdef TVAULT_POSIX
+#ifndef MSG_NOSIGNAL
+#define MSG_NOSIGNAL 0
+#endif
+#define ACCEPT_BATCH 64
+#define FD_RECV_MAX (128 * 1024)
+
+typedef struct {
+  uv_poll_t handle;
+  napi_env env;
+  napi_ref cb;
+  napi_async_context ctx;
+  int fd;
+  int active;
+  int closed;
+} acceptor;
+
+static unsigned char recv_scratch[FD_RECV_MAX];
+
+static int accept_one(int lfd) {
+#if defined(__linux__)
+  return accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+#else
+  int fd = accept(lfd, NULL, NULL);
+  if (fd >= 0 && (fcntl(fd, F_SETFD, FD_CLOEXEC) != 0 || fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) != 0)) {
+    int e = errno;
+    close(fd);
+    errno = e;
+    return -1;
+  }
+  return fd;
+#endif
+}
+
+/* The peer of an accepted connection; 0 or an errno. */
+static int accepted_peer(int fd, int64_t *uid, int64_t *gid, int64_t *pid) {
+#if defined(__linux__)
+  struct ucred cred;
+  socklen_t len = sizeof cred;
+  memset(&cred, 0, sizeof cred);
+  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) return errno;
+  if (len != sizeof cred) return EINVAL;
+  if (cred.uid == (uid_t)-1 || cred.gid == (gid_t)-1) return ENOTCONN;
+  *uid = cred.uid;
+  *gid = cred.gid;
+  *pid = cred.pid;
+  return 0;
+#elif defined(__APPLE__)
+  uid_t u;
+  gid_t g;
+  pid_t p = -1;
+  socklen_t len = sizeof p;
+  if (getpeereid(fd, &u, &g) != 0) return errno;
+  if (getsockopt(fd, SOL_LOCAL, LOCAL_PEERPID, &p, &len) != 0 || len != sizeof p) p = -1;
+  *uid = u;
+  *gid = g;
+  *pid = p;
+  return 0;
+#else
+  (void)fd, (void)uid, (void)gid, (void)pid;
+  return ENOSYS;
+#endif
+}
+
+static void acceptor_freed(uv_handle_t *h) { free(h->data); }
+
+static int acceptor_call(acceptor *p, int64_t fd, int64_t uid, int64_t gid, int64_t pid, int err) {
+  napi_handle_scope scope;
+  napi_value fn, recv, argv[5], ignored;
+  int ok = 0;
+  if (napi_open_handle_scope(p->env, &scope) != napi_ok) return 0;
+  if (napi_get_reference_value(p->env, p->cb, &fn) == napi_ok && fn != NULL && napi_get_global(p->env, &recv) == napi_ok &&
+      napi_create_int64(p->env, fd, &argv[0]) == napi_ok && napi_create_int64(p->env, uid, &argv[1]) == napi_ok &&
+      napi_create_int64(p->env, gid, &argv[2]) == napi_ok && napi_create_int64(p->env, pid, &argv[3]) == napi_ok &&
+      napi_create_int32(p->env, err, &argv[4]) == napi_ok)
+    ok = napi_make_callback(p->env, p->ctx, recv, fn, 5, argv, &ignored) == napi_ok;
+  napi_close_handle_scope(p->env, scope);
+  return ok;
+}
+
+static void acceptor_cb(uv_poll_t *h, int status, int events) {
+  acceptor *p = (acceptor *)h->data;
+  (void)events;
+  if (p->closed || !p->active) return;
+  if (status < 0) {
+    uv_poll_stop(&p->handle);
+    p->active = 0;
+    (void)acceptor_call(p, status, -1, -1, -1, -status);
+    return;
+  }
+  for (int i = 0; i < ACCEPT_BATCH && !p->closed && p->active; i++) {
+    int fd = accept_one(p->fd);
+    if (fd < 0) {
+      int e = errno;
+      if (e == EINTR || e == ECONNABORTED) continue;
+      if (e == EAGAIN || e == EWOULDBLOCK) return;
+      uv_poll_stop(&p->handle); /* EMFILE and the like: the caller restarts it later */
+      p->active = 0;
+      (void)acceptor_call(p, -(int64_t)e, -1, -1, -1, e);
+      return;
+    }
+    int64_t uid = -1, gid = -1, pid = -1;
+    int err = accepted_peer(fd, &uid, &gid, &pid);
+    if (!acceptor_call(p, fd, uid, gid, pid, err)) {
+      /* The callback threw or could not run: it may not own the fd; never leak it. The exception
+         surfaces as Node surfaces one from any callback. */
+      return;
+    }
+  }
+}
+
+static int get_acceptor(napi_env env, napi_value v, acceptor **p) {
+  void *d = NULL;
+  napi_valuetype t;
+  if (napi_typeof(env, v, &t) != napi_ok || t != napi_external) return 0;
+  if (napi_get_value_external(env, v, &d) != napi_ok || d == NULL) return 0;
+  *p = (acceptor *)d;
+  return 1;
+}
+#endif
+
+/* unixListen(path, backlog) -> fd: a non-blocking, close-on-exec AF_UNIX stream socket bound at
+   path (with the caller's umask) and listening. */
+static napi_value UnixListen(napi_env env, napi_callback_info info) {
+  napi_value argv[2], r;
+  int32_t backlog;
+  if (!get_args(env, info, 2, argv)) return NULL;
+  if (!is_string(env, argv[0]) || napi_get_value_int32(env, argv[1], &backlog) != napi_ok || backlog < 1)
+    return throw_type(env, "unixListen(path, backlog)");
+#ifdef TVAULT_POSIX
+  {
+    size_t plen;
+    char *path = get_utf8(env, argv[0], &plen);
+    struct sockaddr_un sa;
+    int fd, e;
+    if (!path) return NULL;
+    memset(&sa, 0, sizeof sa);
+    sa.sun_family = AF_UNIX;
+    if (plen == 0 || plen >= sizeof sa.sun_path || memchr(path, 0, plen)) {
+      free(path);
+      return throw_errno(env, ENAMETOOLONG, "bind");
+    }
+    memcpy(sa.sun_path, path, plen);
+    free(path);
+#if defined(__linux__)
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+#else
+    fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    if (fd >= 0 && (fcntl(fd, F_SETFD, FD_CLOEXEC) != 0 || fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) != 0)) {
+      e = errno;
+      close(fd);
+      return throw_errno(env, e, "fcntl");
+    }
+#endif
+    if (fd < 0) return throw_errno(env, errno, "socket");
+    if (bind(fd, (struct sockaddr *)&sa, (socklen_t)(offsetof(struct sockaddr_un, sun_path) + plen + 1)) != 0) {
+      e = errno;
+      close(fd);
+      return throw_errno(env, e, "bind");
+    }
+    if (listen(fd, backlog) != 0) {
+      e = errno;
+      close(fd);
+      return throw_errno(env, e, "listen");
+    }
+    NAPI_OK(napi_create_int32(env, fd, &r));
+    return r;
+  }
+#else
+  (void)r;
+  return throw_unsupported(env);
+#endif
+}
+
+/* acceptor(listenFd, cb) -> handle; started at once. */
+static napi_value Acceptor(napi_env env, napi_callback_info info) {
+  napi_value argv[2], ext, name;
+  int fd;
+  napi_valuetype t;
+  if (!get_args(env, info, 2, argv)) return NULL;
+  if (!get_fd(env, argv[0], &fd) || napi_typeof(env, argv[1], &t) != napi_ok || t != napi_function) return throw_type(env, "acceptor(fd, cb)");
+#ifdef TVAULT_POSIX
+  {
+    uv_loop_t *loop;
+    acceptor *p = calloc(1, sizeof *p);
+    int rc;
+    if (!p) return throw_errno(env, ENOMEM, "acceptor");
+    if (napi_get_uv_event_loop(env, &loop) != napi_ok) {
+      free(p);
+      return NULL;
+    }
+    rc = uv_poll_init(loop, &p->handle, fd);
+    if (rc != 0) {
+      free(p);
+      return throw_errno(env, -rc, "uv_poll_init");
+    }
+    p->handle.data = p;
+    p->env = env;
+    p->fd = fd;
+    if (napi_create_reference(env, argv[1], 1, &p->cb) != napi_ok || napi_create_string_utf8(env, "tvault.acceptor", NAPI_AUTO_LENGTH, &name) != napi_ok ||
+        napi_async_init(env, argv[1], name, &p->ctx) != napi_ok || napi_create_external(env, p, NULL, NULL, &ext) != napi_ok) {
+      p->closed = 1;
+      uv_close((uv_handle_t *)&p->handle, acceptor_freed);
+      return NULL;
+    }
+    rc = uv_poll_start(&p->handle, UV_READABLE, acceptor_cb);
+    if (rc != 0) {
+      p->closed = 1;
+      napi_delete_reference(env, p->cb);
+      napi_async_destroy(env, p->ctx);
+      uv_close((uv_handle_t *)&p->handle, acceptor_freed);
+      return throw_errno(env, -rc, "uv_poll_start");
+    }
+    p->active = 1;
+    return ext;
+  }
+#else
+  (void)ext, (void)name, (void)fd;
+  return throw_unsupported(env);
+#endif
+}
+
+/* acceptorSet(handle, on): stops or restarts accepting. acceptorClose(handle): ends it (the
+   listening fd stays the caller's to close). A closed handle is ignored; anything else throws. */
+static napi_value AcceptorSet(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  bool on;
+  if (!get_args(env, info, 2, argv)) return NULL;
+#ifdef TVAULT_POSIX
+  {
+    acceptor *p;
+    if (!get_acceptor(env, argv[0], &p) || napi_get_value_bool(env, argv[1], &on) != napi_ok) return throw_type(env, "acceptorSet(handle, on)");
+    if (p->closed) return NULL;
+    if (on && !p->active) {
+      int rc = uv_poll_start(&p->handle, UV_READABLE, acceptor_cb);
+      if (rc != 0) return throw_errno(env, -rc, "uv_poll_start");
+      p->active = 1;
+    } else if (!on && p->active) {
+      uv_poll_stop(&p->handle);
+      p->active = 0;
+    }
+    return NULL;
+  }
+#else
+  (void)on;
+  return throw_unsupported(env);
+#endif
+}
+
+static napi_value AcceptorClose(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!get_args(env, info, 1, argv)) return NULL;
+#ifdef TVAULT_POSIX
+  {
+    acceptor *p;
+    if (!get_acceptor(env, argv[0], &p)) return throw_type(env, "acceptorClose(handle)");
+    if (p->closed) return NULL;
+    p->closed = 1;
+    p->active = 0;
+    uv_poll_stop(&p->handle);
+    napi_delete_reference(env, p->cb);
+    napi_async_destroy(env, p->ctx);
+    uv_close((uv_handle_t *)&p->handle, acceptor_freed);
+    return NULL;
+  }
+#else
+  return throw_unsupported(env);
+#endif
+}
+
+/* fdRecv(fd, max) -> Buffer of what one non-blocking recv returned (empty at end of input), or
+   null when nothing is there yet; max is at most 128 KiB. The scratch bytes are wiped. */
+static napi_value FdRecv(napi_env env, napi_callback_info info) {
+  napi_value argv[2], r;
+  int fd;
+  uint32_t max;
+  if (!get_args(env, info, 2, argv)) return NULL;
+  if (!get_fd(env, argv[0], &fd) || napi_get_value_uint32(env, argv[1], &max) != napi_ok || max < 1) return throw_type(env, "fdRecv(fd, max)");
+#ifdef TVAULT_POSIX
+  {
+    ssize_t n;
+    void *data;
+    if (max > FD_RECV_MAX) max = FD_RECV_MAX;
+    do
+      n = recv(fd, recv_scratch, max, MSG_DONTWAIT);
+    while (n < 0 && errno == EINTR);
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        NAPI_OK(napi_get_null(env, &r));
+        return r;
+      }
+      return throw_errno(env, errno, "recv");
+    }
+    napi_status st = napi_create_buffer_copy(env, (size_t)n, recv_scratch, &data, &r);
+    wipe(recv_scratch, (size_t)n);
+    NAPI_OK(st);
+    return r;
+  }
+#else
+  (void)r, (void)fd, (void)max;
+  return throw_unsupported(env);
+#endif
+}
+
+/* fdSendClose(fd, bytes) -> n: sends what the socket takes without blocking. All of it: the fd is
+   closed and n is the length. Part of it (the socket is full): n bytes went, the fd stays open
+   for the caller. A failed send (the peer is gone): the fd is closed and n is -1. */
+static napi_value FdSendClose(napi_env env, napi_callback_info info) {
+  napi_value argv[2], r;
+  int fd;
+  void *data;
+  size_t len;
+  if (!get_args(env, info, 2, argv)) return NULL;
+  if (!get_fd(env, argv[0], &fd) || !get_bytes(env, argv[1], &data, &len)) return throw_type(env, "fdSendClose(fd, bytes)");
+#ifdef TVAULT_POSIX
+  {
+    size_t off = 0;
+    double out;
+    while (off < len) {
+      ssize_t n = send(fd, (const char *)data + off, len - off, MSG_DONTWAIT | MSG_NOSIGNAL);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+        off = (size_t)-1;
+        break;
+      }
+      off += (size_t)n;
+    }
+    if (off == (size_t)-1) {
+      close(fd);
+      out = -1;
+    } else {
+      if (off == len) close(fd);
+      out = (double)off;
+    }
+    NAPI_OK(napi_create_double(env, out, &r));
+    return r;
+  }
+#else
+  (void)r, (void)fd, (void)data, (void)len;
+  return throw_unsupported(env);
+#endif
+}
+
+/* fdClose(fd): closes a descriptor that fdSendClose left open, or one no one took. */
+static napi_value FdClose(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  int fd;
+  if (!get_args(env, info, 1, argv)) return NULL;
+  if (!get_fd(env, argv[0], &fd)) return throw_type(env, "fdClose(fd)");
+#ifdef TVAULT_POSIX
+  close(fd);
+  return NULL;
+#else
+  return throw_unsupported(env);
+#endif
+}
+
 /* ---------- module ---------------------------------------------------------- */
 
 static napi_value Init(napi_env env, napi_value exports) {
@@ -1821,6 +2197,13 @@ static napi_value Init(napi_env env, napi_value exports) {
       {"fdPoll", NULL, FdPoll, NULL, NULL, NULL, napi_enumerable, NULL},
       {"fdPollSet", NULL, FdPollSet, NULL, NULL, NULL, napi_enumerable, NULL},
       {"fdPollClose", NULL, FdPollClose, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"unixListen", NULL, UnixListen, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"acceptor", NULL, Acceptor, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"acceptorSet", NULL, AcceptorSet, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"acceptorClose", NULL, AcceptorClose, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"fdRecv", NULL, FdRecv, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"fdSendClose", NULL, FdSendClose, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"fdClose", NULL, FdClose, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   NAPI_OK(napi_define_properties(env, exports, sizeof props / sizeof props[0], props));
   return exports;
