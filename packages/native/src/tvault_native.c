@@ -2103,7 +2103,7 @@ static napi_value FdRecv(napi_env env, napi_callback_info info) {
       return throw_errno(env, errno, "recv");
     }
     napi_status st = napi_create_buffer_copy(env, (size_t)n, recv_scratch, &data, &r);
-    wipe(recv_scratch, (size_t)n);
+    tv_wipe(recv_scratch, (size_t)n);
     NAPI_OK(st);
     return r;
   }
