@@ -3,14 +3,14 @@
     {
       "target_name": "tvault_native",
       "sources": ["src/tvault_native.c", "src/agent_dial.c"],
-      "cflags": ["-Wall", "-Wextra", "-O2"],
+      "cflags": ["-Wall", "-Wextra", "-Werror=implicit-function-declaration", "-O2"],
       "conditions": [["OS=='linux'", {"libraries": ["-lutil"]}]]
     },
     {
       "target_name": "tvault_front",
       "type": "executable",
       "sources": ["src/front.c", "src/agent_dial.c"],
-      "cflags": ["-Wall", "-Wextra", "-O2"]
+      "cflags": ["-Wall", "-Wextra", "-Werror=implicit-function-declaration", "-O2"]
     }
   ]
 }
