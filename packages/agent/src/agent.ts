@@ -647,6 +647,7 @@ export async function startAgent(o: AgentOptions): Promise<void> {
       ...(tokens && { tokenFile: tokens.file, tokens: tokens.ids(), allowUids: o.allowUids ?? [], delegateSocket: sockets[1] }),
     });
     process.stdout.on('error', () => undefined); // a closed stdout must not kill the agent
+    log.flush(); // the start line is in agent.log before anyone is told the agent listens
     process.stdout.write(`tvault agent: listening on ${sockets.join(' and ')} (pid ${process.pid}, ${settings})\n`);
     notify(log, `READY=1\nMAINPID=${process.pid}\nSTATUS=${key.held ? 'serving' : 'locked, waiting for tvault unlock on'} ${files.sock}`);
     if (key.held && !key.mlocked) log.warn({ ev: 'mlock', locked: false, hint: 'RLIMIT_MEMLOCK too low; the key may be swapped out' });
