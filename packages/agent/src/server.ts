@@ -381,24 +381,26 @@ export class AgentServer {
       setTimeout(() => acceptorSet(l.handle, true), ACCEPT_RETRY_MS);
       return;
     }
+    let owned = false; // once a Connection or a socket has the descriptor, it closes it
+    const take = () => ((owned = true), fd);
     try {
       if (err) {
-        this.deny(socketOn(fd), null, `cannot read the peer's credentials (${getSystemErrorName(-err)})`);
+        this.deny(socketOn(take()), null, `cannot read the peer's credentials (${getSystemErrorName(-err)})`);
         return;
       }
       const peer: Peer = { uid, gid, pid };
       if (!this.hooks.allowPeer(peer)) {
-        this.deny(socketOn(fd), peer, `peer uid ${peer.uid} is not allowed`);
+        this.deny(socketOn(take()), peer, `peer uid ${peer.uid} is not allowed`);
         return;
       }
       if (!this.makeRoom(peer)) {
         const reason = `the agent is busy: ${PER_UID} connections of uid ${peer.uid} (or ${MAX_CONNECTIONS} in all) are in progress`;
         this.hooks.onRefused(peer, 'busy', reason);
         this.hooks.beforeAnswer?.();
-        answerAndClose(socketOn(fd), errorLine('busy', reason));
+        answerAndClose(socketOn(take()), errorLine('busy', reason));
         return;
       }
-      const c = new Connection(fd, peer, this.hooks, (x) => this.release(x));
+      const c = new Connection(take(), peer, this.hooks, (x) => this.release(x));
       this.track(c);
       let first: Buffer | null;
       try {
@@ -408,7 +410,8 @@ export class AgentServer {
       }
       c.startNative(first);
     } catch (e) {
-      onError(e as Error); // a bug; the descriptor is the connection's or a socket's by now
+      if (!owned) fdClose(fd);
+      onError(e as Error); // a bug: logged; the agent serves on
     }
   }
 
