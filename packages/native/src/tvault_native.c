@@ -2108,23 +2108,27 @@ static void acceptor_cb(uv_poll_t *h, int status, int events) {
     (void)acceptor_call(p, status, -1, -1, -1, -status);
     return;
   }
+  int accepted = 0;
   for (int i = 0; i < ACCEPT_BATCH && !p->closed && p->active; i++) {
     int fd = accept_one(p->fd);
     if (fd < 0) {
       int e = errno;
       if (e == EINTR || e == ECONNABORTED) continue;
-      if (e == EAGAIN || e == EWOULDBLOCK) return;
+      if (e == EAGAIN || e == EWOULDBLOCK) break;
       uv_poll_stop(&p->handle); /* EMFILE and the like: the caller restarts it later */
       p->active = 0;
       (void)acceptor_call(p, -(int64_t)e, -1, -1, -1, e);
-      return;
+      break;
     }
     int64_t uid = -1, gid = -1, pid = -1;
     int err = accepted_peer(fd, &uid, &gid, &pid);
     int called = acceptor_call(p, fd, uid, gid, pid, err);
     if (called < 0) close(fd); /* no one saw it: never leak it */
-    if (called <= 0) return;  /* a throw surfaces as Node surfaces one from any callback */
+    if (called <= 0) break;   /* a throw surfaces as Node surfaces one from any callback */
+    accepted++;
   }
+  /* The end of this wakeup's connections: cb(-1, -1, -1, -1, 0). */
+  if (accepted && !p->closed) (void)acceptor_call(p, -1, -1, -1, -1, 0);
 }
 
 static int get_acceptor(napi_env env, napi_value v, acceptor **p) {
