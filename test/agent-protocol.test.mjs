@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmodSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
+import net from 'node:net';
 import { makeVault, requireRoot } from './helpers.mjs';
 import { SETPRIV, auditRows, rawRequest, request, startAgent } from './agent-helpers.mjs';
 
@@ -94,6 +95,38 @@ test('a request without a trailing newline is read to end of input; bytes after 
   assert.equal((await rawRequest(a.sock, '{"v":1,"op":"get","key":"API_KEY"}\nGARBAGE')).json.value, 'k-123');
   // Fields a newer client may add are ignored within v1.
   assert.equal((await request(a.sock, { v: 1, op: 'get', key: 'API_KEY', newField: true })).value, 'k-123');
+});
+
+test('a request in pieces is read whole, the same bytes answered as one sent at once (the addon reads a complete line at accept; anything else goes through a socket)', async (t) => {
+  const { a } = await servingAgent(t);
+  const line = '{"v":1,"op":"get","key":"API_KEY"}\n';
+  const whole = (await rawRequest(a.sock, line)).text;
+  assert.equal(JSON.parse(whole).value, 'k-123');
+  const pieces = await new Promise((resolve, reject) => {
+    const c = net.connect(a.sock);
+    let out = '';
+    c.on('connect', async () => {
+      c.write(line.slice(0, 10)); // the rest comes after the agent has looked at the connection
+      await new Promise((r) => setTimeout(r, 100));
+      c.write(line.slice(10, 20));
+      await new Promise((r) => setTimeout(r, 50));
+      c.end(line.slice(20));
+    });
+    c.on('data', (d) => (out += d));
+    c.on('error', reject);
+    c.on('close', () => resolve(out));
+  });
+  assert.equal(pieces, whole, 'byte for byte');
+  // Connected, then silent for a while, then the whole line: answered too.
+  const late = await new Promise((resolve, reject) => {
+    const c = net.connect(a.sock);
+    let out = '';
+    c.on('connect', () => setTimeout(() => c.end(line), 100));
+    c.on('data', (d) => (out += d));
+    c.on('error', reject);
+    c.on('close', () => resolve(out));
+  });
+  assert.equal(late, whole);
 });
 
 test('many concurrent clients are all answered, and each read has its own audit row (batched commits lose none)', async (t) => {

@@ -1014,7 +1014,11 @@ describe('unixListen / acceptor / fdRecv / fdSendClose / fdClose (the agent line
   before(() => (dir = tempDir()));
   after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-  /** A listener at a fresh path; next() resolves with the next accepted connection's callback arguments. */
+  /**
+   * A listener at a fresh path; next() resolves with the next accepted connection's callback
+   * arguments; `ends` counts the end-of-wakeup calls (-1, -1, -1, -1, 0), each after at least one
+   * connection (`sinceEnd` of them).
+   */
   function listen(name, mode = 0o600) {
     const p = path.join(dir, name);
     const old = process.umask(0o777 & ~mode);
@@ -1026,10 +1030,21 @@ describe('unixListen / acceptor / fdRecv / fdSendClose / fdClose (the agent line
     }
     const queue = [];
     const waiting = [];
-    const handle = native.acceptor(fd, (...args) => (waiting.length ? waiting.shift()(args) : queue.push(args)));
-    const next = () => (queue.length ? Promise.resolve(queue.shift()) : new Promise((r) => waiting.push(r)));
-    const close = () => (native.acceptorClose(handle), native.fdClose(fd), fs.rmSync(p, { force: true }));
-    return { path: p, fd, handle, next, close };
+    const l = { path: p, fd, ends: 0, sinceEnd: 0 };
+    l.handle = native.acceptor(fd, (...args) => {
+      if (args[0] === -1 && args[4] === 0) {
+        assert.ok(l.sinceEnd > 0, 'an end of wakeup follows at least one connection');
+        l.ends++;
+        l.sinceEnd = 0;
+        return;
+      }
+      l.sinceEnd++;
+      if (waiting.length) waiting.shift()(args);
+      else queue.push(args);
+    });
+    l.next = () => (queue.length ? Promise.resolve(queue.shift()) : new Promise((r) => waiting.push(r)));
+    l.close = () => (native.acceptorClose(l.handle), native.fdClose(fd), fs.rmSync(p, { force: true }));
+    return l;
   }
   const connect = (p) =>
     new Promise((resolve, reject) => {
@@ -1061,6 +1076,7 @@ describe('unixListen / acceptor / fdRecv / fdSendClose / fdClose (the agent line
       assert.equal(got.toString(), '{"op":"get"}\n');
       assert.equal(native.fdSendClose(fd, Buffer.from('{"ok":true}\n')), 12);
       assert.equal(await answer, '{"ok":true}\n', 'the answer, then end of input');
+      assert.equal(l.ends, 1, 'the wakeup ended after the connection');
       assert.throws(() => fs.fstatSync(fd), { code: 'EBADF' }, 'the fd was closed');
     } finally {
       l.close();

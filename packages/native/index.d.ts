@@ -244,7 +244,9 @@ export type AcceptorHandle = { readonly __acceptor: unique symbol };
  * credentials (SO_PEERCRED; macOS getpeereid); cb(fd, -1, -1, -1, errno) when they cannot be read
  * (the caller must refuse the peer, fail closed). The accepted fd is non-blocking and the
  * callback's to close. When accept itself fails (EMFILE...): cb(-errno, -1, -1, -1, errno) and the
- * acceptor stops until acceptorSet(handle, true). Nothing is read from the connection.
+ * acceptor stops until acceptorSet(handle, true). After the connections of one wakeup (at least
+ * one), cb(-1, -1, -1, -1, 0): all of them were accepted before it. Nothing is read from a
+ * connection.
  */
 export declare function acceptor(fd: number, cb: (fd: number, uid: number, gid: number, pid: number, err: number) => void): AcceptorHandle;
 

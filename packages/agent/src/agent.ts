@@ -149,7 +149,7 @@ class Agent {
     this.server = new AgentServer({
       ioTimeoutMs: o.ioTimeoutMs,
       allowPeer: (p) => this.allowed.has(p.uid),
-      onRequest: (line, peer) => this.onRequest(line, peer),
+      onRequest: (line, peer, arrived) => this.onRequest(line, peer, arrived),
       onRefused: (peer, code, reason) => this.refusals.refused(peer, code, reason),
       beforeAnswer: () => this.log.flush(),
       onExec: (sock, peer) => this.broker.accept(sock, peer),
@@ -194,7 +194,7 @@ class Agent {
 
   // ---- requests ----------------------------------------------------------------------------
 
-  private onRequest(line: Buffer, peer: Peer): Answer | Promise<Answer> {
+  private onRequest(line: Buffer, peer: Peer, arrived?: number): Answer | Promise<Answer> {
     const t0 = process.hrtime.bigint();
     let req: ParsedRequest | undefined;
     const info: RequestInfo = {};
@@ -238,19 +238,19 @@ class Agent {
       if (req.op === 'exec') throw new ProtocolError('bad_request', "op exec is served on exec.sock, with the caller's descriptors (docs/PROTOCOL.md)");
       if (req.op === 'stop') return done({ line: okLine({ pid: process.pid, stopping: true }), after: () => this.stop('stop', 0) }, 'ok');
       if (req.op === 'names') return this.names(req, peer, info, token).then((line) => done({ line }, 'ok'), failed);
-      return this.read(req, peer, info, token).then((r) => done({ line: r.line }, 'ok'), failed);
+      return this.read(req, peer, info, token, arrived).then((r) => done({ line: r.line }, 'ok'), failed);
     } catch (err) {
       return failed(err);
     }
   }
 
-  private async read(req: ReadRequest, peer: Peer, info: RequestInfo, token: TokenSpec | undefined) {
+  private async read(req: ReadRequest, peer: Peer, info: RequestInfo, token: TokenSpec | undefined, arrived?: number) {
     if (this.state === 'stopping') throw new ProtocolError('locked', 'the agent is locking; unlock directly or start it again');
     if (this.state === 'locked') throw new ProtocolError('locked', LOCKED_MESSAGE, { unlock: true });
     this.touch();
     info.project = req.project ?? undefined;
     info.keys = req.op === 'get' ? [req.key] : req.op === 'getselected' ? req.only : undefined;
-    const vault = this.vault.get();
+    const vault = this.vault.get(arrived);
     this.checkKey();
     const actor: Actor = { via: 'agent', uid: peer.uid, pid: peer.pid, ...(token && { tokenId: token.id }) };
     const audits = this.audits!;

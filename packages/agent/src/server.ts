@@ -37,8 +37,12 @@ export interface ServerHooks {
   /**
    * Handles one complete request line; must not throw (nor reject). The line is zeroed once it
    * returns: an answer that takes time (a read waiting for its audit row) comes as a promise.
+   * `arrived`: for requests read by the addon in one wakeup, a number shared by all of them,
+   * which are handed over only once every one of them has been read (so a check of the vault
+   * made for the first of them was made after the last had arrived: agent.ts, VaultHandle.get);
+   * undefined for any other request.
    */
-  onRequest(line: Buffer, peer: Peer): Answer | Promise<Answer>;
+  onRequest(line: Buffer, peer: Peer, arrived?: number): Answer | Promise<Answer>;
   onRefused(peer: Peer | null, code: ErrorCode, reason: string): void;
   /** Called before every answer is written (the agent writes its queued log lines: log.ts). */
   beforeAnswer?(): void;
@@ -99,6 +103,8 @@ class Connection {
   private sock: Socket | null = null;
   /** The descriptor while no socket owns it (-1 once closed or handed to one). */
   private fd = -1;
+  /** See ServerHooks.onRequest. */
+  private arrived: number | undefined;
   readonly openedAt = Date.now();
 
   constructor(
@@ -130,10 +136,11 @@ class Connection {
    * A connection the addon accepted, with what one read of it returned (null: nothing yet; an
    * empty Buffer: end of input). A complete line is served without a socket; else one is made.
    */
-  startNative(first: Buffer | null): void {
+  startNative(first: Buffer | null, arrived: number): void {
     if (first && first.length) {
       const nl = first.indexOf(0x0a);
       if (nl >= 0 && nl <= MAX_REQUEST_BYTES) {
+        this.arrived = arrived;
         this.onData(first);
         return;
       }
@@ -175,7 +182,7 @@ class Connection {
     this.chunks = [];
     let a: Answer | Promise<Answer>;
     try {
-      a = this.hooks.onRequest(line, this.peer);
+      a = this.hooks.onRequest(line, this.peer, this.arrived);
     } finally {
       line.fill(0);
     }
@@ -322,6 +329,9 @@ export class AgentServer {
   private readonly listeners: Listener[] = [];
   private readonly live = new Set<Connection>();
   private readonly byUid = new Map<number, Set<Connection>>();
+  /** Connections the addon accepted in the current wakeup, with what fdRecv read of them. */
+  private arriving: Array<[Connection, Buffer | null]> = [];
+  private wakeups = 0;
 
   constructor(private readonly hooks: ServerHooks) {}
 
@@ -375,30 +385,36 @@ export class AgentServer {
    * same order, as accept(); the request is read only once the peer is allowed and has a slot.
    */
   private acceptFd(l: Listener, fd: number, uid: number, gid: number, pid: number, err: number, onError: (err: Error) => void): void {
+    if (fd < 0 && !err) {
+      this.startArrived();
+      return;
+    }
     if (fd < 0) {
       // accept(2) failed (EMFILE...): the acceptor has stopped; it resumes a little later.
       onError(new TvaultError(`accept on ${l.path}: ${getSystemErrorName(-err)}`));
       setTimeout(() => acceptorSet(l.handle, true), ACCEPT_RETRY_MS);
       return;
     }
+    let owned = false; // once a Connection or a socket has the descriptor, it closes it
+    const take = () => ((owned = true), fd);
     try {
       if (err) {
-        this.deny(socketOn(fd), null, `cannot read the peer's credentials (${getSystemErrorName(-err)})`);
+        this.deny(socketOn(take()), null, `cannot read the peer's credentials (${getSystemErrorName(-err)})`);
         return;
       }
       const peer: Peer = { uid, gid, pid };
       if (!this.hooks.allowPeer(peer)) {
-        this.deny(socketOn(fd), peer, `peer uid ${peer.uid} is not allowed`);
+        this.deny(socketOn(take()), peer, `peer uid ${peer.uid} is not allowed`);
         return;
       }
       if (!this.makeRoom(peer)) {
         const reason = `the agent is busy: ${PER_UID} connections of uid ${peer.uid} (or ${MAX_CONNECTIONS} in all) are in progress`;
         this.hooks.onRefused(peer, 'busy', reason);
         this.hooks.beforeAnswer?.();
-        answerAndClose(socketOn(fd), errorLine('busy', reason));
+        answerAndClose(socketOn(take()), errorLine('busy', reason));
         return;
       }
-      const c = new Connection(fd, peer, this.hooks, (x) => this.release(x));
+      const c = new Connection(take(), peer, this.hooks, (x) => this.release(x));
       this.track(c);
       let first: Buffer | null;
       try {
@@ -406,9 +422,29 @@ export class AgentServer {
       } catch {
         first = null; // a reset: the socket made for it sees the error and closes
       }
-      c.startNative(first);
+      // Served once the wakeup's last connection is read (startArrived): see ServerHooks.onRequest.
+      if (this.arriving.push([c, first]) === 1) setImmediate(() => this.startArrived());
     } catch (e) {
-      onError(e as Error); // a bug; the descriptor is the connection's or a socket's by now
+      if (!owned) fdClose(fd);
+      onError(e as Error); // a bug: logged; the agent serves on
+    }
+  }
+
+  /**
+   * Serves the connections of one wakeup of the acceptor, every one of which has been read: at
+   * the addon's end-of-wakeup call, or in the next turn should that not come (a bug elsewhere).
+   */
+  private startArrived(): void {
+    const batch = this.arriving;
+    if (!batch.length) return;
+    this.arriving = [];
+    const arrived = ++this.wakeups;
+    for (const [c, first] of batch) {
+      try {
+        c.startNative(first, arrived);
+      } catch {
+        /* onRequest must not throw; a socket's error closes its connection */
+      }
     }
   }
 

@@ -4,7 +4,8 @@
 // transaction. If vault.db is replaced (a restore that moved a damaged file aside), the
 // connection is reopened on the next request, so the agent never serves from a stale file.
 // The vault's read cache (Vault.enableReadCache: rows and checks, never values) is checked at
-// each request against SQLite's data_version and vault.db's stat, and dropped on any change.
+// each request against SQLite's data_version and vault.db's stat, and dropped on any change
+// (once for the requests that arrived together in one wakeup of the accept loop: see get).
 //
 // Checkpoints: SQLite copies the WAL back into vault.db inside whichever commit crosses 1,000
 // WAL pages, and that commit then takes a few ms; with 8 clients in flight all of them wait
@@ -36,6 +37,8 @@ export class VaultHandle {
   private ident: string;
   private verifier: Buffer | null = null;
   private uncheckpointed = 0;
+  /** The `arrived` of the requests get() last checked for (see get), undefined after anything else. */
+  private checkedFor: number | undefined;
   private readonly dbPath: string;
   private readonly quiet = setTimeout(() => this.checkpoint(), QUIET_MS).unref();
 
@@ -62,17 +65,20 @@ export class VaultHandle {
    * key, and a lock.
    */
   wipeCaches(): void {
+    this.checkedFor = undefined;
     this.vault.wipeKeyCache();
   }
 
   /** Call after each commit of the agent's own (a read's audit row). */
   wrote(): void {
+    this.checkedFor = undefined;
     if (++this.uncheckpointed >= MAX_UNCHECKPOINTED) this.checkpoint();
     else this.quiet.refresh();
   }
 
   /** PASSIVE: never waits for another process; what it cannot copy now, a later one will. */
   checkpoint(): void {
+    this.checkedFor = undefined;
     if (!this.uncheckpointed) return;
     this.uncheckpointed = 0;
     try {
@@ -91,10 +97,20 @@ export class VaultHandle {
    * The open vault, reopened first if vault.db is no longer the file it was; once per request.
    * Its read cache is checked here against vault.db's signature and SQLite's data_version, so
    * that nothing read before a change by anyone (another process, an edit of the file) is used.
+   *
+   * `arrived` (server.ts, ServerHooks.onRequest) names requests that the addon read in one
+   * wakeup and that are served one after the other only once the last of them was read: a check
+   * made for the first of them was made after every one of them had arrived, so it sees every
+   * change that ended before any of them was sent, and it stands for the others (one `stat` and
+   * one `PRAGMA data_version` for the lot). Anything in between (an own commit, a checkpoint, a
+   * lock or unlock) and any other request checks again.
    */
-  get(): Vault {
+  get(arrived?: number): Vault {
+    if (arrived !== undefined && arrived === this.checkedFor) return this.vault;
+    this.checkedFor = undefined;
     const sig = this.reopenIfReplaced();
     this.vault.checkReadCache(sig);
+    this.checkedFor = arrived;
     return this.vault;
   }
 
@@ -105,6 +121,7 @@ export class VaultHandle {
    * Vault.checkReadCache). Spares a data_version query per commit.
    */
   forAudit(): Vault {
+    this.checkedFor = undefined;
     this.reopenIfReplaced();
     return this.vault;
   }
@@ -122,8 +139,10 @@ export class VaultHandle {
 
   /** Unlocks and remembers the verifier that the KEK matched. */
   async unlock(passphrase: Uint8Array): Promise<Buffer> {
+    this.checkedFor = undefined;
     const v = this.get();
     const kek = await v.unlock(passphrase);
+    this.checkedFor = undefined;
     this.verifier = v.verifier();
     return kek;
   }

@@ -1875,16 +1875,17 @@ static int accepted_peer(int fd, int64_t *uid, int64_t *gid, int64_t *pid) {
 
 static void acceptor_freed(uv_handle_t *h) { free(h->data); }
 
+/* 1: the callback ran; 0: it ran and threw; -1: it could not be called (the fd is still ours). */
 static int acceptor_call(acceptor *p, int64_t fd, int64_t uid, int64_t gid, int64_t pid, int err) {
   napi_handle_scope scope;
   napi_value fn, recv, argv[5], ignored;
-  int ok = 0;
-  if (napi_open_handle_scope(p->env, &scope) != napi_ok) return 0;
+  int ok = -1;
+  if (napi_open_handle_scope(p->env, &scope) != napi_ok) return -1;
   if (napi_get_reference_value(p->env, p->cb, &fn) == napi_ok && fn != NULL && napi_get_global(p->env, &recv) == napi_ok &&
       napi_create_int64(p->env, fd, &argv[0]) == napi_ok && napi_create_int64(p->env, uid, &argv[1]) == napi_ok &&
       napi_create_int64(p->env, gid, &argv[2]) == napi_ok && napi_create_int64(p->env, pid, &argv[3]) == napi_ok &&
       napi_create_int32(p->env, err, &argv[4]) == napi_ok)
-    ok = napi_make_callback(p->env, p->ctx, recv, fn, 5, argv, &ignored) == napi_ok;
+    ok = napi_make_callback(p->env, p->ctx, recv, fn, 5, argv, &ignored) == napi_ok ? 1 : 0;
   napi_close_handle_scope(p->env, scope);
   return ok;
 }
@@ -1899,25 +1900,27 @@ static void acceptor_cb(uv_poll_t *h, int status, int events) {
     (void)acceptor_call(p, status, -1, -1, -1, -status);
     return;
   }
+  int accepted = 0;
   for (int i = 0; i < ACCEPT_BATCH && !p->closed && p->active; i++) {
     int fd = accept_one(p->fd);
     if (fd < 0) {
       int e = errno;
       if (e == EINTR || e == ECONNABORTED) continue;
-      if (e == EAGAIN || e == EWOULDBLOCK) return;
+      if (e == EAGAIN || e == EWOULDBLOCK) break;
       uv_poll_stop(&p->handle); /* EMFILE and the like: the caller restarts it later */
       p->active = 0;
       (void)acceptor_call(p, -(int64_t)e, -1, -1, -1, e);
-      return;
+      break;
     }
     int64_t uid = -1, gid = -1, pid = -1;
     int err = accepted_peer(fd, &uid, &gid, &pid);
-    if (!acceptor_call(p, fd, uid, gid, pid, err)) {
-      /* The callback threw or could not run: it may not own the fd; never leak it. The exception
-         surfaces as Node surfaces one from any callback. */
-      return;
-    }
+    int called = acceptor_call(p, fd, uid, gid, pid, err);
+    if (called < 0) close(fd); /* no one saw it: never leak it */
+    if (called <= 0) break;   /* a throw surfaces as Node surfaces one from any callback */
+    accepted++;
   }
+  /* The end of this wakeup's connections: cb(-1, -1, -1, -1, 0). */
+  if (accepted && !p->closed) (void)acceptor_call(p, -1, -1, -1, -1, 0);
 }
 
 static int get_acceptor(napi_env env, napi_value v, acceptor **p) {
