@@ -44,6 +44,42 @@ export function open(key: Uint8Array, sealed: Uint8Array): Buffer | null {
   return out;
 }
 
+/** An envelope's nonce and box as views of its bytes (null: too short, or another version). */
+export interface SealedParts {
+  nonce: Buffer;
+  box: Buffer;
+}
+
+export function sealedParts(sealed: Buffer): SealedParts | null {
+  if (sealed.length < 1 + NONCE_BYTES + MAC_BYTES || sealed[0] !== ENVELOPE_VERSION) return null;
+  return { nonce: sealed.subarray(1, 1 + NONCE_BYTES), box: sealed.subarray(1 + NONCE_BYTES) };
+}
+
+/** The plaintext length of a box (sealedParts' `box`). */
+export const openedLength = (parts: SealedParts): number => parts.box.length - MAC_BYTES;
+
+/**
+ * open() into `out`, which must be exactly openedLength(parts) bytes (a view of a larger
+ * Buffer: a reader that opens many values puts them side by side in one allocation). false when
+ * the MAC does not verify; out is then zeroed.
+ */
+export function openInto(key: Uint8Array, parts: SealedParts, out: Buffer): boolean {
+  if (out.length !== parts.box.length - MAC_BYTES) throw new RangeError('openInto: out is not the length of the plaintext');
+  if (sodium) {
+    if (sodium.crypto_secretbox_open_easy(out, parts.box, parts.nonce, key)) return true;
+    out.fill(0);
+    return false;
+  }
+  const plain = loadNacl().secretbox.open(parts.box, parts.nonce, key);
+  if (!plain) {
+    out.fill(0);
+    return false;
+  }
+  out.set(plain);
+  zero(plain);
+  return true;
+}
+
 // Two implementations of one function, NaCl's crypto_secretbox (XSalsa20-Poly1305), which
 // produce and accept the same bytes (crypto-backends.test.ts checks them against each other
 // and against test/vectors): tweetnacl (JavaScript, ~8 µs to open a short value here) by
@@ -182,6 +218,21 @@ export function macEquals(a: Uint8Array | null | undefined, b: Uint8Array): bool
  */
 export function headerBytes(vaultId: Uint8Array, kdf: Uint8Array, salt: Uint8Array): Buffer {
   return Buffer.concat([TAG_HEADER, vaultId, u16(kdf.length), kdf, u16(salt.length), salt]);
+}
+
+/**
+ * openBound() into `out` (see openInto), from the envelope's parts (null: a malformed envelope,
+ * the same integrity error as a failed MAC). Returns the body, a view of out after the header;
+ * out is zeroed on any failure.
+ */
+export function openBoundInto(key: Uint8Array, header: Uint8Array, parts: SealedParts | null, out: Buffer, what: string | (() => string)): Buffer {
+  if (!parts || !openInto(key, parts, out))
+    throw integrityError(`integrity check failed for ${typeof what === 'string' ? what : what()}: the ciphertext was altered or is not from this vault`);
+  if (!startsWith(out, header)) {
+    zero(out);
+    throw integrityError(`integrity check failed for ${typeof what === 'string' ? what : what()}: the ciphertext belongs to another key or project`);
+  }
+  return out.subarray(header.length);
 }
 
 /** Seals header||body. The body is not zeroed here: the caller owns it. */
