@@ -404,7 +404,19 @@ test('sealedSnapshot: a range opens into views of one Buffer; a bad row fails wi
       got.every((x) => x.value.buffer === got[0].value.buffer),
       'one allocation per range',
     );
-    assert.ok(!got[0].value.buffer.byteLength || got[0].value.buffer.byteLength < 8192 + 1, 'its own, not a slice of a larger pool');
+    assert.ok(got[0].value.buffer.byteLength < 8192, 'its own, not a slice of the shared pool (8 KiB)');
+    const sealedLen = (k) => Number(sql(db, `SELECT length(sealed) FROM secret_versions WHERE secret_id = ${id(k)}`));
+    const ab = sealedLen('A') + sealedLen('B');
+    for (const [from, maxBytes, maxRows, n] of [
+      [0, 0, 9, 1], // at least one while any is left
+      [0, 1e9, 2, 2],
+      [3, 1e9, 9, 2],
+      [5, 1e9, 9, 0],
+      [0, ab, 9, 2],
+      [0, ab - 1, 9, 1],
+      [0, ab + sealedLen('C'), 9, 3],
+    ])
+      assert.equal(snap.fit(from, maxBytes, maxRows), n, `fit(${from}, ${maxBytes}, ${maxRows})`);
     snap.close();
   }
   const hexOf = (k) => sql(db, `SELECT hex(sealed) FROM secret_versions WHERE secret_id = ${id(k)}`);

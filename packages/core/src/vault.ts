@@ -108,6 +108,8 @@ export interface SealedSnapshot {
   readonly names: string[];
   /** Decrypts names[from, to); the caller zeroes the values. */
   open(from: number, to: number): Secret[];
+  /** How many of the keys from `from` on (at most maxRows; at least 1 while any is left) have ciphertexts that fit in maxBytes together. */
+  fit(from: number, maxBytes: number, maxRows: number): number;
   close(): void;
 }
 
@@ -1114,6 +1116,14 @@ export class Vault {
             throw err;
           }
           return out;
+        },
+        fit: (from, maxBytes, maxRows) => {
+          let n = 0;
+          for (let bytes = 0; from + n < live.length && n < maxRows; n++) {
+            bytes += live[from + n].sealed!.length;
+            if (bytes > maxBytes && n) break;
+          }
+          return n;
         },
         close: () => {
           zero(key);
