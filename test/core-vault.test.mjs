@@ -9,6 +9,7 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { sql, tempDir, bundleSources } from './helpers.mjs';
 
+const native = createRequire(import.meta.url)('../packages/native/index.js');
 let core;
 let crypto;
 let argon2id;
@@ -376,14 +377,31 @@ test('sealedSnapshot: a range opens into views of one Buffer; a bad row fails wi
   const read = () => {
     const v = core.Vault.open(vdir);
     try {
-      v.enableReadCache();
       v.enableKeyCache();
+      v.enableReadCache();
+      // As the agent does before each request: the read cache is kept under the same signature.
+      v.checkReadCache('this file');
       const direct = outcome(() => v.readSecretsUnaudited(kek, 'default'));
+      v.checkReadCache('this file');
       const snap = v.sealedSnapshot(kek, 'default');
       const ranged = outcome(() => [0, 2, 4].flatMap((at) => snap.open(at, at + 2)));
       const whole = outcome(() => snap.open(0, 9));
       snap.close();
-      return { direct, ranged, whole };
+      // The same with the agent's native opener (one call a range, libsodium and the header compare in C).
+      if (!native.secretboxLib()) return { direct, ranged, whole, nativeRanged: ranged, nativeWhole: whole };
+      let calls = 0;
+      core.useOpenRows((...a) => (calls++, native.secretboxOpenRows(...a)));
+      try {
+        v.checkReadCache('this file');
+        const snap2 = v.sealedSnapshot(kek, 'default');
+        const nativeRanged = outcome(() => [0, 2, 4].flatMap((at) => snap2.open(at, at + 2)));
+        const nativeWhole = outcome(() => snap2.open(0, 9));
+        snap2.close();
+        assert.ok(calls > 0, 'the native opener opened the ranges');
+        return { direct, ranged, whole, nativeRanged, nativeWhole };
+      } finally {
+        core.useOpenRows(null);
+      }
     } finally {
       v.close();
     }
@@ -395,6 +413,8 @@ test('sealedSnapshot: a range opens into views of one Buffer; a bad row fails wi
   );
   assert.deepEqual(intact.ranged, intact.direct);
   assert.deepEqual(intact.whole, intact.direct);
+  assert.deepEqual(intact.nativeRanged, intact.direct);
+  assert.deepEqual(intact.nativeWhole, intact.direct);
   {
     const v = core.Vault.open(vdir);
     t.after(() => v.close());
@@ -438,6 +458,8 @@ test('sealedSnapshot: a range opens into views of one Buffer; a bad row fails wi
     assert.match(String(r.direct), new RegExp(`^8 integrity check failed for default/${key} `), `${key} ${what}`);
     assert.equal(r.ranged, r.direct, `${key} ${what}`);
     assert.equal(r.whole, r.direct, `${key} ${what}`);
+    assert.equal(r.nativeRanged, r.direct, `${key} ${what} (native)`);
+    assert.equal(r.nativeWhole, r.direct, `${key} ${what} (native)`);
   }
   assert.deepEqual(read(), intact, 'restored');
 });

@@ -65,5 +65,7 @@ module.exports = Object.freeze({
   fdPoll: addon.fdPoll,
   fdPollSet: addon.fdPollSet,
   fdPollClose: addon.fdPollClose,
+  secretboxLib: addon.secretboxLib,
+  secretboxOpenRows: addon.secretboxOpenRows,
   socketFd,
 });

@@ -30,8 +30,12 @@ import {
   legacyVerifierPlaintext,
   macEquals,
   macUnder,
+  type OpenRows,
+  boundError,
   openBound,
   openBoundInto,
+  openRows,
+  plainLength,
   openedLength,
   randomKey,
   sealBound,
@@ -167,10 +171,51 @@ interface VerifiedProject {
   byName: Map<string, KeyState | null>;
   /** The ciphertext bytes byName holds (bounded by READ_CACHE_MAX_BYTES). */
   bytes: number;
+  /** The live rows of `states` packed for the native opener (see packedRows), built at the first getall. */
+  packed?: PackedRows;
+}
+
+/**
+ * Rows laid out for crypto.ts's OpenRows: each row's envelope and its expected context header
+ * (both public) side by side in `buf`, and a table of 4 u32 a row (envelope offset, length,
+ * header offset, length). A copy of the ciphertexts, no key material and no plaintext.
+ */
+interface PackedRows {
+  uid: Uint8Array;
+  rows: KeyState[];
+  buf: Buffer;
+  table: Uint32Array;
 }
 
 /** The most ciphertext bytes a project's cached rows may hold (a larger project is read each time). */
 const READ_CACHE_MAX_BYTES = 16 << 20;
+
+/**
+ * SealedSnapshot.open with the native opener: rows [from, to) of `live` (packed.rows) into one
+ * Buffer of their own, every MAC checked and every header compared in C, each value a view after
+ * its header; a refused row is the integrity error openSealed gives for it, with the Buffer zeroed.
+ */
+function openPacked(native: OpenRows, key: Buffer, p: ProjectRow, live: KeyState[], packed: PackedRows, from: number, to: number): Secret[] {
+  to = Math.min(to, live.length);
+  from = Math.min(from, to);
+  const { table } = packed;
+  let total = 0;
+  for (let i = from; i < to; i++) total += plainLength(table[4 * i + 1]);
+  const buf = Buffer.allocUnsafeSlow(total);
+  const failed = native(key, packed.buf, table, from, to, buf);
+  if (failed >= 0) {
+    zero(buf);
+    const r = live[failed >> 1];
+    throw boundError(failed & 1 ? 'moved' : 'altered', `${p.name}/${r.name} (version ${r.current})`);
+  }
+  const out = new Array<Secret>(to - from);
+  for (let i = from, at = 0; i < to; i++) {
+    const n = plainLength(table[4 * i + 1]);
+    out[i - from] = { name: live[i].name, value: buf.subarray(at + table[4 * i + 3], at + n) };
+    at += n;
+  }
+  return out;
+}
 
 export class Vault {
   private constructor(
@@ -1085,9 +1130,12 @@ export class Vault {
       const live = this.verifiedStates(kek, p, sel).filter((r) => r.sealed);
       const key = Buffer.allocUnsafeSlow(dek.length); // its own memory, not the shared pool
       dek.copy(key);
+      const native = openRows();
+      const packed = native && !sel.only && !sel.prefix ? this.packedRows(kek, p, live) : null;
       return {
         names: live.map((r) => r.name),
         open: (from, to) => {
+          if (native && packed) return openPacked(native, key, p, live, packed, from, to);
           // The range's plaintexts side by side in one allocation of its own (not the shared
           // pool), each value a view of it after its header; the header and the envelope's views
           // are kept on the cached row. Every value is MAC-checked and its header compared, as
@@ -1164,6 +1212,38 @@ export class Vault {
       v.bytes = bytes;
     }
     return states;
+  }
+
+  /**
+   * The project's live rows packed for the native opener, kept on its verified entry while they
+   * are the same rows (a getall of the whole project; any other list is opened in JS). null
+   * when the project is not in the read cache.
+   */
+  private packedRows(kek: Uint8Array, p: ProjectRow, live: KeyState[]): PackedRows | null {
+    const v = this.verifiedEntry(kek, p);
+    if (!v?.states) return null;
+    const had = v.packed;
+    if (had && had.uid === p.uid && had.rows.length === live.length && had.rows.every((r, i) => r === live[i])) return had;
+    let total = 0;
+    const headers = live.map((r) => {
+      const h = secretHeader(p.uid, r.name, r.current);
+      total += r.sealed!.length + h.length;
+      return h;
+    });
+    if (total > 2 * READ_CACHE_MAX_BYTES || live.length > 0x3fffffff) return null;
+    const buf = Buffer.allocUnsafeSlow(total);
+    const table = new Uint32Array(4 * live.length);
+    let at = 0;
+    live.forEach((r, i) => {
+      table[4 * i] = at;
+      table[4 * i + 1] = r.sealed!.length;
+      at += r.sealed!.copy(buf, at);
+      table[4 * i + 2] = at;
+      table[4 * i + 3] = headers[i].length;
+      at += headers[i].copy(buf, at);
+    });
+    v.packed = { uid: p.uid, rows: live.slice(), buf, table };
+    return v.packed;
   }
 
   /** The selected keys' rows checked against a verified manifest (the KEK's or a recipient's). */

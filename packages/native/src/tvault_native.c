@@ -16,6 +16,7 @@
 #endif
 
 #include <node_api.h>
+#include "secretbox_rows.h"
 #include <uv.h>
 
 #include <errno.h>
@@ -2031,6 +2032,7 @@ static napi_value Init(napi_env env, napi_value exports) {
       {"fdPollClose", NULL, FdPollClose, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   NAPI_OK(napi_define_properties(env, exports, sizeof props / sizeof props[0], props));
+  tvault_secretbox_rows_init(env, exports);
   return exports;
 }
 
