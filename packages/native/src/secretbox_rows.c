@@ -38,15 +38,19 @@ static int sb_load(void) {
   for (int i = 0; SB_LIBS[i]; i++) {
     void *h = dlopen(SB_LIBS[i], RTLD_NOW | RTLD_LOCAL);
     if (!h) continue;
-    int (*init)(void) = (int (*)(void))dlsym(h, "sodium_init");
-    sb_open_fn open = (sb_open_fn)dlsym(h, "crypto_secretbox_open_easy");
-    size_t (*keybytes)(void) = (size_t(*)(void))dlsym(h, "crypto_secretbox_keybytes");
-    size_t (*noncebytes)(void) = (size_t(*)(void))dlsym(h, "crypto_secretbox_noncebytes");
-    size_t (*macbytes)(void) = (size_t(*)(void))dlsym(h, "crypto_secretbox_macbytes");
+    int (*init)(void) = NULL;
+    sb_open_fn openfn = NULL;
+    size_t (*keybytes)(void) = NULL, (*noncebytes)(void) = NULL, (*macbytes)(void) = NULL;
+    /* POSIX's way to get a function from dlsym without an object-to-function pointer cast. */
+    *(void **)&init = dlsym(h, "sodium_init");
+    *(void **)&openfn = dlsym(h, "crypto_secretbox_open_easy");
+    *(void **)&keybytes = dlsym(h, "crypto_secretbox_keybytes");
+    *(void **)&noncebytes = dlsym(h, "crypto_secretbox_noncebytes");
+    *(void **)&macbytes = dlsym(h, "crypto_secretbox_macbytes");
     /* The same secretbox as ours, or none: XSalsa20-Poly1305, 32-byte key, 24-byte nonce, 16-byte MAC. */
-    if (init && open && keybytes && noncebytes && macbytes && init() >= 0 && keybytes() == SB_KEY && noncebytes() == SB_NONCE &&
+    if (init && openfn && keybytes && noncebytes && macbytes && init() >= 0 && keybytes() == SB_KEY && noncebytes() == SB_NONCE &&
         macbytes() == SB_MAC) {
-      sb_open = open;
+      sb_open = openfn;
       sb_name = SB_LIBS[i];
       sb_state = 1;
       return 1;
