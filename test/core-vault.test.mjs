@@ -9,6 +9,7 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { sql, tempDir, bundleSources } from './helpers.mjs';
 
+const native = createRequire(import.meta.url)('../packages/native/index.js');
 let core;
 let crypto;
 let argon2id;
@@ -348,6 +349,119 @@ test('the key cache keeps the audit secret: one unwrap for many batches, checked
     'wipeKeyCache zeroes the audit secret',
   );
   assert.equal(v.verifyAudit(kek).ok, true);
+});
+
+test('sealedSnapshot: a range opens into views of one Buffer; a bad row fails with the error readSecretsUnaudited gives, in every range', async (t) => {
+  const { dir, cleanup } = tempDir();
+  t.after(cleanup);
+  const vdir = join(dir, 'v');
+  const v0 = await core.Vault.init(vdir, pass(), CHEAP);
+  const kek = await v0.unlock(pass());
+  const names = ['A', 'B', 'C', 'D', 'E'];
+  v0.setSecrets(
+    kek,
+    'default',
+    names.map((name) => ({ name, value: pass(`${name}-${'v'.repeat(name.charCodeAt(0) - 60)}`) })),
+  );
+  v0.close();
+  const db = join(vdir, 'vault.db');
+  const id = (k) => `(SELECT id FROM secrets WHERE name = '${k}')`;
+  const blob = (k) => `(SELECT sealed FROM secret_versions WHERE secret_id = ${id(k)})`;
+  const outcome = (fn) => {
+    try {
+      return fn().map((x) => `${x.name}=${x.value}`);
+    } catch (err) {
+      return `${err.exitCode} ${err.message}`;
+    }
+  };
+  const read = () => {
+    const v = core.Vault.open(vdir);
+    try {
+      v.enableKeyCache();
+      v.enableReadCache();
+      // As the agent does before each request: the read cache is kept under the same signature.
+      v.checkReadCache('this file');
+      const direct = outcome(() => v.readSecretsUnaudited(kek, 'default'));
+      v.checkReadCache('this file');
+      const snap = v.sealedSnapshot(kek, 'default');
+      const ranged = outcome(() => [0, 2, 4].flatMap((at) => snap.open(at, at + 2)));
+      const whole = outcome(() => snap.open(0, 9));
+      snap.close();
+      // The same with the agent's native opener (one call a range, libsodium and the header compare in C).
+      if (!native.secretboxLib()) return { direct, ranged, whole, nativeRanged: ranged, nativeWhole: whole };
+      let calls = 0;
+      core.useOpenRows((...a) => (calls++, native.secretboxOpenRows(...a)));
+      try {
+        v.checkReadCache('this file');
+        const snap2 = v.sealedSnapshot(kek, 'default');
+        const nativeRanged = outcome(() => [0, 2, 4].flatMap((at) => snap2.open(at, at + 2)));
+        const nativeWhole = outcome(() => snap2.open(0, 9));
+        snap2.close();
+        assert.ok(calls > 0, 'the native opener opened the ranges');
+        return { direct, ranged, whole, nativeRanged, nativeWhole };
+      } finally {
+        core.useOpenRows(null);
+      }
+    } finally {
+      v.close();
+    }
+  };
+  const intact = read();
+  assert.deepEqual(
+    intact.direct,
+    names.map((n) => `${n}=${n}-${'v'.repeat(n.charCodeAt(0) - 60)}`),
+  );
+  assert.deepEqual(intact.ranged, intact.direct);
+  assert.deepEqual(intact.whole, intact.direct);
+  assert.deepEqual(intact.nativeRanged, intact.direct);
+  assert.deepEqual(intact.nativeWhole, intact.direct);
+  {
+    const v = core.Vault.open(vdir);
+    t.after(() => v.close());
+    const snap = v.sealedSnapshot(kek, 'default');
+    const got = snap.open(1, 4);
+    assert.ok(
+      got.every((x) => x.value.buffer === got[0].value.buffer),
+      'one allocation per range',
+    );
+    assert.ok(got[0].value.buffer.byteLength < 8192, 'its own, not a slice of the shared pool (8 KiB)');
+    const sealedLen = (k) => Number(sql(db, `SELECT length(sealed) FROM secret_versions WHERE secret_id = ${id(k)}`));
+    const ab = sealedLen('A') + sealedLen('B');
+    for (const [from, maxBytes, maxRows, n] of [
+      [0, 0, 9, 1], // at least one while any is left
+      [0, 1e9, 2, 2],
+      [3, 1e9, 9, 2],
+      [5, 1e9, 9, 0],
+      [0, ab, 9, 2],
+      [0, ab - 1, 9, 1],
+      [0, ab + sealedLen('C'), 9, 3],
+    ])
+      assert.equal(snap.fit(from, maxBytes, maxRows), n, `fit(${from}, ${maxBytes}, ${maxRows})`);
+    snap.close();
+  }
+  const hexOf = (k) => sql(db, `SELECT hex(sealed) FROM secret_versions WHERE secret_id = ${id(k)}`);
+  const setHex = (k, h) => sql(db, `UPDATE secret_versions SET sealed = X'${h}' WHERE secret_id = ${id(k)}`);
+  const flipAt = (h, at) => h.slice(0, 2 * at) + (parseInt(h.slice(2 * at, 2 * at + 2), 16) ^ 0x80).toString(16).padStart(2, '0') + h.slice(2 * at + 2);
+  const tampers = [
+    ['C', "holds B's ciphertext", () => hexOf('B')],
+    ['D', 'a byte of its box flipped', (h) => flipAt(h, 41)],
+    ['D', 'a byte of its nonce flipped', (h) => flipAt(h, 5)],
+    ['E', 'cut short', (h) => h.slice(0, 60)],
+    ['B', 'of another envelope version', (h) => '02' + h.slice(2)],
+    ['A', 'the first, with its MAC flipped', (h) => flipAt(h, 30)],
+  ];
+  for (const [key, what, edit] of tampers) {
+    const before = hexOf(key);
+    setHex(key, edit(before));
+    const r = read();
+    setHex(key, before);
+    assert.match(String(r.direct), new RegExp(`^8 integrity check failed for default/${key} `), `${key} ${what}`);
+    assert.equal(r.ranged, r.direct, `${key} ${what}`);
+    assert.equal(r.whole, r.direct, `${key} ${what}`);
+    assert.equal(r.nativeRanged, r.direct, `${key} ${what} (native)`);
+    assert.equal(r.nativeWhole, r.direct, `${key} ${what} (native)`);
+  }
+  assert.deepEqual(read(), intact, 'restored');
 });
 
 test('sealedSnapshot: the selection as it was, checked once, opened by ranges; its DEK outlives a cache change and is zeroed at close', async (t) => {

@@ -271,3 +271,22 @@ export declare function fdSendClose(fd: number, bytes: Uint8Array): number;
 
 /** close(2) of a descriptor from acceptor that no one else owns. */
 export declare function fdClose(fd: number): void;
+
+/**
+ * The libsodium secretboxOpenRows opens with (the system's, loaded with dlopen the first time:
+ * `libsodium.so.23` on Linux), or null when there is none; then secretboxOpenRows throws and the
+ * caller opens a value at a time.
+ */
+export declare function secretboxLib(): string | null;
+
+/**
+ * Opens rows [from, to) of `table` (4 u32 a row: envelope offset and length in `packed`, expected
+ * header offset and length in `packed`) with crypto_secretbox_open_easy into `out`, which must be
+ * exactly their plaintexts side by side (envelope length - 41 each, 0 for a shorter one), and
+ * compares each plaintext's start with its header (constant time in the header's length). -1 when
+ * all open; else 2 * i + kind for the first row i refused (0: malformed, wrong version or the MAC
+ * fails; 1: another header), with `out` zeroed. An offset or length outside its Buffer, a table of
+ * the wrong shape or an `out` of the wrong length is a RangeError (out zeroed), never a read or
+ * write outside them.
+ */
+export declare function secretboxOpenRows(key: Uint8Array, packed: Uint8Array, table: Uint32Array, from: number, to: number, out: Uint8Array): number;

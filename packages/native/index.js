@@ -72,5 +72,7 @@ module.exports = Object.freeze({
   fdRecv: addon.fdRecv,
   fdSendClose: addon.fdSendClose,
   fdClose: addon.fdClose,
+  secretboxLib: addon.secretboxLib,
+  secretboxOpenRows: addon.secretboxOpenRows,
   socketFd,
 });

@@ -15,12 +15,13 @@ import {
   lockedError,
   noVaultError,
   useNativeSecretbox,
+  useOpenRows,
   vaultFiles,
 } from '@tvault/core';
 import { AuditJournal, AuditQueue } from './audit-queue';
 import { url as inspectorUrl } from 'node:inspector';
 import { join } from 'node:path';
-import { harden, sdNotify } from '@tvault/native';
+import { harden, sdNotify, secretboxLib, secretboxOpenRows } from '@tvault/native';
 import { acquireLock, checkDelegateDir, clearSocketPath, removeRunFiles, writePidFile } from './files';
 import { KeyHolder } from './key';
 import { LockTimers } from './lock-timers';
@@ -587,6 +588,10 @@ export async function startAgent(o: AgentOptions): Promise<void> {
   // libsodium for every seal and open from here on, where its binary loads (else tweetnacl, the
   // same bytes): a getall of 1,000 values spent ~45 % of its time in tweetnacl (PERFORMANCE.md).
   const secretbox = useNativeSecretbox();
+  // A getall's values a range at a time in one native call, where the system's libsodium loads
+  // (core/vault.ts's openPacked; else one open a value, the same checks and errors).
+  const openRowsLib = secretboxLib();
+  useOpenRows(openRowsLib ? secretboxOpenRows : null);
   try {
     vault = new VaultHandle(o.dir, self);
     if (o.locked) key = new KeyHolder();
@@ -642,6 +647,7 @@ export async function startAgent(o: AgentOptions): Promise<void> {
       hardening,
       mlocked: key.mlocked,
       secretbox,
+      openRows: openRowsLib,
       staleSocketReplaced: stale === 'stale',
       version: VERSION,
       ...(tokens && { tokenFile: tokens.file, tokens: tokens.ids(), allowUids: o.allowUids ?? [], delegateSocket: sockets[1] }),

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { open, openBound, randomKey, seal, secretboxBackend, useNativeSecretbox } from './crypto';
+import { open, openBound, openBoundInto, openInto, openedLength, randomKey, seal, sealedParts, secretboxBackend, useNativeSecretbox } from './crypto';
 
 const ROOT = join(__dirname, '..', '..', '..');
 const B = JSON.parse(readFileSync(join(ROOT, 'test/vectors/binding.json'), 'utf8')).binding as Record<string, Record<string, string>>;
@@ -81,4 +81,74 @@ test('secretbox backends: both refuse every altered byte, a short envelope and t
       [null, null],
       what,
     );
+});
+
+test('secretbox backends: openInto opens into a view of a shared Buffer exactly as open does, and zeroes it on a failed MAC', () => {
+  const key = randomKey();
+  for (const len of [0, 1, 16, 17, 63, 64, 65, 1000, 16384]) {
+    const plain = randomBytes(len);
+    const sealed = seal(key, plain);
+    const [a, b] = both(() => {
+      const parts = sealedParts(sealed)!;
+      assert.equal(openedLength(parts), len);
+      const buf = Buffer.alloc(len + 8, 0xee); // a value between two others: nothing outside its view is touched
+      const ok = openInto(key, parts, buf.subarray(4, 4 + len));
+      return [ok, buf.subarray(4, 4 + len).equals(plain), buf.subarray(0, 4).toString('hex') + buf.subarray(4 + len).toString('hex')];
+    });
+    assert.deepEqual(a, [true, true, 'eeeeeeeeeeeeeeee'], `len ${len}`);
+    assert.deepEqual(b, a, `len ${len}`);
+  }
+  const v = B.value;
+  const env = hex(v.envelope);
+  for (let at = 1; at < env.length; at++) {
+    const bad = Buffer.from(env);
+    bad[at] ^= 0x80;
+    const [a, b] = both(() => {
+      const parts = sealedParts(bad)!;
+      const out = Buffer.alloc(openedLength(parts), 0xee);
+      return [openInto(hex(v.key), parts, out), out.every((x) => x === 0)];
+    });
+    assert.deepEqual(a, [false, true], `byte ${at}`);
+    assert.deepEqual(b, a, `byte ${at}`);
+  }
+  assert.throws(() => openInto(key, sealedParts(seal(key, Buffer.alloc(3)))!, Buffer.alloc(4)), RangeError, 'out must be the plaintext length');
+});
+
+test('secretbox backends: openBoundInto gives the body openBound gives and refuses what it refuses, with the same error', () => {
+  const v = B.value;
+  const env = hex(v.envelope);
+  const flip = (at: number) => {
+    const bad = Buffer.from(env);
+    bad[at] ^= 0x80;
+    return bad;
+  };
+  const cases: Array<[string, Buffer, Buffer, Buffer]> = [
+    ['intact', env, hex(v.key), hex(v.header)],
+    ['short', env.subarray(0, 40), hex(v.key), hex(v.header)],
+    ['version', Buffer.concat([Buffer.from([2]), env.subarray(1)]), hex(v.key), hex(v.header)],
+    ['wrong key', env, hex(B.dek.key), hex(v.header)],
+    ['nonce byte', flip(3), hex(v.key), hex(v.header)],
+    ['box byte', flip(env.length - 1), hex(v.key), hex(v.header)],
+    ['another header', env, hex(v.key), Buffer.concat([hex(v.header).subarray(0, -1), Buffer.from([hex(v.header).at(-1)! ^ 1])])],
+    ['a longer header', env, hex(v.key), Buffer.concat([hex(v.header), Buffer.alloc(hex(v.body).length + 1)])],
+  ];
+  const outcome = (fn: () => Buffer) => {
+    try {
+      return fn().toString('hex');
+    } catch (err) {
+      return `${(err as { exitCode?: number }).exitCode} ${(err as Error).message}`;
+    }
+  };
+  for (const [what, sealed, key, header] of cases) {
+    const [a, b] = both(() => {
+      const expected = outcome(() => openBound(key, header, sealed, 'default/KEY (version 1)'));
+      const parts = sealedParts(sealed);
+      const out = Buffer.alloc(parts ? openedLength(parts) : 0, 0xee);
+      const got = outcome(() => openBoundInto(key, header, parts, out, () => 'default/KEY (version 1)'));
+      return [expected, got, got === v.body || out.every((x) => x === 0)];
+    });
+    assert.equal(a[1], a[0], what);
+    assert.equal(a[2], true, `${what}: out is zeroed on a refusal`);
+    assert.deepEqual(b, a, what);
+  }
 });

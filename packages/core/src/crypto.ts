@@ -3,7 +3,7 @@
 // names what it is and where it belongs (see docs/FORMAT.md, "Binding"). A ciphertext moved
 // to another row opens under the right key but carries the wrong header: that is tampering.
 import { createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
-import { integrityError } from './errors';
+import { type TvaultError, integrityError } from './errors';
 import { type Sodium, loadNacl, loadSodium } from './lazy';
 import { u16, zero } from './bytes';
 
@@ -42,6 +42,42 @@ export function open(key: Uint8Array, sealed: Uint8Array): Buffer | null {
   const out = Buffer.from(plain);
   zero(plain);
   return out;
+}
+
+/** An envelope's nonce and box as views of its bytes (null: too short, or another version). */
+export interface SealedParts {
+  nonce: Buffer;
+  box: Buffer;
+}
+
+export function sealedParts(sealed: Buffer): SealedParts | null {
+  if (sealed.length < 1 + NONCE_BYTES + MAC_BYTES || sealed[0] !== ENVELOPE_VERSION) return null;
+  return { nonce: sealed.subarray(1, 1 + NONCE_BYTES), box: sealed.subarray(1 + NONCE_BYTES) };
+}
+
+/** The plaintext length of a box (sealedParts' `box`). */
+export const openedLength = (parts: SealedParts): number => parts.box.length - MAC_BYTES;
+
+/**
+ * open() into `out`, which must be exactly openedLength(parts) bytes (a view of a larger
+ * Buffer: a reader that opens many values puts them side by side in one allocation). false when
+ * the MAC does not verify; out is then zeroed.
+ */
+export function openInto(key: Uint8Array, parts: SealedParts, out: Buffer): boolean {
+  if (out.length !== parts.box.length - MAC_BYTES) throw new RangeError('openInto: out is not the length of the plaintext');
+  if (sodium) {
+    if (sodium.crypto_secretbox_open_easy(out, parts.box, parts.nonce, key)) return true;
+    out.fill(0);
+    return false;
+  }
+  const plain = loadNacl().secretbox.open(parts.box, parts.nonce, key);
+  if (!plain) {
+    out.fill(0);
+    return false;
+  }
+  out.set(plain);
+  zero(plain);
+  return true;
 }
 
 // Two implementations of one function, NaCl's crypto_secretbox (XSalsa20-Poly1305), which
@@ -184,6 +220,52 @@ export function headerBytes(vaultId: Uint8Array, kdf: Uint8Array, salt: Uint8Arr
   return Buffer.concat([TAG_HEADER, vaultId, u16(kdf.length), kdf, u16(salt.length), salt]);
 }
 
+/**
+ * Why a bound envelope was refused: `altered` (malformed, or the MAC does not verify under this
+ * key) or `moved` (it opens, to another row's header); `what` names the row.
+ */
+export function boundError(kind: 'altered' | 'moved', what: string | (() => string)): TvaultError {
+  const row = typeof what === 'string' ? what : what();
+  return integrityError(
+    `integrity check failed for ${row}: ${kind === 'altered' ? 'the ciphertext was altered or is not from this vault' : 'the ciphertext belongs to another key or project'}`,
+  );
+}
+
+/**
+ * A native opener of a range of envelopes into one Buffer (@tvault/native's secretboxOpenRows,
+ * libsodium's crypto_secretbox_open_easy and the header compare in C): -1, or 2 * row + kind
+ * (0: altered, 1: moved) for the first row refused, with `out` zeroed. See Vault.sealedSnapshot.
+ */
+export type OpenRows = (key: Uint8Array, packed: Uint8Array, table: Uint32Array, from: number, to: number, out: Uint8Array) => number;
+
+let openRowsFn: OpenRows | null = null;
+
+/** The agent's native opener of many values at once, where it loads (null: one open() a value, as before). */
+export function useOpenRows(fn: OpenRows | null): void {
+  openRowsFn = fn;
+}
+
+export function openRows(): OpenRows | null {
+  return openRowsFn;
+}
+
+/** The bytes an envelope of `sealedLength` opens to (0 for one too short to be an envelope). */
+export const plainLength = (sealedLength: number): number => Math.max(0, sealedLength - 1 - NONCE_BYTES - MAC_BYTES);
+
+/**
+ * openBound() into `out` (see openInto), from the envelope's parts (null: a malformed envelope,
+ * the same integrity error as a failed MAC). Returns the body, a view of out after the header;
+ * out is zeroed on any failure.
+ */
+export function openBoundInto(key: Uint8Array, header: Uint8Array, parts: SealedParts | null, out: Buffer, what: string | (() => string)): Buffer {
+  if (!parts || !openInto(key, parts, out)) throw boundError('altered', what);
+  if (!startsWith(out, header)) {
+    zero(out);
+    throw boundError('moved', what);
+  }
+  return out.subarray(header.length);
+}
+
 /** Seals header||body. The body is not zeroed here: the caller owns it. */
 export function sealBound(key: Uint8Array, header: Buffer, body: Uint8Array): Buffer {
   const plain = Buffer.concat([header, body]);
@@ -212,11 +294,10 @@ function startsWith(plain: Uint8Array, header: Uint8Array): boolean {
 export function openBound(key: Uint8Array, header: Uint8Array, sealed: Uint8Array, what: string | (() => string)): Buffer {
   const plain = open(key, sealed);
   // The name is built only for a failure: a getall opens 1,000.
-  if (!plain)
-    throw integrityError(`integrity check failed for ${typeof what === 'string' ? what : what()}: the ciphertext was altered or is not from this vault`);
+  if (!plain) throw boundError('altered', what);
   if (!startsWith(plain, header)) {
     zero(plain);
-    throw integrityError(`integrity check failed for ${typeof what === 'string' ? what : what()}: the ciphertext belongs to another key or project`);
+    throw boundError('moved', what);
   }
   // The body in place (no copy): the header before it in the same memory is public metadata
   // (tag, uid, name, version), so the caller's zeroing of the body wipes all that is secret.

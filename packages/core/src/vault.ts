@@ -30,10 +30,18 @@ import {
   legacyVerifierPlaintext,
   macEquals,
   macUnder,
+  type OpenRows,
+  boundError,
   openBound,
+  openBoundInto,
+  openRows,
+  plainLength,
+  openedLength,
   randomKey,
   sealBound,
   secretHeader,
+  sealedParts,
+  type SealedParts,
   subkey,
   verifierPlaintext,
   open as openBox,
@@ -104,6 +112,8 @@ export interface SealedSnapshot {
   readonly names: string[];
   /** Decrypts names[from, to); the caller zeroes the values. */
   open(from: number, to: number): Secret[];
+  /** How many of the keys from `from` on (at most maxRows; at least 1 while any is left) have ciphertexts that fit in maxBytes together. */
+  fit(from: number, maxBytes: number, maxRows: number): number;
   close(): void;
 }
 
@@ -112,6 +122,11 @@ interface KeyState {
   current: number;
   version: number | null;
   sealed: Buffer | null;
+  /**
+   * What opening `sealed` needs that does not change while the row is cached (sealedSnapshot):
+   * its context header for the project uid `uid` (public metadata) and views of its nonce and box.
+   */
+  prep?: { uid: Uint8Array; header: Buffer; parts: SealedParts | null };
 }
 
 /** What checking a KEK against the vault header found. */
@@ -156,10 +171,51 @@ interface VerifiedProject {
   byName: Map<string, KeyState | null>;
   /** The ciphertext bytes byName holds (bounded by READ_CACHE_MAX_BYTES). */
   bytes: number;
+  /** The live rows of `states` packed for the native opener (see packedRows), built at the first getall. */
+  packed?: PackedRows;
+}
+
+/**
+ * Rows laid out for crypto.ts's OpenRows: each row's envelope and its expected context header
+ * (both public) side by side in `buf`, and a table of 4 u32 a row (envelope offset, length,
+ * header offset, length). A copy of the ciphertexts, no key material and no plaintext.
+ */
+interface PackedRows {
+  uid: Uint8Array;
+  rows: KeyState[];
+  buf: Buffer;
+  table: Uint32Array;
 }
 
 /** The most ciphertext bytes a project's cached rows may hold (a larger project is read each time). */
 const READ_CACHE_MAX_BYTES = 16 << 20;
+
+/**
+ * SealedSnapshot.open with the native opener: rows [from, to) of `live` (packed.rows) into one
+ * Buffer of their own, every MAC checked and every header compared in C, each value a view after
+ * its header; a refused row is the integrity error openSealed gives for it, with the Buffer zeroed.
+ */
+function openPacked(native: OpenRows, key: Buffer, p: ProjectRow, live: KeyState[], packed: PackedRows, from: number, to: number): Secret[] {
+  to = Math.min(to, live.length);
+  from = Math.min(from, to);
+  const { table } = packed;
+  let total = 0;
+  for (let i = from; i < to; i++) total += plainLength(table[4 * i + 1]);
+  const buf = Buffer.allocUnsafeSlow(total);
+  const failed = native(key, packed.buf, table, from, to, buf);
+  if (failed >= 0) {
+    zero(buf);
+    const r = live[failed >> 1];
+    throw boundError(failed & 1 ? 'moved' : 'altered', `${p.name}/${r.name} (version ${r.current})`);
+  }
+  const out = new Array<Secret>(to - from);
+  for (let i = from, at = 0; i < to; i++) {
+    const n = plainLength(table[4 * i + 1]);
+    out[i - from] = { name: live[i].name, value: buf.subarray(at + table[4 * i + 3], at + n) };
+    at += n;
+  }
+  return out;
+}
 
 export class Vault {
   private constructor(
@@ -1074,17 +1130,48 @@ export class Vault {
       const live = this.verifiedStates(kek, p, sel).filter((r) => r.sealed);
       const key = Buffer.allocUnsafeSlow(dek.length); // its own memory, not the shared pool
       dek.copy(key);
+      const native = openRows();
+      const packed = native && !sel.only && !sel.prefix ? this.packedRows(kek, p, live) : null;
       return {
         names: live.map((r) => r.name),
         open: (from, to) => {
+          if (native && packed) return openPacked(native, key, p, live, packed, from, to);
+          // The range's plaintexts side by side in one allocation of its own (not the shared
+          // pool), each value a view of it after its header; the header and the envelope's views
+          // are kept on the cached row. Every value is MAC-checked and its header compared, as
+          // openSealed does, with the same error; on one, everything opened so far is zeroed.
+          const rows = live.slice(from, to);
+          let total = 0;
+          for (const r of rows) {
+            if (r.prep?.uid !== p.uid) r.prep = { uid: p.uid, header: secretHeader(p.uid, r.name, r.current), parts: sealedParts(r.sealed!) };
+            total += r.prep.parts ? openedLength(r.prep.parts) : 0;
+          }
+          const buf = Buffer.allocUnsafeSlow(total);
           const out: Secret[] = [];
           try {
-            for (const r of live.slice(from, to)) out.push({ name: r.name, value: this.openSealed(key, p, r.name, r.current, r.sealed!) });
+            let at = 0;
+            for (const r of rows) {
+              const { header, parts } = r.prep!;
+              const n = parts ? openedLength(parts) : 0;
+              out.push({
+                name: r.name,
+                value: openBoundInto(key, header, parts, buf.subarray(at, at + n), () => `${p.name}/${r.name} (version ${r.current})`),
+              });
+              at += n;
+            }
           } catch (err) {
-            zero(...out.map((x) => x.value));
+            zero(buf);
             throw err;
           }
           return out;
+        },
+        fit: (from, maxBytes, maxRows) => {
+          let n = 0;
+          for (let bytes = 0; from + n < live.length && n < maxRows; n++) {
+            bytes += live[from + n].sealed!.length;
+            if (bytes > maxBytes && n) break;
+          }
+          return n;
         },
         close: () => {
           zero(key);
@@ -1125,6 +1212,38 @@ export class Vault {
       v.bytes = bytes;
     }
     return states;
+  }
+
+  /**
+   * The project's live rows packed for the native opener, kept on its verified entry while they
+   * are the same rows (a getall of the whole project; any other list is opened in JS). null
+   * when the project is not in the read cache.
+   */
+  private packedRows(kek: Uint8Array, p: ProjectRow, live: KeyState[]): PackedRows | null {
+    const v = this.verifiedEntry(kek, p);
+    if (!v?.states) return null;
+    const had = v.packed;
+    if (had && had.uid === p.uid && had.rows.length === live.length && had.rows.every((r, i) => r === live[i])) return had;
+    let total = 0;
+    const headers = live.map((r) => {
+      const h = secretHeader(p.uid, r.name, r.current);
+      total += r.sealed!.length + h.length;
+      return h;
+    });
+    if (total > 2 * READ_CACHE_MAX_BYTES || live.length > 0x3fffffff) return null;
+    const buf = Buffer.allocUnsafeSlow(total);
+    const table = new Uint32Array(4 * live.length);
+    let at = 0;
+    live.forEach((r, i) => {
+      table[4 * i] = at;
+      table[4 * i + 1] = r.sealed!.length;
+      at += r.sealed!.copy(buf, at);
+      table[4 * i + 2] = at;
+      table[4 * i + 3] = headers[i].length;
+      at += headers[i].copy(buf, at);
+    });
+    v.packed = { uid: p.uid, rows: live.slice(), buf, table };
+    return v.packed;
   }
 
   /** The selected keys' rows checked against a verified manifest (the KEK's or a recipient's). */

@@ -16,6 +16,7 @@
 #endif
 
 #include <node_api.h>
+#include "secretbox_rows.h"
 #include <uv.h>
 
 #include "agent_dial.h"
@@ -2209,6 +2210,7 @@ static napi_value Init(napi_env env, napi_value exports) {
       {"fdClose", NULL, FdClose, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   NAPI_OK(napi_define_properties(env, exports, sizeof props / sizeof props[0], props));
+  tvault_secretbox_rows_init(env, exports);
   return exports;
 }
 

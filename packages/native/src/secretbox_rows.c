@@ -1,0 +1,182 @@
+/*
+ * secretboxOpenRows: the agent's getall opens a range of a project's values in one call (README.md,
+ * NOTES.md "secretboxOpenRows"). The envelopes and their expected context headers are packed by
+ * JS into one Buffer with a table of offsets; each value is opened with libsodium's
+ * crypto_secretbox_open_easy (the system's libsodium, loaded with dlopen: sodium-native's copy
+ * hides its symbols) into one output Buffer, and its header compared, exactly as
+ * core/crypto.ts's openBound does. Nothing from JS is trusted: every offset and length is checked
+ * against the Buffer it points into before it is followed.
+ */
+#include "secretbox_rows.h"
+
+#include <dlfcn.h>
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#define SB_VERSION 1
+#define SB_NONCE 24
+#define SB_MAC 16
+#define SB_KEY 32
+#define SB_OVERHEAD (1 + SB_NONCE + SB_MAC)
+
+typedef int (*sb_open_fn)(unsigned char *m, const unsigned char *c, unsigned long long clen, const unsigned char *n, const unsigned char *k);
+
+static int sb_state; /* 0: not tried, 1: loaded, -1: unavailable */
+static sb_open_fn sb_open;
+static const char *sb_name;
+
+#if defined(__APPLE__)
+static const char *const SB_LIBS[] = {"libsodium.23.dylib", NULL};
+#else
+static const char *const SB_LIBS[] = {"libsodium.so.23", NULL};
+#endif
+
+static int sb_load(void) {
+  if (sb_state) return sb_state > 0;
+  sb_state = -1;
+  for (int i = 0; SB_LIBS[i]; i++) {
+    void *h = dlopen(SB_LIBS[i], RTLD_NOW | RTLD_LOCAL);
+    if (!h) continue;
+    int (*init)(void) = NULL;
+    sb_open_fn openfn = NULL;
+    size_t (*keybytes)(void) = NULL, (*noncebytes)(void) = NULL, (*macbytes)(void) = NULL;
+    /* POSIX's way to get a function from dlsym without an object-to-function pointer cast. */
+    *(void **)&init = dlsym(h, "sodium_init");
+    *(void **)&openfn = dlsym(h, "crypto_secretbox_open_easy");
+    *(void **)&keybytes = dlsym(h, "crypto_secretbox_keybytes");
+    *(void **)&noncebytes = dlsym(h, "crypto_secretbox_noncebytes");
+    *(void **)&macbytes = dlsym(h, "crypto_secretbox_macbytes");
+    /* The same secretbox as ours, or none: XSalsa20-Poly1305, 32-byte key, 24-byte nonce, 16-byte MAC. */
+    if (init && openfn && keybytes && noncebytes && macbytes && init() >= 0 && keybytes() == SB_KEY && noncebytes() == SB_NONCE &&
+        macbytes() == SB_MAC) {
+      sb_open = openfn;
+      sb_name = SB_LIBS[i];
+      sb_state = 1;
+      return 1;
+    }
+    dlclose(h);
+  }
+  return 0;
+}
+
+static void sb_wipe(uint8_t *p, size_t n) {
+  volatile uint8_t *v = p;
+  while (n--) *v++ = 0;
+}
+
+static napi_value sb_throw_type(napi_env env, const char *msg) {
+  napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", msg);
+  return NULL;
+}
+
+static napi_value sb_throw_range(napi_env env, const char *msg) {
+  napi_throw_range_error(env, "ERR_INVALID_ARG_VALUE", msg);
+  return NULL;
+}
+
+static int sb_typed(napi_env env, napi_value v, napi_typedarray_type want, void **data, size_t *len) {
+  bool is_ta = false;
+  napi_typedarray_type type;
+  if (napi_is_typedarray(env, v, &is_ta) != napi_ok || !is_ta) return 0;
+  if (napi_get_typedarray_info(env, v, &type, len, data, NULL, NULL) != napi_ok) return 0;
+  return type == want;
+}
+
+static int sb_u32(napi_env env, napi_value v, uint32_t *out) {
+  napi_valuetype t;
+  double d;
+  if (napi_typeof(env, v, &t) != napi_ok || t != napi_number) return 0;
+  if (napi_get_value_double(env, v, &d) != napi_ok) return 0;
+  if (!(d >= 0 && d <= UINT32_MAX) || floor(d) != d) return 0;
+  *out = (uint32_t)d;
+  return 1;
+}
+
+/* secretboxLib() -> the name of the libsodium it loaded, or null (then secretboxOpenRows throws). */
+static napi_value SecretboxLib(napi_env env, napi_callback_info info) {
+  napi_value r;
+  (void)info;
+  if (!sb_load()) {
+    napi_get_null(env, &r);
+    return r;
+  }
+  napi_create_string_utf8(env, sb_name, NAPI_AUTO_LENGTH, &r);
+  return r;
+}
+
+/*
+ * secretboxOpenRows(key, packed, table, from, to, out) -> -1, or 2*i + kind for the first row i
+ * that fails (kind 0: malformed or the MAC does not verify; 1: it opens to another header).
+ * table is a Uint32Array of 4 entries a row: the envelope's offset and length in packed, then its
+ * expected header's offset and length in packed. out must be exactly the rows' plaintexts
+ * (envelope length - 41 each, 0 for a malformed one) side by side, in order; it is zeroed on any
+ * failure (a RangeError too).
+ */
+static napi_value SecretboxOpenRows(napi_env env, napi_callback_info info) {
+  napi_value argv[6], r;
+  size_t argc = 6;
+  void *kp = NULL, *pp = NULL, *tp = NULL, *op = NULL;
+  size_t klen = 0, plen = 0, tlen = 0, olen = 0;
+  uint32_t from = 0, to = 0;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
+  if (argc < 6) return sb_throw_type(env, "secretboxOpenRows: expected (key, packed, table, from, to, out)");
+  if (!sb_typed(env, argv[0], napi_uint8_array, &kp, &klen) || !sb_typed(env, argv[1], napi_uint8_array, &pp, &plen) ||
+      !sb_typed(env, argv[5], napi_uint8_array, &op, &olen))
+    return sb_throw_type(env, "secretboxOpenRows: key, packed and out must be Uint8Arrays");
+  if (!sb_typed(env, argv[2], napi_uint32_array, &tp, &tlen)) return sb_throw_type(env, "secretboxOpenRows: table must be a Uint32Array");
+  if (!sb_u32(env, argv[3], &from) || !sb_u32(env, argv[4], &to)) return sb_throw_type(env, "secretboxOpenRows: from and to must be non-negative integers");
+  if (!sb_load()) return sb_throw_range(env, "secretboxOpenRows: libsodium is not available (secretboxLib() is null)");
+  if (klen != SB_KEY) return sb_throw_range(env, "secretboxOpenRows: key must be 32 bytes");
+  if (tlen % 4 || from > to || to > tlen / 4) return sb_throw_range(env, "secretboxOpenRows: the table has no rows from..to");
+
+  const uint8_t *packed = pp, *key = kp;
+  const uint32_t *table = tp;
+  uint8_t *out = op;
+  size_t at = 0;
+  int64_t failed = -1;
+  const char *range = NULL;
+  for (uint32_t i = from; i < to && failed < 0; i++) {
+    const uint64_t so = table[4 * (size_t)i], sl = table[4 * (size_t)i + 1], ho = table[4 * (size_t)i + 2], hl = table[4 * (size_t)i + 3];
+    if (so > plen || sl > plen - so || ho > plen || hl > plen - ho) {
+      range = "secretboxOpenRows: a row points past packed";
+      break;
+    }
+    const size_t n = sl >= SB_OVERHEAD ? (size_t)(sl - SB_OVERHEAD) : 0;
+    if (n > olen - at) {
+      range = "secretboxOpenRows: out is shorter than the rows' plaintexts";
+      break;
+    }
+    const uint8_t *env_ = packed + so;
+    uint8_t *m = out + at;
+    at += n;
+    if (sl < SB_OVERHEAD || env_[0] != SB_VERSION || sb_open(m, env_ + 1 + SB_NONCE, sl - 1 - SB_NONCE, env_ + 1, key) != 0) {
+      failed = 2 * (int64_t)i;
+      break;
+    }
+    /* openBound's startsWith: in time that depends only on the header's length. */
+    if (hl > n) {
+      failed = 2 * (int64_t)i + 1;
+      break;
+    }
+    {
+      const uint8_t *h = packed + ho;
+      uint8_t diff = 0;
+      for (size_t k = 0; k < hl; k++) diff |= (uint8_t)(m[k] ^ h[k]);
+      if (diff) failed = 2 * (int64_t)i + 1;
+    }
+  }
+  if (!range && failed < 0 && at != olen) range = "secretboxOpenRows: out is longer than the rows' plaintexts";
+  if (range || failed >= 0) sb_wipe(out, olen);
+  if (range) return sb_throw_range(env, range);
+  napi_create_double(env, (double)failed, &r);
+  return r;
+}
+
+void tvault_secretbox_rows_init(napi_env env, napi_value exports) {
+  napi_property_descriptor props[] = {
+      {"secretboxLib", NULL, SecretboxLib, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"secretboxOpenRows", NULL, SecretboxOpenRows, NULL, NULL, NULL, napi_enumerable, NULL},
+  };
+  napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+}
