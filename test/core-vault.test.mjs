@@ -388,7 +388,7 @@ test('sealedSnapshot: a range opens into views of one Buffer; a bad row fails wi
       const whole = outcome(() => snap.open(0, 9));
       snap.close();
       // The same with the agent's native opener (one call a range, libsodium and the header compare in C).
-      if (!native.secretboxLib()) return { direct, ranged, whole, nativeRanged: ranged, nativeWhole: whole };
+      if (!native.secretboxLib()) return { direct, ranged, whole, nativeRanged: ranged, nativeWhole: whole, nativeShell: [shellOf(direct), shellOf(direct)] };
       let calls = 0;
       core.useOpenRows((...a) => (calls++, native.secretboxOpenRows(...a)));
       try {
@@ -396,17 +396,47 @@ test('sealedSnapshot: a range opens into views of one Buffer; a bad row fails wi
         const snap2 = v.sealedSnapshot(kek, 'default');
         const nativeRanged = outcome(() => [0, 2, 4].flatMap((at) => snap2.open(at, at + 2)));
         const nativeWhole = outcome(() => snap2.open(0, 9));
+        assert.equal(snap2.openShell(0, 9), null, 'no shell lines without the native writer');
+        core.useShellRows(native.shellLines);
+        // The same lines as the shell format of what open() gives, range by range, or the same error.
+        const lines = (ranges) => {
+          try {
+            return ranges.map(([from, to]) => snap2.openShell(from, to).toString()).join('');
+          } catch (err) {
+            return `${err.exitCode} ${err.message}`;
+          }
+        };
+        const nativeShell = [
+          lines([[0, 9]]),
+          lines([
+            [0, 2],
+            [2, 3],
+            [3, 9],
+          ]),
+        ];
         snap2.close();
         assert.ok(calls > 0, 'the native opener opened the ranges');
-        return { direct, ranged, whole, nativeRanged, nativeWhole };
+        return { direct, ranged, whole, nativeRanged, nativeWhole, nativeShell };
       } finally {
         core.useOpenRows(null);
+        core.useShellRows(null);
       }
     } finally {
       v.close();
     }
   };
+  // `export NAME='value'` lines (the shell format, docs/PROTOCOL.md) of `NAME=value` outcomes, or the error as it is.
+  const shellOf = (o) =>
+    typeof o === 'string'
+      ? o
+      : o
+          .map((e) => {
+            const at = e.indexOf('=');
+            return `export ${e.slice(0, at)}='${e.slice(at + 1)}'\n`; // these values hold no '
+          })
+          .join('');
   const intact = read();
+  assert.deepEqual(intact.nativeShell, [shellOf(intact.direct), shellOf(intact.direct)], 'the native shell lines, whole and by ranges');
   assert.deepEqual(
     intact.direct,
     names.map((n) => `${n}=${n}-${'v'.repeat(n.charCodeAt(0) - 60)}`),
@@ -460,6 +490,7 @@ test('sealedSnapshot: a range opens into views of one Buffer; a bad row fails wi
     assert.equal(r.whole, r.direct, `${key} ${what}`);
     assert.equal(r.nativeRanged, r.direct, `${key} ${what} (native)`);
     assert.equal(r.nativeWhole, r.direct, `${key} ${what} (native)`);
+    assert.deepEqual(r.nativeShell, [r.direct, r.direct], `${key} ${what} (native shell lines)`);
   }
   assert.deepEqual(read(), intact, 'restored');
 });

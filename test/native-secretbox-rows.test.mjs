@@ -161,3 +161,89 @@ test('secretboxOpenRows: arguments are checked, never trusted (a RangeError or T
     }
   }
 });
+
+/** The shell format's lines as docs/PROTOCOL.md gives them (env-format.ts's shellLinesBytes): the reference. */
+function shellRef(rows, exp) {
+  const quote = (v) => Buffer.from(v.toString('latin1').replaceAll("'", "'\\''"), 'latin1');
+  return Buffer.concat(rows.flatMap(([name, v]) => [Buffer.from(`${exp ? 'export ' : ''}${name}='`), quote(v), Buffer.from("'\n")]));
+}
+
+/** plain, spans and the names' Buffer and spans for rows of [name, value], values after a gap each (as headers sit). */
+function shellArgs(rows, gap = 3) {
+  const plain = Buffer.concat(rows.flatMap(([, v]) => [Buffer.alloc(gap, 0xee), v]));
+  const spans = new Uint32Array(2 * rows.length);
+  const names = Buffer.from(rows.map(([n]) => n).join(''));
+  const nameSpans = new Uint32Array(2 * rows.length);
+  let at = 0;
+  let nat = 0;
+  rows.forEach(([n, v], i) => {
+    spans.set([at + gap, v.length], 2 * i);
+    nameSpans.set([nat, n.length], 2 * i);
+    at += gap + v.length;
+    nat += n.length;
+  });
+  return { plain, spans, names, nameSpans };
+}
+
+test('shellLines: byte for byte the shell format, for hostile values, with and without export, for any range', () => {
+  const rows = [
+    ['EMPTY', ''],
+    ['Q', "'"],
+    ['QQ', "''"],
+    ['MID', "a'b"],
+    ['SUBST', '$(touch /tmp/pwned) `id` ${HOME}'],
+    ['NL', 'line1\nline2\r\n'],
+    ['_U', 'é ü 日本'],
+    ['a1', "'leading and trailing'"],
+  ].map(([n, v]) => [n, Buffer.from(v)]);
+  rows.push(['BYTES', Buffer.from(Array.from({ length: 256 }, (_, i) => i))]);
+  rows.push(['RAND', randomBytes(5000)]);
+  rows.push(['LONG', Buffer.from(`${"x'".repeat(40000)}'`)]);
+  const { plain, spans, names, nameSpans } = shellArgs(rows);
+  for (const exp of [true, false]) {
+    assert.deepEqual(native.shellLines(plain, spans, names, nameSpans, 0, exp), shellRef(rows, exp), `all rows, export ${exp}`);
+    for (const [from, to] of [
+      [0, 0],
+      [0, 1],
+      [3, 7],
+      [8, rows.length],
+    ]) {
+      const got = native.shellLines(plain, spans.subarray(2 * from, 2 * to), names, nameSpans, from, exp);
+      assert.deepEqual(got, shellRef(rows.slice(from, to), exp), `rows ${from}..${to}, export ${exp}`);
+    }
+  }
+  // 1,000 short random values, as a getall's step.
+  const many = Array.from({ length: 1000 }, (_, i) => [`KEY_${i}`, randomBytes(i % 97)]);
+  const m = shellArgs(many, 0);
+  assert.deepEqual(native.shellLines(m.plain, m.spans, m.names, m.nameSpans, 0, true), shellRef(many, true));
+});
+
+test('shellLines: a span outside its Buffer, a name the shell would not take, or rows that do not match: a RangeError', () => {
+  const rows = [
+    ['A', Buffer.from('one')],
+    ['B_2', Buffer.from("t'wo")],
+  ];
+  const { plain, spans, names, nameSpans } = shellArgs(rows);
+  const bad = [
+    ['a value past plain', [plain, new Uint32Array([0, plain.length + 1]), names, nameSpans, 0, true]],
+    ['a value offset past plain', [plain, new Uint32Array([plain.length + 1, 0]), names, nameSpans, 0, true]],
+    ['an offset that wraps', [plain, new Uint32Array([0xffffffff, 2]), names, nameSpans, 0, true]],
+    ['a name past names', [plain, spans.subarray(0, 2), names, new Uint32Array([0, names.length + 1]), 0, true]],
+    ['first past nameSpans', [plain, spans, names, nameSpans, 1, true]],
+    ['more rows than names', [plain, new Uint32Array([0, 1, 0, 1, 0, 1]), names, nameSpans, 0, true]],
+    ['an odd spans length', [plain, new Uint32Array([0, 1, 0]), names, nameSpans, 0, true]],
+  ];
+  for (const name of ['', '1A', 'A-B', 'A B', 'A=B', "A'", 'É', 'A\n']) {
+    const n = Buffer.from(name);
+    bad.push([`the name ${JSON.stringify(name)}`, [plain, spans.subarray(0, 2), n, new Uint32Array([0, n.length]), 0, true]]);
+  }
+  for (const [what, args] of bad) assert.throws(() => native.shellLines(...args), RangeError, what);
+  const types = [
+    ['a string plain', ['x', spans, names, nameSpans, 0, true]],
+    ['Int32 spans', [plain, new Int32Array(spans), names, nameSpans, 0, true]],
+    ['a string first', [plain, spans, names, nameSpans, '0', true]],
+    ['a number exp', [plain, spans, names, nameSpans, 0, 1]],
+    ['too few arguments', [plain, spans, names, nameSpans, 0]],
+  ];
+  for (const [what, args] of types) assert.throws(() => native.shellLines(...args), TypeError, what);
+});

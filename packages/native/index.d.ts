@@ -290,3 +290,12 @@ export declare function secretboxLib(): string | null;
  * write outside them.
  */
 export declare function secretboxOpenRows(key: Uint8Array, packed: Uint8Array, table: Uint32Array, from: number, to: number, out: Uint8Array): number;
+
+/**
+ * The shell format's lines for a range of opened values, byte for byte core's shellLinesBytes:
+ * `[export ]NAME='value'\n` a row, each ' of a value written '\''. `spans`: 2 u32 a row, the
+ * value's offset and length in `plain`; row k's name is at nameSpans[2 * (first + k)] (offset,
+ * length in `names`). A span outside its Buffer or a name that is not [A-Za-z_][A-Za-z0-9_]* is a
+ * RangeError, before anything is written. Returns a new Buffer, which the caller zeroes.
+ */
+export declare function shellLines(plain: Uint8Array, spans: Uint32Array, names: Uint8Array, nameSpans: Uint32Array, first: number, exp: boolean): Buffer;

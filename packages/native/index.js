@@ -74,5 +74,6 @@ module.exports = Object.freeze({
   fdClose: addon.fdClose,
   secretboxLib: addon.secretboxLib,
   secretboxOpenRows: addon.secretboxOpenRows,
+  shellLines: addon.shellLines,
   socketFd,
 });

@@ -16,12 +16,13 @@ import {
   noVaultError,
   useNativeSecretbox,
   useOpenRows,
+  useShellRows,
   vaultFiles,
 } from '@tvault/core';
 import { AuditJournal, AuditQueue } from './audit-queue';
 import { url as inspectorUrl } from 'node:inspector';
 import { join } from 'node:path';
-import { harden, sdNotify, secretboxLib, secretboxOpenRows } from '@tvault/native';
+import { harden, sdNotify, secretboxLib, secretboxOpenRows, shellLines } from '@tvault/native';
 import { acquireLock, checkDelegateDir, clearSocketPath, removeRunFiles, writePidFile } from './files';
 import { KeyHolder } from './key';
 import { LockTimers } from './lock-timers';
@@ -592,6 +593,8 @@ export async function startAgent(o: AgentOptions): Promise<void> {
   // (core/vault.ts's openPacked; else one open a value, the same checks and errors).
   const openRowsLib = secretboxLib();
   useOpenRows(openRowsLib ? secretboxOpenRows : null);
+  // With it, a shell getall's lines are written in C too (the same bytes as shellLinesBytes).
+  useShellRows(openRowsLib ? shellLines : null);
   try {
     vault = new VaultHandle(o.dir, self);
     if (o.locked) key = new KeyHolder();

@@ -81,12 +81,20 @@ export async function serveRead(vault: Vault, req: ReadRequest, ctx: ReadContext
     for (let at = 0; at < names.length || !parts.length;) {
       const t0 = performance.now();
       ctx.kek(); // still unlocked: a lock meanwhile ends the read here
-      const secrets = snap.open(at, at + chunk);
-      try {
-        at += secrets.length;
-        parts.push(shell ? shellLinesBytes(secrets) : secretsPart(project, secrets, !parts.length, at >= names.length, allowed));
-      } finally {
-        zero(...secrets.map((s) => s.value));
+      // reply shell: opened and written in C where the agent's native helpers load (the same bytes).
+      const to = Math.min(at + chunk, names.length);
+      const lines = shell ? snap.openShell(at, to) : null;
+      if (lines) {
+        parts.push(lines);
+        at = to;
+      } else {
+        const secrets = snap.open(at, at + chunk);
+        try {
+          at += secrets.length;
+          parts.push(shell ? shellLinesBytes(secrets) : secretsPart(project, secrets, !parts.length, at >= names.length, allowed));
+        } finally {
+          zero(...secrets.map((s) => s.value));
+        }
       }
       if (at >= names.length) break;
       const took = performance.now() - t0;

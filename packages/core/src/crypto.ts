@@ -249,6 +249,23 @@ export function openRows(): OpenRows | null {
   return openRowsFn;
 }
 
+/**
+ * A native writer of a range's opened values as the shell format's lines (@tvault/native's
+ * shellLines: byte for byte env-format.ts's shellLinesBytes, in C). See SealedSnapshot.openShell.
+ */
+export type ShellRows = (plain: Uint8Array, spans: Uint32Array, names: Uint8Array, nameSpans: Uint32Array, first: number, exp: boolean) => Buffer;
+
+let shellRowsFn: ShellRows | null = null;
+
+/** The agent's native shell writer, used with the native opener (null: shellLinesBytes in JS, as before). */
+export function useShellRows(fn: ShellRows | null): void {
+  shellRowsFn = fn;
+}
+
+export function shellRows(): ShellRows | null {
+  return shellRowsFn;
+}
+
 /** The bytes an envelope of `sealedLength` opens to (0 for one too short to be an envelope). */
 export const plainLength = (sealedLength: number): number => Math.max(0, sealedLength - 1 - NONCE_BYTES - MAC_BYTES);
 

@@ -35,6 +35,8 @@ import {
   openBound,
   openBoundInto,
   openRows,
+  shellRows,
+  type ShellRows,
   plainLength,
   openedLength,
   randomKey,
@@ -112,6 +114,13 @@ export interface SealedSnapshot {
   readonly names: string[];
   /** Decrypts names[from, to); the caller zeroes the values. */
   open(from: number, to: number): Secret[];
+  /**
+   * names[from, to) as the shell format's lines with `export` (env-format.ts's shellLinesBytes of
+   * open(from, to)), opened and written in C where the agent's native helpers load; null where
+   * they do not (then open() and shellLinesBytes). The caller checks the names first (checkShellNames)
+   * and zeroes the lines.
+   */
+  openShell(from: number, to: number): Buffer | null;
   /** How many of the keys from `from` on (at most maxRows; at least 1 while any is left) have ciphertexts that fit in maxBytes together. */
   fit(from: number, maxBytes: number, maxRows: number): number;
   close(): void;
@@ -185,6 +194,8 @@ interface PackedRows {
   rows: KeyState[];
   buf: Buffer;
   table: Uint32Array;
+  /** The rows' names side by side and their offset and length (2 u32 a row), for shellLines: made at the first shell getall. */
+  names?: { bytes: Buffer; spans: Uint32Array };
 }
 
 /** The most ciphertext bytes a project's cached rows may hold (a larger project is read each time). */
@@ -195,9 +206,8 @@ const READ_CACHE_MAX_BYTES = 16 << 20;
  * Buffer of their own, every MAC checked and every header compared in C, each value a view after
  * its header; a refused row is the integrity error openSealed gives for it, with the Buffer zeroed.
  */
-function openPacked(native: OpenRows, key: Buffer, p: ProjectRow, live: KeyState[], packed: PackedRows, from: number, to: number): Secret[] {
-  to = Math.min(to, live.length);
-  from = Math.min(from, to);
+/** Rows [from, to) opened side by side into one Buffer of their own (a failure zeroes it and names the row). */
+function openPackedRange(native: OpenRows, key: Buffer, p: ProjectRow, live: KeyState[], packed: PackedRows, from: number, to: number): Buffer {
   const { table } = packed;
   let total = 0;
   for (let i = from; i < to; i++) total += plainLength(table[4 * i + 1]);
@@ -208,6 +218,58 @@ function openPacked(native: OpenRows, key: Buffer, p: ProjectRow, live: KeyState
     const r = live[failed >> 1];
     throw boundError(failed & 1 ? 'moved' : 'altered', `${p.name}/${r.name} (version ${r.current})`);
   }
+  return buf;
+}
+
+/**
+ * Rows [from, to) as the shell format's lines, opened and written in C (shellLines): no value
+ * becomes a view or an object in JS. The opened values are zeroed before this returns.
+ */
+function openPackedShell(
+  native: OpenRows,
+  shell: ShellRows,
+  key: Buffer,
+  p: ProjectRow,
+  live: KeyState[],
+  packed: PackedRows,
+  from: number,
+  to: number,
+): Buffer {
+  const buf = openPackedRange(native, key, p, live, packed, from, to);
+  try {
+    const { table } = packed;
+    const spans = new Uint32Array(2 * (to - from));
+    for (let i = from, at = 0, k = 0; i < to; i++, k += 2) {
+      const n = plainLength(table[4 * i + 1]);
+      spans[k] = at + table[4 * i + 3];
+      spans[k + 1] = n - table[4 * i + 3];
+      at += n;
+    }
+    packed.names ??= packNames(packed.rows);
+    return shell(buf, spans, packed.names.bytes, packed.names.spans, from, true);
+  } finally {
+    zero(buf);
+  }
+}
+
+function packNames(rows: KeyState[]): { bytes: Buffer; spans: Uint32Array } {
+  const bytes = Buffer.from(rows.map((r) => r.name).join(''), 'utf8');
+  const spans = new Uint32Array(2 * rows.length);
+  let at = 0;
+  rows.forEach((r, i) => {
+    const n = Buffer.byteLength(r.name, 'utf8');
+    spans[2 * i] = at;
+    spans[2 * i + 1] = n;
+    at += n;
+  });
+  return { bytes, spans };
+}
+
+function openPacked(native: OpenRows, key: Buffer, p: ProjectRow, live: KeyState[], packed: PackedRows, from: number, to: number): Secret[] {
+  to = Math.min(to, live.length);
+  from = Math.min(from, to);
+  const { table } = packed;
+  const buf = openPackedRange(native, key, p, live, packed, from, to);
   const out = new Array<Secret>(to - from);
   for (let i = from, at = 0; i < to; i++) {
     const n = plainLength(table[4 * i + 1]);
@@ -1134,6 +1196,12 @@ export class Vault {
       const packed = native && !sel.only && !sel.prefix ? this.packedRows(kek, p, live) : null;
       return {
         names: live.map((r) => r.name),
+        openShell: (from, to) => {
+          const shell = shellRows();
+          if (!(native && packed && shell)) return null;
+          to = Math.min(to, live.length);
+          return openPackedShell(native, shell, key, p, live, packed, Math.min(from, to), to);
+        },
         open: (from, to) => {
           if (native && packed) return openPacked(native, key, p, live, packed, from, to);
           // The range's plaintexts side by side in one allocation of its own (not the shared

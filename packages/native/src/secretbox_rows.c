@@ -4,13 +4,16 @@
  * JS into one Buffer with a table of offsets; each value is opened with libsodium's
  * crypto_secretbox_open_easy (the system's libsodium, loaded with dlopen: sodium-native's copy
  * hides its symbols) into one output Buffer, and its header compared, exactly as
- * core/crypto.ts's openBound does. Nothing from JS is trusted: every offset and length is checked
- * against the Buffer it points into before it is followed.
+ * core/crypto.ts's openBound does. shellLines then writes a range's values as the shell format's
+ * lines (`reply: "shell"`), byte for byte what core/env-format.ts's shellLinesBytes writes, in
+ * one pass of memchr and memcpy instead of a JS loop per value. Nothing from JS is trusted: every
+ * offset and length is checked against the Buffer it points into before it is followed.
  */
 #include "secretbox_rows.h"
 
 #include <dlfcn.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -173,10 +176,95 @@ static napi_value SecretboxOpenRows(napi_env env, napi_callback_info info) {
   return r;
 }
 
+/* A key name as the shell format writes it unquoted: [A-Za-z_][A-Za-z0-9_]* (core checks names on
+ * write; this refuses anything else rather than trust the caller). */
+static int sb_shell_name(const uint8_t *p, size_t n) {
+  if (n == 0 || (p[0] >= '0' && p[0] <= '9')) return 0;
+  for (size_t i = 0; i < n; i++) {
+    uint8_t c = p[i];
+    if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_')) return 0;
+  }
+  return 1;
+}
+
+static size_t sb_quotes(const uint8_t *v, size_t n) {
+  size_t q = 0;
+  for (const uint8_t *e = v + n; (v = memchr(v, '\'', (size_t)(e - v))) != NULL; v++) q++;
+  return q;
+}
+
+#define SB_EXPORT "export "
+#define SB_SHELL_MAX ((size_t)1 << 30)
+
+/*
+ * shellLines(plain, spans, names, nameSpans, first, exp) -> a new Buffer of the shell format's
+ * lines, byte for byte core/env-format.ts's shellLinesBytes: `[export ]NAME='value'\n` a row,
+ * each ' of the value written '\''. spans: 2 u32 a row, the value's offset and length in plain;
+ * row k's name is nameSpans[2 * (first + k)], [...+1] in names. Every span is checked against its
+ * Buffer and every name against the shell's name syntax before anything is written: a
+ * RangeError, and nothing allocated, for any that fails. The caller zeroes the result.
+ */
+static napi_value ShellLines(napi_env env, napi_callback_info info) {
+  napi_value argv[6], result;
+  size_t argc = 6;
+  void *pp = NULL, *sp = NULL, *np = NULL, *nsp = NULL;
+  size_t plen = 0, slen = 0, nlen = 0, nslen = 0;
+  uint32_t first = 0;
+  bool exp = false;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
+  if (argc < 6) return sb_throw_type(env, "shellLines: expected (plain, spans, names, nameSpans, first, exp)");
+  if (!sb_typed(env, argv[0], napi_uint8_array, &pp, &plen) || !sb_typed(env, argv[2], napi_uint8_array, &np, &nlen))
+    return sb_throw_type(env, "shellLines: plain and names must be Uint8Arrays");
+  if (!sb_typed(env, argv[1], napi_uint32_array, &sp, &slen) || !sb_typed(env, argv[3], napi_uint32_array, &nsp, &nslen))
+    return sb_throw_type(env, "shellLines: spans and nameSpans must be Uint32Arrays");
+  if (!sb_u32(env, argv[4], &first)) return sb_throw_type(env, "shellLines: first must be a non-negative integer");
+  if (napi_get_value_bool(env, argv[5], &exp) != napi_ok) return sb_throw_type(env, "shellLines: exp must be a boolean");
+  if (slen % 2 || nslen % 2 || first > nslen / 2 || slen / 2 > nslen / 2 - first)
+    return sb_throw_range(env, "shellLines: spans and nameSpans do not have the same rows");
+
+  const uint8_t *plain = pp, *names = np;
+  const uint32_t *spans = sp, *nspans = (const uint32_t *)nsp + 2 * (size_t)first;
+  const size_t rows = slen / 2, pre = exp ? sizeof SB_EXPORT - 1 : 0;
+  size_t total = 0;
+  for (size_t k = 0; k < rows; k++) {
+    const size_t vo = spans[2 * k], vl = spans[2 * k + 1], no = nspans[2 * k], nl = nspans[2 * k + 1];
+    if (vo > plen || vl > plen - vo || no > nlen || nl > nlen - no) return sb_throw_range(env, "shellLines: a span points past its Buffer");
+    if (!sb_shell_name(names + no, nl)) return sb_throw_range(env, "shellLines: a name is not a shell variable name");
+    total += pre + nl + 2 + vl + (vl ? 3 * sb_quotes(plain + vo, vl) : 0) + 2;
+    if (total > SB_SHELL_MAX) return sb_throw_range(env, "shellLines: the lines would pass 1 GiB");
+  }
+  void *data = NULL;
+  if (napi_create_buffer(env, total, &data, &result) != napi_ok) return NULL;
+  uint8_t *out = data;
+  for (size_t k = 0; k < rows; k++) {
+    const uint8_t *v = plain + spans[2 * k], *e = v + spans[2 * k + 1];
+    memcpy(out, SB_EXPORT, pre);
+    out += pre;
+    memcpy(out, names + nspans[2 * k], nspans[2 * k + 1]);
+    out += nspans[2 * k + 1];
+    *out++ = '=';
+    *out++ = '\'';
+    if (v != e) {
+      for (const uint8_t *q; (q = memchr(v, '\'', (size_t)(e - v))) != NULL; v = q + 1) {
+        memcpy(out, v, (size_t)(q - v));
+        out += q - v;
+        memcpy(out, "'\\''", 4);
+        out += 4;
+      }
+      memcpy(out, v, (size_t)(e - v));
+      out += e - v;
+    }
+    *out++ = '\'';
+    *out++ = '\n';
+  }
+  return result;
+}
+
 void tvault_secretbox_rows_init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"secretboxLib", NULL, SecretboxLib, NULL, NULL, NULL, napi_enumerable, NULL},
       {"secretboxOpenRows", NULL, SecretboxOpenRows, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"shellLines", NULL, ShellLines, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
 }
