@@ -114,6 +114,13 @@ test('getall with reply shell: a dangerous, TVAULT_ or reserved name is unformat
   const direct = v.run(['env', '--format', 'shell'], { encoding: 'buffer' });
   assert.equal(direct.code, 0, String(direct.stderr));
   assert.deepEqual(rawBody(await rawBytes(a.sock, { v: 1, op: 'getall', reply: 'shell' })), direct.stdout, 'allowed: let through, the same bytes');
+  // The agent remembers names that passed, never a pass under another allow list: refused again.
+  assert.equal(v.run(['allow-name', '--remove', 'LD_PRELOAD']).code, 0);
+  for (let i = 0; i < 2; i++) {
+    const again = await rawBytes(a.sock, { v: 1, op: 'getall', reply: 'shell' });
+    assert.ok(!again.includes(Buffer.from('do-not-print')), `no longer allowed, try ${i + 1}`);
+    assert.equal(errorOf(again).error, 'unformattable', `no longer allowed, try ${i + 1}`);
+  }
 
   for (const name of ['TVAULT_DIR', 'RANDOM']) {
     const w = makeVault(t);

@@ -74,7 +74,7 @@ const LOCKED_MESSAGE = 'the agent is locked: run tvault unlock';
 /** What the log says about a request: never a value or a token, only names and the token_id. */
 interface RequestInfo {
   project?: string;
-  keys?: string[];
+  keys?: readonly string[];
   token?: string;
 }
 

@@ -110,8 +110,11 @@ export interface Selection {
 /** A key's secrets row and the version row it points at (null columns when that row is missing). */
 /** See Vault.sealedSnapshot. */
 export interface SealedSnapshot {
-  /** The selected live keys, in the order of the rows (by name). */
-  readonly names: string[];
+  /**
+   * The selected live keys, in the order of the rows (by name). Frozen; the same array for as
+   * long as the project's packed rows are cached (a reader may remember what it checked of it).
+   */
+  readonly names: readonly string[];
   /** Decrypts names[from, to); the caller zeroes the values. */
   open(from: number, to: number): Secret[];
   /**
@@ -196,6 +199,8 @@ interface PackedRows {
   table: Uint32Array;
   /** The rows' names side by side and their offset and length (2 u32 a row), for shellLines: made at the first shell getall. */
   names?: { bytes: Buffer; spans: Uint32Array };
+  /** The rows' names, frozen (SealedSnapshot.names). */
+  nameList: readonly string[];
 }
 
 /** The most ciphertext bytes a project's cached rows may hold (a larger project is read each time). */
@@ -1195,7 +1200,7 @@ export class Vault {
       const native = openRows();
       const packed = native && !sel.only && !sel.prefix ? this.packedRows(kek, p, live) : null;
       return {
-        names: live.map((r) => r.name),
+        names: packed ? packed.nameList : Object.freeze(live.map((r) => r.name)),
         openShell: (from, to) => {
           const shell = shellRows();
           if (!(native && packed && shell)) return null;
@@ -1310,7 +1315,7 @@ export class Vault {
       table[4 * i + 3] = headers[i].length;
       at += headers[i].copy(buf, at);
     });
-    v.packed = { uid: p.uid, rows: live.slice(), buf, table };
+    v.packed = { uid: p.uid, rows: live.slice(), buf, table, nameList: Object.freeze(live.map((r) => r.name)) };
     return v.packed;
   }
 
