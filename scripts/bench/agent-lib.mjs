@@ -42,16 +42,18 @@ const logPath = (v) => join(v.dir, 'state/tvault/agent.log');
 
 /**
  * The agent's own time per request (the log's `us`: parse, check, decrypt, audit row, answer),
- * for the lines of op `op` written after byte `from`: what the agent costs, apart from the load
- * generator and the scheduling of both on 2 cores, which the end-to-end latency includes.
+ * for the lines of op `op` written after byte `from` (and with `reply`, only the requests that
+ * asked for that raw reply; `null`: only those that asked for none): what the agent costs, apart
+ * from the load generator and the scheduling of both on 2 cores, which the end-to-end latency
+ * includes.
  */
-export function serviceTimes(v, from, op) {
+export function serviceTimes(v, from, op, reply) {
   const text = readFileSync(logPath(v)).subarray(from).toString('utf8');
   const us = text
     .split('\n')
     .filter(Boolean)
     .map((l) => JSON.parse(l))
-    .filter((e) => e.ev === 'request' && (!op || e.op === op))
+    .filter((e) => e.ev === 'request' && (!op || e.op === op) && (reply === undefined || (e.reply ?? null) === reply))
     .map((e) => e.us / 1000);
   return { n: us.length, p50: percentile(us, 50), p99: percentile(us, 99) };
 }

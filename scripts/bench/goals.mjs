@@ -132,10 +132,18 @@ try {
     ],
     { runs: Math.ceil(size.runs / 2) },
   );
-  const own = serviceTimes(v, from, 'getall');
+  // The installed `tvault env` asks for the shell reply; the JS CLI beside it for JSON, which it formats itself.
+  const own = serviceTimes(v, from, 'getall', 'shell');
+  const ownJson = serviceTimes(v, from, 'getall', null);
   row(`\`tvault env\` (getall) of ${N} secrets via the agent, shell format`, env.show(1), '≤ 1.3× `node -e 0`', met(env.ratio[1] <= 1.3));
   row('  the JS CLI alone (`node bin/tvault env --format shell`)', env.show(2));
-  row(`  the agent's own time for it (its log, ${own.n} requests): p50 / p99`, `${own.p50.toFixed(2)} / ${own.p99.toFixed(2)} ms`, '≤ 2 ms', met(own.p50 <= 2));
+  row(
+    `  the agent's own time for it (its log, ${own.n} requests, reply shell): p50 / p99`,
+    `${own.p50.toFixed(2)} / ${own.p99.toFixed(2)} ms`,
+    '≤ 2 ms',
+    met(own.n > 0 && own.p50 <= 2),
+  );
+  row(`  the agent's own time for the JS CLI's (${ownJson.n} requests, JSON): p50 / p99`, `${ownJson.p50.toFixed(2)} / ${ownJson.p99.toFixed(2)} ms`);
 
   // 3. tvault_load in bash: the hook as a user's shell runs it (bash, `command tvault env`, eval).
   const hook = join(v.dir, 'hook.bash');
