@@ -1667,20 +1667,104 @@ static napi_value PipeTune(napi_env env, napi_callback_info info) {
 }
 
 #ifdef TVAULT_POSIX
+/*
+ * A JS callback on the event loop for one fd (uv_poll): fdPoll's handles and the agent's acceptor
+ * are both one of these, told apart by kind so that neither's functions take the other's handle.
+ */
+typedef enum { POLL_FD = 1, POLL_ACCEPT = 2 } js_poll_kind;
+
 typedef struct {
   uv_poll_t handle;
   napi_env env;
   napi_ref cb;
   napi_async_context ctx;
+  uv_poll_cb on_event;
+  js_poll_kind kind;
+  int fd;
   int events;
   int active;
   int closed;
-} fd_poll;
+} js_poll;
 
-static void fd_poll_freed(uv_handle_t *h) { free(h->data); }
+static void js_poll_freed(uv_handle_t *h) { free(h->data); }
+
+/* A started poll of fd for events, calling on_event, as an external; NULL with an exception pending. */
+static napi_value js_poll_new(napi_env env, js_poll_kind kind, int fd, int events, uv_poll_cb on_event, napi_value cb, const char *what) {
+  uv_loop_t *loop;
+  napi_value ext, name;
+  char resource[32];
+  int rc;
+  js_poll *p = calloc(1, sizeof *p);
+  if (!p) return throw_errno(env, ENOMEM, what);
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok) {
+    free(p);
+    return NULL;
+  }
+  rc = uv_poll_init(loop, &p->handle, fd);
+  if (rc != 0) {
+    free(p);
+    return throw_errno(env, -rc, "uv_poll_init");
+  }
+  p->handle.data = p;
+  p->env = env;
+  p->kind = kind;
+  p->fd = fd;
+  p->events = events;
+  p->on_event = on_event;
+  snprintf(resource, sizeof resource, "tvault.%s", what);
+  if (napi_create_reference(env, cb, 1, &p->cb) != napi_ok || napi_create_string_utf8(env, resource, NAPI_AUTO_LENGTH, &name) != napi_ok ||
+      napi_async_init(env, cb, name, &p->ctx) != napi_ok || napi_create_external(env, p, NULL, NULL, &ext) != napi_ok) {
+    p->closed = 1;
+    uv_close((uv_handle_t *)&p->handle, js_poll_freed);
+    return NULL;
+  }
+  rc = uv_poll_start(&p->handle, p->events, p->on_event);
+  if (rc != 0) {
+    p->closed = 1;
+    napi_delete_reference(env, p->cb);
+    napi_async_destroy(env, p->ctx);
+    uv_close((uv_handle_t *)&p->handle, js_poll_freed);
+    return throw_errno(env, -rc, "uv_poll_start");
+  }
+  p->active = 1;
+  return ext;
+}
+
+/* Stops (on false) or restarts (on true) an open poll. */
+static napi_value js_poll_set(napi_env env, js_poll *p, bool on) {
+  if (on && !p->active) {
+    int rc = uv_poll_start(&p->handle, p->events, p->on_event);
+    if (rc != 0) return throw_errno(env, -rc, "uv_poll_start");
+    p->active = 1;
+  } else if (!on && p->active) {
+    uv_poll_stop(&p->handle);
+    p->active = 0;
+  }
+  return NULL;
+}
+
+/* Ends an open poll for good; its memory goes once libuv has closed the handle. */
+static void js_poll_close(napi_env env, js_poll *p) {
+  p->closed = 1;
+  p->active = 0;
+  uv_poll_stop(&p->handle);
+  napi_delete_reference(env, p->cb);
+  napi_async_destroy(env, p->ctx);
+  uv_close((uv_handle_t *)&p->handle, js_poll_freed);
+}
+
+/* The poll of this kind that v is (closed or not); 0 for any other value. */
+static int get_js_poll(napi_env env, napi_value v, js_poll_kind kind, js_poll **p) {
+  void *d = NULL;
+  napi_valuetype t;
+  if (napi_typeof(env, v, &t) != napi_ok || t != napi_external) return 0;
+  if (napi_get_value_external(env, v, &d) != napi_ok || d == NULL) return 0;
+  *p = (js_poll *)d;
+  return (*p)->kind == kind;
+}
 
 static void fd_poll_cb(uv_poll_t *h, int status, int events) {
-  fd_poll *p = (fd_poll *)h->data;
+  js_poll *p = (js_poll *)h->data;
   napi_handle_scope scope;
   napi_value fn, recv, arg, ignored;
   (void)events;
@@ -1692,12 +1776,8 @@ static void fd_poll_cb(uv_poll_t *h, int status, int events) {
   napi_close_handle_scope(p->env, scope);
 }
 
-static int get_poll(napi_env env, napi_value v, fd_poll **p) {
-  void *d = NULL;
-  if (napi_get_value_external(env, v, &d) != napi_ok || d == NULL) return 0;
-  *p = (fd_poll *)d;
-  return !(*p)->closed;
-}
+/* An open fdPoll handle. */
+static int get_poll(napi_env env, napi_value v, js_poll **p) { return get_js_poll(env, v, POLL_FD, p) && !(*p)->closed; }
 #endif
 
 /*
@@ -1707,7 +1787,7 @@ static int get_poll(napi_env env, napi_value v, fd_poll **p) {
  * closed). Any other value as handle is a TypeError.
  */
 static napi_value FdPoll(napi_env env, napi_callback_info info) {
-  napi_value argv[3], ext, name;
+  napi_value argv[3];
   int fd;
   bool writable;
   napi_valuetype t;
@@ -1715,42 +1795,8 @@ static napi_value FdPoll(napi_env env, napi_callback_info info) {
   if (!get_fd(env, argv[0], &fd) || napi_get_value_bool(env, argv[1], &writable) != napi_ok || napi_typeof(env, argv[2], &t) != napi_ok || t != napi_function)
     return throw_type(env, "fdPoll(fd, writable, cb)");
 #ifdef TVAULT_POSIX
-  {
-    uv_loop_t *loop;
-    fd_poll *p = calloc(1, sizeof *p);
-    int rc;
-    if (!p) return throw_errno(env, ENOMEM, "fdPoll");
-    if (napi_get_uv_event_loop(env, &loop) != napi_ok) {
-      free(p);
-      return NULL;
-    }
-    rc = uv_poll_init(loop, &p->handle, fd);
-    if (rc != 0) {
-      free(p);
-      return throw_errno(env, -rc, "uv_poll_init");
-    }
-    p->handle.data = p;
-    p->env = env;
-    p->events = writable ? UV_WRITABLE : UV_READABLE | UV_DISCONNECT;
-    if (napi_create_reference(env, argv[2], 1, &p->cb) != napi_ok || napi_create_string_utf8(env, "tvault.fdPoll", NAPI_AUTO_LENGTH, &name) != napi_ok ||
-        napi_async_init(env, argv[2], name, &p->ctx) != napi_ok || napi_create_external(env, p, NULL, NULL, &ext) != napi_ok) {
-      p->closed = 1;
-      uv_close((uv_handle_t *)&p->handle, fd_poll_freed);
-      return NULL;
-    }
-    rc = uv_poll_start(&p->handle, p->events, fd_poll_cb);
-    if (rc != 0) {
-      p->closed = 1;
-      napi_delete_reference(env, p->cb);
-      napi_async_destroy(env, p->ctx);
-      uv_close((uv_handle_t *)&p->handle, fd_poll_freed);
-      return throw_errno(env, -rc, "uv_poll_start");
-    }
-    p->active = 1;
-    return ext;
-  }
+  return js_poll_new(env, POLL_FD, fd, writable ? UV_WRITABLE : UV_READABLE | UV_DISCONNECT, fd_poll_cb, argv[2], "fdPoll");
 #else
-  (void)ext, (void)name, (void)fd, (void)writable;
   return throw_unsupported(env);
 #endif
 }
@@ -1761,17 +1807,9 @@ static napi_value FdPollSet(napi_env env, napi_callback_info info) {
   if (!get_args(env, info, 2, argv)) return NULL;
 #ifdef TVAULT_POSIX
   {
-    fd_poll *p;
+    js_poll *p;
     if (!get_poll(env, argv[0], &p) || napi_get_value_bool(env, argv[1], &on) != napi_ok) return throw_type(env, "fdPollSet(handle, on): an open fdPoll handle");
-    if (on && !p->active) {
-      int rc = uv_poll_start(&p->handle, p->events, fd_poll_cb);
-      if (rc != 0) return throw_errno(env, -rc, "uv_poll_start");
-      p->active = 1;
-    } else if (!on && p->active) {
-      uv_poll_stop(&p->handle);
-      p->active = 0;
-    }
-    return NULL;
+    return js_poll_set(env, p, on);
   }
 #else
   (void)on;
@@ -1784,13 +1822,9 @@ static napi_value FdPollClose(napi_env env, napi_callback_info info) {
   if (!get_args(env, info, 1, argv)) return NULL;
 #ifdef TVAULT_POSIX
   {
-    fd_poll *p;
+    js_poll *p;
     if (!get_poll(env, argv[0], &p)) return NULL; /* closed already: nothing to do */
-    p->closed = 1;
-    uv_poll_stop(&p->handle);
-    napi_delete_reference(env, p->cb);
-    napi_async_destroy(env, p->ctx);
-    uv_close((uv_handle_t *)&p->handle, fd_poll_freed);
+    js_poll_close(env, p);
     return NULL;
   }
 #else
@@ -1811,21 +1845,8 @@ static napi_value FdPollClose(napi_env env, napi_callback_info info) {
  * callback has seen the credentials: the caller calls fdRecv only for a peer it allows.
  */
 #ifdef TVAULT_POSIX
-#ifndef MSG_NOSIGNAL
-#define MSG_NOSIGNAL 0
-#endif
 #define ACCEPT_BATCH 64
 #define FD_RECV_MAX (128 * 1024)
-
-typedef struct {
-  uv_poll_t handle;
-  napi_env env;
-  napi_ref cb;
-  napi_async_context ctx;
-  int fd;
-  int active;
-  int closed;
-} acceptor;
 
 static unsigned char recv_scratch[FD_RECV_MAX];
 
@@ -1874,10 +1895,8 @@ static int accepted_peer(int fd, int64_t *uid, int64_t *gid, int64_t *pid) {
 #endif
 }
 
-static void acceptor_freed(uv_handle_t *h) { free(h->data); }
-
 /* 1: the callback ran; 0: it ran and threw; -1: it could not be called (the fd is still ours). */
-static int acceptor_call(acceptor *p, int64_t fd, int64_t uid, int64_t gid, int64_t pid, int err) {
+static int acceptor_call(js_poll *p, int64_t fd, int64_t uid, int64_t gid, int64_t pid, int err) {
   napi_handle_scope scope;
   napi_value fn, recv, argv[5], ignored;
   int ok = -1;
@@ -1892,7 +1911,7 @@ static int acceptor_call(acceptor *p, int64_t fd, int64_t uid, int64_t gid, int6
 }
 
 static void acceptor_cb(uv_poll_t *h, int status, int events) {
-  acceptor *p = (acceptor *)h->data;
+  js_poll *p = (js_poll *)h->data;
   (void)events;
   if (p->closed || !p->active) return;
   if (status < 0) {
@@ -1924,14 +1943,8 @@ static void acceptor_cb(uv_poll_t *h, int status, int events) {
   if (accepted && !p->closed) (void)acceptor_call(p, -1, -1, -1, -1, 0);
 }
 
-static int get_acceptor(napi_env env, napi_value v, acceptor **p) {
-  void *d = NULL;
-  napi_valuetype t;
-  if (napi_typeof(env, v, &t) != napi_ok || t != napi_external) return 0;
-  if (napi_get_value_external(env, v, &d) != napi_ok || d == NULL) return 0;
-  *p = (acceptor *)d;
-  return 1;
-}
+/* An acceptor handle, open or closed. */
+static int get_acceptor(napi_env env, napi_value v, js_poll **p) { return get_js_poll(env, v, POLL_ACCEPT, p); }
 #endif
 
 /* unixListen(path, backlog) -> fd: a non-blocking, close-on-exec AF_UNIX stream socket bound at
@@ -1989,48 +2002,14 @@ static napi_value UnixListen(napi_env env, napi_callback_info info) {
 
 /* acceptor(listenFd, cb) -> handle; started at once. */
 static napi_value Acceptor(napi_env env, napi_callback_info info) {
-  napi_value argv[2], ext, name;
+  napi_value argv[2];
   int fd;
   napi_valuetype t;
   if (!get_args(env, info, 2, argv)) return NULL;
   if (!get_fd(env, argv[0], &fd) || napi_typeof(env, argv[1], &t) != napi_ok || t != napi_function) return throw_type(env, "acceptor(fd, cb)");
 #ifdef TVAULT_POSIX
-  {
-    uv_loop_t *loop;
-    acceptor *p = calloc(1, sizeof *p);
-    int rc;
-    if (!p) return throw_errno(env, ENOMEM, "acceptor");
-    if (napi_get_uv_event_loop(env, &loop) != napi_ok) {
-      free(p);
-      return NULL;
-    }
-    rc = uv_poll_init(loop, &p->handle, fd);
-    if (rc != 0) {
-      free(p);
-      return throw_errno(env, -rc, "uv_poll_init");
-    }
-    p->handle.data = p;
-    p->env = env;
-    p->fd = fd;
-    if (napi_create_reference(env, argv[1], 1, &p->cb) != napi_ok || napi_create_string_utf8(env, "tvault.acceptor", NAPI_AUTO_LENGTH, &name) != napi_ok ||
-        napi_async_init(env, argv[1], name, &p->ctx) != napi_ok || napi_create_external(env, p, NULL, NULL, &ext) != napi_ok) {
-      p->closed = 1;
-      uv_close((uv_handle_t *)&p->handle, acceptor_freed);
-      return NULL;
-    }
-    rc = uv_poll_start(&p->handle, UV_READABLE, acceptor_cb);
-    if (rc != 0) {
-      p->closed = 1;
-      napi_delete_reference(env, p->cb);
-      napi_async_destroy(env, p->ctx);
-      uv_close((uv_handle_t *)&p->handle, acceptor_freed);
-      return throw_errno(env, -rc, "uv_poll_start");
-    }
-    p->active = 1;
-    return ext;
-  }
+  return js_poll_new(env, POLL_ACCEPT, fd, UV_READABLE, acceptor_cb, argv[1], "acceptor");
 #else
-  (void)ext, (void)name, (void)fd;
   return throw_unsupported(env);
 #endif
 }
@@ -2043,18 +2022,9 @@ static napi_value AcceptorSet(napi_env env, napi_callback_info info) {
   if (!get_args(env, info, 2, argv)) return NULL;
 #ifdef TVAULT_POSIX
   {
-    acceptor *p;
+    js_poll *p;
     if (!get_acceptor(env, argv[0], &p) || napi_get_value_bool(env, argv[1], &on) != napi_ok) return throw_type(env, "acceptorSet(handle, on)");
-    if (p->closed) return NULL;
-    if (on && !p->active) {
-      int rc = uv_poll_start(&p->handle, UV_READABLE, acceptor_cb);
-      if (rc != 0) return throw_errno(env, -rc, "uv_poll_start");
-      p->active = 1;
-    } else if (!on && p->active) {
-      uv_poll_stop(&p->handle);
-      p->active = 0;
-    }
-    return NULL;
+    return p->closed ? NULL : js_poll_set(env, p, on);
   }
 #else
   (void)on;
@@ -2067,15 +2037,9 @@ static napi_value AcceptorClose(napi_env env, napi_callback_info info) {
   if (!get_args(env, info, 1, argv)) return NULL;
 #ifdef TVAULT_POSIX
   {
-    acceptor *p;
+    js_poll *p;
     if (!get_acceptor(env, argv[0], &p)) return throw_type(env, "acceptorClose(handle)");
-    if (p->closed) return NULL;
-    p->closed = 1;
-    p->active = 0;
-    uv_poll_stop(&p->handle);
-    napi_delete_reference(env, p->cb);
-    napi_async_destroy(env, p->ctx);
-    uv_close((uv_handle_t *)&p->handle, acceptor_freed);
+    if (!p->closed) js_poll_close(env, p);
     return NULL;
   }
 #else
