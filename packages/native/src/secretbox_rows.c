@@ -11,8 +11,10 @@
  */
 #include "secretbox_rows.h"
 
+#include "agent_dial.h"
+#include "napi_args.h"
+
 #include <dlfcn.h>
-#include <math.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
@@ -63,39 +65,6 @@ static int sb_load(void) {
   return 0;
 }
 
-static void sb_wipe(uint8_t *p, size_t n) {
-  volatile uint8_t *v = p;
-  while (n--) *v++ = 0;
-}
-
-static napi_value sb_throw_type(napi_env env, const char *msg) {
-  napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", msg);
-  return NULL;
-}
-
-static napi_value sb_throw_range(napi_env env, const char *msg) {
-  napi_throw_range_error(env, "ERR_INVALID_ARG_VALUE", msg);
-  return NULL;
-}
-
-static int sb_typed(napi_env env, napi_value v, napi_typedarray_type want, void **data, size_t *len) {
-  bool is_ta = false;
-  napi_typedarray_type type;
-  if (napi_is_typedarray(env, v, &is_ta) != napi_ok || !is_ta) return 0;
-  if (napi_get_typedarray_info(env, v, &type, len, data, NULL, NULL) != napi_ok) return 0;
-  return type == want;
-}
-
-static int sb_u32(napi_env env, napi_value v, uint32_t *out) {
-  napi_valuetype t;
-  double d;
-  if (napi_typeof(env, v, &t) != napi_ok || t != napi_number) return 0;
-  if (napi_get_value_double(env, v, &d) != napi_ok) return 0;
-  if (!(d >= 0 && d <= UINT32_MAX) || floor(d) != d) return 0;
-  *out = (uint32_t)d;
-  return 1;
-}
-
 /* secretboxLib() -> the name of the libsodium it loaded, or null (then secretboxOpenRows throws). */
 static napi_value SecretboxLib(napi_env env, napi_callback_info info) {
   napi_value r;
@@ -123,15 +92,15 @@ static napi_value SecretboxOpenRows(napi_env env, napi_callback_info info) {
   size_t klen = 0, plen = 0, tlen = 0, olen = 0;
   uint32_t from = 0, to = 0;
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
-  if (argc < 6) return sb_throw_type(env, "secretboxOpenRows: expected (key, packed, table, from, to, out)");
-  if (!sb_typed(env, argv[0], napi_uint8_array, &kp, &klen) || !sb_typed(env, argv[1], napi_uint8_array, &pp, &plen) ||
-      !sb_typed(env, argv[5], napi_uint8_array, &op, &olen))
-    return sb_throw_type(env, "secretboxOpenRows: key, packed and out must be Uint8Arrays");
-  if (!sb_typed(env, argv[2], napi_uint32_array, &tp, &tlen)) return sb_throw_type(env, "secretboxOpenRows: table must be a Uint32Array");
-  if (!sb_u32(env, argv[3], &from) || !sb_u32(env, argv[4], &to)) return sb_throw_type(env, "secretboxOpenRows: from and to must be non-negative integers");
-  if (!sb_load()) return sb_throw_range(env, "secretboxOpenRows: libsodium is not available (secretboxLib() is null)");
-  if (klen != SB_KEY) return sb_throw_range(env, "secretboxOpenRows: key must be 32 bytes");
-  if (tlen % 4 || from > to || to > tlen / 4) return sb_throw_range(env, "secretboxOpenRows: the table has no rows from..to");
+  if (argc < 6) return throw_type(env, "secretboxOpenRows: expected (key, packed, table, from, to, out)");
+  if (!get_typed(env, argv[0], napi_uint8_array, &kp, &klen) || !get_typed(env, argv[1], napi_uint8_array, &pp, &plen) ||
+      !get_typed(env, argv[5], napi_uint8_array, &op, &olen))
+    return throw_type(env, "secretboxOpenRows: key, packed and out must be Uint8Arrays");
+  if (!get_typed(env, argv[2], napi_uint32_array, &tp, &tlen)) return throw_type(env, "secretboxOpenRows: table must be a Uint32Array");
+  if (!get_u32(env, argv[3], UINT32_MAX, &from) || !get_u32(env, argv[4], UINT32_MAX, &to)) return throw_type(env, "secretboxOpenRows: from and to must be non-negative integers");
+  if (!sb_load()) return throw_range(env, "secretboxOpenRows: libsodium is not available (secretboxLib() is null)");
+  if (klen != SB_KEY) return throw_range(env, "secretboxOpenRows: key must be 32 bytes");
+  if (tlen % 4 || from > to || to > tlen / 4) return throw_range(env, "secretboxOpenRows: the table has no rows from..to");
 
   const uint8_t *packed = pp, *key = kp;
   const uint32_t *table = tp;
@@ -170,8 +139,8 @@ static napi_value SecretboxOpenRows(napi_env env, napi_callback_info info) {
     }
   }
   if (!range && failed < 0 && at != olen) range = "secretboxOpenRows: out is longer than the rows' plaintexts";
-  if (range || failed >= 0) sb_wipe(out, olen);
-  if (range) return sb_throw_range(env, range);
+  if (range || failed >= 0) tv_wipe(out, olen);
+  if (range) return throw_range(env, range);
   napi_create_double(env, (double)failed, &r);
   return r;
 }
@@ -212,15 +181,15 @@ static napi_value ShellLines(napi_env env, napi_callback_info info) {
   uint32_t first = 0;
   bool exp = false;
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
-  if (argc < 6) return sb_throw_type(env, "shellLines: expected (plain, spans, names, nameSpans, first, exp)");
-  if (!sb_typed(env, argv[0], napi_uint8_array, &pp, &plen) || !sb_typed(env, argv[2], napi_uint8_array, &np, &nlen))
-    return sb_throw_type(env, "shellLines: plain and names must be Uint8Arrays");
-  if (!sb_typed(env, argv[1], napi_uint32_array, &sp, &slen) || !sb_typed(env, argv[3], napi_uint32_array, &nsp, &nslen))
-    return sb_throw_type(env, "shellLines: spans and nameSpans must be Uint32Arrays");
-  if (!sb_u32(env, argv[4], &first)) return sb_throw_type(env, "shellLines: first must be a non-negative integer");
-  if (napi_get_value_bool(env, argv[5], &exp) != napi_ok) return sb_throw_type(env, "shellLines: exp must be a boolean");
+  if (argc < 6) return throw_type(env, "shellLines: expected (plain, spans, names, nameSpans, first, exp)");
+  if (!get_typed(env, argv[0], napi_uint8_array, &pp, &plen) || !get_typed(env, argv[2], napi_uint8_array, &np, &nlen))
+    return throw_type(env, "shellLines: plain and names must be Uint8Arrays");
+  if (!get_typed(env, argv[1], napi_uint32_array, &sp, &slen) || !get_typed(env, argv[3], napi_uint32_array, &nsp, &nslen))
+    return throw_type(env, "shellLines: spans and nameSpans must be Uint32Arrays");
+  if (!get_u32(env, argv[4], UINT32_MAX, &first)) return throw_type(env, "shellLines: first must be a non-negative integer");
+  if (napi_get_value_bool(env, argv[5], &exp) != napi_ok) return throw_type(env, "shellLines: exp must be a boolean");
   if (slen % 2 || nslen % 2 || first > nslen / 2 || slen / 2 > nslen / 2 - first)
-    return sb_throw_range(env, "shellLines: spans and nameSpans do not have the same rows");
+    return throw_range(env, "shellLines: spans and nameSpans do not have the same rows");
 
   const uint8_t *plain = pp, *names = np;
   const uint32_t *spans = sp, *nspans = (const uint32_t *)nsp + 2 * (size_t)first;
@@ -228,10 +197,10 @@ static napi_value ShellLines(napi_env env, napi_callback_info info) {
   size_t total = 0;
   for (size_t k = 0; k < rows; k++) {
     const size_t vo = spans[2 * k], vl = spans[2 * k + 1], no = nspans[2 * k], nl = nspans[2 * k + 1];
-    if (vo > plen || vl > plen - vo || no > nlen || nl > nlen - no) return sb_throw_range(env, "shellLines: a span points past its Buffer");
-    if (!sb_shell_name(names + no, nl)) return sb_throw_range(env, "shellLines: a name is not a shell variable name");
+    if (vo > plen || vl > plen - vo || no > nlen || nl > nlen - no) return throw_range(env, "shellLines: a span points past its Buffer");
+    if (!sb_shell_name(names + no, nl)) return throw_range(env, "shellLines: a name is not a shell variable name");
     total += pre + nl + 2 + vl + (vl ? 3 * sb_quotes(plain + vo, vl) : 0) + 2;
-    if (total > SB_SHELL_MAX) return sb_throw_range(env, "shellLines: the lines would pass 1 GiB");
+    if (total > SB_SHELL_MAX) return throw_range(env, "shellLines: the lines would pass 1 GiB");
   }
   void *data = NULL;
   if (napi_create_buffer(env, total, &data, &result) != napi_ok) return NULL;

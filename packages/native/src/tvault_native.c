@@ -16,6 +16,7 @@
 #endif
 
 #include <node_api.h>
+#include "napi_args.h"
 #include "secretbox_rows.h"
 #include <uv.h>
 
@@ -64,17 +65,18 @@
   } while (0)
 
 /* Throw a TypeError and return NULL, so misuse is a JS exception, not a crash. */
-static napi_value throw_type(napi_env env, const char *msg) {
+napi_value throw_type(napi_env env, const char *msg) {
   napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", msg);
   return NULL;
 }
 
-#ifdef TVAULT_POSIX
 /* Throw a RangeError for values of the right type that cannot be used. */
-static napi_value throw_range(napi_env env, const char *msg) {
+napi_value throw_range(napi_env env, const char *msg) {
   napi_throw_range_error(env, "ERR_INVALID_ARG_VALUE", msg);
   return NULL;
 }
+
+#ifdef TVAULT_POSIX
 
 /* errno -> short code string for the few errors callers may want to branch on. */
 static const char *errno_code(int err) {
@@ -1520,7 +1522,7 @@ static size_t mask_filtered(const mask_table *t, const uint8_t *grams, const uin
   return n;
 }
 
-static int get_typed(napi_env env, napi_value v, napi_typedarray_type want, void **data, size_t *len) {
+int get_typed(napi_env env, napi_value v, napi_typedarray_type want, void **data, size_t *len) {
   bool is_ta = false;
   napi_typedarray_type type;
   if (napi_is_typedarray(env, v, &is_ta) != napi_ok || !is_ta) return 0;
@@ -1528,7 +1530,7 @@ static int get_typed(napi_env env, napi_value v, napi_typedarray_type want, void
   return type == want;
 }
 
-static int get_u32(napi_env env, napi_value v, uint32_t max, uint32_t *out) {
+int get_u32(napi_env env, napi_value v, uint32_t max, uint32_t *out) {
   napi_valuetype t;
   double d;
   if (napi_typeof(env, v, &t) != napi_ok || t != napi_number) return 0;
