@@ -390,14 +390,15 @@ test('sealedSnapshot: a range opens into views of one Buffer; a bad row fails wi
       // The same with the agent's native opener (one call a range, libsodium and the header compare in C).
       if (!native.secretboxLib()) return { direct, ranged, whole, nativeRanged: ranged, nativeWhole: whole, nativeShell: [shellOf(direct), shellOf(direct)] };
       let calls = 0;
-      core.useOpenRows((...a) => (calls++, native.secretboxOpenRows(...a)));
+      const open = (...a) => (calls++, native.secretboxOpenRows(...a));
+      core.useNativeRows({ open });
       try {
         v.checkReadCache('this file');
         const snap2 = v.sealedSnapshot(kek, 'default');
         const nativeRanged = outcome(() => [0, 2, 4].flatMap((at) => snap2.open(at, at + 2)));
         const nativeWhole = outcome(() => snap2.open(0, 9));
         assert.equal(snap2.openShell(0, 9), null, 'no shell lines without the native writer');
-        core.useShellRows(native.shellLines);
+        core.useNativeRows({ open, shell: native.shellLines });
         // The same lines as the shell format of what open() gives, range by range, or the same error.
         const lines = (ranges) => {
           try {
@@ -418,8 +419,7 @@ test('sealedSnapshot: a range opens into views of one Buffer; a bad row fails wi
         assert.ok(calls > 0, 'the native opener opened the ranges');
         return { direct, ranged, whole, nativeRanged, nativeWhole, nativeShell };
       } finally {
-        core.useOpenRows(null);
-        core.useShellRows(null);
+        core.useNativeRows(null);
       }
     } finally {
       v.close();

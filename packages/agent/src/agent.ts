@@ -15,8 +15,7 @@ import {
   lockedError,
   noVaultError,
   useNativeSecretbox,
-  useOpenRows,
-  useShellRows,
+  useNativeRows,
   vaultFiles,
 } from '@tvault/core';
 import { AuditJournal, AuditQueue } from './audit-queue';
@@ -594,9 +593,8 @@ export async function startAgent(o: AgentOptions): Promise<void> {
   // A getall's values a range at a time in one native call, where the system's libsodium loads
   // (core/vault.ts's openPacked; else one open a value, the same checks and errors).
   const openRowsLib = secretboxLib();
-  useOpenRows(openRowsLib ? secretboxOpenRows : null);
   // With it, a shell getall's lines are written in C too (the same bytes as shellLinesBytes).
-  useShellRows(openRowsLib ? shellLines : null);
+  useNativeRows(openRowsLib ? { open: secretboxOpenRows, shell: shellLines } : null);
   try {
     vault = new VaultHandle(o.dir, self);
     if (o.locked) key = new KeyHolder();

@@ -238,32 +238,28 @@ export function boundError(kind: 'altered' | 'moved', what: string | (() => stri
  */
 export type OpenRows = (key: Uint8Array, packed: Uint8Array, table: Uint32Array, from: number, to: number, out: Uint8Array) => number;
 
-let openRowsFn: OpenRows | null = null;
-
-/** The agent's native opener of many values at once, where it loads (null: one open() a value, as before). */
-export function useOpenRows(fn: OpenRows | null): void {
-  openRowsFn = fn;
-}
-
-export function openRows(): OpenRows | null {
-  return openRowsFn;
-}
-
 /**
  * A native writer of a range's opened values as the shell format's lines (@tvault/native's
  * shellLines: byte for byte env-format.ts's shellLinesBytes, in C). See SealedSnapshot.openShell.
  */
 export type ShellRows = (plain: Uint8Array, spans: Uint32Array, names: Uint8Array, nameSpans: Uint32Array, first: number, exp: boolean) => Buffer;
 
-let shellRowsFn: ShellRows | null = null;
-
-/** The agent's native shell writer, used with the native opener (null: shellLinesBytes in JS, as before). */
-export function useShellRows(fn: ShellRows | null): void {
-  shellRowsFn = fn;
+/** The agent's native helpers for a getall: the opener, and the shell writer that goes with it. */
+export interface NativeRows {
+  open: OpenRows;
+  /** Absent: a shell getall's lines are written by shellLinesBytes in JS. */
+  shell?: ShellRows;
 }
 
-export function shellRows(): ShellRows | null {
-  return shellRowsFn;
+let nativeRowsOn: NativeRows | null = null;
+
+/** Where the agent's addon has them (null: one open() a value and JS formatting, as before). */
+export function useNativeRows(n: NativeRows | null): void {
+  nativeRowsOn = n;
+}
+
+export function nativeRows(): NativeRows | null {
+  return nativeRowsOn;
 }
 
 /** The bytes an envelope of `sealedLength` opens to (0 for one too short to be an envelope). */

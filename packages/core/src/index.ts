@@ -45,7 +45,7 @@ export {
   leaseRefusal,
 } from './base';
 export { zero } from './bytes';
-export { type OpenRows, type SecretboxBackend, type ShellRows, secretboxBackend, useNativeSecretbox, useOpenRows, useShellRows } from './crypto';
+export { type NativeRows, type OpenRows, type SecretboxBackend, type ShellRows, secretboxBackend, useNativeRows, useNativeSecretbox } from './crypto';
 export { type KdfParams, DEFAULT_KDF, isWeak, checkKdfParams, checkNewKdfParams, deriveKek } from './kdf';
 export { type Actor, type AuditEvent, type AuditFilter, type AuditRow, type ChainReport, directActor } from './audit';
 export { Vault, DEFAULT_PROJECT, PASSPHRASE_RECIPIENT } from './vault';

@@ -34,8 +34,7 @@ import {
   boundError,
   openBound,
   openBoundInto,
-  openRows,
-  shellRows,
+  nativeRows,
   type ShellRows,
   plainLength,
   openedLength,
@@ -1197,12 +1196,12 @@ export class Vault {
       const live = this.verifiedStates(kek, p, sel).filter((r) => r.sealed);
       const key = Buffer.allocUnsafeSlow(dek.length); // its own memory, not the shared pool
       dek.copy(key);
-      const native = openRows();
+      const native = nativeRows()?.open;
       const packed = native && !sel.only && !sel.prefix ? this.packedRows(kek, p, live) : null;
       return {
         names: packed ? packed.nameList : Object.freeze(live.map((r) => r.name)),
         openShell: (from, to) => {
-          const shell = shellRows();
+          const shell = nativeRows()?.shell;
           if (!(native && packed && shell)) return null;
           to = Math.min(to, live.length);
           return openPackedShell(native, shell, key, p, live, packed, Math.min(from, to), to);
