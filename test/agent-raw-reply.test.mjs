@@ -7,18 +7,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { join } from 'node:path';
-import { makeVault } from './helpers.mjs';
+import { HOSTILE_VALUES as HOSTILE, makeVault } from './helpers.mjs';
 import { AGENT_ON, agentLog, auditRows, request, startAgent, tokenHash, writeTokens } from './agent-helpers.mjs';
-
-const HOSTILE = {
-  QUOTES: `it's "both" '' \\' \\`,
-  NEWLINES: 'line one\nline two\r\n\nend\n',
-  SUBST: '$(touch /tmp/tvault-pwned) `id` ${HOME} $HOME; rm -rf ~',
-  UTF8: 'é ü 日本 😀 𝄞 \u2028 \u00a0',
-  EMPTY: '',
-  CTL: 'tab\tbell\u0007esc\u001b[31m del\u007f',
-  ONE_QUOTE: "'",
-};
 
 /** Sends one request line and collects every byte of the answer, as a Buffer. */
 function rawBytes(sock, obj) {

@@ -14,19 +14,10 @@ import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:f
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { BIN, ROOT, baseEnv, makeVault } from './helpers.mjs';
+import { BIN, HOSTILE_VALUES as HOSTILE, ROOT, baseEnv, makeVault } from './helpers.mjs';
 import { AGENT_ONLY, startAgent, tokenHash, writeTokens } from './agent-helpers.mjs';
 
 const FRONT = join(ROOT, 'packages/cli/dist/front/tvault');
-const HOSTILE = {
-  QUOTES: `it's "both" '' \\' \\`,
-  NEWLINES: 'line one\nline two\r\n\nend\n',
-  SUBST: '$(touch /tmp/tvault-pwned) `id` ${HOME} $HOME; rm -rf ~',
-  UTF8: 'é ü 日本 😀 𝄞 \u2028 \u00a0',
-  EMPTY: '',
-  ONE_QUOTE: "'",
-};
-
 /** A directory holding a `node` that only says it was run: first on PATH, it shows a fallback. */
 function fakeNodeDir(t) {
   const dir = mkdtempSync(join(tmpdir(), 'tvault-fake-node-'));

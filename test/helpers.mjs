@@ -13,6 +13,17 @@ export const BIN = join(ROOT, 'packages/cli/bin/tvault');
 export const PASS = 'correct horse battery staple';
 export const CHEAP_KDF = ['--kdf-memory', '256', '--kdf-passes', '1', '--kdf-parallelism', '1'];
 
+/** Values a shell, a JSON encoder or a terminal could misread, by key: what the agent's raw replies and the native front end must pass on byte for byte. */
+export const HOSTILE_VALUES = {
+  QUOTES: `it's "both" '' \\' \\`,
+  NEWLINES: 'line one\nline two\r\n\nend\n',
+  SUBST: '$(touch /tmp/tvault-pwned) `id` ${HOME} $HOME; rm -rf ~',
+  UTF8: 'é ü 日本 😀 𝄞 \u2028 \u00a0',
+  EMPTY: '',
+  CTL: 'tab\tbell\u0007esc\u001b[31m del\u007f',
+  ONE_QUOTE: "'",
+};
+
 /** The environment of a test process: no inherited TVAULT_* and no agent unless asked. */
 export function baseEnv(extra = {}) {
   const env = { ...process.env };

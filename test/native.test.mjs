@@ -1052,6 +1052,12 @@ describe('unixListen / acceptor / fdRecv / fdSendClose / fdClose (the agent line
       c.once('connect', () => resolve(c));
       c.once('error', reject);
     });
+  /** fdRecv(fd, max) until it returns something (a Buffer, empty at end of input), for up to ~1 s. */
+  const recvSoon = async (fd, max) => {
+    let got = null;
+    for (let i = 0; i < 200 && !got; i++) (got = native.fdRecv(fd, max)) || (await new Promise((r) => setTimeout(r, 5)));
+    return got;
+  };
   const readAll = (c) =>
     new Promise((resolve) => {
       const chunks = [];
@@ -1071,8 +1077,7 @@ describe('unixListen / acceptor / fdRecv / fdSendClose / fdClose (the agent line
       c.write('{"op":"get"}\n');
       const [fd, uid, gid, pid, err] = await l.next();
       assert.deepEqual([uid, gid, pid, err], [process.getuid(), process.getgid(), process.pid, 0]);
-      let got = null;
-      for (let i = 0; i < 200 && !got; i++) (got = native.fdRecv(fd, 1024)) || (await new Promise((r) => setTimeout(r, 5)));
+      const got = await recvSoon(fd, 1024);
       assert.equal(got.toString(), '{"op":"get"}\n');
       assert.equal(native.fdSendClose(fd, Buffer.from('{"ok":true}\n')), 12);
       assert.equal(await answer, '{"ok":true}\n', 'the answer, then end of input');
@@ -1090,13 +1095,11 @@ describe('unixListen / acceptor / fdRecv / fdSendClose / fdClose (the agent line
       const [fd] = await l.next();
       assert.equal(native.fdRecv(fd, 64), null);
       c.write('abcdef');
-      let got = null;
-      for (let i = 0; i < 200 && !got; i++) (got = native.fdRecv(fd, 4)) || (await new Promise((r) => setTimeout(r, 5)));
+      const got = await recvSoon(fd, 4);
       assert.equal(got.toString(), 'abcd');
       assert.equal(native.fdRecv(fd, 64).toString(), 'ef');
       c.end();
-      let eof = null;
-      for (let i = 0; i < 200 && !eof; i++) (eof = native.fdRecv(fd, 64)) || (await new Promise((r) => setTimeout(r, 5)));
+      const eof = await recvSoon(fd, 64);
       assert.equal(eof.length, 0);
       native.fdClose(fd);
       c.destroy();
