@@ -205,11 +205,6 @@ interface PackedRows {
 /** The most ciphertext bytes a project's cached rows may hold (a larger project is read each time). */
 const READ_CACHE_MAX_BYTES = 16 << 20;
 
-/**
- * SealedSnapshot.open with the native opener: rows [from, to) of `live` (packed.rows) into one
- * Buffer of their own, every MAC checked and every header compared in C, each value a view after
- * its header; a refused row is the integrity error openSealed gives for it, with the Buffer zeroed.
- */
 /** Rows [from, to) opened side by side into one Buffer of their own (a failure zeroes it and names the row). */
 function openPackedRange(native: OpenRows, key: Buffer, p: ProjectRow, live: KeyState[], packed: PackedRows, from: number, to: number): Buffer {
   const { table } = packed;
@@ -241,16 +236,8 @@ function openPackedShell(
 ): Buffer {
   const buf = openPackedRange(native, key, p, live, packed, from, to);
   try {
-    const { table } = packed;
-    const spans = new Uint32Array(2 * (to - from));
-    for (let i = from, at = 0, k = 0; i < to; i++, k += 2) {
-      const n = plainLength(table[4 * i + 1]);
-      spans[k] = at + table[4 * i + 3];
-      spans[k + 1] = n - table[4 * i + 3];
-      at += n;
-    }
     packed.names ??= packNames(packed.rows);
-    return shell(buf, spans, packed.names.bytes, packed.names.spans, from, true);
+    return shell(buf, valueSpans(packed.table, from, to), packed.names.bytes, packed.names.spans, from, true);
   } finally {
     zero(buf);
   }
@@ -269,17 +256,30 @@ function packNames(rows: KeyState[]): { bytes: Buffer; spans: Uint32Array } {
   return { bytes, spans };
 }
 
+/** Where each value of rows [from, to) lies in the Buffer openPackedRange filled: its offset after its header, and its length (2 u32 a row). */
+function valueSpans(table: Uint32Array, from: number, to: number): Uint32Array {
+  const spans = new Uint32Array(2 * (to - from));
+  for (let i = from, at = 0, k = 0; i < to; i++, k += 2) {
+    const n = plainLength(table[4 * i + 1]);
+    spans[k] = at + table[4 * i + 3];
+    spans[k + 1] = n - table[4 * i + 3];
+    at += n;
+  }
+  return spans;
+}
+
+/**
+ * SealedSnapshot.open with the native opener: rows [from, to) of `live` (packed.rows) into one
+ * Buffer of their own, every MAC checked and every header compared in C, each value a view after
+ * its header; a refused row is the integrity error openSealed gives for it, with the Buffer zeroed.
+ */
 function openPacked(native: OpenRows, key: Buffer, p: ProjectRow, live: KeyState[], packed: PackedRows, from: number, to: number): Secret[] {
   to = Math.min(to, live.length);
   from = Math.min(from, to);
-  const { table } = packed;
   const buf = openPackedRange(native, key, p, live, packed, from, to);
+  const spans = valueSpans(packed.table, from, to);
   const out = new Array<Secret>(to - from);
-  for (let i = from, at = 0; i < to; i++) {
-    const n = plainLength(table[4 * i + 1]);
-    out[i - from] = { name: live[i].name, value: buf.subarray(at + table[4 * i + 3], at + n) };
-    at += n;
-  }
+  for (let k = 0; k < to - from; k++) out[k] = { name: live[from + k].name, value: buf.subarray(spans[2 * k], spans[2 * k] + spans[2 * k + 1]) };
   return out;
 }
 
