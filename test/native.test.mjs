@@ -1192,5 +1192,19 @@ describe('unixListen / acceptor / fdRecv / fdSendClose / fdClose (the agent line
       () => native.fdClose('3'),
     ])
       assert.throws(fn, TypeError, fn.toString());
+    // Each kind of handle is refused by the other's functions (both are uv_poll handles inside).
+    const [r, w] = native.pipe();
+    const poll = native.fdPoll(r, false, () => {});
+    const l2 = listen('kinds.sock');
+    try {
+      assert.throws(() => native.acceptorSet(poll, true), TypeError, 'an fdPoll handle to acceptorSet');
+      assert.throws(() => native.acceptorClose(poll), TypeError, 'an fdPoll handle to acceptorClose');
+      assert.throws(() => native.fdPollSet(l2.handle, true), TypeError, 'an acceptor handle to fdPollSet');
+    } finally {
+      native.fdPollClose(poll);
+      fs.closeSync(r);
+      fs.closeSync(w);
+      l2.close();
+    }
   });
 });
