@@ -5,7 +5,8 @@
 // the KEK: someone without the passphrase cannot recompute the chain past such a row.
 // See docs/SECURITY.md for what this can't catch.
 import * as nodeCrypto from 'node:crypto';
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { hmacSha256 } from './crypto';
 import type { Statement } from 'better-sqlite3';
 import type { Db } from './store';
 
@@ -77,7 +78,7 @@ export function rowHash(prev: Buffer, r: Omit<AuditRow, 'prev_hash' | 'hash' | '
 }
 
 export function rowMac(key: Uint8Array, hash: Buffer): Buffer {
-  return createHmac('sha256', key).update(hash).digest();
+  return hmacSha256(key, hash);
 }
 
 type Head = Pick<AuditRow, 'id' | 'hash'>;

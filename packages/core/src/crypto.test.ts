@@ -2,7 +2,8 @@
 // spec are format-vectors.test.ts's; this checks the rules around them.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { KEY_BYTES, NONCE_BYTES, dekHeader, open, openBound, randomKey, seal, sealBound, secretHeader } from './crypto';
+import { createHmac } from 'node:crypto';
+import { KEY_BYTES, NONCE_BYTES, dekHeader, hmacSha256, open, openBound, randomKey, seal, sealBound, secretHeader } from './crypto';
 
 const UID = Buffer.alloc(16, 0xb0);
 
@@ -68,4 +69,28 @@ test('crypto: sealBound/openBound return the body only under the same header', (
   // Another row's header, or one longer than the whole plaintext, is not a match.
   assert.throws(() => openBound(key, secretHeader(UID, 'K', 2), sealed, 'K'), /belongs to another key or project/);
   assert.throws(() => openBound(key, Buffer.concat([h, body, Buffer.from('x')]), sealed, 'K'), /belongs to another key or project/);
+});
+
+test('crypto: hmacSha256 is HMAC-SHA-256 (RFC 4231 vectors, and createHmac for every key length)', () => {
+  // RFC 4231 test cases 1, 2, 4 and 6 (a key longer than a block).
+  const vectors: Array<[string, string, string]> = [
+    ['0b'.repeat(20), Buffer.from('Hi There').toString('hex'), 'b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7'],
+    [
+      Buffer.from('Jefe').toString('hex'),
+      Buffer.from('what do ya want for nothing?').toString('hex'),
+      '5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843',
+    ],
+    ['0102030405060708090a0b0c0d0e0f10111213141516171819', 'cd'.repeat(50), '82558a389a443c0ea4cc819899f2083a85f0faa3e578f8077a2e3ff46729665b'],
+    [
+      'aa'.repeat(131),
+      Buffer.from('Test Using Larger Than Block-Size Key - Hash Key First').toString('hex'),
+      '60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54',
+    ],
+  ];
+  for (const [key, data, mac] of vectors) assert.equal(hmacSha256(Buffer.from(key, 'hex'), Buffer.from(data, 'hex')).toString('hex'), mac);
+  for (const len of [0, 1, 31, 32, 33, 63, 64, 65, 200]) {
+    const key = Buffer.alloc(len, len + 1);
+    for (const data of [Buffer.alloc(0), Buffer.alloc(32, 7), Buffer.alloc(1000, 9)])
+      assert.deepEqual(hmacSha256(key, data), createHmac('sha256', key).update(data).digest(), `key of ${len} bytes, data of ${data.length}`);
+  }
 });

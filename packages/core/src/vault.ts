@@ -1,7 +1,7 @@
 // The vault: a directory holding vault.db, unlocked by a passphrase-derived KEK.
 // Every project has a random DEK wrapped under the KEK; values are sealed under the DEK and
 // bound to (project, key name, version). Callers pass the KEK in; this module never keeps it.
-import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { closeSync, existsSync, renameSync, rmSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import type { Statement, Transaction } from 'better-sqlite3';
@@ -28,6 +28,7 @@ import {
   sharePayload,
   headerBytes,
   legacyVerifierPlaintext,
+  hmacSha256,
   macEquals,
   macUnder,
   type OpenRows,
@@ -925,7 +926,7 @@ export class Vault {
       else {
         row ??= read();
         if (!row) throw tampered(`project '${p.name}': its manifest is missing (deleted without the key)`);
-        if (!macEquals(row.mac, createHmac('sha256', key).update(row.body).digest())) throw tampered(`project '${p.name}': its manifest was altered`);
+        if (!macEquals(row.mac, hmacSha256(key, row.body))) throw tampered(`project '${p.name}': its manifest was altered`);
         m = decodeManifest(row.body, `project '${p.name}'`);
         this.manifests.set(p.id, { body: row.body, mac: row.mac, keyTag, m });
       }
