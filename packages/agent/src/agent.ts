@@ -29,7 +29,7 @@ import { type AgentLog, type Logger, RefusalDigest, openLog } from './log';
 import { type ErrorCode, type LockAnswer, type NamesRequest, type ParsedRequest, type ReadRequest, type StatusAnswer, type TokenInfo } from '@tvault/protocol';
 import { ProtocolError, errorLine, okLine, parseRequest } from './protocol';
 import { listNames } from './names';
-import { serveRead } from './reads';
+import { type ReadResult, serveRead } from './reads';
 import { type Answer, AgentServer, type Peer } from './server';
 import { TokenSet, authorize } from './token-gate';
 import { type TokenSpec, isUnrestricted, readTokenFile } from '@tvault/tokens';
@@ -241,13 +241,19 @@ class Agent {
       if (req.op === 'exec') throw new ProtocolError('bad_request', "op exec is served on exec.sock, with the caller's descriptors (docs/PROTOCOL.md)");
       if (req.op === 'stop') return done({ line: okLine({ pid: process.pid, stopping: true }), after: () => this.stop('stop', 0) }, 'ok');
       if (req.op === 'names') return this.names(req, peer, info, token).then((line) => done({ line }, 'ok'), failed);
-      return this.read(req, peer, info, token, arrived).then((r) => done({ line: r.line }, 'ok'), failed);
+      return this.read(req, peer, info, token, arrived).then((r) => {
+        info.project = r.project;
+        info.keys = r.keys;
+        this.served++;
+        return done({ line: r.line }, 'ok');
+      }, failed);
     } catch (err) {
       return failed(err);
     }
   }
 
-  private async read(req: ReadRequest, peer: Peer, info: RequestInfo, token: TokenSpec | undefined, arrived?: number) {
+  /** Not async (see serveGet): a refusal throws, to onRequest's catch; the read resolves once audited. */
+  private read(req: ReadRequest, peer: Peer, info: RequestInfo, token: TokenSpec | undefined, arrived?: number): Promise<ReadResult> {
     if (this.state === 'stopping') throw new ProtocolError('locked', 'the agent is locking; unlock directly or start it again');
     if (this.state === 'locked') throw new ProtocolError('locked', LOCKED_MESSAGE, { unlock: true });
     this.touch();
@@ -257,11 +263,7 @@ class Agent {
     this.checkKey();
     const actor: Actor = { via: 'agent', uid: peer.uid, pid: peer.pid, ...(token && { tokenId: token.id }) };
     const audits = this.audits!;
-    const r = await serveRead(vault, req, { kek: () => this.key.use(), audit: (ev) => audits.record(ev, actor) });
-    info.project = r.project;
-    info.keys = r.keys;
-    this.served++;
-    return r;
+    return serveRead(vault, req, { kek: () => this.key.use(), audit: (ev) => audits.record(ev, actor) });
   }
 
   /** `names` (names.ts): metadata only, audited like a read (no row, no answer), refused while locked. */

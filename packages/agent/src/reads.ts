@@ -59,19 +59,31 @@ function checkShellOnce(names: readonly string[], allowed: readonly string[], pr
   if (Object.isFrozen(names)) shellChecked.set(names, passed);
 }
 
-export async function serveRead(vault: Vault, req: ReadRequest, ctx: ReadContext): Promise<ReadResult> {
+export function serveRead(vault: Vault, req: ReadRequest, ctx: ReadContext): Promise<ReadResult> {
+  return req.op === 'get' ? serveGet(vault, req, ctx) : serveProject(vault, req, ctx);
+}
+
+/**
+ * A `get`: decrypted and encoded at once, answered once its row is committed. Plain promises
+ * rather than async functions: the agent serves thousands a second, and each async frame and
+ * its promise is garbage that brings the next GC pause, which every client in flight waits
+ * for (docs/PERFORMANCE.md). A failure before the audit throws, as an async function would reject.
+ */
+function serveGet(vault: Vault, req: ReadRequest & { op: 'get' }, ctx: ReadContext): Promise<ReadResult> {
   const project = req.project ?? vault.currentProject();
-  if (req.op === 'get') {
-    const value = vault.readSecretUnaudited(ctx.kek(), project, req.key);
-    let line: Buffer;
-    try {
-      line = req.reply === 'value' ? rawValue(value) : valueLine(project, req.key, value);
-    } finally {
-      zero(value);
-    }
-    await audited(ctx.audit({ op: 'get', project, keys: [req.key] }), [line]);
-    return { line, project, keys: [req.key] };
+  const value = vault.readSecretUnaudited(ctx.kek(), project, req.key);
+  let line: Buffer;
+  try {
+    line = req.reply === 'value' ? rawValue(value) : valueLine(project, req.key, value);
+  } finally {
+    zero(value);
   }
+  const keys = [req.key];
+  return audited(ctx.audit({ op: 'get', project, keys }), [line], { line, project, keys });
+}
+
+async function serveProject(vault: Vault, req: ReadRequest, ctx: ReadContext): Promise<ReadResult> {
+  const project = req.project ?? vault.currentProject();
   const sel = req.op === 'getselected' ? { only: req.only, prefix: req.prefix } : {};
   // One read of the rows, checked against the authenticated manifest: a key whose rows were
   // deleted fails here (exit 8). Then decrypted a chunk at a time.
@@ -115,8 +127,7 @@ export async function serveRead(vault: Vault, req: ReadRequest, ctx: ReadContext
       await nextTurn();
     }
     if (shell) parts.unshift(rawHeader(parts.reduce((n, p) => n + p.length, 0)));
-    await audited(ctx.audit({ op: req.op, project, keys: names }), parts);
-    return { line: parts.length === 1 ? parts[0] : parts, project, keys: names };
+    return await audited(ctx.audit({ op: req.op, project, keys: names }), parts, { line: parts.length === 1 ? parts[0] : parts, project, keys: names });
   } catch (err) {
     parts.forEach((p) => p.fill(0));
     throw err;
@@ -125,12 +136,13 @@ export async function serveRead(vault: Vault, req: ReadRequest, ctx: ReadContext
   }
 }
 
-/** Waits for the audit row; if it cannot be written, the answer is wiped and the read fails. */
-async function audited(row: Promise<void>, answer: Buffer[]): Promise<void> {
-  try {
-    await row;
-  } catch (err) {
-    answer.forEach((b) => b.fill(0));
-    throw err;
-  }
+/** The result once the audit row is written; if it cannot be, the answer is wiped and the read fails. */
+function audited(row: Promise<void>, answer: Buffer[], result: ReadResult): Promise<ReadResult> {
+  return row.then(
+    () => result,
+    (err: unknown) => {
+      answer.forEach((b) => b.fill(0));
+      throw err;
+    },
+  );
 }
