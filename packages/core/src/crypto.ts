@@ -213,20 +213,27 @@ export function macUnder(kek: Uint8Array, purpose: SubkeyPurpose, data: Uint8Arr
 
 const oneShotHash = typeof nodeCrypto.hash === 'function' ? nodeCrypto.hash : null;
 const BLOCK = 64;
+const SHORT = 64;
+const innerScratch = Buffer.allocUnsafeSlow(BLOCK + SHORT);
+const outerScratch = Buffer.allocUnsafeSlow(BLOCK + 32);
 
 /**
  * HMAC-SHA-256 (RFC 2104): sha256((K ^ opad) || sha256((K ^ ipad) || data)), with Node's
  * one-shot hash where it has one (20.12+, 21.7+). The agent computes one per audit row, and
  * createHmac's Hmac object is a native object with a weak handle that every scavenge of the
  * young generation has to walk: under 8 clients that was ~0.6 ms of each 3 ms GC pause
- * (docs/PERFORMANCE.md). The padded keys are zeroed here. Keys longer than a block are
+ * (docs/PERFORMANCE.md). The padded keys are zeroed here; the pads of a short message are
+ * reused, synchronously (a worker thread has its own). Keys longer than a block are
  * hashed first, as RFC 2104 says, by createHmac.
  */
 export function hmacSha256(key: Uint8Array, data: Uint8Array): Buffer {
   if (!oneShotHash || key.length > BLOCK) return createHmac('sha256', key).update(data).digest();
-  const inner = Buffer.alloc(BLOCK + data.length, 0x36);
-  const outer = Buffer.alloc(BLOCK + 32, 0x5c);
+  const short = data.length <= SHORT;
+  const inner = short ? innerScratch.subarray(0, BLOCK + data.length) : Buffer.allocUnsafeSlow(BLOCK + data.length);
+  const outer = outerScratch;
   try {
+    inner.fill(0x36, 0, BLOCK);
+    outer.fill(0x5c, 0, BLOCK);
     for (let i = 0; i < key.length; i++) {
       inner[i] ^= key[i];
       outer[i] ^= key[i];
