@@ -106,5 +106,7 @@ export function authorize<R extends Request>(t: TokenSpec | undefined, req: R, n
       checkKeys(t, req.only);
     }
   }
-  return { ...req, project };
+  // Object.assign, not { ...req, project }: under load V8 promoted what such a clone referenced
+  // to the old generation, lengthening every GC pause (see audit-queue.ts's record).
+  return Object.assign({}, req, { project });
 }
