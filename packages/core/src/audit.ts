@@ -4,9 +4,8 @@
 // carry mac = HMAC-SHA-256(audit key, hash), where the audit key is a random key sealed under
 // the KEK: someone without the passphrase cannot recompute the chain past such a row.
 // See docs/SECURITY.md for what this can't catch.
-import * as nodeCrypto from 'node:crypto';
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { hmacSha256 } from './crypto';
+import { hmacSha256, oneShotHash } from './crypto';
 import type { Statement } from 'better-sqlite3';
 import type { Db } from './store';
 
@@ -65,9 +64,6 @@ export const GENESIS = Buffer.alloc(32);
 export function directActor(): Actor {
   return { via: 'direct', uid: process.getuid?.(), pid: process.pid };
 }
-
-/** crypto.hash, where this Node has it. */
-const oneShotHash = typeof nodeCrypto.hash === 'function' ? nodeCrypto.hash : null;
 
 export function rowHash(prev: Buffer, r: Omit<AuditRow, 'prev_hash' | 'hash' | 'mac'>): Buffer {
   const canonical = JSON.stringify([r.id, r.ts, r.op, r.ok, r.project, r.keys, r.via, r.uid, r.pid, r.token_id, r.detail]);

@@ -4,10 +4,11 @@
 // over the canonical content, in the header line). The file key is wrapped to each recipient as
 // an ordinary age file (age.ts, the npm age-encryption library, loaded lazily).
 // Everything here is node:crypto, which every implementation has; no new dependency.
-import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createCipheriv, createDecipheriv, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
 import { checkKeyName, checkValue } from './names';
 import { ExitCode, TvaultError, integrityError } from './errors';
 import { loadAge } from './lazy';
+import { hmacSha256 } from './crypto';
 import type * as Age from './age';
 
 /** The age module (dist/age.cjs by default); a unit test passes the source module itself. */
@@ -61,7 +62,7 @@ export function openValue(valueKey: Uint8Array, name: string, sealed: Buffer): B
 export function computeMac(doc: CommitDoc, fileKey: Uint8Array): Buffer {
   const key = subkey(fileKey, 'mac');
   try {
-    return createHmac('sha256', key).update(canonicalContent(doc)).digest();
+    return hmacSha256(key, canonicalContent(doc));
   } finally {
     key.fill(0);
   }

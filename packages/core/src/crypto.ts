@@ -211,7 +211,8 @@ export function macUnder(kek: Uint8Array, purpose: SubkeyPurpose, data: Uint8Arr
 
 // ---- HMAC-SHA-256 --------------------------------------------------------------------------
 
-const oneShotHash = typeof nodeCrypto.hash === 'function' ? nodeCrypto.hash : null;
+/** crypto.hash, where this Node has it (20.12+, 21.7+): a digest without a Hash object. */
+export const oneShotHash = typeof nodeCrypto.hash === 'function' ? nodeCrypto.hash : null;
 const BLOCK = 64;
 const SHORT = 64;
 const innerScratch = Buffer.allocUnsafeSlow(BLOCK + SHORT);
