@@ -4,7 +4,8 @@
 // A failure here means the format changed: if on purpose, run `npm run vectors` and review.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   auditKeyHeader,
@@ -20,7 +21,8 @@ import {
   verifierPlaintext,
 } from './crypto';
 import { decodeManifest, encodeManifest } from './manifest';
-import { GENESIS, rowHash, rowMac } from './audit';
+import { type AuditRow, GENESIS, appendAuditRows, rowHash, rowMac, verifyAuditChain } from './audit';
+import { openDb } from './store';
 import { TvaultError } from './errors';
 
 const ROOT = join(__dirname, '..', '..', '..');
@@ -119,6 +121,56 @@ test('vectors: audit rows hash and MAC as the spec says, chained from 32 zero by
   assert.ok(!Buffer.from(V.audit[1].canonical).includes('\\u'), 'no \\u escapes');
   assert.match(V.audit[2].canonical, /"tab\\there \\"q\\" back\\\\slash\\nnew\u007f\u2028 😀 <&>"/);
 });
+
+// appendAuditRows quotes a frozen names array once and hashes the row around it (the agent's
+// getall); any other array is encoded with the row. Both must give the spec's bytes.
+for (const frozen of [false, true]) {
+  test(`vectors: appendAuditRows writes the spec's hashes and MACs (keys ${frozen ? 'frozen, quoted once' : 'not frozen'})`, () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tvault-vectors-'));
+    const db = openDb(join(dir, 'vault.db'), { create: true });
+    try {
+      const rows = V.audit.map(({ row: r }: { row: AuditRow }) => {
+        const keys = r.keys === null ? null : (JSON.parse(r.keys) as string[]);
+        return {
+          ev: { op: r.op, ok: r.ok === 1, project: r.project, keys: frozen && keys ? Object.freeze(keys) : keys, detail: r.detail, ts: r.ts },
+          actor: { via: r.via as 'direct' | 'agent', uid: r.uid ?? undefined, pid: r.pid ?? undefined, tokenId: r.token_id ?? undefined },
+        };
+      });
+      // Twice, so that the second pass finds the quoting remembered.
+      for (const pass of [0, 1]) {
+        db.exec('DELETE FROM audit');
+        appendAuditRows(db, rows, hex(V.auditKey));
+        const got = db.prepare<[], AuditRow>('SELECT * FROM audit ORDER BY id').all();
+        assert.deepEqual(
+          got.map((r) => [r.id, Buffer.from(r.hash).toString('hex'), Buffer.from(r.mac!).toString('hex')]),
+          V.audit.map((a: { row: AuditRow; hash: string; mac: string | null }) => [
+            a.row.id,
+            a.hash,
+            a.mac ?? rowMac(hex(V.auditKey), hex(a.hash)).toString('hex'),
+          ]),
+          `pass ${pass}`,
+        );
+      }
+      // Names that JSON escapes or encoders disagree on, in a frozen array and not: the chain the
+      // reader recomputes from the stored column (rowHash) must match what was written.
+      db.exec('DELETE FROM audit');
+      const hostile = ['"q"', 'back\\slash', 'tab\t\n', '\u2028\u2029', 'zoé 😀', '<&>', '\u007f', ''];
+      appendAuditRows(
+        db,
+        [
+          { ev: { op: 'getall', project: 'web', keys: Object.freeze(hostile.slice()) }, actor: { via: 'agent', uid: 0, pid: 1 } },
+          { ev: { op: 'getall', project: null, keys: hostile }, actor: { via: 'agent', tokenId: 'ab' } },
+        ],
+        hex(V.auditKey),
+      );
+      const report = verifyAuditChain(db, hex(V.auditKey));
+      assert.ok(report.ok && report.rows === 2 && report.unkeyed === 0, JSON.stringify(report));
+    } finally {
+      db.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+}
 
 /** The `label:` blocks of FORMAT.md's generated section: label -> hex. */
 function formatExamples(): Map<string, string> {
