@@ -22,6 +22,16 @@ async function cached(t) {
   return { v, a, db: join(v.vault, 'vault.db') };
 }
 
+test('getalls of an unchanged project are answered whole every time: the cached rows are reused, never used up', async (t) => {
+  const { a } = await cached(t);
+  // The first getall cached the rows; from the second on, the snapshot starts from the packed rows.
+  for (let i = 0; i < 4; i++) assert.deepEqual((await getall(a)).secrets, { A: 'a-1', B: 'b-1', C: 'c-1' }, `getall ${i + 2}`);
+  const only = await request(a.sock, { v: 1, op: 'getselected', project: null, only: ['B', 'C'] });
+  assert.deepEqual(only.secrets, { B: 'b-1', C: 'c-1' });
+  assert.deepEqual((await getall(a)).secrets, { A: 'a-1', B: 'b-1', C: 'c-1' });
+  assert.equal((await get(a, 'C')).value, 'c-1');
+});
+
 test('a write by another process drops the cache: set, delete, a new key and a new project are served at once', async (t) => {
   const { v, a } = await cached(t);
   assert.equal(v.run(['set', 'A', '--stdin'], { input: 'a-2' }).code, 0);

@@ -1194,11 +1194,14 @@ export class Vault {
    */
   sealedSnapshot(kek: Uint8Array, project: string, sel: Selection = {}): SealedSnapshot {
     return this.withDek(kek, project, (dek, p) => {
-      const live = this.verifiedStates(kek, p, sel).filter((r) => r.sealed);
+      const native = nativeRows()?.open;
+      const whole = !sel.only && !sel.prefix;
+      const ready = native && whole ? this.packedAsCached(kek, p) : null;
+      // A copy of the cached rows: close() empties the snapshot's list.
+      const live = ready ? ready.rows.slice() : this.verifiedStates(kek, p, sel).filter((r) => r.sealed);
       const key = Buffer.allocUnsafeSlow(dek.length); // its own memory, not the shared pool
       dek.copy(key);
-      const native = nativeRows()?.open;
-      const packed = native && !sel.only && !sel.prefix ? this.packedRows(kek, p, live) : null;
+      const packed = ready ?? (native && whole ? this.packedRows(kek, p, live) : null);
       return {
         names: packed ? packed.nameList : Object.freeze(live.map((r) => r.name)),
         openShell: (from, to) => {
@@ -1285,6 +1288,18 @@ export class Vault {
       v.bytes = bytes;
     }
     return states;
+  }
+
+  /**
+   * The packed rows of the whole project, if its rows are cached and were packed: they are its
+   * live rows as verifiedStates would list them (both were made from the entry's `states`, which
+   * an entry never replaces), without filtering 1,000 rows and comparing them again (~50 µs of a
+   * getall). The manifest is checked first, as verifiedStates does.
+   */
+  private packedAsCached(kek: Uint8Array, p: ProjectRow): PackedRows | null {
+    this.manifest(kek, p);
+    const v = this.verifiedEntry(kek, p);
+    return v?.states && v.packed?.uid === p.uid ? v.packed : null;
   }
 
   /**
