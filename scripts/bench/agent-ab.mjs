@@ -8,7 +8,12 @@
 //
 //   cp -r packages/cli packages/cli-before   # before the change (a scratch copy: never commit it)
 //   ... change, npm run build ...
-//   node scripts/bench/agent-ab.mjs [--n 1000] [--rounds 20] [--load [--load-rounds 3]] packages/cli-before packages/cli
+//   node scripts/bench/agent-ab.mjs [--n 1000] [--rounds 20] [--shell] [--gap MS] [--load [--load-rounds 3]] packages/cli-before packages/cli
+//
+// --shell asks for the getall in the shell reply, as the installed `tvault env` does (its lines
+// are not read: the agent's own time ends before it writes them). --gap leaves the agents idle
+// for MS between two getalls, as goals.mjs's getalls find them (caches cold after a command
+// ran), instead of back to back.
 //
 // A copy of packages/cli inside the work tree resolves node_modules as the original does.
 import { spawn } from 'node:child_process';
@@ -27,6 +32,8 @@ const N = opt('--n', 1000);
 const ROUNDS = opt('--rounds', 20);
 const LOAD = args.includes('--load') && args.splice(args.indexOf('--load'), 1);
 const LOAD_ROUNDS = opt('--load-rounds', 3);
+const GAP_MS = opt('--gap', 0);
+const SHELL = args.includes('--shell') && args.splice(args.indexOf('--shell'), 1);
 const builds = args.map((a) => resolve(a));
 if (builds.length < 2) throw new Error('usage: agent-ab.mjs [--n N] [--rounds R] [--load [--load-rounds L]] CLI_DIR_BEFORE CLI_DIR_AFTER [MORE_CLI_DIRS...]');
 const { agentCall } = createRequire(import.meta.url)(join(ROOT, 'packages/native'));
@@ -59,7 +66,9 @@ function cpuMs(pid) {
 
 const call = (sock, req) => {
   const a = agentCall(sock, Buffer.from(JSON.stringify(req) + '\n'), 10000, 1 << 26);
-  if (!a || a.toString('latin1', 0, 16) !== '{"v":1,"ok":true') throw new Error(`${req.op}: ${a}`);
+  // A raw reply's header is {"ok":true,"bytes":N} (PROTOCOL.md, "Raw replies").
+  const ok = req.reply ? '{"ok":true' : '{"v":1,"ok":true';
+  if (!a || a.toString('latin1', 0, ok.length) !== ok) throw new Error(`${req.op}: ${a}`);
 };
 
 const base = makeVault(N, CHEAP_KDF);
@@ -72,24 +81,25 @@ const vaults = builds.map((_, i) => {
 const agents = [];
 try {
   for (let i = 0; i < builds.length; i++) agents.push(await startAgent(builds[i], vaults[i]));
-  const getall = { v: 1, op: 'getall', project: null };
+  const getall = { v: 1, op: 'getall', project: null, ...(SHELL && { reply: 'shell' }) };
   const get = { v: 1, op: 'get', key: 'KEY_1', project: null };
   for (const a of agents) for (let i = 0; i < 5; i++) (call(a.sock, getall), call(a.sock, get)); // warm-up
   const from = vaults.map(logSize);
   // Two phases, each interleaved request by request: getall, then get; CPU time per phase.
   const cpu = agents.map(() => ({ getall: 0, get: 0 }));
-  const phase = (name, req, times) => {
+  const phase = async (name, req, times, gap = 0) => {
     for (let r = 0; r < times; r++)
-      agents.forEach((a, i) => {
+      for (const [i, a] of agents.entries()) {
+        if (gap) await new Promise((resolve) => setTimeout(resolve, gap));
         const c0 = cpuMs(a.pid);
         call(a.sock, req);
         cpu[i][name] += cpuMs(a.pid) - c0;
-      });
+      }
   };
-  phase('getall', getall, ROUNDS);
-  phase('get', get, ROUNDS * 20);
+  await phase('getall', getall, ROUNDS, GAP_MS);
+  await phase('get', get, ROUNDS * 20);
   builds.forEach((b, i) => {
-    const all = serviceTimes(vaults[i], from[i], 'getall');
+    const all = serviceTimes(vaults[i], from[i], 'getall', SHELL ? 'shell' : null);
     const one = serviceTimes(vaults[i], from[i], 'get');
     console.log(
       `${b}: getall of ${N}: p50 ${all.p50.toFixed(3)} ms, CPU ${(cpu[i].getall / ROUNDS).toFixed(2)} ms (n ${all.n}); ` +
