@@ -35,7 +35,8 @@ const LOAD_ROUNDS = opt('--load-rounds', 3);
 const GAP_MS = opt('--gap', 0);
 const SHELL = args.includes('--shell') && args.splice(args.indexOf('--shell'), 1);
 const builds = args.map((a) => resolve(a));
-if (builds.length < 2) throw new Error('usage: agent-ab.mjs [--n N] [--rounds R] [--load [--load-rounds L]] CLI_DIR_BEFORE CLI_DIR_AFTER [MORE_CLI_DIRS...]');
+if (builds.length < 2)
+  throw new Error('usage: agent-ab.mjs [--n N] [--rounds R] [--shell] [--gap MS] [--load [--load-rounds L]] CLI_DIR_BEFORE CLI_DIR_AFTER [MORE_CLI_DIRS...]');
 const { agentCall } = createRequire(import.meta.url)(join(ROOT, 'packages/native'));
 
 async function startAgent(cliDir, v) {

@@ -122,13 +122,23 @@ test('vectors: audit rows hash and MAC as the spec says, chained from 32 zero by
   assert.match(V.audit[2].canonical, /"tab\\there \\"q\\" back\\\\slash\\nnew\u007f\u2028 😀 <&>"/);
 });
 
+/** fn with a new vault database of its own, removed afterwards. */
+function withDb(fn: (db: ReturnType<typeof openDb>) => void): void {
+  const dir = mkdtempSync(join(tmpdir(), 'tvault-vectors-'));
+  const db = openDb(join(dir, 'vault.db'), { create: true });
+  try {
+    fn(db);
+  } finally {
+    db.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 // appendAuditRows quotes a frozen names array once and hashes the row around it (the agent's
 // getall); any other array is encoded with the row. Both must give the spec's bytes.
 for (const frozen of [false, true]) {
   test(`vectors: appendAuditRows writes the spec's hashes and MACs (keys ${frozen ? 'frozen, quoted once' : 'not frozen'})`, () => {
-    const dir = mkdtempSync(join(tmpdir(), 'tvault-vectors-'));
-    const db = openDb(join(dir, 'vault.db'), { create: true });
-    try {
+    withDb((db) => {
       const rows = V.audit.map(({ row: r }: { row: AuditRow }) => {
         const keys = r.keys === null ? null : (JSON.parse(r.keys) as string[]);
         return {
@@ -151,26 +161,27 @@ for (const frozen of [false, true]) {
           `pass ${pass}`,
         );
       }
-      // Names that JSON escapes or encoders disagree on, in a frozen array and not: the chain the
-      // reader recomputes from the stored column (rowHash) must match what was written.
-      db.exec('DELETE FROM audit');
-      const hostile = ['"q"', 'back\\slash', 'tab\t\n', '\u2028\u2029', 'zoé 😀', '<&>', '\u007f', ''];
-      appendAuditRows(
-        db,
-        [
-          { ev: { op: 'getall', project: 'web', keys: Object.freeze(hostile.slice()) }, actor: { via: 'agent', uid: 0, pid: 1 } },
-          { ev: { op: 'getall', project: null, keys: hostile }, actor: { via: 'agent', tokenId: 'ab' } },
-        ],
-        hex(V.auditKey),
-      );
-      const report = verifyAuditChain(db, hex(V.auditKey));
-      assert.ok(report.ok && report.rows === 2 && report.unkeyed === 0, JSON.stringify(report));
-    } finally {
-      db.close();
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
   });
 }
+
+test('appendAuditRows: names that JSON escapes, frozen and not, hash as verifyAuditChain recomputes them from the stored column', () => {
+  withDb((db) => {
+    // Names that JSON escapes or encoders disagree on, in a frozen array and not: the chain the
+    // reader recomputes from the stored column (rowHash) must match what was written.
+    const hostile = ['"q"', 'back\\slash', 'tab\t\n', '\u2028\u2029', 'zoé 😀', '<&>', '\u007f', ''];
+    appendAuditRows(
+      db,
+      [
+        { ev: { op: 'getall', project: 'web', keys: Object.freeze(hostile.slice()) }, actor: { via: 'agent', uid: 0, pid: 1 } },
+        { ev: { op: 'getall', project: null, keys: hostile }, actor: { via: 'agent', tokenId: 'ab' } },
+      ],
+      hex(V.auditKey),
+    );
+    const report = verifyAuditChain(db, hex(V.auditKey));
+    assert.ok(report.ok && report.rows === 2 && report.unkeyed === 0, JSON.stringify(report));
+  });
+});
 
 /** The `label:` blocks of FORMAT.md's generated section: label -> hex. */
 function formatExamples(): Map<string, string> {
